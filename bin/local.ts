@@ -1,0 +1,58 @@
+/**
+ * `npm start`: the service on http://localhost:3000, backed by DynamoDB Local that this command
+ * starts itself. Data stays in .dynamodb/ between runs; `npm start -- --in-memory` keeps none.
+ * Options: --port N (default 3000, or PORT), --in-memory, --dynamodb-port N.
+ */
+import { parseArgs } from 'node:util';
+import { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
+import { startLocalServer } from '../lib/local/server.js';
+import { BASE_PATH, routes } from '../lib/routes.js';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '3000' },
+    host: { type: 'string', default: process.env.HOST ?? '127.0.0.1' },
+    'in-memory': { type: 'boolean', default: false },
+    'dynamodb-port': { type: 'string' },
+  },
+});
+
+const problem = javaProblem();
+if (problem) {
+  console.error(problem);
+  process.exit(1);
+}
+
+const TABLE_NAME = process.env.TABLE_NAME ?? 'clickstream-local';
+const dynamo = await startDynamoDbLocal({
+  dbPath: values['in-memory'] ? undefined : '.dynamodb',
+  port: values['dynamodb-port'] ? Number(values['dynamodb-port']) : undefined,
+});
+await ensureTable(dynamo.endpoint, TABLE_NAME);
+
+Object.assign(process.env, {
+  TABLE_NAME,
+  DYNAMODB_ENDPOINT: dynamo.endpoint,
+  AWS_REGION: process.env.AWS_REGION ?? LOCAL_REGION,
+  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+  POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+});
+
+const server = await startLocalServer({ port: Number(values.port), host: values.host });
+console.log(`DynamoDB Local: ${dynamo.endpoint} (${values['in-memory'] ? 'in memory' : 'data in .dynamodb/'}), table ${TABLE_NAME}`);
+console.log(`Clickstream API: ${server.url}${BASE_PATH}`);
+for (const r of routes) console.log(`  ${r.method.padEnd(4)} ${BASE_PATH}${r.path}${r.internal ? '   (internal)' : ''}`);
+console.log('Ctrl+C stops both.');
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await server.close();
+  await dynamo.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());

@@ -1,0 +1,233 @@
+/** The four client operations: create a session, read it, push its events, flag it irrelevant. */
+import { backoff, mapLimited } from '../shared/concurrency.js';
+import { config } from '../shared/config.js';
+import { conflict, DomainError, notFound, unavailable } from '../shared/errors.js';
+import { inWindow, type TimeWindow } from '../shared/timestamps.js';
+import { assertSessionFits, insertSession } from '../storage/batch-store.js';
+import * as store from '../storage/session-store.js';
+import { ensureShardsRegistered, forgetShard, pickShard, takeSlot } from './allocation.js';
+import { compareCodePoints, jsonEqual, sameCreatedAt } from './equality.js';
+import type { EventContent, EventRecord, SessionContent, SessionRecord } from './types.js';
+
+export interface SentTimestamp {
+  ms: number;
+  raw: string | number;
+}
+
+export interface CreateSessionInput {
+  sessionId: string;
+  content: SessionContent;
+  createdAt?: SentTimestamp;
+}
+
+const window = (): TimeWindow => config();
+const MAX_CREATE_ATTEMPTS = 12;
+
+const invalidTimestamp = (raw: string | number) => new DomainError('invalid_timestamp', `Invalid utc timestamp: ${raw}`);
+const sessionNotFound = (id: string) => notFound(`Session with id=${id} not found`);
+
+function isRetryOf(stored: SessionRecord, input: CreateSessionInput): boolean {
+  return jsonEqual(stored.content, input.content) && sameCreatedAt(stored, input.createdAt?.ms);
+}
+
+/** Creates a session in the collecting batch; a retry with the same content changes nothing. */
+export async function createSession(input: CreateSessionInput, now = Date.now()): Promise<{ created: boolean }> {
+  const record: SessionRecord = {
+    sessionId: input.sessionId,
+    content: input.content,
+    createdAt: input.createdAt?.ms ?? now,
+    createdAtAuto: input.createdAt === undefined,
+    receivedAt: now,
+    isIrrelevant: false,
+    batchId: '00000000-0000-0000-0000-000000000000',
+    sessionNumber: Number.MAX_SAFE_INTEGER,
+  };
+  if (input.createdAt && !inWindow(input.createdAt.ms, now, window())) {
+    const stored = await store.getSession(input.sessionId);
+    if (stored && isRetryOf(stored, input)) return { created: false };
+    throw invalidTimestamp(input.createdAt.raw);
+  }
+  assertSessionFits(record);
+  await ensureShardsRegistered(now);
+
+  let shard = pickShard();
+  for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
+    const slot = await takeSlot(shard, now);
+    const outcome = await insertSession({ ...record, batchId: slot.batchId, sessionNumber: slot.sessionNumber }, shard);
+    switch (outcome.kind) {
+      case 'created':
+        return { created: true };
+      case 'exists':
+        if (isRetryOf(outcome.existing, input)) return { created: false };
+        throw conflict(`Session with id=${input.sessionId} already exists`);
+      case 'batch_moved':
+        forgetShard(shard);
+        break;
+      case 'contention':
+        await backoff(attempt);
+        shard = pickShard();
+        break;
+    }
+  }
+  throw unavailable('Too much contention on the collecting batch; retry the request');
+}
+
+export interface SessionView {
+  session: SessionRecord;
+  events: EventRecord[];
+  /** How many events the session has in all. */
+  eventCount: number;
+  /** Set when `events` is not the whole remainder: where the next read starts. */
+  next?: EventPosition;
+}
+
+export interface EventPosition {
+  createdAt: number;
+  eventId: string;
+}
+
+export interface EventSelection {
+  limit: number;
+  after?: EventPosition;
+  /** Stops adding events once their measured size reaches this budget (at least one is added). */
+  maxBytes?: number;
+  measure?: (event: EventRecord) => number;
+}
+
+export const compareEvents = (a: EventPosition, b: EventPosition) =>
+  a.createdAt - b.createdAt || compareCodePoints(a.eventId, b.eventId);
+
+/** Orders a session's events and takes the part that was asked for, saying where the rest starts. */
+export function selectEvents(all: EventRecord[], sel: EventSelection): Omit<SessionView, 'session'> {
+  const sorted = [...all].sort(compareEvents);
+  const start = sel.after ? sorted.findIndex((e) => compareEvents(e, sel.after!) > 0) : 0;
+  const remaining = start < 0 ? [] : sorted.slice(start);
+  const events: EventRecord[] = [];
+  let bytes = 0;
+  for (const event of remaining) {
+    if (events.length >= sel.limit) break;
+    const size = sel.measure?.(event) ?? 0;
+    if (events.length > 0 && sel.maxBytes !== undefined && bytes + size > sel.maxBytes) break;
+    events.push(event);
+    bytes += size;
+  }
+  const last = events.at(-1);
+  const truncated = events.length < remaining.length;
+  return {
+    events,
+    eventCount: all.length,
+    ...(truncated && last ? { next: { createdAt: last.createdAt, eventId: last.eventId } } : {}),
+  };
+}
+
+export async function getSession(sessionId: string, sel: EventSelection): Promise<SessionView> {
+  const [session, events] = await Promise.all([store.getSession(sessionId), store.getSessionEvents(sessionId)]);
+  if (!session) throw sessionNotFound(sessionId);
+  return { session, ...selectEvents(events, sel) };
+}
+
+export async function markIrrelevant(sessionId: string): Promise<void> {
+  if (!(await store.markIrrelevant(sessionId))) throw sessionNotFound(sessionId);
+}
+
+export interface EventInput {
+  eventId: string;
+  content: EventContent;
+  createdAt?: SentTimestamp;
+}
+
+export type EventStatus = 'accepted' | 'duplicate' | 'conflict' | 'rejected';
+
+export interface EventOutcome {
+  event_id: string;
+  status: EventStatus;
+  detail?: string;
+}
+
+export interface PushResult {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  results: EventOutcome[];
+}
+
+const PUT_CONCURRENCY = 32;
+
+/**
+ * Stores a session's events. Each (session_id, event_id) is written once with a conditional put
+ * (first write wins); a repeat with the same content is a duplicate, with other content a conflict.
+ * Resolves only when every accepted event is stored; a storage failure rejects the whole call.
+ */
+export async function pushEvents(sessionId: string, inputs: EventInput[], now = Date.now()): Promise<PushResult> {
+  if (!(await store.sessionExists(sessionId))) throw sessionNotFound(sessionId);
+
+  const records = inputs.map(
+    (e): EventRecord => ({
+      sessionId,
+      eventId: e.eventId,
+      content: e.content,
+      createdAt: e.createdAt?.ms ?? now,
+      createdAtAuto: e.createdAt === undefined,
+      receivedAt: now,
+    }),
+  );
+  records.forEach((r) => store.assertEventFits(r));
+
+  // Occurrences of one event_id are handled in request order, like retries; ids run in parallel.
+  const groups = new Map<string, number[]>();
+  inputs.forEach((e, i) => groups.set(e.eventId, [...(groups.get(e.eventId) ?? []), i]));
+  const results: EventOutcome[] = new Array(inputs.length);
+  const w = window();
+
+  const handleGroup = async (indexes: number[]) => {
+    let stored: EventRecord | undefined;
+    for (const i of indexes) {
+      const input = inputs[i]!;
+      const record = records[i]!;
+      const matches = (s: EventRecord) => jsonEqual(s.content, input.content) && sameCreatedAt(s, input.createdAt?.ms);
+      if (stored) {
+        results[i] = matches(stored) ? { event_id: input.eventId, status: 'duplicate' } : conflictOutcome(input.eventId);
+        continue;
+      }
+      if (input.createdAt && !inWindow(record.createdAt, now, w)) {
+        const existing = await store.getEvent(sessionId, input.eventId);
+        if (existing && matches(existing)) {
+          stored = existing;
+          results[i] = { event_id: input.eventId, status: 'duplicate' };
+        } else {
+          results[i] = {
+            event_id: input.eventId,
+            status: 'rejected',
+            detail: `Invalid utc timestamp: ${input.createdAt.raw} (allowed: ${w.maxDeltaMinusSec} s before to ${w.maxDeltaPlusSec} s after the server's time)`,
+          };
+        }
+        continue;
+      }
+      const put = await store.putEventOnce(record);
+      if (put.stored) {
+        stored = record;
+        results[i] = { event_id: input.eventId, status: 'accepted' };
+      } else {
+        stored = put.existing;
+        results[i] = matches(put.existing) ? { event_id: input.eventId, status: 'duplicate' } : conflictOutcome(input.eventId);
+      }
+    }
+  };
+
+  // Resolves once every write in flight has finished, also when one of them failed.
+  await mapLimited([...groups.values()], PUT_CONCURRENCY, handleGroup);
+
+  const count = (s: EventStatus) => results.filter((r) => r.status === s).length;
+  return {
+    accepted: count('accepted'),
+    duplicates: count('duplicate'),
+    rejected: count('rejected') + count('conflict'),
+    results,
+  };
+}
+
+const conflictOutcome = (eventId: string): EventOutcome => ({
+  event_id: eventId,
+  status: 'conflict',
+  detail: `Event with id=${eventId} already exists with different content; the first write is kept`,
+});

@@ -1,0 +1,86 @@
+/** The domain's records. Field names follow the wire format where they are returned as they are. */
+
+export interface SearchResult {
+  object_id: string;
+  rank: number | null;
+  meta: Record<string, unknown> | null;
+}
+
+export interface SortBy {
+  field: string;
+  order: 'asc' | 'desc';
+}
+
+/** What a client sent to create a session, normalized (absent optional fields are null). */
+export interface SessionContent {
+  search_query: string | Record<string, unknown>;
+  search_results: SearchResult[];
+  search_meta: Record<string, unknown> | null;
+  payload_filter: Record<string, unknown> | null;
+  sort_by: SortBy | null;
+  user_id: string | null;
+}
+
+export interface SessionRecord {
+  sessionId: string;
+  content: SessionContent;
+  createdAt: number;
+  /** The server filled `createdAt` in because the client sent none. */
+  createdAtAuto: boolean;
+  receivedAt: number;
+  isIrrelevant: boolean;
+  batchId: string;
+  sessionNumber: number;
+}
+
+export interface EventContent {
+  object_id: string;
+  event_type: string;
+  meta: Record<string, unknown> | null;
+}
+
+export interface EventRecord {
+  sessionId: string;
+  eventId: string;
+  content: EventContent;
+  createdAt: number;
+  createdAtAuto: boolean;
+  receivedAt: number;
+}
+
+export interface BatchRecord {
+  batchId: string;
+  status: 'collecting' | 'released';
+  createdAt: number;
+  releasedAt?: number;
+  releaseId?: string;
+  /** Stored once released; for a collecting batch it is counted from the shards. */
+  sessionCount?: number;
+  /** How many shards the batch's members are spread over (known once released). */
+  shardCount?: number;
+}
+
+export interface ReleaseRecord {
+  releaseId: string;
+  batchId: string;
+  nextBatchId: string;
+  state: 'releasing' | 'released';
+  releasedAt?: number;
+  sessionCount?: number;
+}
+
+/** The collecting-batch pointer of one shard. */
+export interface ShardRecord {
+  shard: number;
+  batchId?: string;
+  count: number;
+  prevBatchId?: string;
+  prevCount?: number;
+}
+
+export interface RegistryRecord {
+  collectingBatchId: string;
+  shardCount: number;
+  releasingId?: string;
+  releasingBatchId?: string;
+}

@@ -1,0 +1,8 @@
+import { markIrrelevant } from '../domain/sessions.js';
+import { httpHandler, json } from '../http/handler.js';
+import { sessionIdBody } from '../shared/schemas.js';
+
+export const handler = httpHandler({ name: 'mark_session_irrelevant', body: sessionIdBody }, async ({ body }) => {
+  await markIrrelevant(body.session_id);
+  return json(200, { session_id: body.session_id, is_irrelevant: true });
+});

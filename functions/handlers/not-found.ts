@@ -1,0 +1,13 @@
+import { fullPath, routes } from '../../lib/routes.js';
+import { HttpError } from '../http/errors.js';
+import { httpHandler } from '../http/handler.js';
+
+/** API Gateway's `$default` route: any path or method the API does not have. */
+export const handler = httpHandler({ name: 'not_found' }, async ({ event }) => {
+  const { method } = event.requestContext.http;
+  const allowed = routes.filter((r) => fullPath(r) === event.rawPath).map((r) => r.method);
+  if (allowed.length > 0) {
+    throw new HttpError(405, `Method ${method} is not allowed on ${event.rawPath}`, { allow: allowed.join(', ') });
+  }
+  throw new HttpError(404, 'Not Found');
+});

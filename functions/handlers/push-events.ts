@@ -1,0 +1,22 @@
+import { pushEvents } from '../domain/sessions.js';
+import { httpHandler, json } from '../http/handler.js';
+import { metrics, MetricUnit } from '../http/observability.js';
+import { pushEventsBody } from '../shared/schemas.js';
+
+export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }, async ({ body }) => {
+  const result = await pushEvents(
+    body.session_id,
+    body.events.map((e) => ({
+      eventId: e.event_id,
+      createdAt: e.created_at,
+      content: { object_id: e.object_id, event_type: e.event_type, meta: e.meta ?? null },
+    })),
+  );
+  const statuses = { accepted: 0, duplicate: 0, conflict: 0, rejected: 0 };
+  for (const r of result.results) statuses[r.status]++;
+  metrics.addMetric('EventsAccepted', MetricUnit.Count, statuses.accepted);
+  metrics.addMetric('EventsDuplicate', MetricUnit.Count, statuses.duplicate);
+  metrics.addMetric('EventsConflict', MetricUnit.Count, statuses.conflict);
+  metrics.addMetric('EventsRejected', MetricUnit.Count, statuses.rejected);
+  return json(200, { session_id: body.session_id, ...result });
+});

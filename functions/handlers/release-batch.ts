@@ -1,0 +1,15 @@
+import { releaseBatch } from '../domain/batches.js';
+import { httpHandler, json } from '../http/handler.js';
+import { metrics, MetricUnit } from '../http/observability.js';
+import { releaseBody } from '../shared/schemas.js';
+
+export const handler = httpHandler({ name: 'release_batch', body: releaseBody }, async ({ body }) => {
+  const release = await releaseBatch(body.release_id);
+  metrics.addMetric('BatchReleases', MetricUnit.Count, 1);
+  return json(200, {
+    release_id: release.releaseId,
+    batch_id: release.batchId,
+    released_at: release.releasedAt,
+    session_count: release.sessionCount,
+  });
+});

@@ -1,0 +1,141 @@
+/**
+ * One way to build every HTTP handler: middy with a request guard (size, encoding), the JSON body
+ * parser, zod validation, and one error handler that writes the contract's `{"detail": ...}` bodies.
+ * Handlers only validate, call one domain function and shape its answer.
+ */
+import middy from '@middy/core';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { DomainError } from '../shared/errors.js';
+import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues } from './errors.js';
+import { checkJsonText } from './json-guard.js';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { logger, metrics, MetricUnit } from './observability.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResponse = APIGatewayProxyStructuredResultV2;
+
+export interface Input<B, Q> {
+  body: B;
+  query: Q;
+  event: HttpEvent;
+}
+
+export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined> {
+  name: string;
+  body?: B;
+  query?: Q;
+}
+
+type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
+
+export const json = (statusCode: number, payload: unknown, headers: Record<string, string> = {}): HttpResponse => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(payload),
+});
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Correlation id, header case, body size, media type and encoding: all before the JSON body parser. */
+const requestGuard = (parsesBody: boolean): middy.MiddlewareObj<HttpEvent, HttpResponse> => ({
+  before: async (request) => {
+    const event = request.event;
+    logger.setCorrelationId(event.requestContext?.requestId);
+    event.headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    if (!parsesBody) return;
+    const raw = event.body ?? '';
+    const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+    if (bytes.length > MAX_BODY_BYTES) {
+      throw new HttpError(413, `Request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} bytes`);
+    }
+    const contentType = (event.headers['content-type'] ?? '').toLowerCase().trim();
+    event.headers['content-type'] = contentType;
+    if (!/^application\/(.+\+)?json($|;.+)/.test(contentType)) {
+      throw new HttpError(415, 'Unsupported Media Type: send Content-Type: application/json');
+    }
+    let text: string;
+    try {
+      text = event.isBase64Encoded ? utf8.decode(bytes) : raw;
+    } catch {
+      throw bodyIssue('Request body is not valid UTF-8', 'json_invalid');
+    }
+    event.body = text;
+    event.isBase64Encoded = false;
+  },
+});
+
+/** Keeps the body text for the JSON-safety check that runs once it parsed. */
+const keepRawBody: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
+  before: async (request) => {
+    (request.internal as Record<string, unknown>).rawBody = request.event.body ?? '';
+  },
+};
+
+function toResponse(err: unknown, name: string): HttpResponse {
+  if (err instanceof HttpError) {
+    return json(err.statusCode, { detail: err.detail }, err.headers);
+  }
+  if (err instanceof DomainError) {
+    const status = STATUS_OF[err.kind];
+    return json(status, { detail: err.message }, status === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {});
+  }
+  const e = err as { statusCode?: number; message?: string; cause?: { package?: string } };
+  if (e?.cause?.package === '@middy/http-json-body-parser') {
+    // middy answers 415 for both a wrong media type and malformed JSON; the contract wants 422 for the latter.
+    if (e.message === 'Unsupported Media Type') return json(415, { detail: 'Unsupported Media Type: send Content-Type: application/json' });
+    return json(422, { detail: [{ loc: ['body'], msg: 'JSON decode error: the body is not valid JSON', type: 'json_invalid' }] });
+  }
+  logger.error('Unhandled error', { operation: name, error: err as Error });
+  return json(500, { detail: 'Internal Server Error' });
+}
+
+export function httpHandler<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined>(
+  spec: RouteSpec<B, Q>,
+  fn: (input: Input<Out<B>, Out<Q>>) => Promise<HttpResponse>,
+) {
+  const parsesBody = spec.body !== undefined;
+  const core = async (event: HttpEvent, _context: Context): Promise<HttpResponse> => {
+    let body: unknown;
+    let query: unknown;
+    if (spec.body) {
+      const parsed = spec.body.safeParse(event.body);
+      if (!parsed.success) throw new HttpError(422, toValidationIssues('body', parsed.error, event.body));
+      body = parsed.data;
+    }
+    if (spec.query) {
+      const params = event.queryStringParameters ?? {};
+      const parsed = spec.query.safeParse(params);
+      if (!parsed.success) throw new HttpError(422, toValidationIssues('query', parsed.error, params));
+      query = parsed.data;
+    }
+    return fn({ body: body as Out<B>, query: query as Out<Q>, event });
+  };
+
+  const handler = middy<HttpEvent, HttpResponse>(core)
+    .use(logMetrics(metrics)) // flushes last, after the error handler below has answered
+    .use({
+      onError: async (request) => {
+        request.response = toResponse(request.error, spec.name);
+        const status = request.response.statusCode ?? 500;
+        metrics.addMetric(status >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
+      },
+    })
+    .use(requestGuard(parsesBody));
+  if (parsesBody) {
+    handler
+      .use(keepRawBody)
+      .use(httpJsonBodyParser())
+      // After the parser (middy runs `before` in order): JSON that parses but would be altered.
+      .use({
+        before: async (request) => {
+          const problem = checkJsonText((request.internal as Record<string, unknown>).rawBody as string);
+          if (problem) throw bodyIssue(problem.msg, problem.type);
+        },
+      });
+  }
+  return handler;
+}

@@ -1,0 +1,53 @@
+/** Domain records in the contract's wire shapes. */
+import type { EventPosition, SessionView } from '../domain/sessions.js';
+import type { EventRecord } from '../domain/types.js';
+import { validationError } from './errors.js';
+
+export function eventView(e: EventRecord) {
+  return {
+    event_id: e.eventId,
+    object_id: e.content.object_id,
+    event_type: e.content.event_type,
+    created_at: e.createdAt,
+    meta: e.content.meta,
+    received_at: e.receivedAt,
+  };
+}
+
+export function sessionView(v: SessionView) {
+  const s = v.session;
+  return {
+    session_id: s.sessionId,
+    ...s.content,
+    created_at: s.createdAt,
+    received_at: s.receivedAt,
+    is_irrelevant: s.isIrrelevant,
+    batch_id: s.batchId,
+    session_number: s.sessionNumber,
+    events: v.events.map(eventView),
+    events_count: v.eventCount,
+    events_truncated: v.next !== undefined,
+    ...(v.next ? { events_next_cursor: encodeCursor(v.next) } : {}),
+  };
+}
+
+/** Bytes a value adds to a Lambda response (its JSON, escaped once more inside the envelope). */
+export const responseBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(JSON.stringify(value)));
+
+/** Lambda answers at most 6 MB; pages stop adding sessions or events at this many bytes. */
+export const RESPONSE_BUDGET_BYTES = 4_500_000;
+
+export function encodeCursor(p: EventPosition): string {
+  return Buffer.from(JSON.stringify([p.createdAt, p.eventId])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): EventPosition | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const [createdAt, eventId] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (Number.isSafeInteger(createdAt) && typeof eventId === 'string') return { createdAt: createdAt as number, eventId };
+  } catch {
+    // fall through
+  }
+  throw validationError([{ loc: ['query', 'events_after'], msg: 'Invalid events cursor', type: 'value_error' }]);
+}

@@ -1,0 +1,54 @@
+/**
+ * Settings of the functions, read from environment variables. The CDK stack sets them from its
+ * own settings; the local server and the tests set them directly.
+ */
+export interface Config {
+  tableName: string;
+  /** Only set locally (DynamoDB Local); in AWS the SDK's default endpoint is used. */
+  endpoint: string | undefined;
+  /** Allowed distance of a client timestamp into the past, in seconds (0 = none). */
+  maxDeltaMinusSec: number;
+  /** Allowed distance of a client timestamp into the future, in seconds (0 = none). */
+  maxDeltaPlusSec: number;
+  /** How many collecting-batch shards create_session spreads its writes over. */
+  batchShards: number;
+  /** Days after which stored data expires through the table's TTL; 0 = never. */
+  retentionDays: number;
+}
+
+export const MAX_BATCH_SHARDS = 256;
+
+function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new Error(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME is not set');
+  return {
+    tableName,
+    endpoint: env.DYNAMODB_ENDPOINT || undefined,
+    maxDeltaMinusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC', 43_200, 0, 10 * 365 * 86_400),
+    maxDeltaPlusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC', 300, 0, 10 * 365 * 86_400),
+    batchShards: intSetting(env, 'CLICKSTREAM_BATCH_SHARDS', 32, 1, MAX_BATCH_SHARDS),
+    retentionDays: intSetting(env, 'CLICKSTREAM_RETENTION_DAYS', 0, 0, 36_500),
+  };
+}
+
+let cached: Config | undefined;
+
+/** The configuration of this process, read once. */
+export function config(): Config {
+  cached ??= readConfig();
+  return cached;
+}
+
+/** For tests that change the environment between cases. */
+export function resetConfig(): void {
+  cached = undefined;
+}

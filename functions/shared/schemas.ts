@@ -1,0 +1,166 @@
+/**
+ * Request schemas (zod). They describe the wire format of the contract; normalization to the
+ * domain's shapes happens here too, so that handlers pass typed, normalized input to the domain.
+ */
+import { z } from 'zod';
+import { toMillis } from './timestamps.js';
+
+export const MAX_ID_CHARS = 128;
+export const MAX_EVENTS_PER_REQUEST = 1000;
+export const MAX_SEARCH_RESULTS = 1000;
+export const MAX_SHORT_TEXT_CHARS = 1024;
+
+const codePoints = (s: string) => {
+  let count = 0;
+  for (const _ of s) count++;
+  return count;
+};
+
+/** A string of 1..max characters (Unicode code points, as Python counts them). */
+const boundedString = (max: number) =>
+  z
+    .string()
+    .min(1, { message: 'String should have at least 1 character' })
+    .superRefine((value, ctx) => {
+      if (value.length > max && codePoints(value) > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `String should have at most ${max} characters`,
+          params: { type: 'string_too_long' },
+        });
+      }
+    });
+
+export const idSchema = boundedString(MAX_ID_CHARS);
+
+/** A JSON object (not an array, not null), kept as the very value that was sent. */
+export const jsonObject = z.custom<Record<string, unknown>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+  { message: 'Input should be a valid dictionary', params: { type: 'dict_type' } },
+);
+
+/** Optional field: absent and null both mean "not given". */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.union([schema, z.null()]).optional().transform((v) => (v === null ? undefined : v));
+
+export interface Timestamp {
+  ms: number;
+  /** The value as the client sent it, for error messages. */
+  raw: string | number;
+}
+
+export const timestampSchema = z.unknown().transform((value, ctx): Timestamp => {
+  const ms = toMillis(value);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'Input should be an integer of Unix seconds or milliseconds, or an ISO-8601 date-time string',
+      params: { type: 'timestamp_type' },
+    });
+    return z.NEVER;
+  }
+  return { ms, raw: value as string | number };
+});
+
+const searchResult = z.object({
+  object_id: idSchema,
+  rank: optional(z.number()),
+  meta: optional(jsonObject),
+});
+
+export const createSessionBody = z.object({
+  session_id: idSchema,
+  search_query: z.union([z.string(), jsonObject], {
+    message: 'Input should be a valid string or dictionary',
+  }),
+  search_results: z.array(searchResult).max(MAX_SEARCH_RESULTS, {
+    message: `List should have at most ${MAX_SEARCH_RESULTS} items`,
+  }),
+  search_meta: optional(jsonObject),
+  payload_filter: optional(jsonObject),
+  sort_by: optional(
+    z.object({
+      field: boundedString(MAX_SHORT_TEXT_CHARS),
+      order: z.enum(['asc', 'desc']).default('asc'),
+    }),
+  ),
+  user_id: optional(idSchema),
+  created_at: optional(timestampSchema),
+});
+export type CreateSessionBody = z.output<typeof createSessionBody>;
+
+const eventSchema = z.object({
+  event_id: idSchema,
+  object_id: idSchema,
+  event_type: boundedString(MAX_ID_CHARS).default('click'),
+  created_at: optional(timestampSchema),
+  meta: optional(jsonObject),
+});
+
+export const pushEventsBody = z.object({
+  session_id: idSchema,
+  events: z
+    .array(eventSchema)
+    .min(1, { message: 'List should have at least 1 item' })
+    .max(MAX_EVENTS_PER_REQUEST, { message: `List should have at most ${MAX_EVENTS_PER_REQUEST} items` }),
+});
+export type PushEventsBody = z.output<typeof pushEventsBody>;
+
+export const sessionIdBody = z.object({ session_id: idSchema });
+export const releaseBody = z.object({ release_id: idSchema });
+
+// ---- query strings: every value arrives as a string ----
+
+const intParam = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return fallback;
+      if (!/^\d{1,16}$/.test(raw)) {
+        ctx.addIssue({ code: 'custom', message: 'Input should be a valid integer', params: { type: 'int_parsing' } });
+        return z.NEVER;
+      }
+      const value = Number(raw);
+      if (value < min || value > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: value < min ? `Input should be greater than or equal to ${min}` : `Input should be less than or equal to ${max}`,
+          params: { type: value < min ? 'greater_than_equal' : 'less_than_equal' },
+        });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const boolParam = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined) return false;
+    const v = raw.toLowerCase();
+    if (['true', '1', 'yes', 'on', 't', 'y'].includes(v)) return true;
+    if (['false', '0', 'no', 'off', 'f', 'n'].includes(v)) return false;
+    ctx.addIssue({ code: 'custom', message: 'Input should be a valid boolean', params: { type: 'bool_parsing' } });
+    return z.NEVER;
+  });
+
+export const MAX_EVENTS_LIMIT = 10_000;
+export const MAX_PAGE_LIMIT = 1000;
+
+export const getSessionQuery = z.object({
+  session_id: idSchema,
+  events_limit: intParam(1, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT),
+  events_after: z.string().max(1024).optional(),
+});
+
+export const getBatchSessionsQuery = z.object({
+  batch_id: idSchema,
+  after_number: intParam(0, Number.MAX_SAFE_INTEGER, 0),
+  limit: intParam(1, MAX_PAGE_LIMIT, 10),
+  events_limit: intParam(1, MAX_EVENTS_LIMIT, 1000),
+  include_irrelevant: boolParam,
+});
+
+export const getBatchQuery = z.object({ batch_id: optional(idSchema) });

@@ -1,0 +1,49 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { backoff } from '../shared/concurrency.js';
+import { config } from '../shared/config.js';
+
+let client: DynamoDBDocumentClient | undefined;
+
+/** One document client per process, built on first use (and reused across invocations). */
+export function documentClient(): DynamoDBDocumentClient {
+  if (!client) {
+    const { endpoint } = config();
+    const base = new DynamoDBClient({
+      ...(endpoint ? { endpoint } : {}),
+      maxAttempts: 4,
+      requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000 },
+    });
+    client = DynamoDBDocumentClient.from(base, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+  return client;
+}
+
+/** Tests replace the client (or reset it after changing the environment). */
+export function setDocumentClient(next: DynamoDBDocumentClient | undefined): void {
+  client = next;
+}
+
+/** Reads items by key, strongly consistent, 100 keys a call, until none is left unprocessed. */
+export async function batchGetConsistent(
+  tableName: string,
+  keys: Record<string, unknown>[],
+  call: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: Record<string, unknown>[] = keys.slice(i, i + 100);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const request = pending;
+      const out = await call('batch get', () =>
+        documentClient().send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } } })),
+      );
+      items.push(...(out.Responses?.[tableName] ?? []));
+      pending = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      if (pending.length > 0) await backoff(attempt);
+    }
+  }
+  return items;
+}

@@ -1,0 +1,97 @@
+/**
+ * Mapping between domain records and table items, and DynamoDB's item-size rule. JSON-valued
+ * content (queries, results, meta objects) is stored as JSON text: DynamoDB maps lose key order,
+ * refuse numbers outside 1e-130..1e126 and nesting beyond 32 levels; text keeps what was sent.
+ */
+import { config } from '../shared/config.js';
+import { tooLarge } from '../shared/errors.js';
+import type { EventRecord, SessionRecord } from '../domain/types.js';
+import { keys } from './keys.js';
+
+/** DynamoDB's item limit is 400 KB (409,600 bytes); keep room for later updates of the item. */
+export const MAX_ITEM_BYTES = 409_600;
+const UPDATE_HEADROOM_BYTES = 1_024;
+
+export type Item = Record<string, unknown>;
+
+/** The size DynamoDB charges and limits: attribute names plus values (UTF-8), numbers at most 21. */
+export function itemSize(item: Item): number {
+  let size = 0;
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    size += Buffer.byteLength(name) + valueSize(value);
+  }
+  return size;
+}
+
+function valueSize(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (typeof value === 'number') return 21;
+  if (typeof value === 'boolean' || value === null) return 1;
+  if (Array.isArray(value)) return 3 + value.reduce<number>((n, v) => n + 1 + valueSize(v), 0);
+  if (typeof value === 'object') return 3 + itemSize(value as Item) + Object.keys(value as Item).length;
+  return 0;
+}
+
+export function assertFits(item: Item, what: string): void {
+  const size = itemSize(item);
+  if (size > MAX_ITEM_BYTES - UPDATE_HEADROOM_BYTES) {
+    throw tooLarge(
+      `${what} needs ${size} bytes of storage; at most ${MAX_ITEM_BYTES - UPDATE_HEADROOM_BYTES} bytes fit one record`,
+    );
+  }
+}
+
+export function expiresAt(now: number): number | undefined {
+  const { retentionDays } = config();
+  return retentionDays > 0 ? Math.floor(now / 1000) + retentionDays * 86_400 : undefined;
+}
+
+export function sessionItem(r: SessionRecord): Item {
+  return {
+    ...keys.session(r.sessionId),
+    sessionId: r.sessionId,
+    content: JSON.stringify(r.content),
+    createdAt: r.createdAt,
+    createdAtAuto: r.createdAtAuto,
+    receivedAt: r.receivedAt,
+    batchId: r.batchId,
+    sessionNumber: r.sessionNumber,
+    expiresAt: expiresAt(r.receivedAt),
+  };
+}
+
+export function toSessionRecord(item: Item): SessionRecord {
+  return {
+    sessionId: item.sessionId as string,
+    content: JSON.parse(item.content as string),
+    createdAt: item.createdAt as number,
+    createdAtAuto: item.createdAtAuto === true,
+    receivedAt: item.receivedAt as number,
+    isIrrelevant: item.isIrrelevant === true,
+    batchId: item.batchId as string,
+    sessionNumber: item.sessionNumber as number,
+  };
+}
+
+export function eventItem(r: EventRecord): Item {
+  return {
+    ...keys.event(r.sessionId, r.eventId),
+    content: JSON.stringify(r.content),
+    createdAt: r.createdAt,
+    createdAtAuto: r.createdAtAuto,
+    receivedAt: r.receivedAt,
+    expiresAt: expiresAt(r.receivedAt),
+  };
+}
+
+export function toEventRecord(item: Item): EventRecord {
+  return {
+    sessionId: keys.sessionIdOf(item.pk as string),
+    eventId: keys.eventIdOf(item.sk as string),
+    content: JSON.parse(item.content as string),
+    createdAt: item.createdAt as number,
+    createdAtAuto: item.createdAtAuto === true,
+    receivedAt: item.receivedAt as number,
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * The route table: the one list of operations that the CDK stack deploys and the local server
+ * serves. Pure data, no CDK imports, so that the functions and the local server can read it too.
+ */
+export const BASE_PATH = '/api/v1/clickstream';
+
+export type DynamoAction =
+  | 'dynamodb:GetItem'
+  | 'dynamodb:BatchGetItem'
+  | 'dynamodb:Query'
+  | 'dynamodb:PutItem'
+  | 'dynamodb:UpdateItem'
+  | 'dynamodb:ConditionCheckItem';
+
+export interface Route {
+  operation: string;
+  method: 'GET' | 'POST';
+  /** Path below BASE_PATH. */
+  path: string;
+  /** Stable CloudFormation logical id of the function (SAM and operators name it). */
+  logicalId: string;
+  /** Source of the handler, from the project root; it exports `handler`. */
+  entry: string;
+  /** Internal routes always require IAM (SigV4). */
+  internal: boolean;
+  /** Exactly the DynamoDB actions the operation uses (TransactWriteItems needs those of its parts). */
+  actions: DynamoAction[];
+}
+
+export const routes: readonly Route[] = [
+  {
+    operation: 'create_session',
+    method: 'POST',
+    path: '/session',
+    logicalId: 'CreateSessionFunction',
+    entry: 'functions/handlers/create-session.ts',
+    internal: false,
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  },
+  {
+    operation: 'get_session',
+    method: 'GET',
+    path: '/session',
+    logicalId: 'GetSessionFunction',
+    entry: 'functions/handlers/get-session.ts',
+    internal: false,
+    actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+  },
+  {
+    operation: 'push_events',
+    method: 'POST',
+    path: '/session/events',
+    logicalId: 'PushEventsFunction',
+    entry: 'functions/handlers/push-events.ts',
+    internal: false,
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+  },
+  {
+    operation: 'mark_session_irrelevant',
+    method: 'POST',
+    path: '/session/irrelevant',
+    logicalId: 'MarkSessionIrrelevantFunction',
+    entry: 'functions/handlers/mark-session-irrelevant.ts',
+    internal: false,
+    actions: ['dynamodb:UpdateItem'],
+  },
+  {
+    operation: 'release_batch',
+    method: 'POST',
+    path: '/internal/batch/release',
+    logicalId: 'ReleaseBatchFunction',
+    entry: 'functions/handlers/release-batch.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  },
+  {
+    operation: 'get_batch_sessions',
+    method: 'GET',
+    path: '/internal/batch/sessions',
+    logicalId: 'GetBatchSessionsFunction',
+    entry: 'functions/handlers/get-batch-sessions.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  },
+  {
+    operation: 'get_batch',
+    method: 'GET',
+    path: '/internal/batch',
+    logicalId: 'GetBatchFunction',
+    entry: 'functions/handlers/get-batch.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+  },
+];
+
+/** API Gateway's `$default` route: answers 404/405 with the contract's error body. */
+export const fallbackRoute = {
+  operation: 'not_found',
+  logicalId: 'NotFoundFunction',
+  entry: 'functions/handlers/not-found.ts',
+  actions: [] as DynamoAction[],
+} as const;
+
+export const fullPath = (r: Pick<Route, 'path'>) => `${BASE_PATH}${r.path}`;
