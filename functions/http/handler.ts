@@ -10,7 +10,6 @@ import type { z } from 'zod';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues } from './errors.js';
 import { checkJsonText } from './json-guard.js';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { logger, metrics, MetricUnit } from './observability.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -75,6 +74,15 @@ const keepRawBody: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
   },
 };
 
+/** Publishes the invocation's metrics (EMF), if it recorded any. */
+const flushMetrics: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
+  after: async () => publish(),
+  onError: async () => publish(),
+};
+const publish = () => {
+  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+};
+
 function toResponse(err: unknown, name: string): HttpResponse {
   if (err instanceof HttpError) {
     return json(err.statusCode, { detail: err.detail }, err.headers);
@@ -116,7 +124,7 @@ export function httpHandler<B extends z.ZodType | undefined = undefined, Q exten
   };
 
   const handler = middy<HttpEvent, HttpResponse>(core)
-    .use(logMetrics(metrics)) // flushes last, after the error handler below has answered
+    .use(flushMetrics) // flushes last, after the error handler below has answered
     .use({
       onError: async (request) => {
         request.response = toResponse(request.error, spec.name);

@@ -1,0 +1,19 @@
+/** Starts one DynamoDB Local (Amazon's jar, on a free port) for the whole test run. */
+import type { TestProject } from 'vitest/node';
+import { startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb-local.js';
+
+let dynamo: DynamoDbLocal | undefined;
+
+export default async function setup(project: TestProject) {
+  dynamo = await startDynamoDbLocal();
+  project.provide('dynamoEndpoint', dynamo.endpoint);
+  return async () => {
+    await dynamo?.stop();
+  };
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    dynamoEndpoint: string;
+  }
+}
