@@ -58,7 +58,8 @@ export async function ensureShardsRegistered(now: number): Promise<void> {
 
 export async function takeSlot(shard: number, now: number): Promise<Slot> {
   let block = blocks.get(shard);
-  while (!block || block.next > block.last) {
+  for (let attempt = 0; !block || block.next > block.last; attempt++) {
+    if (attempt >= 8) throw unavailable('Could not find the collecting batch; retry the request');
     const reserved = await reserveSequence(shard, BLOCK_SIZE);
     const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, now));
     if (batchId === undefined) continue;
