@@ -41,7 +41,7 @@ export class Api {
   }
 
   get(path: string, query: Record<string, string | number | boolean> = {}) {
-    const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+    const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
     return this.request('GET', qs ? `${path}?${qs}` : path);
   }
 
