@@ -1,38 +1,82 @@
 /**
  * The clickstream stack: one DynamoDB table (single-table design), one Lambda function per
  * operation of the route table, an HTTP API routing to them, and the alarms and dashboard that
- * tell an operator when something is wrong.
+ * tell an operator when something is wrong. docs/operations.md describes the settings and choices.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { CorsHttpMethod, HttpApi, HttpMethod, HttpNoneAuthorizer, HttpStage, type IHttpRouteAuthorizer, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  CorsHttpMethod,
+  HttpApi,
+  HttpMethod,
+  HttpNoneAuthorizer,
+  type HttpRoute,
+  HttpStage,
+  type IHttpRouteAuthorizer,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { AttributeType, BillingMode, Operation, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { AttributeType, BillingMode, type CfnTable, Operation, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { TABLE_KEYS } from '../functions/storage/keys.js';
 import { ClickstreamFunction } from './clickstream-function.js';
-import { BASE_PATH, fallbackRoute, fullPath, routes } from './routes.js';
-import { DEFAULT_SETTINGS, type Settings } from './settings.js';
+import { BASE_PATH, type DynamoAction, fallbackRoute, fullPath, routes } from './routes.js';
+import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
+
+/** Namespace and the one dimension of the functions' metrics (functions/http/observability.ts). */
+export const METRICS_NAMESPACE = 'Clickstream';
+export const METRICS_DIMENSIONS = { service: 'clickstream' } as const;
+/** Every custom metric the functions emit; the dashboard graphs each of them. */
+export const CUSTOM_METRICS = [
+  'SessionsCreated',
+  'EventsAccepted',
+  'EventsDuplicate',
+  'EventsConflict',
+  'EventsRejected',
+  'BatchReleases',
+  'ClientErrors',
+  'ServerErrors',
+] as const;
+
+/** Methods of the catch-all route when CORS is on: all but OPTIONS, which API Gateway answers itself. */
+const CATCH_ALL_METHODS_WITH_CORS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE, HttpMethod.HEAD];
 
 export interface ClickstreamStackProps extends StackProps {
   settings?: Partial<Settings>;
 }
 
 export class ClickstreamStack extends Stack {
+  readonly settings: Settings;
   readonly table: Table;
   readonly api: HttpApi;
   readonly functions: Record<string, ClickstreamFunction> = {};
+  readonly alarms: Alarm[] = [];
+  alarmTopic?: ITopic;
 
   constructor(scope: Construct, id: string, props: ClickstreamStackProps = {}) {
     super(scope, id, props);
     const settings: Settings = { ...DEFAULT_SETTINGS, ...props.settings };
+    checkSettings(settings);
+    this.settings = settings;
+    const removalPolicy = settings.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
+    // TTL is always enabled on `expiresAt`; the functions only write the attribute when
+    // retentionDays > 0 (and never on control items), so 0 keeps every item.
     this.table = new Table(this, 'Table', {
       partitionKey: { name: TABLE_KEYS.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE_KEYS.sortKey, type: AttributeType.STRING },
@@ -41,9 +85,9 @@ export class ClickstreamStack extends Stack {
       encryption: TableEncryption.AWS_MANAGED,
       timeToLiveAttribute: TABLE_KEYS.ttlAttribute,
       deletionProtection: settings.production,
-      removalPolicy: settings.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      removalPolicy,
     });
-    this.table.node.defaultChild && (this.table.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId('ClickstreamTable');
+    (this.table.node.defaultChild as CfnTable).overrideLogicalId('ClickstreamTable');
 
     const environment = {
       TABLE_NAME: this.table.tableName,
@@ -51,18 +95,24 @@ export class ClickstreamStack extends Stack {
       CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: String(settings.timeMaxDeltaPlusSec),
       CLICKSTREAM_BATCH_SHARDS: String(settings.batchShards),
       CLICKSTREAM_RETENTION_DAYS: String(settings.retentionDays),
+      POWERTOOLS_LOG_LEVEL: settings.logLevel,
     };
     const logRetention = settings.logRetentionDays as RetentionDays;
-    const build = (id: string, r: { logicalId: string; entry: string; operation: string; actions: typeof routes[number]['actions'] }) =>
-      (this.functions[r.operation] = new ClickstreamFunction(this, id, {
+    const build = (id: string, r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[] }) => {
+      const f = new ClickstreamFunction(this, id, {
         ...r,
         table: this.table,
         environment,
         memorySize: settings.memorySize,
         logRetention,
-      }));
+      });
+      f.logGroup.applyRemovalPolicy(removalPolicy);
+      this.acknowledgeFunctionFindings(f);
+      this.functions[r.operation] = f;
+      return f;
+    };
 
-    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention });
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
     this.api = new HttpApi(this, 'Api', {
       apiName: 'clickstream',
       description: `Clickstream collector (${BASE_PATH})`,
@@ -72,18 +122,22 @@ export class ClickstreamStack extends Stack {
             corsPreflight: {
               allowOrigins: settings.corsOrigins,
               allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
-              allowHeaders: ['content-type', 'authorization', 'x-amz-date', 'x-amz-security-token'],
+              allowHeaders: ['content-type', 'authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256'],
+              exposeHeaders: ['retry-after'],
               maxAge: Duration.hours(1),
             },
           }
         : {}),
     });
     (this.api.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId('ClickstreamApi');
-    const stage = new HttpStage(this, 'DefaultStage', {
+    new HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
+      // A caller over these limits gets 429 from API Gateway before any function runs.
       throttle: { rateLimit: settings.throttleRateLimit, burstLimit: settings.throttleBurstLimit },
+      // One JSON line per request. No query string, path parameters or bodies: those carry ids and
+      // search queries. The caller is the IAM principal (for SigV4 callers), useful for audits.
       accessLogSettings: {
         destination: new LogGroupLogDestination(accessLogs),
         format: AccessLogFormat.custom(
@@ -96,13 +150,18 @@ export class ClickstreamStack extends Stack {
             routeKey: '$context.routeKey',
             status: '$context.status',
             responseLength: '$context.responseLength',
+            responseLatency: '$context.responseLatency',
+            integrationStatus: '$context.integrationStatus',
+            integrationLatency: '$context.integrationLatency',
             integrationError: '$context.integrationErrorMessage',
+            authorizerError: '$context.authorizer.error',
+            error: '$context.error.message',
           }),
         ),
       },
     });
-    void stage;
 
+    // Internal routes: always IAM (SigV4). Client routes: per clientAuth.
     const iam = new HttpIamAuthorizer();
     const clientAuthorizer: IHttpRouteAuthorizer =
       settings.clientAuth === 'iam'
@@ -110,43 +169,103 @@ export class ClickstreamStack extends Stack {
         : settings.clientAuth === 'jwt'
           ? new HttpJwtAuthorizer('ClientJwt', settings.jwtIssuer!, { jwtAudience: settings.jwtAudience })
           : new HttpNoneAuthorizer();
+    const publicRoutes: HttpRoute[] = [];
 
     routes.forEach((route) => {
       const f = build(route.logicalId.replace(/Function$/, ''), route);
-      this.api.addRoutes({
+      const added = this.api.addRoutes({
         path: fullPath(route),
         methods: [route.method === 'GET' ? HttpMethod.GET : HttpMethod.POST],
         integration: new HttpLambdaIntegration(`${route.logicalId}Integration`, f.fn),
         authorizer: route.internal ? iam : clientAuthorizer,
       });
+      if (!route.internal) publicRoutes.push(...added);
     });
-    const fallback = build('NotFound', fallbackRoute);
-    this.api.addRoutes({
-      path: '/{proxy+}',
-      methods: [HttpMethod.ANY],
-      integration: new HttpLambdaIntegration('NotFoundIntegration', fallback.fn),
-      authorizer: clientAuthorizer,
-    });
+    // The catch-all answers unknown paths and methods with the contract's 404/405 body. It takes the
+    // client routes' authorizer, so with iam/jwt an unauthenticated caller never reaches a function.
+    // With CORS it leaves OPTIONS out: API Gateway answers preflights itself, which it cannot do
+    // when an authorized ANY route catches them (browsers send preflights without credentials).
+    const fallback = build('NotFound', { ...fallbackRoute, actions: [...fallbackRoute.actions] });
+    publicRoutes.push(
+      ...this.api.addRoutes({
+        path: '/{proxy+}',
+        methods: settings.corsOrigins.length > 0 ? CATCH_ALL_METHODS_WITH_CORS : [HttpMethod.ANY],
+        integration: new HttpLambdaIntegration('NotFoundIntegration', fallback.fn),
+        authorizer: clientAuthorizer,
+      }),
+    );
+    if (settings.clientAuth === 'none') {
+      for (const route of publicRoutes) {
+        Validations.of(route).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'clientAuth=none was chosen at deploy time for public ingestion (docs/operations.md lists the risks); ' +
+            'only client routes and the catch-all are open, internal routes still require IAM.',
+        });
+      }
+    }
 
     this.addAlarmsAndDashboard(settings);
-    this.addNagSuppressions(settings);
 
-    new CfnOutput(this, 'ApiUrl', { value: `${this.api.apiEndpoint}${BASE_PATH}` });
+    new CfnOutput(this, 'ApiUrl', { value: `${this.api.apiEndpoint}${BASE_PATH}`, description: 'Base URL of the clickstream API' });
+    new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'InternalInvokeArn', {
+      value: this.api.arnForExecuteApi('*', `${BASE_PATH}/internal/*`, '$default'),
+      description: 'Resource for execute-api:Invoke in the IAM policies of internal callers',
+    });
+    if (settings.clientAuth === 'iam') {
+      new CfnOutput(this, 'ClientInvokeArn', {
+        value: this.api.arnForExecuteApi('*', `${BASE_PATH}/session*`, '$default'),
+        description: 'Resource for execute-api:Invoke in the IAM policies of clients',
+      });
+    }
+  }
+
+  /**
+   * cdk-nag findings of every function that are acknowledged, each on the one construct that has it
+   * (the function's role, its default policy), never stack-wide: a new resource elsewhere is still
+   * checked. test/cdk/security.test.ts checks that each reason holds on the template.
+   */
+  private acknowledgeFunctionFindings(f: ClickstreamFunction): void {
+    const role = f.fn.role!;
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason:
+        'The managed policy only lets the function write CloudWatch logs (logs:CreateLogGroup/CreateLogStream/PutLogEvents); ' +
+        'its data access is an explicit inline policy with exactly the DynamoDB actions of its operation on the table ARN.',
+    });
+    Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) are granted on "*": X-Ray supports no resource-level permissions for them.',
+    });
   }
 
   private addAlarmsAndDashboard(settings: Settings): void {
-    let topic: ITopic | undefined;
-    if (settings.alarmTopicArn) topic = Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
+    if (settings.alarmTopicArn) this.alarmTopic = Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
     else if (settings.alarmEmail) {
+      // No KMS key: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS
+      // key, and alarm notifications carry no customer data. Publishing requires TLS.
       const created = new Topic(this, 'AlarmTopic', { enforceSSL: true, displayName: 'Clickstream alarms' });
       created.addSubscription(new EmailSubscription(settings.alarmEmail));
-      topic = created;
+      this.alarmTopic = created;
+      new CfnOutput(this, 'AlarmTopicArn', { value: created.topicArn });
     }
-    const alarms: Alarm[] = [];
+    const alarms = this.alarms;
     const period = Duration.minutes(1);
-    const apiMetric = (metricName: string) =>
-      new Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: this.api.apiId }, statistic: 'Sum', period });
+    const apiMetric = (metricName: string, statistic = 'Sum') =>
+      new Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: this.api.apiId }, statistic, period });
+    const anyOver = (id: string, description: string, metric: IMetric) =>
+      new Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold: 0,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
 
     const serverErrorRate = new MathExpression({
       expression: 'IF(requests > 0, 100 * errors / requests, 0)',
@@ -156,7 +275,7 @@ export class ClickstreamStack extends Stack {
     });
     alarms.push(
       new Alarm(this, 'Api5xxRateAlarm', {
-        alarmDescription: 'More than 1% of API requests answered 5xx for 3 of the last 5 minutes',
+        alarmDescription: 'More than 1% of API requests answered 5xx in 3 of the last 5 minutes',
         metric: serverErrorRate,
         threshold: 1,
         evaluationPeriods: 5,
@@ -168,91 +287,57 @@ export class ClickstreamStack extends Stack {
     for (const [operation, f] of Object.entries(this.functions)) {
       const name = f.node.id;
       alarms.push(
-        new Alarm(this, `${name}ErrorsAlarm`, {
-          alarmDescription: `Lambda errors in ${operation}`,
-          metric: f.fn.metricErrors({ period }),
-          threshold: 0,
-          evaluationPeriods: 3,
-          datapointsToAlarm: 2,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        }),
-        new Alarm(this, `${name}ThrottlesAlarm`, {
-          alarmDescription: `Lambda throttles in ${operation}`,
-          metric: f.fn.metricThrottles({ period }),
-          threshold: 0,
-          evaluationPeriods: 3,
-          datapointsToAlarm: 2,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        }),
+        anyOver(`${name}ErrorsAlarm`, `Lambda errors (crashes, timeouts) in ${operation}`, f.fn.metricErrors({ period })),
+        anyOver(`${name}ThrottlesAlarm`, `Lambda throttles in ${operation}`, f.fn.metricThrottles({ period })),
       );
     }
+    // Every operation the functions send (TransactWriteItems carries the conditional puts/updates).
     const operations = [Operation.GET_ITEM, Operation.BATCH_GET_ITEM, Operation.QUERY, Operation.PUT_ITEM, Operation.UPDATE_ITEM, Operation.TRANSACT_WRITE_ITEMS];
     const ddbThrottles = this.table.metricThrottledRequestsForOperations({ operations, period });
     const ddbSystemErrors = this.table.metricSystemErrorsForOperations({ operations, period });
     alarms.push(
-      new Alarm(this, 'TableThrottlesAlarm', {
-        alarmDescription: 'DynamoDB throttled requests of the clickstream table',
-        metric: ddbThrottles,
-        threshold: 0,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, 'TableSystemErrorsAlarm', {
-        alarmDescription: 'DynamoDB system errors on the clickstream table',
-        metric: ddbSystemErrors,
-        threshold: 0,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      anyOver('TableThrottlesAlarm', 'DynamoDB throttled requests on the clickstream table', ddbThrottles),
+      anyOver('TableSystemErrorsAlarm', 'DynamoDB system errors on the clickstream table', ddbSystemErrors),
     );
-    if (topic) for (const alarm of alarms) alarm.addAlarmAction(new SnsAction(topic));
+    if (this.alarmTopic) {
+      const action = new SnsAction(this.alarmTopic);
+      for (const alarm of alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
 
     const custom = (metricName: string) =>
-      new Metric({ namespace: 'Clickstream', metricName, dimensionsMap: { service: 'clickstream' }, statistic: 'Sum', period });
+      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { ...METRICS_DIMENSIONS }, statistic: 'Sum', period });
+    const fns = Object.values(this.functions);
     new Dashboard(this, 'Dashboard', {
       dashboardName: `clickstream-${this.stackName}`,
       widgets: [
         [
-          new GraphWidget({ title: 'API requests and errors', left: [apiMetric('Count'), apiMetric('4xx'), apiMetric('5xx')], width: 12 }),
-          new GraphWidget({ title: 'API 5xx rate (%)', left: [serverErrorRate], width: 12 }),
+          new GraphWidget({ title: 'API requests and errors', left: [apiMetric('Count'), apiMetric('4xx'), apiMetric('5xx')], width: 8 }),
+          new GraphWidget({ title: 'API 5xx rate (%)', left: [serverErrorRate], width: 8 }),
+          new GraphWidget({ title: 'API latency p99 (ms)', left: [apiMetric('Latency', 'p99'), apiMetric('IntegrationLatency', 'p99')], width: 8 }),
         ],
         [
           new GraphWidget({
             title: 'Events',
             left: ['EventsAccepted', 'EventsDuplicate', 'EventsConflict', 'EventsRejected'].map(custom),
-            width: 12,
+            width: 8,
           }),
-          new GraphWidget({ title: 'Sessions and releases', left: ['SessionsCreated', 'BatchReleases'].map(custom), width: 12 }),
+          new GraphWidget({ title: 'Sessions and releases', left: ['SessionsCreated', 'BatchReleases'].map(custom), width: 8 }),
+          new GraphWidget({ title: 'Answers 4xx / 5xx (functions)', left: ['ClientErrors', 'ServerErrors'].map(custom), width: 8 }),
         ],
         [
-          new GraphWidget({ title: 'Lambda errors', left: Object.values(this.functions).map((f) => f.fn.metricErrors({ period })), width: 8 }),
-          new GraphWidget({ title: 'Lambda duration p99', left: Object.values(this.functions).map((f) => f.fn.metricDuration({ period, statistic: 'p99' })), width: 8 }),
-          new GraphWidget({ title: 'DynamoDB throttled requests', left: [ddbThrottles], width: 4 }),
-          new GraphWidget({ title: 'DynamoDB system errors', left: [ddbSystemErrors], width: 4 }),
+          new GraphWidget({ title: 'Lambda errors', left: fns.map((f) => f.fn.metricErrors({ period })), width: 8 }),
+          new GraphWidget({ title: 'Lambda throttles', left: fns.map((f) => f.fn.metricThrottles({ period })), width: 8 }),
+          new GraphWidget({ title: 'Lambda duration p99', left: fns.map((f) => f.fn.metricDuration({ period, statistic: 'p99' })), width: 8 }),
+        ],
+        [
+          // Two widgets: both expressions name their per-operation metrics alike.
+          new GraphWidget({ title: 'DynamoDB throttled requests', left: [ddbThrottles], width: 12 }),
+          new GraphWidget({ title: 'DynamoDB system errors', left: [ddbSystemErrors], width: 12 }),
         ],
       ],
     });
-  }
-
-  /** cdk-nag acknowledgements; each names why the finding does not apply. */
-  private addNagSuppressions(settings: Settings): void {
-    const acknowledge = (id: string, reason: string) => Validations.of(this).acknowledge({ id, reason });
-    acknowledge(
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'Functions use AWSLambdaBasicExecutionRole only to write their own CloudWatch logs; their data access is an explicit inline policy.',
-    );
-    acknowledge(
-      'AwsSolutions-IAM5[Resource::*]',
-      'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so CDK grants them on "*".',
-    );
-    if (settings.clientAuth === 'none') {
-      acknowledge('AwsSolutions-APIG4', 'clientAuth=none was chosen for public ingestion (see README); internal routes still require IAM.');
-    }
   }
 }

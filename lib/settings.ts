@@ -1,17 +1,20 @@
 /**
  * Settings of the stack. Each can be given as CDK context (`cdk deploy -c clientAuth=jwt ...` or in
- * cdk.json); the README lists them with their defaults.
+ * cdk.json); docs/operations.md lists them with their defaults and what they are for.
  */
 import { MAX_BATCH_SHARDS } from '../functions/shared/config.js';
 
 export type ClientAuth = 'iam' | 'jwt' | 'none';
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface Settings {
   /** Authorization of the client routes; internal routes always require IAM. */
   clientAuth: ClientAuth;
+  /** JWT issuer URL (https), required with clientAuth=jwt. */
   jwtIssuer?: string;
+  /** Accepted JWT audiences (`aud` or `client_id`), at least one with clientAuth=jwt. */
   jwtAudience: string[];
-  /** Origins allowed by CORS; none by default (no browser calls). */
+  /** Origins allowed by CORS; none by default (no browser calls). Never a wildcard. */
   corsOrigins: string[];
   /** API stage throttling: steady requests per second and burst. */
   throttleRateLimit: number;
@@ -20,13 +23,16 @@ export interface Settings {
   timeMaxDeltaPlusSec: number;
   /** Shards of the collecting batch (raise only; see README's capacity section). */
   batchShards: number;
-  /** Days until stored data expires (DynamoDB TTL); 0 keeps it forever. */
+  /** Days until sessions, events and batch memberships expire (DynamoDB TTL); 0 keeps them forever. */
   retentionDays: number;
-  /** Deletion protection and a retained table (on by default). */
+  /** Deletion protection and a retained table and log groups (on by default). */
   production: boolean;
   memorySize: number;
+  /** Retention of every log group (functions and API access logs); one of CloudWatch's values. */
   logRetentionDays: number;
-  /** Where alarms notify: an existing SNS topic, or an e-mail address for a new topic. */
+  /** Level of the functions' logs (Powertools Logger). */
+  logLevel: LogLevel;
+  /** Where alarms notify: an existing SNS topic, or an e-mail address for a new topic (not both). */
   alarmTopicArn?: string;
   alarmEmail?: string;
 }
@@ -44,12 +50,24 @@ export const DEFAULT_SETTINGS: Settings = {
   production: true,
   memorySize: 512,
   logRetentionDays: 30,
+  logLevel: 'INFO',
 };
+
+/** The retention periods CloudWatch Logs accepts (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const LOG_LEVELS: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 type Lookup = (key: string) => unknown;
 
 const list = (v: unknown): string[] =>
-  Array.isArray(v) ? v.map(String) : typeof v === 'string' && v !== '' ? v.split(',').map((s) => s.trim()) : [];
+  Array.isArray(v)
+    ? v.map(String)
+    : typeof v === 'string' && v !== ''
+      ? v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+      : [];
 
 function int(v: unknown, name: string, fallback: number, min: number, max: number): number {
   if (v === undefined || v === '') return fallback;
@@ -58,19 +76,24 @@ function int(v: unknown, name: string, fallback: number, min: number, max: numbe
   return n;
 }
 
-function bool(v: unknown, fallback: boolean): boolean {
+/** Strict: a typo must not silently turn `production` (deletion protection) off. */
+function bool(v: unknown, name: string, fallback: boolean): boolean {
   if (v === undefined || v === '') return fallback;
-  return v === true || v === 'true';
+  if (v === true || v === false) return v;
+  const s = String(v).toLowerCase();
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  throw new Error(`Setting ${name} must be true or false, got ${String(v)}`);
 }
+
+const str = (v: unknown): string | undefined => (v === undefined || v === null || v === '' ? undefined : String(v));
 
 /** Reads the settings from a context lookup (`node.tryGetContext`), with defaults and checks. */
 export function readSettings(get: Lookup): Settings {
   const d = DEFAULT_SETTINGS;
-  const clientAuth = (get('clientAuth') ?? d.clientAuth) as ClientAuth;
-  if (!['iam', 'jwt', 'none'].includes(clientAuth)) throw new Error(`Setting clientAuth must be iam, jwt or none, got ${clientAuth}`);
   const settings: Settings = {
-    clientAuth,
-    jwtIssuer: (get('jwtIssuer') as string | undefined) || undefined,
+    clientAuth: (str(get('clientAuth')) ?? d.clientAuth) as ClientAuth,
+    jwtIssuer: str(get('jwtIssuer')),
     jwtAudience: list(get('jwtAudience')),
     corsOrigins: list(get('corsOrigins')),
     throttleRateLimit: int(get('throttleRateLimit'), 'throttleRateLimit', d.throttleRateLimit, 1, 1_000_000),
@@ -79,15 +102,42 @@ export function readSettings(get: Lookup): Settings {
     timeMaxDeltaPlusSec: int(get('timeMaxDeltaPlusSec'), 'timeMaxDeltaPlusSec', d.timeMaxDeltaPlusSec, 0, 315_360_000),
     batchShards: int(get('batchShards'), 'batchShards', d.batchShards, 1, MAX_BATCH_SHARDS),
     retentionDays: int(get('retentionDays'), 'retentionDays', d.retentionDays, 0, 36_500),
-    production: bool(get('production'), d.production),
+    production: bool(get('production'), 'production', d.production),
     memorySize: int(get('memorySize'), 'memorySize', d.memorySize, 128, 10_240),
     logRetentionDays: int(get('logRetentionDays'), 'logRetentionDays', d.logRetentionDays, 1, 3653),
-    alarmTopicArn: (get('alarmTopicArn') as string | undefined) || undefined,
-    alarmEmail: (get('alarmEmail') as string | undefined) || undefined,
+    logLevel: (str(get('logLevel'))?.toUpperCase() ?? d.logLevel) as LogLevel,
+    alarmTopicArn: str(get('alarmTopicArn')),
+    alarmEmail: str(get('alarmEmail')),
   };
-  if (settings.clientAuth === 'jwt' && (!settings.jwtIssuer || settings.jwtAudience.length === 0)) {
-    throw new Error('clientAuth=jwt needs the settings jwtIssuer and jwtAudience');
-  }
-  if (settings.corsOrigins.includes('*')) throw new Error('corsOrigins must name origins; a wildcard is not allowed');
+  checkSettings(settings);
   return settings;
+}
+
+/**
+ * The rules every combination of settings must follow; the stack checks them too, so that a stack
+ * built in code (tests, other apps) cannot skip them.
+ */
+export function checkSettings(s: Settings): void {
+  if (!['iam', 'jwt', 'none'].includes(s.clientAuth)) throw new Error(`Setting clientAuth must be iam, jwt or none, got ${s.clientAuth}`);
+  if (s.clientAuth === 'jwt') {
+    if (!s.jwtIssuer || s.jwtAudience.length === 0) throw new Error('clientAuth=jwt needs the settings jwtIssuer and jwtAudience');
+    if (!/^https:\/\/[^\s]+$/.test(s.jwtIssuer)) throw new Error(`Setting jwtIssuer must be an https URL, got ${s.jwtIssuer}`);
+  }
+  for (const origin of s.corsOrigins) {
+    if (origin.includes('*')) throw new Error('corsOrigins must name origins; a wildcard is not allowed');
+    if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
+      throw new Error(`corsOrigins must be origins like https://app.example.com (scheme and host, no path), got ${origin}`);
+    }
+  }
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(s.logRetentionDays)) {
+    throw new Error(`Setting logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}, got ${s.logRetentionDays}`);
+  }
+  if (!LOG_LEVELS.includes(s.logLevel)) throw new Error(`Setting logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${s.logLevel}`);
+  if (s.alarmTopicArn && s.alarmEmail) {
+    throw new Error('Give alarmTopicArn or alarmEmail, not both (subscribe the address to your own topic instead)');
+  }
+  if (s.alarmTopicArn && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/.test(s.alarmTopicArn)) {
+    throw new Error(`Setting alarmTopicArn must be an SNS topic ARN, got ${s.alarmTopicArn}`);
+  }
+  if (s.alarmEmail && !/^[^\s@]+@[^\s@]+$/.test(s.alarmEmail)) throw new Error(`Setting alarmEmail must be an e-mail address, got ${s.alarmEmail}`);
 }

@@ -34,7 +34,7 @@ export const validationError = (issues: ValidationIssue[]) => new HttpError(422,
 export const bodyIssue = (msg: string, type: string) => validationError([{ loc: ['body'], msg, type }]);
 
 /** zod issues in the shape FastAPI (pydantic v2) writes them. */
-export function toValidationIssues(where: 'body' | 'query', error: z.ZodError, input: unknown): ValidationIssue[] {
+export function toValidationIssues(where: 'body' | 'query', error: z.core.$ZodError, input: unknown): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   const visit = (issues: z.core.$ZodIssue[], prefix: PropertyKey[]) => {
     for (const issue of issues) {

@@ -6,7 +6,7 @@
 import middy from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues } from './errors.js';
 import { checkJsonText } from './json-guard.js';
@@ -23,13 +23,13 @@ export interface Input<B, Q> {
   event: HttpEvent;
 }
 
-export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined> {
+export interface RouteSpec<B extends z.ZodMiniType | undefined, Q extends z.ZodMiniType | undefined> {
   name: string;
   body?: B;
   query?: Q;
 }
 
-type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
+type Out<T> = T extends z.ZodMiniType ? z.output<T> : undefined;
 
 export const json = (statusCode: number, payload: unknown, headers: Record<string, string> = {}): HttpResponse => ({
   statusCode,
@@ -83,6 +83,36 @@ const publish = () => {
   if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 };
 
+/**
+ * One structured log line per request (operation, method, status, duration) and the 4xx/5xx
+ * metrics, for answers from the handler and from the error handler alike. Never logs bodies, query
+ * strings, paths or ids: they carry search queries and the ids of users and sessions.
+ */
+const requestLog = (operation: string): middy.MiddlewareObj<HttpEvent, HttpResponse> => {
+  const done = (request: middy.Request<HttpEvent, HttpResponse>) => {
+    const status = request.response?.statusCode ?? 500;
+    if (status >= 500) metrics.addMetric('ServerErrors', MetricUnit.Count, 1);
+    else if (status >= 400) metrics.addMetric('ClientErrors', MetricUnit.Count, 1);
+    const started = (request.internal as Record<string, unknown>).startedAt as number | undefined;
+    const entry = {
+      operation,
+      method: request.event.requestContext?.http?.method,
+      status,
+      durationMs: started === undefined ? undefined : Date.now() - started,
+    };
+    if (status >= 500) logger.warn('request', entry);
+    else logger.info('request', entry);
+  };
+  return {
+    before: async (request) => {
+      (request.internal as Record<string, unknown>).startedAt = Date.now();
+      if (request.context) logger.addContext(request.context);
+    },
+    after: async (request) => done(request),
+    onError: async (request) => done(request),
+  };
+};
+
 function toResponse(err: unknown, name: string): HttpResponse {
   if (err instanceof HttpError) {
     return json(err.statusCode, { detail: err.detail }, err.headers);
@@ -101,7 +131,7 @@ function toResponse(err: unknown, name: string): HttpResponse {
   return json(500, { detail: 'Internal Server Error' });
 }
 
-export function httpHandler<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined>(
+export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q extends z.ZodMiniType | undefined = undefined>(
   spec: RouteSpec<B, Q>,
   fn: (input: Input<Out<B>, Out<Q>>) => Promise<HttpResponse>,
 ) {
@@ -125,11 +155,10 @@ export function httpHandler<B extends z.ZodType | undefined = undefined, Q exten
 
   const handler = middy<HttpEvent, HttpResponse>(core)
     .use(flushMetrics) // flushes last, after the error handler below has answered
+    .use(requestLog(spec.name)) // after/onError run in reverse order: sees the final answer
     .use({
       onError: async (request) => {
         request.response = toResponse(request.error, spec.name);
-        const status = request.response.statusCode ?? 500;
-        metrics.addMetric(status >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
       },
     })
     .use(requestGuard(parsesBody));

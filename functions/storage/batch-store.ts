@@ -16,6 +16,7 @@ import { cancellationReasons, conditionFailedItem, isConditionFailed, storageCal
 import { assertFits, expiresAt, type Item, sessionItem, toSessionRecord } from './items.js';
 import { keys } from './keys.js';
 import { backoff } from '../shared/concurrency.js';
+import { unavailable } from '../shared/errors.js';
 
 const table = () => config().tableName;
 const send = documentClient;
@@ -396,6 +397,11 @@ async function transactOrCancelled(what: string, items: TransactItems): Promise<
     const reasons = cancellationReasons(err);
     if (reasons && reasons.every((r) => ['None', 'ConditionalCheckFailed', 'TransactionConflict', undefined].includes(r.Code))) {
       return false;
+    }
+    // DynamoDB cancels a transaction it throttles (ThrottlingError, ProvisionedThroughputExceeded):
+    // transient, like a throttled single write, so 503 and not 500.
+    if (reasons?.some((r) => r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')) {
+      throw unavailable(`Storage is unavailable (${what}); retry the request`);
     }
     throw err;
   }

@@ -12,7 +12,9 @@ export function documentClient(): DynamoDBDocumentClient {
     const base = new DynamoDBClient({
       ...(endpoint ? { endpoint } : {}),
       maxAttempts: 4,
-      requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000 },
+      // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes and
+      // keeps waiting: a DynamoDB call that never answers would hang the invocation.
+      requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000, throwOnRequestTimeout: true },
     });
     client = DynamoDBDocumentClient.from(base, {
       marshallOptions: { removeUndefinedValues: true },

@@ -1,0 +1,24 @@
+/**
+ * Builds the CDK app: settings from context, the stack, and cdk-nag's AwsSolutions rules as a
+ * policy-validation plugin, so that synthesis fails on any finding that is not acknowledged in
+ * lib/clickstream-stack.ts (each acknowledgement names its reason there). bin/app.ts runs it; the
+ * tests build the same app.
+ */
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { ClickstreamStack } from './clickstream-stack.js';
+import { readSettings } from './settings.js';
+
+export function buildApp(props: AppProps = {}): { app: App; stack: ClickstreamStack; nag: AwsSolutionsChecks } {
+  const app = new App(props);
+  const settings = readSettings((key) => app.node.tryGetContext(key));
+  const stack = new ClickstreamStack(app, app.node.tryGetContext('stackName') ?? 'ClickstreamStack', {
+    settings,
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  // CDK runs the plugin after synthesis; an unacknowledged error fails `cdk synth`/`deploy`.
+  // Acknowledged findings are also written to the template's Metadata (cdk_nag) for auditors.
+  const nag = new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true });
+  Validations.of(app).addPlugins(nag);
+  return { app, stack, nag };
+}
