@@ -45,7 +45,7 @@ export const DEFAULT_SETTINGS: Settings = {
   throttleBurstLimit: 2000,
   timeMaxDeltaMinusSec: 43_200,
   timeMaxDeltaPlusSec: 300,
-  batchShards: 32,
+  batchShards: 64,
   retentionDays: 0,
   production: true,
   memorySize: 512,

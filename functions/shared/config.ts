@@ -35,7 +35,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     endpoint: env.DYNAMODB_ENDPOINT || undefined,
     maxDeltaMinusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC', 43_200, 0, 10 * 365 * 86_400),
     maxDeltaPlusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC', 300, 0, 10 * 365 * 86_400),
-    batchShards: intSetting(env, 'CLICKSTREAM_BATCH_SHARDS', 32, 1, MAX_BATCH_SHARDS),
+    batchShards: intSetting(env, 'CLICKSTREAM_BATCH_SHARDS', 64, 1, MAX_BATCH_SHARDS),
     retentionDays: intSetting(env, 'CLICKSTREAM_RETENTION_DAYS', 0, 0, 36_500),
   };
 }

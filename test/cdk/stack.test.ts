@@ -47,7 +47,7 @@ describe('functions', () => {
       TABLE_NAME: { Ref: 'ClickstreamTable' },
       CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC: '43200',
       CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: '300',
-      CLICKSTREAM_BATCH_SHARDS: '32',
+      CLICKSTREAM_BATCH_SHARDS: '64',
     });
   });
 
