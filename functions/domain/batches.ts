@@ -55,7 +55,12 @@ export async function releaseBatch(releaseId: string, now = Date.now()): Promise
       continue;
     }
     const batchId = registry.collectingBatchId;
-    if ((await countCollecting(batchId, registry.shardCount)) === 0) throw noCollectingBatch();
+    if ((await countCollecting(batchId, registry.shardCount)) === 0) {
+      // A concurrent call with this release_id may have claimed and finished the release since we
+      // looked for it (its claim emptied the registry we read): then its answer is ours, not 404.
+      if (await getRelease(releaseId)) continue;
+      throw noCollectingBatch();
+    }
     await claimRelease({ releaseId, batchId, nextBatchId: randomUUID(), now });
     // Claimed by us or by a concurrent caller: either way the next round finishes what is recorded.
   }

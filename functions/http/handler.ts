@@ -51,7 +51,10 @@ const requestGuard = (parsesBody: boolean): middy.MiddlewareObj<HttpEvent, HttpR
     if (bytes.length > MAX_BODY_BYTES) {
       throw new HttpError(413, `Request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} bytes`);
     }
-    const contentType = (event.headers['content-type'] ?? '').toLowerCase().trim();
+    // Whitespace around ";" is allowed (RFC 9110), and so is a ";" with no parameter after it.
+    // (split/trim, not a regex: linear on a header of any length)
+    const [mediaType = '', ...params] = (event.headers['content-type'] ?? '').toLowerCase().split(';').map((part) => part.trim());
+    const contentType = [mediaType, ...params.filter((p) => p !== '')].join(';');
     event.headers['content-type'] = contentType;
     if (!/^application\/(.+\+)?json($|;.+)/.test(contentType)) {
       throw new HttpError(415, 'Unsupported Media Type: send Content-Type: application/json');
@@ -126,6 +129,11 @@ function toResponse(err: unknown, name: string): HttpResponse {
     // middy answers 415 for both a wrong media type and malformed JSON; the contract wants 422 for the latter.
     if (e.message === 'Unsupported Media Type') return json(415, { detail: 'Unsupported Media Type: send Content-Type: application/json' });
     return json(422, { detail: [{ loc: ['body'], msg: 'JSON decode error: the body is not valid JSON', type: 'json_invalid' }] });
+  }
+  if (e?.cause?.package === '@middy/core' && (err as Error).name === 'TimeoutError') {
+    // middy gives up just before the function's timeout: storage too slow for this invocation. Transient.
+    logger.warn('Invocation ran out of time', { operation: name });
+    return json(503, { detail: 'The request did not finish in time; retry the request' }, { 'retry-after': RETRY_AFTER_SECONDS });
   }
   logger.error('Unhandled error', { operation: name, error: err as Error });
   return json(500, { detail: 'Internal Server Error' });
