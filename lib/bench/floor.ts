@@ -1,0 +1,189 @@
+/**
+ * The throughput floor: the items the service writes, written straight to DynamoDB Local with the
+ * SDK (same client options as functions/storage/client.ts, same in-request parallelism as the
+ * handler), without HTTP, validation or the handler. Runs in a process of its own
+ * (floor-process.ts), as the local server does, so that neither side shares its event loop with the
+ * load generator.
+ */
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { mapLimited } from '../../functions/shared/concurrency.js';
+import { eventItem, expiresAt, sessionItem } from '../../functions/storage/items.js';
+import { keys, sessionNumber, TABLE_KEYS } from '../../functions/storage/keys.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.js';
+import { clickEvent, sessionBody } from './events.js';
+
+export const EVENTS_PER_REQUEST = 100;
+/** The handler's in-request parallelism (functions/domain/sessions.ts PUT_CONCURRENCY). */
+export const PUT_CONCURRENCY = 32;
+const FLOOR_BATCH = 'floor-batch';
+
+export interface Segment {
+  latencies: number[];
+  items: number;
+  requests: number;
+  errors: number;
+  elapsedMs: number;
+  firstError?: string;
+}
+
+/** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
+export async function closedLoop(concurrency: number, maxRequests: number, maxMs: number, call: (i: number) => Promise<number>): Promise<Segment> {
+  const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
+  let next = 0;
+  const started = performance.now();
+  const deadline = started + maxMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < maxRequests && performance.now() < deadline; i = next++) {
+        const t0 = performance.now();
+        try {
+          const items = await call(i); // not `seg.items += await ...`: that reads seg.items before the await
+          seg.items += items;
+          seg.latencies.push(performance.now() - t0);
+        } catch (err) {
+          seg.errors++;
+          seg.firstError ??= String((err as Error)?.message ?? err);
+        }
+        seg.requests++;
+      }
+    }),
+  );
+  seg.elapsedMs = performance.now() - started;
+  return seg;
+}
+
+export interface FloorOptions {
+  endpoint: string;
+  tableName: string;
+  shards: number;
+  runId: string;
+  /** Sessions the pushes go to, one per worker (as on the API side). */
+  sessions: number;
+}
+
+export interface FloorWorkload {
+  push(i: number): Promise<number>;
+  create(i: number): Promise<number>;
+  destroy(): void;
+}
+
+export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
+  const raw = new DynamoDBClient({
+    endpoint: o.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 4,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000 },
+  });
+  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  await raw.send(
+    new CreateTableCommand({
+      TableName: o.tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
+  for (let shard = 0; shard < o.shards; shard++) {
+    await doc.send(new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }));
+  }
+
+  let pushSeq = 0;
+  let createSeq = 0;
+  return {
+    async push(i) {
+      const n = pushSeq++;
+      const sessionId = `${o.runId}-floor-${i % o.sessions}`;
+      const now = Date.now();
+      const items = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => {
+        const e = clickEvent(`f${n}-${k}`, k);
+        return eventItem({
+          sessionId,
+          eventId: e.event_id,
+          content: { object_id: e.object_id, event_type: e.event_type, meta: e.meta },
+          createdAt: now,
+          createdAtAuto: true,
+          receivedAt: now,
+        });
+      });
+      await mapLimited(items, PUT_CONCURRENCY, (item) =>
+        doc.send(
+          new PutCommand({
+            TableName: o.tableName,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      );
+      return EVENTS_PER_REQUEST;
+    },
+    async create() {
+      const n = createSeq++;
+      const shard = Math.floor(Math.random() * o.shards);
+      const now = Date.now();
+      const body = sessionBody(`${o.runId}-fc-${n}`);
+      const record = {
+        sessionId: body.session_id,
+        content: {
+          search_query: body.search_query,
+          search_results: body.search_results.map((r) => ({ object_id: r.object_id, rank: r.rank, meta: r.meta })),
+          search_meta: null,
+          payload_filter: null,
+          sort_by: null,
+          user_id: body.user_id,
+        },
+        createdAt: now,
+        createdAtAuto: true,
+        receivedAt: now,
+        isIrrelevant: false,
+        batchId: FLOOR_BATCH,
+        sessionNumber: sessionNumber(shard, n + 1),
+      };
+      await doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: o.tableName,
+                Item: sessionItem(record),
+                ConditionExpression: 'attribute_not_exists(pk)',
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            {
+              Put: {
+                TableName: o.tableName,
+                Item: {
+                  ...keys.member(FLOOR_BATCH, shard, record.sessionNumber),
+                  sessionId: record.sessionId,
+                  sessionNumber: record.sessionNumber,
+                  expiresAt: expiresAt(now),
+                },
+              },
+            },
+            {
+              Update: {
+                TableName: o.tableName,
+                Key: keys.shard(shard),
+                UpdateExpression: 'ADD sessionCount :one',
+                ConditionExpression: 'batchId = :b',
+                ExpressionAttributeValues: { ':one': 1, ':b': FLOOR_BATCH },
+              },
+            },
+          ],
+        }),
+      );
+      return 1;
+    },
+    destroy: () => raw.destroy(),
+  };
+}

@@ -1,0 +1,21 @@
+/**
+ * Diagnostic stand-in for functions/shared/schemas.ts without zod: accepts everything (with the
+ * defaults the handlers rely on). Start-up breakdown only, never deployed.
+ */
+const ok = <T>(data: T) => ({ success: true as const, data });
+const pass = { safeParse: (v: unknown) => ok(v) };
+export const MAX_ID_CHARS = 128;
+export const MAX_EVENTS_PER_REQUEST = 1000;
+export const MAX_SEARCH_RESULTS = 1000;
+export const MAX_SHORT_TEXT_CHARS = 1024;
+export const MAX_EVENTS_LIMIT = 10_000;
+export const MAX_PAGE_LIMIT = 1000;
+export const createSessionBody = pass;
+export const pushEventsBody = {
+  safeParse: (v: { events: Record<string, unknown>[] }) => ok({ ...v, events: v.events.map((e) => ({ event_type: 'click', ...e })) }),
+};
+export const sessionIdBody = pass;
+export const releaseBody = pass;
+export const getSessionQuery = { safeParse: (v: Record<string, unknown>) => ok({ events_limit: MAX_EVENTS_LIMIT, ...v }) };
+export const getBatchSessionsQuery = pass;
+export const getBatchQuery = pass;

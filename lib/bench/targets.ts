@@ -1,0 +1,94 @@
+/** The issue's targets, evaluated on a run's figures. */
+import type { CapacityRow } from './capacity.js';
+import type { CostRow } from './cost.js';
+import type { StartupResult } from './startup.js';
+import type { ThroughputResult } from './throughput.js';
+import { unitCost } from './capacity.js';
+
+export interface Target {
+  key: string;
+  target: string;
+  measured: string;
+  /** The figure compared with the limit. */
+  value: number;
+  limit: number;
+  met: boolean;
+}
+
+export interface TargetInputs {
+  startup: { results: StartupResult[] };
+  capacity: CapacityRow[];
+  throughput: ThroughputResult;
+  cost: CostRow[];
+}
+
+export const MAX_INIT_RATIO = 1.2;
+export const MAX_BUNDLE_BYTES = 600 * 1024;
+export const MIN_PUSH_RATIO = 0.7;
+export const MAX_WRITES_PER_EVENT = 1.1;
+export const MAX_COST_RATIO = 1.25;
+/** The request size the cost target is judged at: the push of the throughput figures. */
+export const COST_TARGET_EVENTS_PER_REQUEST = 100;
+
+export function evaluateTargets(r: TargetInputs): Target[] {
+  const fns = r.startup.results.filter((s) => s.name !== 'baseline');
+  const worstInit = fns.reduce((a, b) => ((b.initRatio ?? 0) > (a.initRatio ?? 0) ? b : a));
+  const biggest = fns.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const pushes = r.capacity.filter((c) => c.operation === 'push_events' && (c.accepted ?? 0) > 0);
+  const worstWrites = pushes.reduce((a, b) => (b.writes / b.accepted! > a.writes / a.accepted! ? b : a));
+  const first = r.capacity.find((c) => c.key === 'push_events_100')!;
+  const dup = r.capacity.find((c) => c.key === 'push_events_duplicate')!;
+  const cost = r.cost.find((c) => c.key === `events_${COST_TARGET_EVENTS_PER_REQUEST}`)!;
+  const dupCost = unitCost(dup.reads, dup.writes);
+  const firstCost = unitCost(first.reads, first.writes);
+  return [
+    {
+      key: 'init_ratio',
+      target: `init time of every function <= ${MAX_INIT_RATIO}x the SDK-only baseline`,
+      measured: `worst: ${worstInit.name} ${worstInit.initRatio?.toFixed(2)}x (${worstInit.initMs.toFixed(1)} ms vs ${r.startup.results.find((s) => s.name === 'baseline')?.initMs.toFixed(1)} ms)`,
+      value: worstInit.initRatio ?? Number.NaN,
+      limit: MAX_INIT_RATIO,
+      met: (worstInit.initRatio ?? Infinity) <= MAX_INIT_RATIO,
+    },
+    {
+      key: 'bundle_size',
+      target: 'no function bundle over 600 KB',
+      measured: `largest: ${biggest.name} ${(biggest.bytes / 1024).toFixed(1)} KB`,
+      value: biggest.bytes,
+      limit: MAX_BUNDLE_BYTES,
+      met: biggest.bytes <= MAX_BUNDLE_BYTES,
+    },
+    {
+      key: 'push_throughput',
+      target: `push_events >= ${MIN_PUSH_RATIO}x the direct-SDK floor in events/s`,
+      measured: `${r.throughput.pushRatio.toFixed(2)}x`,
+      value: r.throughput.pushRatio,
+      limit: MIN_PUSH_RATIO,
+      met: r.throughput.pushRatio >= MIN_PUSH_RATIO,
+    },
+    {
+      key: 'writes_per_event',
+      target: `<= ${MAX_WRITES_PER_EVENT} write units per accepted event under 1 KB`,
+      measured: `worst: ${(worstWrites.writes / worstWrites.accepted!).toFixed(3)} (push of ${worstWrites.accepted})`,
+      value: worstWrites.writes / worstWrites.accepted!,
+      limit: MAX_WRITES_PER_EVENT,
+      met: worstWrites.writes / worstWrites.accepted! <= MAX_WRITES_PER_EVENT,
+    },
+    {
+      key: 'duplicate_push',
+      target: 'a duplicate push costs no more than a first push',
+      measured: `${dup.reads} RRU + ${dup.writes} WRU vs ${first.reads} RRU + ${first.writes} WRU (${(dupCost / firstCost).toFixed(2)}x)`,
+      value: dupCost / firstCost,
+      limit: 1,
+      met: dupCost <= firstCost,
+    },
+    {
+      key: 'cost_per_million_events',
+      target: `cost per million events <= ${MAX_COST_RATIO}x the DynamoDB write floor plus API Gateway (at ${COST_TARGET_EVENTS_PER_REQUEST} events a request)`,
+      measured: `$${cost.total.toFixed(4)} vs $${cost.floor.toFixed(4)} (${cost.ratio.toFixed(2)}x)`,
+      value: cost.ratio,
+      limit: MAX_COST_RATIO,
+      met: cost.ratio <= MAX_COST_RATIO,
+    },
+  ];
+}
