@@ -1,0 +1,196 @@
+/**
+ * A fault-injecting HTTP proxy on 127.0.0.1 in front of DynamoDB Local. The SDK speaks plain HTTP
+ * to it; rules pick requests by operation (the X-Amz-Target after the dot, e.g. "PutItem") and by
+ * position (let the first `after` through, then fail `times` of them), and fail them the ways
+ * DynamoDB and networks fail: throttling and 5xx answers, transactions cancelled for throttling,
+ * no answer (timeouts), and connections cut before forwarding, after forwarding (the write landed
+ * but the answer was lost) or in the middle of the answer; or slow (`delay`), to open race windows
+ * deterministically. Every injected fault is counted.
+ */
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export const FAULT_KINDS = [
+  'throttling',
+  'provisioned-throughput',
+  'request-limit',
+  'http-500',
+  'http-503',
+  'http-502-html',
+  'transaction-throttled',
+  'timeout-before',
+  'timeout-after',
+  'cut-before',
+  'cut-after',
+  'cut-mid-response',
+  'delay',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+/** The kinds that fail a request (all but `delay`). */
+export const FAILURE_KINDS = FAULT_KINDS.filter((k) => k !== 'delay');
+
+export interface FaultRule {
+  kind: FaultKind;
+  /** Operations to fail ("PutItem", "TransactWriteItems", ...); all when absent. */
+  operation?: string | string[];
+  /** Let this many matching requests through first. */
+  after?: number;
+  /** Fail at most this many matching requests; without it, every one after `after`. */
+  times?: number;
+  /** Only requests whose JSON body contains this text (e.g. a key). */
+  bodyIncludes?: string;
+  /** For `delay`: hold the request this long, then forward it (it reads the state of that later moment). */
+  delayMs?: number;
+}
+
+interface ActiveRule extends FaultRule {
+  matched: number;
+  failed: number;
+}
+
+const DYNAMO_ERROR = (type: string, message: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message, ...extra });
+
+export class FaultProxy {
+  readonly injected = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  /** Requests that reached DynamoDB Local, by operation. */
+  readonly forwarded: Record<string, number> = {};
+  private rules: ActiveRule[] = [];
+  private readonly sockets = new Set<Socket>();
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly upstream: URL,
+  ) {}
+
+  static async start(upstream: string): Promise<FaultProxy> {
+    let proxy!: FaultProxy;
+    const server = createServer((req, res) => {
+      proxy.handle(req, res).catch(() => req.socket.destroy());
+    });
+    server.on('connection', (s) => {
+      proxy.sockets.add(s);
+      s.on('close', () => proxy.sockets.delete(s));
+    });
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    proxy = new FaultProxy(server, `http://127.0.0.1:${port}`, new URL(upstream));
+    return proxy;
+  }
+
+  /** Replaces the rules (and their counters). */
+  set(...rules: FaultRule[]): void {
+    this.rules = rules.map((r) => ({ ...r, matched: 0, failed: 0 }));
+  }
+
+  heal(): void {
+    this.rules = [];
+  }
+
+  get totalInjected(): number {
+    return Object.values(this.injected).reduce((a, b) => a + b, 0);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    this.agent.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private pick(operation: string, body: string): ActiveRule | undefined {
+    for (const rule of this.rules) {
+      const ops = rule.operation === undefined ? undefined : Array.isArray(rule.operation) ? rule.operation : [rule.operation];
+      if (ops && !ops.includes(operation)) continue;
+      if (rule.bodyIncludes !== undefined && !body.includes(rule.bodyIncludes)) continue;
+      rule.matched++;
+      if (rule.matched <= (rule.after ?? 0)) return undefined;
+      if (rule.times !== undefined && rule.failed >= rule.times) return undefined;
+      rule.failed++;
+      this.injected[rule.kind]++;
+      return rule;
+    }
+    return undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks);
+    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const rule = this.pick(operation, body.toString('utf8'));
+    const fault = rule?.kind;
+    if (fault === 'delay') await new Promise((r) => setTimeout(r, rule!.delayMs ?? 1_000));
+    const answer = (status: number, text: string, type = 'application/x-amz-json-1.0') => {
+      res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': 'fault-proxy', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    switch (fault) {
+      case 'throttling':
+        return answer(400, DYNAMO_ERROR('ThrottlingException', 'Rate of requests exceeds the allowed throughput.'));
+      case 'provisioned-throughput':
+        return answer(400, DYNAMO_ERROR('ProvisionedThroughputExceededException', 'The level of configured provisioned throughput for the table was exceeded.'));
+      case 'request-limit':
+        return answer(400, DYNAMO_ERROR('RequestLimitExceeded', 'Throughput exceeds the current throughput limit for your account.'));
+      case 'http-500':
+        return answer(500, DYNAMO_ERROR('InternalServerError', 'Internal server error'));
+      case 'http-503':
+        return answer(503, DYNAMO_ERROR('ServiceUnavailable', 'Service unavailable'));
+      case 'http-502-html':
+        return answer(502, '<html><body><h1>502 Bad Gateway</h1></body></html>', 'text/html');
+      case 'transaction-throttled': {
+        if (operation !== 'TransactWriteItems') return answer(400, DYNAMO_ERROR('ThrottlingException', 'Rate of requests exceeds the allowed throughput.'));
+        const items = (JSON.parse(body.toString('utf8')) as { TransactItems?: unknown[] }).TransactItems ?? [];
+        const reasons = items.map((_, i) => (i === items.length - 1 ? { Code: 'ThrottlingError', Message: 'Throughput exceeds the current capacity of your table or index.' } : { Code: 'None' }));
+        return answer(400, DYNAMO_ERROR('TransactionCanceledException', `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`, { CancellationReasons: reasons }));
+      }
+      case 'timeout-before':
+        return; // never answered: the client gives up and closes the connection
+      case 'cut-before':
+        req.socket.destroy();
+        return;
+      default:
+        break;
+    }
+    const upstream = await this.forward(req, body, operation);
+    switch (fault) {
+      case 'timeout-after':
+        return; // the request reached DynamoDB, the answer never comes back
+      case 'cut-after':
+        req.socket.destroy();
+        return;
+      case 'cut-mid-response': {
+        res.writeHead(upstream.status, { ...upstream.headers, 'content-length': upstream.body.length });
+        res.write(upstream.body.subarray(0, Math.floor(upstream.body.length / 2)));
+        setTimeout(() => req.socket.destroy(), 5);
+        return;
+      }
+      default:
+        res.writeHead(upstream.status, upstream.headers);
+        res.end(upstream.body);
+    }
+  }
+
+  private forward(req: IncomingMessage, body: Buffer, operation: string): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+    this.forwarded[operation] = (this.forwarded[operation] ?? 0) + 1;
+    return new Promise((resolve, reject) => {
+      const out = httpRequest(
+        { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
+        (up) => {
+          const parts: Buffer[] = [];
+          up.on('data', (d: Buffer) => parts.push(d));
+          up.on('end', () => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && k !== 'transfer-encoding' && k !== 'connection') headers[k] = String(v);
+            resolve({ status: up.statusCode ?? 502, headers, body: Buffer.concat(parts) });
+          });
+          up.on('error', reject);
+        },
+      );
+      out.on('error', reject);
+      out.end(body);
+    });
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The shared set-up of the property suites: a fresh table, the functions' client replaced by one
+ * that records acknowledged writes, the local server for the HTTP share, counters per route.
+ */
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { setDocumentClient } from '../../../functions/storage/client.js';
+import { startLocalServer, type LocalServer } from '../../../lib/local/server.js';
+import { useFreshTable, type TestTable } from '../../support/table.js';
+import { invoke, viaHttp, type Answer, type RawRequest } from './invoke.js';
+import { readState, serviceClient, type AckedWrite } from './storage.js';
+
+/** Cases per route in the handler share; the HTTP share adds a tenth (at least 100). */
+export const RUNS = Math.max(1, Number(process.env.ROBUSTNESS_RUNS ?? 1000));
+export const HTTP_RUNS = Math.max(100, Math.ceil(RUNS / 10));
+/** Per property test: generous, and growing with ROBUSTNESS_RUNS. */
+export const TEST_TIMEOUT_MS = Math.max(300_000, RUNS * 600);
+export const SEED = process.env.ROBUSTNESS_SEED ? Number(process.env.ROBUSTNESS_SEED) : undefined;
+
+export interface RouteCount {
+  direct: number;
+  http: number;
+  statuses: Record<number, number>;
+  /** Full scans of the table that found nothing new after a refused request. */
+  scans: number;
+}
+
+export class Harness {
+  readonly counts = new Map<string, RouteCount>();
+  private constructor(
+    readonly table: TestTable,
+    readonly server: LocalServer,
+    readonly writes: AckedWrite[],
+  ) {}
+
+  static async start(env: Record<string, string> = {}): Promise<Harness> {
+    const table = await useFreshTable(env);
+    const writes: AckedWrite[] = [];
+    setDocumentClient(serviceClient({ endpoint: table.endpoint, onWrite: (w) => writes.push(w) }));
+    return new Harness(table, await startLocalServer(), writes);
+  }
+
+  count(route: string): RouteCount {
+    let c = this.counts.get(route);
+    if (!c) this.counts.set(route, (c = { direct: 0, http: 0, statuses: {}, scans: 0 }));
+    return c;
+  }
+
+  /** Sends a request (in-process or over HTTP) and returns the answer with the writes it caused. */
+  async send(route: string, r: RawRequest, http = false, adjust?: (event: APIGatewayProxyEventV2) => void): Promise<{ answer: Answer; writes: AckedWrite[] }> {
+    const mark = this.writes.length;
+    const answer = http ? await viaHttp(this.server.url, r) : await invoke(r, adjust);
+    const c = this.count(route);
+    if (http) c.http++;
+    else c.direct++;
+    c.statuses[answer.status] = (c.statuses[answer.status] ?? 0) + 1;
+    return { answer, writes: this.writes.slice(mark) };
+  }
+
+  /** Records (sessions, events, members, releases, batches) in the table: the count a refusal must not change. */
+  async recordCount(): Promise<number> {
+    const s = await readState(this.table.endpoint, this.table.tableName);
+    let n = s.sessions.size + s.batches.size + s.releases.size;
+    for (const e of s.events.values()) n += e.size;
+    for (const m of s.members.values()) n += m.length;
+    return n;
+  }
+
+  state() {
+    return readState(this.table.endpoint, this.table.tableName);
+  }
+
+  close() {
+    return this.server.close();
+  }
+}
+
+export function summary(counts: Map<string, RouteCount>): string {
+  const lines = [...counts].map(([route, c]) => {
+    const statuses = Object.entries(c.statuses)
+      .sort()
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ');
+    return `  ${route.padEnd(26)} ${String(c.direct + c.http).padStart(6)} cases (${c.direct} handler, ${c.http} HTTP, ${c.scans} table scans)  ${statuses}`;
+  });
+  return lines.join('\n');
+}
+
+/** Sends a text body base64-encoded, as API Gateway does for media types it treats as binary. */
+export const asBase64 = (event: APIGatewayProxyEventV2) => {
+  if (event.body !== undefined && !event.isBase64Encoded) {
+    event.body = Buffer.from(event.body, 'utf8').toString('base64');
+    event.isBase64Encoded = true;
+  }
+};

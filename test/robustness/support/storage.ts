@@ -1,0 +1,186 @@
+/**
+ * Direct access to the test table in DynamoDB Local (not through the service): full scans to check
+ * what is really stored, and a document client like the functions' own that records every write
+ * DynamoDB acknowledged, so a test can tell which request wrote what.
+ */
+import { DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../lib/local/dynamodb-local.js';
+
+export type RawItem = Record<string, unknown> & { pk: string; sk: string };
+
+/** Every item of the table (strongly consistent), unmarshalled. */
+export async function scanAll(endpoint: string, tableName: string): Promise<RawItem[]> {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const items: RawItem[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+      for (const item of out.Items ?? []) items.push(unmarshall(item) as RawItem);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** One item by key (strongly consistent), or undefined. */
+export async function getRaw(endpoint: string, tableName: string, pk: string, sk: string): Promise<RawItem | undefined> {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }));
+    return out.Item ? (unmarshall(out.Item) as RawItem) : undefined;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Every item of one partition (strongly consistent). */
+export async function queryRaw(endpoint: string, tableName: string, pk: string): Promise<RawItem[]> {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const items: RawItem[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await client.send(
+        new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: true, ExclusiveStartKey: start }),
+      );
+      for (const item of out.Items ?? []) items.push(unmarshall(item) as RawItem);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The stored records of the service, by kind, as found in the table. */
+export interface StoredState {
+  sessions: Map<string, RawItem>;
+  /** session id -> event id -> item */
+  events: Map<string, Map<string, RawItem>>;
+  /** batch id -> member items */
+  members: Map<string, RawItem[]>;
+  batches: Map<string, RawItem>;
+  releases: Map<string, RawItem>;
+  other: RawItem[];
+}
+
+export function classify(items: RawItem[]): StoredState {
+  const state: StoredState = { sessions: new Map(), events: new Map(), members: new Map(), batches: new Map(), releases: new Map(), other: [] };
+  for (const item of items) {
+    const { pk, sk } = item;
+    if (pk.startsWith('SESSION#') && sk === 'SESSION') state.sessions.set(pk.slice(8), item);
+    else if (pk.startsWith('SESSION#') && sk.startsWith('EVENT#')) {
+      const sid = pk.slice(8);
+      if (!state.events.has(sid)) state.events.set(sid, new Map());
+      state.events.get(sid)!.set(sk.slice(6), item);
+    } else if (pk.startsWith('BATCH#') && sk === 'BATCH') state.batches.set(pk.slice(6), item);
+    else if (pk.startsWith('BATCH#') && sk.startsWith('N#')) {
+      const batchId = pk.slice(6, pk.lastIndexOf('#SHARD#'));
+      if (!state.members.has(batchId)) state.members.set(batchId, []);
+      state.members.get(batchId)!.push(item);
+    } else if (pk.startsWith('RELEASE#')) state.releases.set(pk.slice(8), item);
+    else state.other.push(item);
+  }
+  return state;
+}
+
+export const readState = async (endpoint: string, tableName: string) => classify(await scanAll(endpoint, tableName));
+
+/** A write DynamoDB acknowledged: the operation and the keys of the items it wrote. */
+export interface AckedWrite {
+  operation: string;
+  keys: { pk: string; sk: string }[];
+}
+
+const WRITE_OPERATIONS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems', 'BatchWriteItem']);
+
+function keysOf(operation: string, input: Record<string, any>): { pk: string; sk: string }[] {
+  const key = (k: Record<string, any> | undefined) => ({ pk: String(k?.pk?.S ?? k?.pk), sk: String(k?.sk?.S ?? k?.sk) });
+  switch (operation) {
+    case 'PutItem':
+      return [key(input.Item)];
+    case 'UpdateItem':
+    case 'DeleteItem':
+      return [key(input.Key)];
+    case 'TransactWriteItems':
+      return (input.TransactItems ?? []).flatMap((t: Record<string, any>) =>
+        t.Put ? [key(t.Put.Item)] : t.Update ? [key(t.Update.Key)] : t.Delete ? [key(t.Delete.Key)] : [],
+      );
+    case 'BatchWriteItem':
+      return Object.values(input.RequestItems ?? {}).flatMap((reqs: any) =>
+        reqs.map((r: Record<string, any>) => key(r.PutRequest?.Item ?? r.DeleteRequest?.Key)),
+      );
+    default:
+      return [];
+  }
+}
+
+export interface ClientOptions {
+  endpoint: string;
+  /** The functions use 4 s; timeout tests shorten it so that four attempts do not take 16 s. */
+  requestTimeoutMs?: number;
+  /** The SDK's retry decisions (which errors, how many attempts) with 5 ms instead of 0.1-20 s between attempts. */
+  quickRetries?: boolean;
+  onWrite?: (write: AckedWrite) => void;
+}
+
+interface Token {
+  getRetryCount(): number;
+  getRetryDelay(): number;
+}
+
+/**
+ * The standard strategy's decisions without its waiting: retries throttling and transient errors
+ * (5xx, timeouts, network) up to `maxAttempts`, refuses the rest, 5 ms apart. The errors the functions
+ * finally see are the same; fault tests just do not sleep for seconds.
+ */
+export class QuickRetryStrategy {
+  readonly mode = 'standard';
+  constructor(private readonly maxAttempts: number) {}
+  private token(count: number): Token {
+    return { getRetryCount: () => count, getRetryDelay: () => (count === 0 ? 0 : 5) };
+  }
+  async acquireInitialRetryToken(): Promise<Token> {
+    return this.token(0);
+  }
+  async refreshRetryTokenForRetry(token: Token, info: { errorType: string }): Promise<Token> {
+    const next = token.getRetryCount() + 1;
+    if (next >= this.maxAttempts || !['THROTTLING', 'TRANSIENT'].includes(info.errorType)) throw new Error('No retry token available');
+    return this.token(next);
+  }
+  recordSuccess(): void {}
+}
+
+/** A document client built as functions/storage/client.ts builds it, optionally recording acknowledged writes. */
+export function serviceClient(options: ClientOptions): DynamoDBDocumentClient {
+  const base = new DynamoDBClient({
+    endpoint: options.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 4,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: options.requestTimeoutMs ?? 4_000, throwOnRequestTimeout: true },
+    ...(options.quickRetries ? { retryStrategy: new QuickRetryStrategy(4) as never } : {}),
+  });
+  const onWrite = options.onWrite;
+  if (onWrite) {
+    base.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        const request = args.request as { headers?: Record<string, string>; body?: string | Uint8Array };
+        const operation = String(request.headers?.['x-amz-target'] ?? '').split('.').pop() ?? '';
+        if (WRITE_OPERATIONS.has(operation)) {
+          const body = typeof request.body === 'string' ? request.body : request.body ? new TextDecoder().decode(request.body) : '{}';
+          onWrite({ operation, keys: keysOf(operation, JSON.parse(body)) });
+        }
+        return out;
+      },
+      { step: 'build', name: 'robustnessWriteRecorder' },
+    );
+  }
+  return DynamoDBDocumentClient.from(base, { marshallOptions: { removeUndefinedValues: true } });
+}
