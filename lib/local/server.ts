@@ -48,9 +48,9 @@ function lambdaContext(functionName: string): Context {
 
 /** Joins repeated values with commas, as API Gateway's HTTP API does. */
 function joinRepeated(pairs: Iterable<[string, string]>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of pairs) out[k] = k in out ? `${out[k]},${v}` : v;
-  return out;
+  const out: Record<string, string> = Object.create(null); // keys like __proto__ are plain keys
+  for (const [k, v] of pairs) out[k] = Object.hasOwn(out, k) ? `${out[k]},${v}` : v;
+  return { ...out };
 }
 
 export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, routeKey: string): APIGatewayProxyEventV2 {

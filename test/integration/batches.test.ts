@@ -186,7 +186,9 @@ describe('concurrent creators and releases', () => {
         if (r.status === 'rejected') expect((r.reason as DomainError).kind).toBe('not_found'); // nothing to release
       }
       if (ok.length === 0) return;
-      expect(ok).toHaveLength(parallel); // all or none succeed
+      // Calls that counted an empty batch before its first session arrived may answer 404 (nothing was
+      // released for them); every call that succeeded got the one identical answer (README).
+      if (ok.length < parallel) expect(answers.has(releaseId)).toBe(false);
       for (const answer of ok) expect(answer).toEqual(ok[0]); // identical answers
       const answer = ok[0]!;
       const earlier = answers.get(releaseId);
