@@ -1,6 +1,7 @@
 /** API Gateway HTTP API (payload format 2.0) events and a Lambda context, as the local server builds them. */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { lambdaContext as localContext } from '../local/server.js';
 import { BASE_PATH } from '../routes.js';
 
 export interface EventSpec {
@@ -42,23 +43,7 @@ export function apiEvent(spec: EventSpec): APIGatewayProxyEventV2 {
   };
 }
 
-export function lambdaContext(functionName: string, memoryMb = 512): Context {
-  const started = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: String(memoryMb),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'bench',
-    getRemainingTimeInMillis: () => Math.max(0, 29_000 - (Date.now() - started)),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+export const lambdaContext = (functionName: string, memoryMb = 512): Context => localContext(functionName, memoryMb, 'bench');
 
 /** A session body of realistic size: a query, 10 results with a little meta. */
 export function sessionBody(sessionId: string, extra: Record<string, unknown> = {}) {

@@ -9,8 +9,8 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { eventItem, expiresAt, sessionItem } from '../../functions/storage/items.js';
-import { keys, sessionNumber, TABLE_KEYS } from '../../functions/storage/keys.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.js';
+import { keys, sessionNumber } from '../../functions/storage/keys.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, tableDefinition } from '../local/dynamodb-local.js';
 import { clickEvent, sessionBody } from './events.js';
 
 export const EVENTS_PER_REQUEST = 100;
@@ -77,20 +77,7 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
     requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000 },
   });
   const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  await raw.send(
-    new CreateTableCommand({
-      TableName: o.tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
-        { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
-        { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  await raw.send(new CreateTableCommand(tableDefinition(o.tableName)));
   // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
   for (let shard = 0; shard < o.shards; shard++) {
     await doc.send(new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }));

@@ -28,17 +28,18 @@ export async function loadRouteHandlers(): Promise<{ byRouteKey: Map<string, Han
   return { byRouteKey, fallback: await loadHandler(fallbackRoute.entry) };
 }
 
-function lambdaContext(functionName: string): Context {
+/** The context object Lambda passes a handler, for local invocations. */
+export function lambdaContext(functionName: string, memoryMb = 512, logStreamName = 'local'): Context {
   const started = Date.now();
   return {
     callbackWaitsForEmptyEventLoop: true,
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: '512',
+    memoryLimitInMB: String(memoryMb),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
+    logStreamName,
     getRemainingTimeInMillis: () => Math.max(0, 29_000 - (Date.now() - started)),
     done: () => undefined,
     fail: () => undefined,
