@@ -9,9 +9,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_PATH, fullPath, routes } from '../../lib/routes.js';
-import { anyString, envelopeStatus, idEdge, metaObject, Pool, postCase, queryCase, rawParams, timestampValue, type PostCase } from './support/generators.js';
-import { asBase64, Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
-import { get, post, type Answer, type RawRequest } from './support/invoke.js';
+import { anyString, idEdge, metaObject, Pool, postCase, queryCase, rawParams, timestampValue } from './support/generators.js';
+import { Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
+import { get, post, type RawRequest } from './support/invoke.js';
 import { checkAnswer, expectNoPollution, expectNoRecordWritten, Ledger, prototypeSnapshot } from './support/model.js';
 
 let h: Harness;
@@ -23,16 +23,8 @@ const createReplays = new Pool();
 const pushReplays = new Pool();
 const cursors = new Pool(['!!', '', 'W10', 'bnVsbA', 'WzEsMl0', 'WyJhIiwiYiJd', 'e30']);
 let proto: string[];
-let recordCount: number | undefined;
 const pushStatuses: Record<string, number> = {};
 
-const tryParse = (body: Buffer): any => {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-};
 
 const freshId = fc.uuid().map((u) => `s-${u}`);
 // Edge ids are rare inside otherwise valid bodies (one bad id refuses the whole request); the
@@ -94,51 +86,6 @@ const pushBody: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
 
 const markBody = fc.record({ session_id: fc.oneof({ weight: 4, arbitrary: sessions.arb() }, { weight: 1, arbitrary: freshId }, { weight: 1, arbitrary: idEdge }) });
 
-/** One POST case: the request guard's answer where it decides, the route's oracle otherwise. */
-async function postOne(route: string, path: string, c: PostCase, http: boolean, oracle: (body: any, a: Answer, ctx: string) => void) {
-  const req: RawRequest = { method: 'POST', path, headers: c.contentType === undefined ? {} : { 'content-type': c.contentType }, body: c.body };
-  const base64 = c.base64 && !http;
-  const ctx = `${route} ${http ? 'http' : 'handler'}${base64 ? ' base64' : ''} ${c.kind} ct=${c.contentType} body=${c.body.subarray(0, 300).toString('utf8')}`;
-  if (http) recordCount ??= await h.recordCount();
-  const { answer, writes } = await h.send(route, req, http, base64 ? asBase64 : undefined);
-  checkAnswer(answer, ctx);
-  const expected = envelopeStatus(c);
-  if (expected !== undefined) expect(answer.status, `${ctx} -> ${answer.text.slice(0, 200)}`).toBe(expected);
-  if (answer.status >= 400) {
-    expectNoRecordWritten(writes, ctx);
-    if (http) {
-      expect(await h.recordCount(), `${ctx}: the table changed after a refusal`).toBe(recordCount);
-      h.count(route).scans++;
-    }
-  } else {
-    recordCount = undefined;
-  }
-  const parsed = tryParse(c.body);
-  if (parsed !== undefined && parsed !== null && typeof parsed === 'object') oracle(parsed, answer, ctx);
-  expect(({} as Record<string, unknown>).polluted, ctx).toBeUndefined();
-}
-
-/** API Gateway's own decoding of a query string: parameters set directly on the event. */
-async function getRawParams(route: string, path: string, params: Record<string, string>, oracle: (params: Record<string, string>, a: Answer, ctx: string) => void) {
-  const ctx = `${route} raw ${JSON.stringify(params)}`;
-  const { answer, writes } = await h.send(route, { method: 'GET', path }, false, (e) => {
-    e.queryStringParameters = params;
-  });
-  checkAnswer(answer, ctx);
-  expectNoRecordWritten(writes, ctx);
-  oracle(params, answer, ctx);
-}
-
-async function getOne(route: string, path: string, query: string, http: boolean, oracle: (params: Record<string, string>, a: Answer, ctx: string) => void) {
-  const ctx = `${route} ${http ? 'http' : 'handler'} ?${query}`;
-  const { answer, writes } = await h.send(route, { method: 'GET', path, query }, http);
-  checkAnswer(answer, ctx);
-  expectNoRecordWritten(writes, ctx);
-  const params: Record<string, string> = {};
-  for (const [k, v] of new URL(`http://x/?${query}`).searchParams) params[k] = k in params ? `${params[k]},${v}` : v;
-  oracle(params, answer, ctx);
-}
-
 const runs = (http: boolean) => ({ numRuns: http ? HTTP_RUNS : RUNS, ...(SEED !== undefined ? { seed: SEED } : {}), endOnFailure: true });
 
 beforeAll(async () => {
@@ -171,7 +118,7 @@ describe.each([false, true])('client routes (http=%s)', (http) => {
   it('create_session', async () => {
     await fc.assert(
       fc.asyncProperty(postCase(createBody), async (c) =>
-        postOne('create_session', '/session', c, http, (body, a, ctx) => {
+        h.postOne('create_session', '/session', c, http, (body, a, ctx) => {
           ledger.onCreate(body, a, ctx);
           if (a.status === 200) {
             sessions.add(body.session_id);
@@ -187,7 +134,7 @@ describe.each([false, true])('client routes (http=%s)', (http) => {
   it('push_events', async () => {
     await fc.assert(
       fc.asyncProperty(postCase(pushBody), async (c) =>
-        postOne('push_events', '/session/events', c, http, (body, a, ctx) => {
+        h.postOne('push_events', '/session/events', c, http, (body, a, ctx) => {
           ledger.onPush(body, a, ctx);
           if (a.status === 200) {
             pushReplays.add(c.body.toString('utf8'));
@@ -202,7 +149,7 @@ describe.each([false, true])('client routes (http=%s)', (http) => {
 
   it('mark_session_irrelevant', async () => {
     await fc.assert(
-      fc.asyncProperty(postCase(markBody), async (c) => postOne('mark_session_irrelevant', '/session/irrelevant', c, http, (body, a, ctx) => ledger.onMark(body, a, ctx))),
+      fc.asyncProperty(postCase(markBody), async (c) => h.postOne('mark_session_irrelevant', '/session/irrelevant', c, http, (body, a, ctx) => ledger.onMark(body, a, ctx))),
       runs(http),
     );
   }, TEST_TIMEOUT_MS);
@@ -218,7 +165,7 @@ describe.each([false, true])('client routes (http=%s)', (http) => {
     });
     await fc.assert(
       fc.asyncProperty(query, async (q) =>
-        getOne('get_session', '/session', q, http, (params, a, ctx) => {
+        h.getOne('get_session', '/session', q, http, (params, a, ctx) => {
           ledger.onGetSession(params.session_id, a, ctx, false);
           if (a.status === 200) {
             const got = a.json as { events_truncated: boolean; events: unknown[]; events_count: number; events_next_cursor?: string };
@@ -264,7 +211,7 @@ describe('query parameters as API Gateway decodes them (lone surrogates, any cod
   it('get_session', async () => {
     const params = rawParams(['session_id', 'events_limit', 'events_after'], { session_id: sessions.arb(), events_limit: fc.integer({ min: 0, max: 10_001 }).map(String) });
     await fc.assert(
-      fc.asyncProperty(params, async (p) => getRawParams('get_session', '/session', p, (q, a, ctx) => ledger.onGetSession(q.session_id, a, ctx, false))),
+      fc.asyncProperty(params, async (p) => h.getRawParams('get_session', '/session', p, (q, a, ctx) => ledger.onGetSession(q.session_id, a, ctx, false))),
       { ...runs(false), numRuns: Math.ceil(RUNS / 4) },
     );
   }, TEST_TIMEOUT_MS);

@@ -7,10 +7,10 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { envelopeStatus, idEdge, Pool, postCase, queryCase, rawParams, type PostCase } from './support/generators.js';
-import { asBase64, Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
-import { get, post, type Answer, type RawRequest } from './support/invoke.js';
-import { checkAnswer, expectNoPollution, expectNoRecordWritten, Ledger, prototypeSnapshot } from './support/model.js';
+import { idEdge, Pool, postCase, queryCase, rawParams } from './support/generators.js';
+import { Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
+import { get, post, type Answer } from './support/invoke.js';
+import { expectNoPollution, Ledger, prototypeSnapshot } from './support/model.js';
 
 let h: Harness;
 const ledger = new Ledger();
@@ -21,7 +21,6 @@ const numbers = new Pool(['0']);
 let collecting: { batchId: string | undefined; sessions: Set<string> } = { batchId: undefined, sessions: new Set() };
 const sessionNumbers = new Map<string, number>();
 let proto: string[];
-let recordCount: number | undefined;
 let created = 0;
 
 async function createSessions(n: number): Promise<void> {
@@ -44,13 +43,6 @@ async function createSessions(n: number): Promise<void> {
   }
 }
 
-const tryParse = (body: Buffer): any => {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-};
 
 function onRelease(body: any, a: Answer, ctx: string): void {
   const id = typeof body?.release_id === 'string' ? body.release_id : undefined;
@@ -142,50 +134,6 @@ function onGetBatchSessions(params: Record<string, string>, a: Answer, ctx: stri
   }
 }
 
-async function postOne(route: string, path: string, c: PostCase, http: boolean, oracle: (body: any, a: Answer, ctx: string) => void) {
-  const req: RawRequest = { method: 'POST', path, headers: c.contentType === undefined ? {} : { 'content-type': c.contentType }, body: c.body };
-  const base64 = c.base64 && !http;
-  const ctx = `${route} ${http ? 'http' : 'handler'}${base64 ? ' base64' : ''} ${c.kind} ct=${c.contentType} body=${c.body.subarray(0, 300).toString('utf8')}`;
-  if (http) recordCount ??= await h.recordCount();
-  const { answer, writes } = await h.send(route, req, http, base64 ? asBase64 : undefined);
-  checkAnswer(answer, ctx);
-  const expected = envelopeStatus(c);
-  if (expected !== undefined) expect(answer.status, `${ctx} -> ${answer.text.slice(0, 200)}`).toBe(expected);
-  if (answer.status >= 400) {
-    expectNoRecordWritten(writes, ctx);
-    if (http) {
-      expect(await h.recordCount(), `${ctx}: the table changed after a refusal`).toBe(recordCount);
-      h.count(route).scans++;
-    }
-  } else {
-    recordCount = undefined;
-  }
-  const parsed = tryParse(c.body);
-  if (parsed !== undefined && parsed !== null && typeof parsed === 'object') oracle(parsed, answer, ctx);
-  expect(({} as Record<string, unknown>).polluted, ctx).toBeUndefined();
-}
-
-/** API Gateway's own decoding of a query string: parameters set directly on the event. */
-async function getRawParams(route: string, path: string, params: Record<string, string>, oracle: (params: Record<string, string>, a: Answer, ctx: string) => void) {
-  const ctx = `${route} raw ${JSON.stringify(params)}`;
-  const { answer, writes } = await h.send(route, { method: 'GET', path }, false, (e) => {
-    e.queryStringParameters = params;
-  });
-  checkAnswer(answer, ctx);
-  expectNoRecordWritten(writes, ctx);
-  oracle(params, answer, ctx);
-}
-
-async function getOne(route: string, path: string, query: string, http: boolean, oracle: (params: Record<string, string>, a: Answer, ctx: string) => void) {
-  const ctx = `${route} ${http ? 'http' : 'handler'} ?${query}`;
-  const { answer, writes } = await h.send(route, { method: 'GET', path, query }, http);
-  checkAnswer(answer, ctx);
-  expectNoRecordWritten(writes, ctx);
-  const params: Record<string, string> = {};
-  for (const [k, v] of new URL(`http://x/?${query}`).searchParams) params[k] = Object.hasOwn(params, k) ? `${params[k]},${v}` : v;
-  oracle(params, answer, ctx);
-}
-
 const runs = (http: boolean) => ({ numRuns: http ? HTTP_RUNS : RUNS, ...(SEED !== undefined ? { seed: SEED } : {}), endOnFailure: true });
 
 beforeAll(async () => {
@@ -224,9 +172,9 @@ describe.each([false, true])('internal routes (http=%s)', (http) => {
       fc.asyncProperty(postCase(releaseBody), fc.nat(19), async (c, dice) => {
         if (dice >= 18) {
           await createSessions(dice - 17);
-          recordCount = undefined;
+          h.forgetRecordCount();
         }
-        await postOne('release_batch', '/internal/batch/release', c, http, onRelease);
+        await h.postOne('release_batch', '/internal/batch/release', c, http, onRelease);
       }),
       runs(http),
     );
@@ -235,7 +183,7 @@ describe.each([false, true])('internal routes (http=%s)', (http) => {
 
   it('get_batch', async () => {
     const query = queryCase([], ['batch_id'], { batch_id: fc.oneof({ weight: 4, arbitrary: batchIds.arb() }, { weight: 1, arbitrary: fc.uuid() }) });
-    await fc.assert(fc.asyncProperty(query, async (q) => getOne('get_batch', '/internal/batch', q, http, onGetBatch)), runs(http));
+    await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('get_batch', '/internal/batch', q, http, onGetBatch)), runs(http));
   }, TEST_TIMEOUT_MS);
 
   it('get_batch_sessions', async () => {
@@ -249,7 +197,7 @@ describe.each([false, true])('internal routes (http=%s)', (http) => {
         { weight: 1, arbitrary: fc.constantFrom('maybe', '', 'truee') },
       ),
     });
-    await fc.assert(fc.asyncProperty(query, async (q) => getOne('get_batch_sessions', '/internal/batch/sessions', q, http, onGetBatchSessions)), runs(http));
+    await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('get_batch_sessions', '/internal/batch/sessions', q, http, onGetBatchSessions)), runs(http));
   }, TEST_TIMEOUT_MS);
 });
 
@@ -259,8 +207,8 @@ describe('query parameters as API Gateway decodes them (lone surrogates, any cod
     const page = rawParams(['batch_id', 'after_number', 'limit', 'events_limit', 'include_irrelevant'], { batch_id: batchIds.arb(), limit: fc.integer({ min: 1, max: 20 }).map(String) });
     await fc.assert(
       fc.asyncProperty(batch, page, async (b, p) => {
-        await getRawParams('get_batch', '/internal/batch', b, onGetBatch);
-        await getRawParams('get_batch_sessions', '/internal/batch/sessions', p, onGetBatchSessions);
+        await h.getRawParams('get_batch', '/internal/batch', b, onGetBatch);
+        await h.getRawParams('get_batch_sessions', '/internal/batch/sessions', p, onGetBatchSessions);
       }),
       { ...runs(false), numRuns: Math.ceil(RUNS / 4) },
     );
