@@ -175,7 +175,11 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
 
   // Occurrences of one event_id are handled in request order, like retries; ids run in parallel.
   const groups = new Map<string, number[]>();
-  inputs.forEach((e, i) => groups.set(e.eventId, [...(groups.get(e.eventId) ?? []), i]));
+  inputs.forEach((e, i) => {
+    const indexes = groups.get(e.eventId);
+    if (indexes) indexes.push(i);
+    else groups.set(e.eventId, [i]);
+  });
   const results: EventOutcome[] = new Array(inputs.length);
   const w = window();
 
