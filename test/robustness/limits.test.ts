@@ -89,11 +89,12 @@ describe('request body: 1 MiB', () => {
     expect((await send({ method: 'POST', path: '/session', headers: { 'content-type': 'application/json' }, body: over })).status).toBe(413);
   });
 
-  it('reads a Content-Type header of 10 KB (API Gateway\'s header limit) in linear time', async () => {
-    for (const header of ['application/json' + ' '.repeat(10_000) + 'x', ';'.repeat(10_000), 'application/' + 'a+'.repeat(5_000) + 'jsonx', ' ;'.repeat(5_000)]) {
-      const started = Date.now();
+  it('refuses hostile Content-Type headers of 1 MB (100 times API Gateway\'s header limit) with 415', async () => {
+    // No clock here (timing goals live in the benchmarks): a parser that backtracks or is quadratic
+    // on these shapes would not get through 1 MB within the test's timeout; a linear one takes ms.
+    const n = 1_000_000;
+    for (const header of ['application/json' + ' '.repeat(n) + 'x', ';'.repeat(n), 'application/' + 'a+'.repeat(n / 2) + 'jsonx', ' ;'.repeat(n / 2), 'application/' + '+'.repeat(n) + 'jsonx']) {
       const a = await send(post('/session', session(uid('ct')), { 'content-type': header }));
-      expect(Date.now() - started).toBeLessThan(500);
       expect(a.status).toBe(415);
     }
     expect((await send(post('/session', session(uid('ct')), { 'content-type': 'application/json ; charset=utf-8' }))).status).toBe(200);
