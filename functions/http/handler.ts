@@ -9,7 +9,9 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type * as z from 'zod/mini';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues } from './errors.js';
-import { checkJsonText } from './json-guard.js';
+import { scanJsonText, type NumberLiteral } from './json-guard.js';
+import { TIMESTAMP_PATHS } from '../shared/schemas.js';
+import { WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -139,6 +141,23 @@ function toResponse(err: unknown, name: string): HttpResponse {
   return json(500, { detail: 'Internal Server Error' });
 }
 
+/**
+ * Puts a timestamp number back as it was written where parsing lost what its rules need: a float
+ * literal with a whole value (`1.7e9`, `1700000000.0`) or an integer past 2^53. Other numbers stay.
+ */
+function keepAsWritten(body: unknown, { path, lexeme }: NumberLiteral): void {
+  if (!/[.eE]/.test(lexeme) && Number.isSafeInteger(Number(lexeme))) return;
+  let parent: unknown = body;
+  for (const step of path.slice(0, -1)) {
+    if (parent === null || typeof parent !== 'object' || !Object.hasOwn(parent, step)) return;
+    parent = (parent as Record<string | number, unknown>)[step];
+  }
+  const last = path[path.length - 1]!;
+  if (parent === null || typeof parent !== 'object' || !Object.hasOwn(parent, last)) return;
+  const holder = parent as Record<string | number, unknown>;
+  if (typeof holder[last] === 'number') holder[last] = new WrittenNumber(lexeme);
+}
+
 export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q extends z.ZodMiniType | undefined = undefined>(
   spec: RouteSpec<B, Q>,
   fn: (input: Input<Out<B>, Out<Q>>) => Promise<HttpResponse>,
@@ -177,8 +196,9 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
       // After the parser (middy runs `before` in order): JSON that parses but would be altered.
       .use({
         before: async (request) => {
-          const problem = checkJsonText((request.internal as Record<string, unknown>).rawBody as string);
-          if (problem) throw bodyIssue(problem.msg, problem.type);
+          const scan = scanJsonText((request.internal as Record<string, unknown>).rawBody as string, TIMESTAMP_PATHS);
+          if (scan.problem) throw bodyIssue(scan.problem.msg, scan.problem.type);
+          for (const literal of scan.literals) keepAsWritten(request.event.body, literal);
         },
       });
   }

@@ -8,7 +8,7 @@
  */
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
-import { toMillis } from './timestamps.js';
+import { toMillis, WrittenNumber } from './timestamps.js';
 
 // jitless: zod parses with its plain code path instead of compiling a parser per object schema with
 // `new Function` on first use; the answers are the same, and a cold start saves the compilation.
@@ -54,6 +54,12 @@ const optional = <T extends z.ZodMiniType>(schema: T) => {
   return z.pipe(inner, z.transform((v: z.output<typeof inner>) => (v === null ? undefined : v)));
 };
 
+/** Field with a default: absent and null both mean "not given", so both take the default. */
+const withDefault = <T extends z.ZodMiniType>(schema: T, fallback: z.output<T>) => {
+  const inner = optional(schema);
+  return z.pipe(inner, z.transform((v: z.output<typeof inner>) => (v === undefined ? fallback : v)));
+};
+
 export interface Timestamp {
   ms: number;
   /** The value as the client sent it, for error messages. */
@@ -72,8 +78,11 @@ export const timestampSchema = z.pipe(
       }
     }),
   ),
-  z.transform((value): Timestamp => ({ ms: toMillis(value)!, raw: value as string | number })),
+  z.transform((value): Timestamp => ({ ms: toMillis(value)!, raw: value instanceof WrittenNumber ? value.lexeme : (value as string | number) })),
 );
+
+/** Where request bodies carry timestamps: the JSON guard keeps the numbers there as written. */
+export const TIMESTAMP_PATHS = [['created_at'], ['events', '*', 'created_at']] as const;
 
 const searchResult = z.object({
   object_id: idSchema,
@@ -94,7 +103,7 @@ export const createSessionBody = z.object({
   sort_by: optional(
     z.object({
       field: boundedString(MAX_SHORT_TEXT_CHARS),
-      order: z._default(z.enum(['asc', 'desc']), 'asc'),
+      order: withDefault(z.enum(['asc', 'desc']), 'asc' as const),
     }),
   ),
   user_id: optional(idSchema),
@@ -105,7 +114,7 @@ export type CreateSessionBody = z.output<typeof createSessionBody>;
 const eventSchema = z.object({
   event_id: idSchema,
   object_id: idSchema,
-  event_type: z._default(boundedString(MAX_ID_CHARS), 'click'),
+  event_type: withDefault(boundedString(MAX_ID_CHARS), 'click'),
   created_at: optional(timestampSchema),
   meta: optional(jsonObject),
 });
@@ -129,11 +138,14 @@ const intParam = (min: number, max: number, fallback: number) =>
     z.optional(
       z.string().check(
         z.superRefine((raw, ctx) => {
-          if (!/^\d{1,16}$/.test(raw)) {
+          // An optional sign and decimal digits, leading zeros allowed ("007" is 7).
+          const m = /^([+-]?)0*(\d+)$/.exec(raw);
+          if (!m) {
             ctx.addIssue({ code: 'custom', message: 'Input should be a valid integer', params: { type: 'int_parsing' } });
             return;
           }
-          const value = Number(raw);
+          // More than 16 significant digits is past 2^53 whatever they are: out of range, not rounded.
+          const value = m[2]!.length > 16 ? (m[1] === '-' ? -Infinity : Infinity) : Number(m[1]! + m[2]);
           if (value < min || value > max) {
             ctx.addIssue({
               code: 'custom',
@@ -144,7 +156,7 @@ const intParam = (min: number, max: number, fallback: number) =>
         }),
       ),
     ),
-    z.transform((raw: string | undefined) => (raw === undefined ? fallback : Number(raw))),
+    z.transform((raw: string | undefined) => (raw === undefined ? fallback : Number(raw) + 0)),
   );
 
 const TRUE = ['true', '1', 'yes', 'on', 't', 'y'];

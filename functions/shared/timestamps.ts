@@ -38,10 +38,29 @@ export function parseIsoTimestamp(value: string): number | undefined {
 }
 
 /**
+ * A number as the JSON text wrote it, where the parsed value would hide what the rules need: a float
+ * literal with a whole value (`1700000000.0`, `17e8`: floats are refused, as Python reads them) or
+ * an integer too large for a double to hold exactly (still an integer of milliseconds, just far
+ * outside any window). The HTTP layer puts it in place of the parsed number.
+ */
+export class WrittenNumber {
+  constructor(readonly lexeme: string) {}
+  get isInteger(): boolean {
+    return /^-?\d+$/.test(this.lexeme);
+  }
+}
+
+/**
  * Normalizes an accepted timestamp to ms. Returns undefined for anything the contract refuses
  * (floats, booleans, numeric strings, negatives, malformed strings); the caller reports it as 422.
  */
 export function toMillis(value: unknown): number | undefined {
+  if (value instanceof WrittenNumber) {
+    // Integers from 2^53 up: milliseconds, past the year 287,000, outside every window (at most 10
+    // years wide); never stored, so the rounded value only has to be on the right side of it.
+    if (!value.isInteger || value.lexeme.startsWith('-')) return undefined;
+    return Math.min(Number(value.lexeme), Number.MAX_VALUE);
+  }
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) return undefined;
     return value < SECONDS_MS_BOUNDARY ? value * 1000 : value;

@@ -2,6 +2,7 @@
  * The contract's client routes, through the local HTTP server (API Gateway's event shape, the real
  * handlers) against DynamoDB Local.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, nowSeconds, sessionBody } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
@@ -163,6 +164,23 @@ describe('push_events', () => {
     expect(got.events[0]).toMatchObject({ event_type: 'click', meta: null });
   });
 
+  it('takes null for a defaulted field as not given: event_type "click", sort_by.order "asc"', async () => {
+    const created = await api.post('/session', sessionBody('nulls', { sort_by: { field: 'price', order: null } }));
+    expect(created.status).toBe(200);
+    const retry = await api.post('/session', sessionBody('nulls', { sort_by: { field: 'price', order: 'asc' } }));
+    expect(retry.body).toEqual({ session_id: 'nulls', created: false });
+    const pushed = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'n', object_id: 'o', event_type: null }] });
+    expect(pushed.body).toMatchObject({ accepted: 1 });
+    const again = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'n', object_id: 'o' }] });
+    expect(again.body).toMatchObject({ duplicates: 1 });
+    const got = (await api.get('/session', { session_id: 'nulls' })).body;
+    expect(got.sort_by).toEqual({ field: 'price', order: 'asc' });
+    expect(got.events[0]).toMatchObject({ event_id: 'n', event_type: 'click' });
+    const bad = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'm', object_id: 'o', event_type: 5 }] });
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail[0].loc).toEqual(['body', 'events', 0, 'event_type']);
+  });
+
   it('rejects events outside the window and stores the rest', async () => {
     await api.post('/session', sessionBody('ev-window'));
     const res = await api.post('/session/events', {
@@ -322,5 +340,30 @@ describe('common rules', () => {
   it('answers unknown routes with 404 and wrong methods with 405, as JSON', async () => {
     expect(await api.get('/nowhere')).toMatchObject({ status: 404, body: { detail: 'Not Found' } });
     expect((await api.request('DELETE', '/session')).status).toBe(405);
+  });
+});
+
+describe('requests that are not valid HTTP (the local server)', () => {
+  /** Sends raw bytes on a new connection and returns everything the server wrote before closing it. */
+  const raw = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const url = new URL(api.url('/session'));
+      const socket = connect(Number(url.port), url.hostname, () => socket.end(text));
+      let out = '';
+      socket.on('data', (d) => (out += d.toString('utf8')));
+      socket.on('close', () => resolve(out));
+      socket.on('error', reject);
+    });
+
+  it.each([
+    ['a lowercase method', 'get /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\n\r\n', 400],
+    ['headers over 16 KB', `GET /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ['a broken request line', 'NOT HTTP\r\n\r\n', 400],
+  ])('answers %s with a JSON detail', async (_name, text, status) => {
+    const answer = await raw(text);
+    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+    expect(head.toLowerCase()).toContain('content-type: application/json');
+    expect(typeof JSON.parse(body).detail).toBe('string');
   });
 });

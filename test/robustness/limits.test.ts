@@ -455,13 +455,60 @@ describe('timestamps: the window edges, inclusive', () => {
     expect((await create(session(uid('x'), { created_at: 99_999_999_999 }))).status).toBe(400); // seconds: year 5138
   });
 
-  it('refuses floats, booleans, numeric strings, negatives and unsafe integers with 422', async () => {
-    for (const t of [1.5, 1_750_000_000.5, true, false, '1750000000', -1, -1_750_000_000_000, 2 ** 53, '2024-02-30T00:00:00Z', '', [], {}]) {
+  it('refuses floats, booleans, numeric strings and negatives with 422', async () => {
+    for (const t of [1.5, 1_750_000_000.5, 1e21, true, false, '1750000000', -1, -1_750_000_000_000, '2024-02-30T00:00:00Z', '', [], {}]) {
       const id = uid('bad-ts');
       const a = await create(session(id, { created_at: t }));
       expect(a.status, `created_at ${JSON.stringify(t)}`).toBe(422);
       expect(firstLoc(a)).toEqual(['body', 'created_at']);
     }
+  });
+
+  it('refuses float literals with a whole value (as Python reads them) with 422, on sessions and events', async () => {
+    withWindow(43_200, 300);
+    const now = Math.floor(Date.now() / 1000);
+    const raw = (r: RawRequest, text: string): RawRequest => ({ ...r, body: text });
+    const target = uid('float-ts');
+    expect((await create(session(target))).status).toBe(200);
+    for (const literal of [`${now}.0`, `${now}e0`, `${now}E+0`, `${now}000.0`, `${now / 100}e2`, '-0.0', `-${now}`, '-9007199254740993']) {
+      const id = uid('float-ts');
+      const a = await send(raw(post('/session', {}), `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${literal}}`));
+      expect(a.status, literal).toBe(422);
+      expect(a.json, literal).toMatchObject({ detail: [{ loc: ['body', 'created_at'], type: 'timestamp_type' }] });
+      expect(await stored(id), literal).toBe(false);
+      const e = await send(raw(post('/session/events', {}), `{"session_id":"${target}","events":[{"event_id":"ok","object_id":"o"},{"event_id":"e","object_id":"o","created_at":${literal}}]}`));
+      expect(e.status, literal).toBe(422);
+      expect(e.json, literal).toMatchObject({ detail: [{ loc: ['body', 'events', 1, 'created_at'], type: 'timestamp_type' }] });
+    }
+    expect(await storedEvents(target)).toBe(0);
+    // The last of repeated keys counts, as in JSON.parse and Python: an integer after a float is taken.
+    const id = uid('float-ts');
+    expect((await send(raw(post('/session', {}), `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${now}.0,"created_at":${now}}`))).status).toBe(200);
+    const later = uid('float-ts');
+    expect((await send(raw(post('/session', {}), `{"session_id":"${later}","search_query":"q","search_results":[],"created_at":${now},"created_at":${now}.0}`))).status).toBe(422);
+    // Floats elsewhere are plain numbers: a rank of 1.0 and meta values are taken.
+    const ranked = uid('float-ts');
+    expect((await send(raw(post('/session', {}), `{"session_id":"${ranked}","search_query":"q","search_results":[{"object_id":"o","rank":1.0,"meta":{"created_at":1.0}}],"search_meta":{"created_at":2.5e0}}`))).status).toBe(200);
+  });
+
+  it('takes integers from 2^53 up as milliseconds outside the window: 400 as sent for a session, rejected for an event', async () => {
+    withWindow(43_200, 300);
+    const target = uid('huge-ts');
+    expect((await create(session(target))).status).toBe(200);
+    for (const literal of ['9007199254740992', '9007199254740993', '100000000000000000', '1' + '0'.repeat(400)]) {
+      const id = uid('huge-ts');
+      const a = await send({ ...post('/session', {}), body: `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${literal}}` });
+      expect(a.status, literal).toBe(400);
+      expect(a.json).toEqual({ detail: `Invalid utc timestamp: ${literal}` });
+      expect(await stored(id), literal).toBe(false);
+      const e = await send({ ...post('/session/events', {}), body: `{"session_id":"${target}","events":[{"event_id":"e","object_id":"o","created_at":${literal}}]}` });
+      expect(e.status, literal).toBe(200);
+      expect((e.json as { results: { status: string; detail: string }[] }).results[0]).toMatchObject({ status: 'rejected', detail: expect.stringMatching(new RegExp(`^Invalid utc timestamp: ${literal} `)) });
+    }
+    expect(await storedEvents(target)).toBe(0);
+    // Elsewhere such integers are still refused: they could not be stored as sent.
+    const meta = await send({ ...post('/session', {}), body: `{"session_id":"${uid('huge-ts')}","search_query":"q","search_results":[],"search_meta":{"created_at":9007199254740993}}` });
+    expect(meta.json).toMatchObject({ detail: [{ type: 'number_precision' }] });
   });
 });
 
@@ -493,7 +540,7 @@ describe('paging bounds', () => {
   it('limit: 1..1000', async () => {
     expect(((await page({ limit: 1 })).json as { sessions: unknown[] }).sessions).toHaveLength(1);
     expect(((await page({ limit: 1000 })).json as { sessions: unknown[] }).sessions).toHaveLength(3);
-    for (const [limit, type] of [[0, 'greater_than_equal'], [1001, 'less_than_equal'], [-1, 'int_parsing'], ['1.5', 'int_parsing'], ['', 'int_parsing']] as const) {
+    for (const [limit, type] of [[0, 'greater_than_equal'], [1001, 'less_than_equal'], [-1, 'greater_than_equal'], ['-0', 'greater_than_equal'], ['1.5', 'int_parsing'], ['', 'int_parsing'], [' 5', 'int_parsing'], ['0x10', 'int_parsing']] as const) {
       const a = await page({ limit });
       expect(a.status).toBe(422);
       expect(issue(a)).toMatchObject({ loc: ['query', 'limit'], type });
@@ -520,9 +567,16 @@ describe('paging bounds', () => {
     const end = (await page({ after_number: Number.MAX_SAFE_INTEGER })).json as { sessions: unknown[]; last_number: unknown };
     expect(end).toMatchObject({ sessions: [], last_number: null });
     expect(((await page({ after_number: first.last_number })).json as { sessions: unknown[]; last_number: unknown })).toMatchObject({ sessions: [], last_number: null });
-    for (const after_number of [-1, '9007199254740992', '99999999999999999', '1e3', 'x']) {
+    for (const after_number of [-1, '9007199254740992', '99999999999999999', '-99999999999999999', '1e3', 'x']) {
       expect(issue(await page({ after_number }))).toMatchObject({ loc: ['query', 'after_number'] });
     }
+    // Leading zeros and a plus sign are the same number.
+    const firstNumber = ((await page({ limit: 1 })).json as { last_number: number }).last_number;
+    const rest = (await page({ after_number: firstNumber })).json as { sessions: unknown[] };
+    expect(rest.sessions).toHaveLength(2);
+    expect((await page({ after_number: '0'.repeat(30) + String(firstNumber) })).json).toEqual(rest);
+    expect((await page({ after_number: `+${firstNumber}`, limit: '010' })).json).toEqual(rest);
+    expect((await page({ after_number: Number.MAX_SAFE_INTEGER, limit: '0000000000000000000001' })).json).toMatchObject({ sessions: [], last_number: null });
   });
 
   it('events_after: a cursor of at most 1024 characters', async () => {

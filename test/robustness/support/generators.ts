@@ -118,7 +118,7 @@ export const timestampValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.integer({ min: -3_000_000, max: 100_000 }).map((d) => Date.now() + d),
   fc.integer({ min: -3000, max: 100 }).map((d) => new Date(Date.now() + d * 1000).toISOString()),
   fc.integer({ min: -3000, max: 100 }).map((d) => new Date(Date.now() + d * 1000).toISOString().replace('Z', '')),
-  fc.constantFrom<unknown>(0, -1, 1.5, true, '1700000000', '2024-13-01T00:00:00Z', 'yesterday', null, 99_999_999_999, 100_000_000_000, 2 ** 53, 1e20),
+  fc.constantFrom<unknown>(0, -1, 1.5, true, '1700000000', '2024-13-01T00:00:00Z', 'yesterday', null, 99_999_999_999, 100_000_000_000, 2 ** 53, 1e20, 1e21, 1e300),
 );
 
 /** Media types: which ones the service must take as JSON. */

@@ -3,7 +3,7 @@
  * checks every answer must pass, and the audit that compares the ledger with the table itself.
  */
 import { expect } from 'vitest';
-import { toMillis } from '../../../functions/shared/timestamps.js';
+import { toMillis, WrittenNumber } from '../../../functions/shared/timestamps.js';
 import type { Answer } from './invoke.js';
 import type { AckedWrite, StoredState } from './storage.js';
 
@@ -70,7 +70,17 @@ export interface EventEntry {
   createdAt: number | undefined;
 }
 
-const ms = (v: unknown) => (v === undefined || v === null ? undefined : toMillis(v));
+/**
+ * The timestamp a value stands for once JSON.stringify wrote it: integers from 2^53 up to 1e21 are
+ * written as integer literals (milliseconds far outside every window), from 1e21 as float literals
+ * (`1e+21`, refused).
+ */
+const ms = (v: unknown) =>
+  v === undefined || v === null
+    ? undefined
+    : typeof v === 'number' && v >= 2 ** 53 && v < 1e21
+      ? toMillis(new WrittenNumber(JSON.stringify(v)))
+      : toMillis(v);
 
 /** The normalized content of a create_session body, as the contract stores it. */
 export function sessionContent(body: Record<string, any>): Record<string, unknown> {
