@@ -1,11 +1,12 @@
 /**
  * One construct builds every function the same way: Node.js 24 on ARM64, ESM bundle (minified,
  * source maps beside it) made by the local esbuild, its own log group with retention, X-Ray
- * tracing, and an IAM policy of exactly the DynamoDB actions its route needs.
+ * tracing, and its own role: writing to its own log group, and exactly the DynamoDB actions its
+ * route needs (no managed policy, whose logs permissions would cover every log group).
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -53,11 +54,25 @@ export interface ClickstreamFunctionProps {
 export class ClickstreamFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly logGroup: LogGroup;
+  readonly role: Role;
 
   constructor(scope: Construct, id: string, props: ClickstreamFunctionProps) {
     super(scope, id);
     this.logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.role = new Role(this, 'ServiceRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Clickstream ${props.operation}: its own log group and its DynamoDB actions`,
+    });
+    // The log group exists before the function (the stack creates it), so no logs:CreateLogGroup.
+    this.role.addToPolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
     this.fn = new NodejsFunction(this, 'Function', {
+      role: this.role,
       entry: `${PROJECT_ROOT}${props.entry}`,
       handler: 'handler',
       projectRoot: PROJECT_ROOT,

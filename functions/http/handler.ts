@@ -10,8 +10,7 @@ import type * as z from 'zod/mini';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues } from './errors.js';
 import { scanJsonText, type NumberLiteral } from './json-guard.js';
-import { TIMESTAMP_PATHS } from '../shared/schemas.js';
-import { WrittenNumber } from '../shared/timestamps.js';
+import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;

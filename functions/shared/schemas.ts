@@ -81,9 +81,6 @@ export const timestampSchema = z.pipe(
   z.transform((value): Timestamp => ({ ms: toMillis(value)!, raw: value instanceof WrittenNumber ? value.lexeme : (value as string | number) })),
 );
 
-/** Where request bodies carry timestamps: the JSON guard keeps the numbers there as written. */
-export const TIMESTAMP_PATHS = [['created_at'], ['events', '*', 'created_at']] as const;
-
 const searchResult = z.object({
   object_id: idSchema,
   rank: optional(z.number()),

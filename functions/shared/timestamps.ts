@@ -50,6 +50,9 @@ export class WrittenNumber {
   }
 }
 
+/** Where request bodies carry timestamps (`*`: any array index): the HTTP layer keeps numbers there as written. */
+export const TIMESTAMP_PATHS = [['created_at'], ['events', '*', 'created_at']] as const;
+
 /**
  * Normalizes an accepted timestamp to ms. Returns undefined for anything the contract refuses
  * (floats, booleans, numeric strings, negatives, malformed strings); the caller reports it as 422.

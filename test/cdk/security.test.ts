@@ -188,10 +188,28 @@ describe('least privilege', () => {
     for (const s of star) expect(s.actions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   });
 
-  it('roles carry no managed policy but AWSLambdaBasicExecutionRole (logs)', () => {
-    const managed = resourcesOf(built.iam.json, 'AWS::IAM::Role').flatMap(([, r]) => r.Properties.ManagedPolicyArns ?? []);
-    expect(managed.length).toBe(routes.length + 1);
-    for (const arn of managed) expect(JSON.stringify(arn)).toMatch(/:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole"/);
+  it('roles carry no managed policy; each function may write logs to its own log group only', () => {
+    const t = built.iam.json;
+    const roles = resourcesOf(t, 'AWS::IAM::Role');
+    for (const [, r] of roles) expect(r.Properties.ManagedPolicyArns).toBeUndefined();
+    const functions = resourcesOf(t, 'AWS::Lambda::Function');
+    expect(functions.length).toBe(routes.length + 1);
+    const roleIds = new Set<string>();
+    for (const [id, fn] of functions) {
+      const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+      roleIds.add(roleId);
+      const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
+      const logs = statementsOf(t)
+        .filter((s) => resourcesOf(t, 'AWS::IAM::Policy').some(([pid, p]) => pid === s.id && p.Properties.Roles.some((x: { Ref: string }) => x.Ref === roleId)))
+        .filter((s) => s.actions.some((a) => a.startsWith('logs:')));
+      expect(logs, id).toHaveLength(1);
+      expect(logs[0]!.actions.sort(), id).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      expect(logs[0]!.resources, id).toEqual([{ 'Fn::GetAtt': [logGroupId, 'Arn'] }]);
+    }
+    expect(roleIds.size, 'a role per function').toBe(functions.length);
+    // Nobody else gets logs permissions.
+    const allLogs = statementsOf(t).filter((s) => s.actions.some((a) => a.startsWith('logs:')));
+    expect(allLogs).toHaveLength(functions.length);
   });
 
   it('the table has no secondary index that a policy would have to name', () => {
@@ -221,15 +239,14 @@ describe('cdk-nag (AwsSolutions)', () => {
       }
       const ids = [...new Set(acks.map((a) => a.id))].sort();
       const expected = [
-        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         'AwsSolutions-IAM5[Resource::*]',
         ...(mode === 'none' ? ['AwsSolutions-APIG4'] : []),
       ].sort();
       expect(ids, mode).toEqual(expected);
-      // Each function's role and default policy, and nothing else.
+      // Each function role's default policy (X-Ray on "*"), and nothing else.
       const iamAcks = acks.filter((a) => a.id.startsWith('AwsSolutions-IAM'));
-      expect(iamAcks).toHaveLength(2 * (routes.length + 1));
-      for (const a of iamAcks) expect(a.path).toMatch(a.id.includes('IAM4') ? /\/Function\/ServiceRole$/ : /\/Function\/ServiceRole\/DefaultPolicy$/);
+      expect(iamAcks).toHaveLength(routes.length + 1);
+      for (const a of iamAcks) expect(a.path).toMatch(/\/ServiceRole\/DefaultPolicy$/);
     }
   });
 
