@@ -1,4 +1,5 @@
 /** The four client operations: create a session, read it, push its events, flag it irrelevant. */
+import { randomBytes } from 'node:crypto';
 import { backoff, mapLimited } from '../shared/concurrency.js';
 import { config } from '../shared/config.js';
 import { conflict, DomainError, notFound, unavailable } from '../shared/errors.js';
@@ -161,6 +162,7 @@ const PUT_CONCURRENCY = 32;
 export async function pushEvents(sessionId: string, inputs: EventInput[], now = Date.now()): Promise<PushResult> {
   if (!(await store.sessionExists(sessionId))) throw sessionNotFound(sessionId);
 
+  const writeToken = randomBytes(9).toString('base64url');
   const records = inputs.map(
     (e): EventRecord => ({
       sessionId,
@@ -169,6 +171,7 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
       createdAt: e.createdAt?.ms ?? now,
       createdAtAuto: e.createdAt === undefined,
       receivedAt: now,
+      writeToken,
     }),
   );
   records.forEach((r) => store.assertEventFits(r));

@@ -46,6 +46,11 @@ export interface EventRecord {
   createdAt: number;
   createdAtAuto: boolean;
   receivedAt: number;
+  /**
+   * Written with the event, random per push request: when the SDK retries a put whose answer was
+   * lost, the item it finds carries its own token, so the event is reported accepted, not duplicate.
+   */
+  writeToken?: string;
 }
 
 export interface BatchRecord {

@@ -82,6 +82,7 @@ export function eventItem(r: EventRecord): Item {
     createdAtAuto: r.createdAtAuto,
     receivedAt: r.receivedAt,
     expiresAt: expiresAt(r.receivedAt),
+    ...(r.writeToken !== undefined ? { writeToken: r.writeToken } : {}),
   };
 }
 
@@ -93,5 +94,6 @@ export function toEventRecord(item: Item): EventRecord {
     createdAt: item.createdAt as number,
     createdAtAuto: item.createdAtAuto === true,
     receivedAt: item.receivedAt as number,
+    ...(typeof item.writeToken === 'string' ? { writeToken: item.writeToken } : {}),
   };
 }

@@ -107,9 +107,12 @@ export async function putEventOnce(record: EventRecord): Promise<PutEventResult>
   } catch (err) {
     if (isConditionFailed(err)) {
       const old = conditionFailedItem(err);
-      if (old) return { stored: false, existing: toEventRecord(old) };
-      const existing = await getEvent(record.sessionId, record.eventId);
-      if (existing) return { stored: false, existing };
+      const existing = old ? toEventRecord(old) : await getEvent(record.sessionId, record.eventId);
+      if (existing) {
+        // Our own write, whose answer was lost and which the SDK retried: stored, by this request.
+        if (record.writeToken !== undefined && existing.writeToken === record.writeToken) return { stored: true };
+        return { stored: false, existing };
+      }
     }
     throw err;
   }

@@ -146,9 +146,10 @@ describe('push_events: a multi-item write cut in the middle', () => {
     const a = await faulty({ kind, operation: 'PutItem', after: 10, times: 2 }, post('/session/events', body));
     expect(a.status, a.text).toBe(200);
     const res = a.json as { accepted: number; duplicates: number; rejected: number; results: { status: string }[] };
-    // A write whose answer was lost is found on the SDK's retry: reported as duplicate, stored once.
-    expect(res.accepted + res.duplicates).toBe(40);
-    expect(res.rejected).toBe(0);
+    // A write whose answer was lost is found on the SDK's retry carrying this request's write token:
+    // stored once, and reported as accepted (this request stored it), not as a duplicate.
+    expect(res).toMatchObject({ accepted: 40, duplicates: 0, rejected: 0 });
+    expect(res.results.every((r) => r.status === 'accepted')).toBe(true);
     expect((await storedEvents('s')).size).toBe(40);
     count('push-transient');
   });
@@ -184,6 +185,17 @@ describe('create_session: the session transaction', () => {
     expect((await send(post('/session', session('c')))).json).toEqual({ session_id: 'c', created: false });
     await expectConsistent(['warm', 'c'], kind);
     count('create');
+  });
+
+  it.each(['cut-after', 'timeout-after', 'cut-mid-response'] as const)('%s once (the answer lost, the SDK retries): 200 created:true, stored once', async (kind) => {
+    await fresh();
+    expect((await send(post('/session', session('warm')))).status).toBe(200);
+    const a = await faulty({ kind, operation: 'TransactWriteItems', times: 1 }, post('/session', session('lost')));
+    // The SDK sends the retry with the same ClientRequestToken: DynamoDB answers it as the first call.
+    expect(a.json, a.text).toEqual({ session_id: 'lost', created: true });
+    expect((await send(post('/session', session('lost')))).json).toEqual({ session_id: 'lost', created: false });
+    await expectConsistent(['warm', 'lost'], kind);
+    count('create-lost-answer');
   });
 
   it.each(['throttling', 'http-500', 'cut-after', 'timeout-after'] as const)('%s on every call of a cold start (registry, shards, numbers): 503, then the retry creates it once', async (kind) => {
