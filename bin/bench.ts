@@ -95,6 +95,7 @@ if (problem) {
 const host = machine();
 log(`clickstream bench${quick ? ' (quick)' : ''}: ${host.cpuModel}, ${host.cores} cores, Node ${host.node}`);
 const dynamo = await startDynamoDbLocal();
+process.once('exit', () => dynamo.kill()); // also when the run fails or is interrupted
 log(`DynamoDB Local at ${dynamo.endpoint}`);
 const runId = randomUUID().slice(0, 8);
 const memoryMb = DEFAULT_SETTINGS.memorySize;

@@ -3,10 +3,14 @@
  * starts itself. Data stays in .dynamodb/ between runs; `npm start -- --in-memory` keeps none.
  * Options: --port N (default 3000, or PORT), --in-memory, --dynamodb-port N.
  */
+import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
-import { startLocalServer } from '../lib/local/server.js';
-import { BASE_PATH, routes } from '../lib/routes.js';
+
+// Before the AWS SDK loads: it warns about Node 20 (harmless here; Lambda runs Node 24).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+const { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } = await import('../lib/local/dynamodb-local.js');
+const { startLocalServer } = await import('../lib/local/server.js');
+const { BASE_PATH, routes } = await import('../lib/routes.js');
 
 const { values } = parseArgs({
   options: {
@@ -23,11 +27,33 @@ if (problem) {
   process.exit(1);
 }
 
+/** Fails early, before DynamoDB Local starts, when the port is taken (another `npm start`, say). */
+async function portProblem(port: number, host: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(
+        err.code === 'EADDRINUSE'
+          ? `Port ${port} on ${host} is already in use (another \`npm start\`?). Stop it, or pick another port: npm start -- --port ${port + 1}`
+          : `Cannot listen on ${host}:${port}: ${err.message}`,
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve(undefined)));
+  });
+}
+const portIssue = await portProblem(Number(values.port), values.host);
+if (portIssue) {
+  console.error(portIssue);
+  process.exit(1);
+}
+
 const TABLE_NAME = process.env.TABLE_NAME ?? 'clickstream-local';
 const dynamo = await startDynamoDbLocal({
   dbPath: values['in-memory'] ? undefined : '.dynamodb',
   port: values['dynamodb-port'] ? Number(values['dynamodb-port']) : undefined,
 });
+// From here on, whatever stops this process stops DynamoDB Local too (no java process left behind).
+process.once('exit', () => dynamo.kill());
 await ensureTable(dynamo.endpoint, TABLE_NAME);
 
 Object.assign(process.env, {
@@ -38,7 +64,6 @@ Object.assign(process.env, {
   AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
   POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 });
 
 const server = await startLocalServer({ port: Number(values.port), host: values.host });
@@ -55,5 +80,4 @@ const stop = async () => {
   await dynamo.stop();
   process.exit(0);
 };
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());

@@ -22,6 +22,8 @@ export const LOCAL_REGION = 'us-east-1';
 export interface DynamoDbLocal {
   endpoint: string;
   stop(): Promise<void>;
+  /** Signals the java process to stop, without waiting (for a parent process that is exiting). */
+  kill(): void;
 }
 
 export function javaProblem(): string | undefined {
@@ -90,6 +92,9 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
   client.destroy();
   return {
     endpoint,
+    kill() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    },
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');

@@ -6,6 +6,8 @@ let dynamo: DynamoDbLocal | undefined;
 
 export default async function setup(project: TestProject) {
   dynamo = await startDynamoDbLocal();
+  // Also when the run is interrupted: no java process outlives it.
+  process.once('exit', () => dynamo?.kill());
   project.provide('dynamoEndpoint', dynamo.endpoint);
   return async () => {
     await dynamo?.stop();
