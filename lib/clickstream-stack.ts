@@ -96,6 +96,9 @@ export class ClickstreamStack extends Stack {
       CLICKSTREAM_BATCH_SHARDS: String(settings.batchShards),
       CLICKSTREAM_RETENTION_DAYS: String(settings.retentionDays),
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
+      // Empty: the SDK's regional endpoint. Declared so that `sam local --env-vars` can point it at
+      // DynamoDB Local (SAM only overrides variables the template declares).
+      DYNAMODB_ENDPOINT: '',
     };
     const logRetention = settings.logRetentionDays as RetentionDays;
     const build = (id: string, r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[] }) => {

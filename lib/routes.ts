@@ -93,7 +93,11 @@ export const routes: readonly Route[] = [
   },
 ];
 
-/** API Gateway's `$default` route: answers 404/405 with the contract's error body. */
+/**
+ * The catch-all route (`ANY /{proxy+}`, every path of at least one segment): answers unknown paths
+ * and methods 404/405 with the contract's error body. The bare `/` is outside it and gets API
+ * Gateway's own 404.
+ */
 export const fallbackRoute = {
   operation: 'not_found',
   logicalId: 'NotFoundFunction',

@@ -71,7 +71,8 @@ const list = (v: unknown): string[] =>
 
 function int(v: unknown, name: string, fallback: number, min: number, max: number): number {
   if (v === undefined || v === '') return fallback;
-  const n = typeof v === 'number' ? v : Number(v);
+  // Decimal digits only from the command line: `0x10`, `1e3` or ` 7 ` are typos, not numbers.
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new Error(`Setting ${name} must be a whole number from ${min} to ${max}, got ${String(v)}`);
   return n;
 }

@@ -2,6 +2,7 @@
  * The synthesized template: one function per operation of the route table, each with its own
  * handler and stable logical id, and exactly the DynamoDB actions of its operation.
  */
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +64,17 @@ describe('functions', () => {
       expect(actions).not.toContain('dynamodb:*');
       expect(actions).not.toContain('dynamodb:Scan');
       if (actions.some((a) => a.startsWith('dynamodb:'))) expect(s.Resource).toEqual({ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] });
+    }
+  });
+});
+
+describe('SAM', () => {
+  it('declares every variable that test/events/env.json sets (SAM overrides declared variables only)', () => {
+    const envFile = JSON.parse(readFileSync(new URL('../events/env.json', import.meta.url), 'utf8')) as Record<string, Record<string, string>>;
+    for (const [logicalId, vars] of Object.entries(envFile)) {
+      const declared = json.Resources[logicalId]!.Properties.Environment.Variables as Record<string, unknown>;
+      for (const key of Object.keys(vars)) expect(Object.keys(declared), `${logicalId} must declare ${key}`).toContain(key);
+      expect(declared.DYNAMODB_ENDPOINT, 'empty in AWS: the regional endpoint').toBe('');
     }
   });
 });
