@@ -91,6 +91,23 @@ describe('exact DynamoDB requests', () => {
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
   });
 
+  it('writes the request\'s write token with the event', async () => {
+    ddb.on(PutCommand).resolves({});
+    await putEventOnce({ ...event, writeToken: 'tok-A' });
+    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input.Item).toMatchObject({ pk: 'SESSION#s1', sk: 'EVENT#e1', writeToken: 'tok-A' });
+  });
+
+  it('counts a failed condition on an item with its own write token as stored (the SDK retried a write whose answer was lost)', async () => {
+    const own = { pk: 'SESSION#s1', sk: 'EVENT#e1', content: '{"object_id":"o1","event_type":"click","meta":{"a":1}}', createdAt: 1_700_000_000_000, createdAtAuto: false, receivedAt: 1_700_000_000_500, writeToken: 'tok-A' };
+    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {}, Item: marshall(own) }));
+    expect(await putEventOnce({ ...event, writeToken: 'tok-A' })).toEqual({ stored: true });
+    // Another request's token (a client's retry): the stored event, reported as it is.
+    const other = await putEventOnce({ ...event, writeToken: 'tok-B' });
+    expect(other).toMatchObject({ stored: false, existing: { eventId: 'e1', writeToken: 'tok-A' } });
+    // Without a token (never the case for push_events) nothing is taken as its own.
+    expect(await putEventOnce(event)).toMatchObject({ stored: false });
+  });
+
   it('creates a session, its membership and its shard count in one transaction', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const record = {
