@@ -160,7 +160,8 @@ export type BodyKind =
   | 'huge'
   | 'deep'
   | 'unsafe-number'
-  | 'lone-surrogate';
+  | 'lone-surrogate'
+  | 'float-timestamp';
 
 export interface PostCase {
   kind: BodyKind;
@@ -187,7 +188,7 @@ export function envelopeStatus(c: PostCase): number | undefined {
   if (c.body.length > MIB) return 413;
   if (c.contentType === undefined || !JSON_TYPES.includes(c.contentType)) return 415;
   if (c.kind === 'invalid-utf8' && isUtf8(c.body)) return undefined; // the inserted bytes happened to form valid text
-  if (['malformed', 'invalid-utf8', 'empty', 'deep', 'unsafe-number', 'lone-surrogate'].includes(c.kind)) return 422;
+  if (['malformed', 'invalid-utf8', 'empty', 'deep', 'unsafe-number', 'lone-surrogate', 'float-timestamp'].includes(c.kind)) return 422;
   if (c.value === null || typeof c.value !== 'object' || Array.isArray(c.value)) return 422;
   return undefined;
 }
@@ -205,6 +206,8 @@ export function pathsOf(value: unknown, prefix: (string | number)[] = [], out: (
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+/** Stands for a number literal while a body is built as a value, then replaced in its text. */
+const FLOAT_MARK = '\u0000float-timestamp\u0000';
 
 /** The value with the node at `path` replaced by `replacement`, deleted, or given an extra key. */
 export function mutate(value: unknown, path: (string | number)[], how: 'replace' | 'delete' | 'extra', replacement: unknown): unknown {
@@ -292,6 +295,20 @@ export function postCase(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbit
       arbitrary: fc.tuple(valid, fc.constantFrom('9007199254740993', '-9007199254740993', '12345678901234567890', '1e400', '-1e400', '1e-400', '123456789012345678901234567890')).map(([v, n]) => {
         const text = withLeading(`"n":${n}`, v);
         return { kind: 'unsafe-number' as const, body: Buffer.from(text, 'utf8') };
+      }),
+    },
+    {
+      weight: 3,
+      // A created_at written as a float literal with a whole value (`1700000000.0`): JSON.parse reads an
+      // integer, Python a float, and the contract refuses floats. Sessions and events; other bodies stay valid.
+      arbitrary: fc.tuple(valid, fc.constantFrom('.0', 'e0', '.000', 'E+0', '000.0', '0e-1')).map(([v, suffix]) => {
+        const copy = clone(v) as Record<string, any>;
+        const events = copy.events as Record<string, unknown>[] | undefined;
+        if (Array.isArray(events) && events.length > 0) events[0]!.created_at = FLOAT_MARK;
+        else if ('search_results' in copy) copy.created_at = FLOAT_MARK;
+        else return json('valid', v);
+        const text = JSON.stringify(copy).replace(JSON.stringify(FLOAT_MARK), `${Math.floor(Date.now() / 1000)}${suffix}`);
+        return { kind: 'float-timestamp' as const, value: JSON.parse(text), body: Buffer.from(text, 'utf8') };
       }),
     },
     {
