@@ -19,6 +19,16 @@ export const MAX_EVENTS_PER_REQUEST = 1000;
 export const MAX_SEARCH_RESULTS = 1000;
 export const MAX_SHORT_TEXT_CHARS = 1024;
 
+/**
+ * JSON Schema facts that zod cannot derive from refinements (lengths in code points, timestamps,
+ * query integers): lib/openapi.ts builds the API document from the schemas with these merged in.
+ */
+export const schemaDocs = z.registry<Record<string, unknown>>();
+const documented = <T extends z.ZodMiniType>(schema: T, meta: Record<string, unknown>): T => {
+  schemaDocs.add(schema, meta);
+  return schema;
+};
+
 const codePoints = (s: string) => {
   let count = 0;
   for (const _ of s) count++;
@@ -27,7 +37,8 @@ const codePoints = (s: string) => {
 
 /** A string of 1..max characters (Unicode code points, as Python counts them). */
 const boundedString = (max: number) =>
-  z.string().check(
+  documented(
+    z.string().check(
     z.minLength(1, { message: 'String should have at least 1 character' }),
     z.superRefine((value, ctx) => {
       if (value.length > max && codePoints(value) > max) {
@@ -38,14 +49,19 @@ const boundedString = (max: number) =>
         });
       }
     }),
+    ),
+    { maxLength: max, description: `1 to ${max} characters (Unicode code points)` },
   );
 
 export const idSchema = boundedString(MAX_ID_CHARS);
 
 /** A JSON object (not an array, not null), kept as the very value that was sent. */
-export const jsonObject = z.custom<Record<string, unknown>>(
-  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
-  { message: 'Input should be a valid dictionary', params: { type: 'dict_type' } },
+export const jsonObject = documented(
+  z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+    message: 'Input should be a valid dictionary',
+    params: { type: 'dict_type' },
+  }),
+  { type: 'object', description: 'Any JSON object (nesting up to 64 levels), stored and returned verbatim' },
 );
 
 /** Optional field: absent and null both mean "not given". */
@@ -57,7 +73,9 @@ const optional = <T extends z.ZodMiniType>(schema: T) => {
 /** Field with a default: absent and null both mean "not given", so both take the default. */
 const withDefault = <T extends z.ZodMiniType>(schema: T, fallback: z.output<T>) => {
   const inner = optional(schema);
-  return z.pipe(inner, z.transform((v: z.output<typeof inner>) => (v === undefined ? fallback : v)));
+  return documented(z.pipe(inner, z.transform((v: z.output<typeof inner>) => (v === undefined ? fallback : v))), {
+    description: `Absent or null: ${JSON.stringify(fallback)}`,
+  });
 };
 
 export interface Timestamp {
@@ -66,7 +84,7 @@ export interface Timestamp {
   raw: string | number;
 }
 
-export const timestampSchema = z.pipe(
+export const timestampSchema = documented(z.pipe(
   z.unknown().check(
     z.superRefine((value, ctx) => {
       if (toMillis(value) === undefined) {
@@ -79,7 +97,13 @@ export const timestampSchema = z.pipe(
     }),
   ),
   z.transform((value): Timestamp => ({ ms: toMillis(value)!, raw: value instanceof WrittenNumber ? value.lexeme : (value as string | number) })),
-);
+), {
+  anyOf: [
+    { type: 'integer', minimum: 0, description: 'Unix seconds (below 100,000,000,000) or milliseconds (from 100,000,000,000), written as an integer' },
+    { type: 'string', description: 'ISO-8601 date or date-time; no offset means UTC' },
+  ],
+  description: 'Stored as integer milliseconds; absent or null means the time the server received it. Floats, booleans, numeric strings and negatives: 422.',
+});
 
 const searchResult = z.object({
   object_id: idSchema,
@@ -131,7 +155,7 @@ export const releaseBody = z.object({ release_id: idSchema });
 // ---- query strings: every value arrives as a string ----
 
 const intParam = (min: number, max: number, fallback: number) =>
-  z.pipe(
+  documented(z.pipe(
     z.optional(
       z.string().check(
         z.superRefine((raw, ctx) => {
@@ -154,12 +178,12 @@ const intParam = (min: number, max: number, fallback: number) =>
       ),
     ),
     z.transform((raw: string | undefined) => (raw === undefined ? fallback : Number(raw) + 0)),
-  );
+  ), { type: 'integer', minimum: min, maximum: max, description: `Default ${fallback}` });
 
 const TRUE = ['true', '1', 'yes', 'on', 't', 'y'];
 const FALSE = ['false', '0', 'no', 'off', 'f', 'n'];
 
-const boolParam = z.pipe(
+const boolParam = documented(z.pipe(
   z.optional(
     z.string().check(
       z.superRefine((raw, ctx) => {
@@ -171,7 +195,7 @@ const boolParam = z.pipe(
     ),
   ),
   z.transform((raw: string | undefined) => raw !== undefined && TRUE.includes(raw.toLowerCase())),
-);
+), { type: 'boolean', description: `${TRUE.join('/')} or ${FALSE.join('/')}, any case. Default false` });
 
 export const MAX_EVENTS_LIMIT = 10_000;
 export const MAX_PAGE_LIMIT = 1000;
@@ -179,7 +203,9 @@ export const MAX_PAGE_LIMIT = 1000;
 export const getSessionQuery = z.object({
   session_id: idSchema,
   events_limit: intParam(1, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT),
-  events_after: z.optional(z.string().check(z.maxLength(1024))),
+  events_after: documented(z.optional(z.string().check(z.maxLength(1024))), {
+    description: 'The events_next_cursor of the previous answer: the events after it',
+  }),
 });
 
 export const getBatchSessionsQuery = z.object({
