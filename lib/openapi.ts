@@ -140,8 +140,10 @@ function operation(route: Route) {
   const errors: Record<string, unknown> = {};
   for (const [status, description] of Object.entries(doc.errors)) errors[status] = errorResponse(description);
   if (request.body) {
-    errors['413'] = errorResponse('The body is over 1 MiB, or a record would not fit one DynamoDB item (400 KB)');
+    errors['413'] = errorResponse('The body is over 1 MiB, or a record would not fit one DynamoDB item (400 KB); any request over the 6 MB payload limit');
     errors['415'] = errorResponse('Content-Type is not application/json');
+  } else {
+    errors['413'] = errorResponse('The request is over the 6 MB payload limit (a body on a GET counts too)');
   }
   errors['422'] = errorResponse('Malformed JSON or a schema error: a list of {loc, msg, type}');
   errors['503'] = errorResponse('Storage unavailable after retries: retry the same request (Retry-After; every write is idempotent)');

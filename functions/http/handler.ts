@@ -8,8 +8,8 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import { DomainError } from '../shared/errors.js';
-import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues } from './errors.js';
-import { scanJsonText, type NumberLiteral } from './json-guard.js';
+import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, validationError } from './errors.js';
+import { type Finding, hasPath, scanJsonText, type NumberLiteral } from './json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
 
@@ -140,6 +140,9 @@ function toResponse(err: unknown, name: string): HttpResponse {
   return json(500, { detail: 'Internal Server Error' });
 }
 
+/** Values of a request body that JSON.parse altered, found by the JSON guard, for the validation step. */
+const alteredValues = new WeakMap<HttpEvent, Finding[]>();
+
 /**
  * Puts a timestamp number back as it was written where parsing lost what its rules need: a float
  * literal with a whole value (`1.7e9`, `1700000000.0`) or an integer past 2^53. Other numbers stay.
@@ -168,6 +171,10 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
     if (spec.body) {
       const parsed = spec.body.safeParse(event.body);
       if (!parsed.success) throw new HttpError(422, toValidationIssues('body', parsed.error, event.body));
+      // A value JSON.parse altered is refused where it would be used (stored); in an unknown field it
+      // is ignored with the field.
+      const altered = alteredValues.get(event)?.find((f) => hasPath(parsed.data, f.path));
+      if (altered) throw validationError([{ loc: ['body', ...altered.path], msg: altered.problem.msg, type: altered.problem.type }]);
       body = parsed.data;
     }
     if (spec.query) {
@@ -198,6 +205,7 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
           const scan = scanJsonText((request.internal as Record<string, unknown>).rawBody as string, TIMESTAMP_PATHS);
           if (scan.problem) throw bodyIssue(scan.problem.msg, scan.problem.type);
           for (const literal of scan.literals) keepAsWritten(request.event.body, literal);
+          if (scan.findings.length > 0) alteredValues.set(request.event, scan.findings);
         },
       });
   }

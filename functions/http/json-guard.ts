@@ -29,55 +29,73 @@ function numberProblem(token: string): JsonGuardProblem | undefined {
 
 /** A path into a JSON value: object keys, and `*` for any index of an array. */
 export type PathPattern = readonly string[];
+export type JsonPath = (string | number)[];
 
 /** A number found at a watched path: where it is and exactly how it was written. */
 export interface NumberLiteral {
-  path: (string | number)[];
+  path: JsonPath;
   lexeme: string;
 }
 
+/** A value JSON.parse would silently alter (an inexact number, a lone surrogate), and where it is. */
+export interface Finding {
+  path: JsonPath;
+  problem: JsonGuardProblem;
+}
+
 export interface JsonScan {
+  /** Nesting deeper than MAX_JSON_DEPTH: refused whatever the field. */
   problem?: JsonGuardProblem;
-  /** Numbers at the watched paths, the last occurrence of each path only (as JSON.parse keeps it). */
+  /**
+   * Values that would be altered, of the occurrence JSON.parse keeps (a key repeated in an object
+   * drops what its earlier values held). The caller refuses those that land in the validated input;
+   * the ones in unknown fields are ignored with their fields.
+   */
+  findings: Finding[];
+  /**
+   * Numbers at the watched paths whose parsed value hides how they were written (a float literal,
+   * an integer past 2^53), of the occurrence JSON.parse keeps. They skip the precision check: their
+   * own rules judge them.
+   */
   literals: NumberLiteral[];
 }
 
 interface Frame {
   array: boolean;
-  /** Objects: the key whose value comes next. Arrays: the index of the next element. */
-  key: string | undefined;
+  /** Arrays: the index of the current element. */
   index: number;
+  /** Objects: where the current key's token is in the text, and the key once decoded. */
+  keyStart: number;
+  keyEnd: number;
+  key: string | undefined;
   expectKey: boolean;
 }
 
-/** Keys longer than any watched key are never decoded. */
-const MAX_WATCHED_KEY_CHARS = 64;
-
-function matches(frames: Frame[], pattern: PathPattern): boolean {
-  if (frames.length !== pattern.length) return false;
-  for (let k = 0; k < pattern.length; k++) {
-    const f = frames[k]!;
-    if (pattern[k] === '*' ? !f.array : f.array || f.key !== pattern[k]) return false;
-  }
-  return true;
-}
+const isSafeIntegerLiteral = (lexeme: string) => /^-?\d+$/.test(lexeme) && Number.isSafeInteger(Number(lexeme));
+const startsWith = (path: JsonPath, prefix: JsonPath) => prefix.length <= path.length && prefix.every((p, i) => path[i] === p);
 
 /**
- * Scans a JSON text that JSON.parse accepted. Reports the first problem, and collects the numbers at
- * `watched` paths as written (JSON.parse turns `1.0` into 1 and rounds integers past 2^53; the
- * timestamp rules need the literal). Numbers at watched paths skip the precision check: their own
- * rules judge them. One pass over the text.
+ * Scans a JSON text that JSON.parse accepted, in one pass: nesting depth, numbers a double cannot
+ * hold, unpaired surrogates (each with its path), and the numbers at `watched` paths as written.
+ * Keys are decoded only when a path is needed.
  */
 export function scanJsonText(text: string, watched: readonly PathPattern[] = []): JsonScan {
   const frames: Frame[] = [];
-  const literals = new Map<string, NumberLiteral>();
-  const result = (problem?: JsonGuardProblem): JsonScan => ({ ...(problem ? { problem } : {}), literals: [...literals.values()] });
+  let findings: Finding[] = [];
+  let literals: NumberLiteral[] = [];
+  const keyOf = (f: Frame) => (f.key ??= JSON.parse(text.slice(f.keyStart, f.keyEnd)) as string);
+  const pathHere = (): JsonPath => frames.map((f) => (f.array ? f.index : keyOf(f)));
+  const matches = (pattern: PathPattern) =>
+    frames.length === pattern.length &&
+    pattern.every((p, k) => (p === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === p));
+  const find = (problem: JsonGuardProblem) => findings.push({ path: pathHere(), problem });
   const n = text.length;
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === 34 /* " */) {
       const start = i;
+      let unpaired = false;
       i++;
       while (i < n) {
         const d = text.charCodeAt(i);
@@ -86,11 +104,12 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
             const unit = parseInt(text.slice(i + 2, i + 6), 16);
             if (unit >= 0xd800 && unit <= 0xdbff) {
               const next = text.slice(i + 6, i + 8) === '\\u' ? parseInt(text.slice(i + 8, i + 12), 16) : -1;
-              if (next < 0xdc00 || next > 0xdfff) return result(unpaired());
-              i += 12;
-              continue;
-            }
-            if (unit >= 0xdc00 && unit <= 0xdfff) return result(unpaired());
+              if (next >= 0xdc00 && next <= 0xdfff) {
+                i += 12;
+                continue;
+              }
+              unpaired = true;
+            } else if (unit >= 0xdc00 && unit <= 0xdfff) unpaired = true;
             i += 6;
             continue;
           }
@@ -99,25 +118,36 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
         }
         if (d >= 0xd800 && d <= 0xdfff) {
           const next = text.charCodeAt(i + 1);
-          if (d > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return result(unpaired());
-          i += 2;
-          continue;
+          if (d <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+            i += 2;
+            continue;
+          }
+          unpaired = true;
         }
         i++;
         if (d === 34) break;
       }
       const top = frames[frames.length - 1];
       if (top && !top.array && top.expectKey) {
+        // A key: what earlier occurrences of it in this object held is dropped, as JSON.parse does.
         top.expectKey = false;
-        top.key = watched.length > 0 && i - start <= MAX_WATCHED_KEY_CHARS + 2 ? (JSON.parse(text.slice(start, i)) as string) : undefined;
+        top.keyStart = start;
+        top.keyEnd = i;
+        top.key = undefined;
+        if (findings.length > 0 || literals.length > 0) {
+          const prefix = pathHere();
+          findings = findings.filter((f) => !startsWith(f.path, prefix));
+          literals = literals.filter((l) => !startsWith(l.path, prefix));
+        }
       }
+      if (unpaired) find({ type: 'string_unicode', msg: 'String contains an unpaired surrogate; it cannot be stored as UTF-8' });
       continue;
     }
     if (c === 91 /* [ */ || c === 123 /* { */) {
       if (frames.length >= MAX_JSON_DEPTH) {
-        return result({ type: 'json_depth', msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels` });
+        return { problem: { type: 'json_depth', msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels` }, findings, literals };
       }
-      frames.push({ array: c === 91, key: undefined, index: 0, expectKey: c === 123 });
+      frames.push({ array: c === 91, index: 0, keyStart: 0, keyEnd: 0, key: undefined, expectKey: c === 123 });
     } else if (c === 93 || c === 125) {
       frames.pop();
     } else if (c === 44 /* , */) {
@@ -132,24 +162,26 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
         else break;
       }
       const lexeme = text.slice(i, j);
-      if (watched.length > 0 && frames.length > 0 && watched.some((p) => matches(frames, p))) {
-        const path = frames.map((f) => (f.array ? f.index : f.key!));
-        literals.set(JSON.stringify(path), { path, lexeme });
+      if (watched.length > 0 && frames.length > 0 && watched.some(matches)) {
+        if (!isSafeIntegerLiteral(lexeme)) literals.push({ path: pathHere(), lexeme });
       } else {
         const problem = numberProblem(lexeme);
-        if (problem) return result(problem);
+        if (problem) find(problem);
       }
       i = j;
       continue;
     }
     i++;
   }
-  return result();
+  return { findings, literals };
 }
 
-/** The scan without watched paths: the first problem, if any. */
-export const checkJsonText = (text: string): JsonGuardProblem | undefined => scanJsonText(text).problem;
-
-function unpaired(): JsonGuardProblem {
-  return { type: 'string_unicode', msg: 'String contains an unpaired surrogate; it cannot be stored as UTF-8' };
+/** Whether `path` leads to a value in `value` (own properties only). */
+export function hasPath(value: unknown, path: JsonPath): boolean {
+  let v = value;
+  for (const step of path) {
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, step)) return false;
+    v = (v as Record<string | number, unknown>)[step];
+  }
+  return true;
 }

@@ -203,7 +203,7 @@ export const MAX_PAGE_LIMIT = 1000;
 export const getSessionQuery = z.object({
   session_id: idSchema,
   events_limit: intParam(1, MAX_EVENTS_LIMIT, MAX_EVENTS_LIMIT),
-  events_after: documented(z.optional(z.string().check(z.maxLength(1024))), {
+  events_after: documented(z.optional(z.string().check(z.maxLength(1024, { message: 'String should have at most 1024 characters' }))), {
     description: 'The events_next_cursor of the previous answer: the events after it',
   }),
 });

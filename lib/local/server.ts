@@ -103,16 +103,38 @@ function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): v
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PAYLOAD_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** The body, or undefined past API Gateway's payload limit (then the rest is left unread). */
+function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_PAYLOAD_BYTES) {
+        req.off('data', onData);
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
+
+const jsonAnswer = (statusCode: number, detail: string, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 => ({
+  statusCode,
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify({ detail }),
+});
+
+/** An answer written straight to the socket, for requests Node's HTTP layer refuses itself. */
+const rawAnswer = (status: number, reason: string, detail: string) => {
+  const body = JSON.stringify({ detail });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+};
 
 export interface LocalServer {
   url: string;
@@ -122,26 +144,35 @@ export interface LocalServer {
 
 export async function startLocalServer(options: { port?: number; host?: string } = {}): Promise<LocalServer> {
   const { byRouteKey, fallback } = await loadRouteHandlers();
-  const server = createServer((req, res) => {
-    void (async () => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const routeKey = `${req.method} ${url.pathname}`;
       const handler = byRouteKey.get(routeKey);
       const body = await readBody(req);
       if (!body) {
-        send(res, { statusCode: 413, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ detail: 'Request Entity Too Large' }) });
+        // The rest of the body stays unread, so this connection cannot carry another request.
+        send(res, jsonAnswer(413, 'Request Entity Too Large', { connection: 'close' }));
         return;
       }
       const event = toApiGatewayEvent(req, body, handler ? routeKey : '$default');
       const name = handler ? routeKey : fallbackRoute.logicalId;
       send(res, await (handler ?? fallback)(event, lambdaContext(name)));
-    })().catch((err: unknown) => {
+    } catch (err) {
       console.error(err);
-      if (!res.headersSent) send(res, { statusCode: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ detail: 'Internal Server Error' }) });
-    });
+      if (!res.headersSent) send(res, jsonAnswer(500, 'Internal Server Error'));
+    }
+  };
+  // Requests pipelined on one connection run one after the other, as API Gateway would receive them:
+  // a read sent after a write sees it. `pending` is the connection's last request still running.
+  const pending = new WeakMap<Duplex, Promise<void>>();
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
+    const run = (pending.get(req.socket) ?? Promise.resolve()).then(() => handle(req, res));
+    pending.set(req.socket, run);
   });
   // Requests Node's HTTP parser refuses before any handler runs (a lowercase method, headers over
-  // 16 KB, a body longer than its Content-Length...) also get a JSON `{"detail": ...}` body.
+  // 16 KB, bytes after a request that are no request...) also get a JSON `{"detail": ...}` body,
+  // after the answers to the requests before them on the connection.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -149,9 +180,14 @@ export async function startLocalServer(options: { port?: number; host?: string }
     }
     const [status, reason] =
       err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-    const body = JSON.stringify({ detail: `${reason}: the request is not valid HTTP/1.1` });
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    void (pending.get(socket) ?? Promise.resolve()).finally(() => {
+      if (socket.writable) socket.end(rawAnswer(status, reason, `${reason}: the request is not valid HTTP/1.1`));
+      else socket.destroy();
+    });
   });
+  // An `Expect` other than 100-continue, and CONNECT (no proxying here): JSON answers too.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => send(res, jsonAnswer(417, 'Expectation Failed: only "Expect: 100-continue" is supported')));
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.end(rawAnswer(405, 'Method Not Allowed', 'Method Not Allowed')));
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -348,7 +348,8 @@ describe('requests that are not valid HTTP (the local server)', () => {
   const raw = (text: string) =>
     new Promise<string>((resolve, reject) => {
       const url = new URL(api.url('/session'));
-      const socket = connect(Number(url.port), url.hostname, () => socket.end(text));
+      // Written without closing our side: the server closes the connection (`connection: close` or an error).
+      const socket = connect(Number(url.port), url.hostname, () => socket.write(text));
       let out = '';
       socket.on('data', (d) => (out += d.toString('utf8')));
       socket.on('close', () => resolve(out));
@@ -359,11 +360,52 @@ describe('requests that are not valid HTTP (the local server)', () => {
     ['a lowercase method', 'get /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\n\r\n', 400],
     ['headers over 16 KB', `GET /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
     ['a broken request line', 'NOT HTTP\r\n\r\n', 400],
+    ['an Expect header other than 100-continue', 'POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\nexpect: weird\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}', 417],
+    ['CONNECT', 'CONNECT a:80 HTTP/1.1\r\nhost: a\r\n\r\n', 405],
   ])('answers %s with a JSON detail', async (_name, text, status) => {
     const answer = await raw(text);
     const [head = '', body = ''] = answer.split('\r\n\r\n');
     expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
     expect(head.toLowerCase()).toContain('content-type: application/json');
     expect(typeof JSON.parse(body).detail).toBe('string');
+  });
+
+  /** The answers on one connection, in order: status and parsed body of each. */
+  const answers = (text: string) =>
+    [...text.matchAll(/HTTP\/1\.1 (\d{3})[^\r]*\r\n([\s\S]*?)\r\n\r\n/g)].map((m) => {
+      const length = Number(/content-length: (\d+)/i.exec(m[2]!)?.[1] ?? 0);
+      const start = m.index! + m[0].length;
+      return { status: Number(m[1]), body: JSON.parse(text.slice(start, start + length)) as Record<string, unknown> };
+    });
+
+  it('answers a request without Host like any other', async () => {
+    const [a] = answers(await raw('GET /api/v1/clickstream/session?session_id=nohost HTTP/1.1\r\nconnection: close\r\n\r\n'));
+    expect(a).toEqual({ status: 404, body: { detail: 'Session with id=nohost not found' } });
+  });
+
+  it('runs pipelined requests one after the other: a read sent after a write sees it', async () => {
+    const body = JSON.stringify(sessionBody('piped'));
+    const text = await raw(
+      `POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}` +
+        'GET /api/v1/clickstream/session?session_id=piped HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+    );
+    const [created, read] = answers(text);
+    expect(created).toEqual({ status: 200, body: { session_id: 'piped', created: true } });
+    expect(read!.status).toBe(200);
+    expect(read!.body.session_id).toBe('piped');
+  });
+
+  it('answers a valid request, then the bytes after it that are no request', async () => {
+    const body = JSON.stringify(sessionBody('trailing'));
+    const text = await raw(`POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}garbage\r\n\r\n`);
+    expect(answers(text).map((a) => a.status)).toEqual([200, 400]);
+  });
+
+  it('closes the connection after a 413 for a body past 6 MiB, and the next connection works', async () => {
+    const res = await fetch(api.url('/session'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(6 * 1024 * 1024 + 1) });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toEqual({ detail: 'Request Entity Too Large' });
+    expect((await api.get('/session', { session_id: 'after-413' })).status).toBe(404);
   });
 });

@@ -367,9 +367,34 @@ describe('JSON: depth 64, exact numbers, whole code points', () => {
       const past = uid('numbers');
       const a = await send(post('/session', JSON.stringify(session(past)).replace('"search_results":[]', `"search_results":[],"search_meta":{"n":${n}}`)));
       expect(a.status).toBe(422);
-      expect((a.json as { detail: { type: string }[] }).detail[0]!.type).toBe('number_precision');
+      expect((a.json as { detail: { type: string; loc: unknown[] }[] }).detail[0]).toMatchObject({ type: 'number_precision', loc: ['body', 'search_meta', 'n'] });
       expect(await stored(past)).toBe(false);
     }
+  });
+
+  it('ignores what JSON.parse would alter where it is never stored: unknown fields, values a repeated key replaced', async () => {
+    const cases = [
+      ['"x":9007199254740993', {}],
+      ['"x":{"deep":[1e400]}', {}],
+      ['"x":"\\ud800"', {}],
+      ['"\\udfff":1', {}],
+      ['"search_meta":{"v":9007199254740993},"search_meta":{"v":1}', { search_meta: { v: 1 } }],
+      ['"search_meta":{"\\ud800":1},"search_meta":null', { search_meta: null }],
+    ] as const;
+    for (const [member, expected] of cases) {
+      const id = uid('ignored');
+      const a = await send(post('/session', JSON.stringify(session(id)).replace('"search_results":[]', `"search_results":[],${member}`)));
+      expect(a.status, member).toBe(200);
+      expect((await getSession(id)).json, member).toMatchObject({ search_meta: null, ...expected });
+    }
+    // Where it is used, the answer names the place: the meta of the second event.
+    const target = uid('ignored');
+    expect((await create(session(target))).status).toBe(200);
+    const pushed = await send(post('/session/events', `{"session_id":"${target}","events":[{"event_id":"a","object_id":"o"},{"event_id":"b","object_id":"o","meta":{"n":[1,12345678901234567890]}}],"note":1e400}`));
+    expect(pushed.json).toEqual({ detail: [{ loc: ['body', 'events', 1, 'meta', 'n', 1], msg: expect.stringMatching(/cannot be stored exactly/), type: 'number_precision' }] });
+    expect(await storedEvents(target)).toBe(0);
+    // Releases and marks have no stored JSON: an unknown field never refuses them.
+    expect((await send(post('/session/irrelevant', `{"session_id":"${target}","extra":9007199254740993}`))).status).toBe(200);
   });
 
   it('refuses lone surrogates with 422 and stores paired ones whole', async () => {
