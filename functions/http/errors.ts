@@ -1,6 +1,7 @@
 /** HTTP errors with the contract's bodies: `{"detail": "..."}` or, for 422, a list of issues. */
 import type { z } from 'zod';
 import type { DomainErrorKind } from '../shared/errors.js';
+import { holderOf } from './json-guard.js';
 
 export interface ValidationIssue {
   loc: (string | number)[];
@@ -52,14 +53,7 @@ export function toValidationIssues(where: 'body' | 'query', error: z.core.$ZodEr
   return out;
 }
 
-function valueAt(input: unknown, path: PropertyKey[]): unknown {
-  let v: unknown = input;
-  for (const p of path) {
-    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, p)) return undefined;
-    v = (v as Record<PropertyKey, unknown>)[p];
-  }
-  return v;
-}
+const valueAt = (input: unknown, path: PropertyKey[]): unknown => (path.length === 0 ? input : holderOf(input, path)?.[path[path.length - 1]!]);
 
 function describe(issue: z.core.$ZodIssue, value: unknown): { msg: string; type: string } {
   switch (issue.code) {

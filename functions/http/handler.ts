@@ -9,7 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import type * as z from 'zod/mini';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, validationError } from './errors.js';
-import { type Finding, hasPath, scanJsonText, type NumberLiteral } from './json-guard.js';
+import { type Finding, hasPath, holderOf, scanJsonText, type NumberLiteral } from './json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
 
@@ -145,19 +145,13 @@ const alteredValues = new WeakMap<HttpEvent, Finding[]>();
 
 /**
  * Puts a timestamp number back as it was written where parsing lost what its rules need: a float
- * literal with a whole value (`1.7e9`, `1700000000.0`) or an integer past 2^53. Other numbers stay.
+ * literal with a whole value (`1.7e9`, `1700000000.0`) or an integer past 2^53 (the JSON guard
+ * reports only those). Numbers replaced by a repeated key are no longer numbers there and stay.
  */
 function keepAsWritten(body: unknown, { path, lexeme }: NumberLiteral): void {
-  if (!/[.eE]/.test(lexeme) && Number.isSafeInteger(Number(lexeme))) return;
-  let parent: unknown = body;
-  for (const step of path.slice(0, -1)) {
-    if (parent === null || typeof parent !== 'object' || !Object.hasOwn(parent, step)) return;
-    parent = (parent as Record<string | number, unknown>)[step];
-  }
+  const holder = holderOf(body, path);
   const last = path[path.length - 1]!;
-  if (parent === null || typeof parent !== 'object' || !Object.hasOwn(parent, last)) return;
-  const holder = parent as Record<string | number, unknown>;
-  if (typeof holder[last] === 'number') holder[last] = new WrittenNumber(lexeme);
+  if (holder && typeof holder[last] === 'number') holder[last] = new WrittenNumber(lexeme);
 }
 
 export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q extends z.ZodMiniType | undefined = undefined>(

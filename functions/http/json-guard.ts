@@ -176,12 +176,16 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
   return { findings, literals };
 }
 
-/** Whether `path` leads to a value in `value` (own properties only). */
-export function hasPath(value: unknown, path: JsonPath): boolean {
+/** The object or array that holds the value at `path` in `value`, if that value is there (own properties only). */
+export function holderOf(value: unknown, path: readonly PropertyKey[]): Record<PropertyKey, unknown> | undefined {
   let v = value;
-  for (const step of path) {
-    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, step)) return false;
-    v = (v as Record<string | number, unknown>)[step];
+  for (const [k, step] of path.entries()) {
+    if (v === null || typeof v !== 'object' || !Object.hasOwn(v, step)) return undefined;
+    if (k === path.length - 1) return v as Record<PropertyKey, unknown>;
+    v = (v as Record<PropertyKey, unknown>)[step];
   }
-  return true;
+  return undefined;
 }
+
+/** Whether `path` leads to a value in `value`. */
+export const hasPath = (value: unknown, path: JsonPath): boolean => path.length === 0 || holderOf(value, path) !== undefined;

@@ -5,9 +5,8 @@
  * (batch registry, shard pointers, batch records, release records) never do, because expiring them
  * would break release idempotency and session numbering. With 0, no item carries it.
  */
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanAll } from '../robustness/support/storage.js';
 import { Api, sessionBody } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
 
@@ -32,15 +31,7 @@ async function scenario(retentionDays: number): Promise<{ items: Item[]; started
   expect((await api.post('/session', sessionBody('s3'))).status).toBe(200);
   const finished = Date.now();
 
-  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const items: Item[] = [];
-  let start: Record<string, any> | undefined;
-  do {
-    const out = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
-    items.push(...(out.Items ?? []).map((i) => unmarshall(i)));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  client.destroy();
+  const items: Item[] = await scanAll(endpoint, tableName);
   return { items, started, finished };
 }
 

@@ -13,8 +13,11 @@ import { useFreshTable } from '../support/table.js';
 
 type Operation = keyof typeof responseSchemas;
 
+const doc = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')) as {
+  paths: Record<string, Record<string, { operationId: string; tags: string[]; security: Record<string, unknown>[]; responses: Record<string, unknown> }>>;
+};
+
 describe('docs/openapi.json', () => {
-  const doc = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')) as { paths: Record<string, Record<string, { operationId: string; tags: string[]; security: Record<string, unknown>[]; responses: Record<string, unknown> }>> };
 
   it('is what `npm run openapi` writes from the code today', () => {
     expect(readFileSync(OPENAPI_FILE, 'utf8'), 'run `npm run openapi` and commit docs/openapi.json').toBe(renderOpenApi());
@@ -52,7 +55,6 @@ describe('every answer matches the document', () => {
     const schema = status === 200 ? responseSchemas[operation] : errorSchema;
     const result = z.safeParse(schema as z.ZodMiniType, reply.body);
     expect(result.success, `${operation} ${status}: ${JSON.stringify(reply.body).slice(0, 300)}\n${result.error?.message ?? ''}`).toBe(true);
-    const doc = JSON.parse(readFileSync(OPENAPI_FILE, 'utf8')) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
     const route = routes.find((r) => r.operation === operation)!;
     expect(Object.keys(doc.paths[fullPath(route)]![route.method.toLowerCase()]!.responses), `${operation} documents ${status}`).toContain(String(status));
     seen.set(operation, (seen.get(operation) ?? 0) + 1);

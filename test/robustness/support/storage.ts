@@ -6,56 +6,56 @@
 import { DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../lib/local/dynamodb-local.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, localClient } from '../../../lib/local/dynamodb-local.js';
 
 export type RawItem = Record<string, unknown> & { pk: string; sk: string };
 
-/** Every item of the table (strongly consistent), unmarshalled. */
-export async function scanAll(endpoint: string, tableName: string): Promise<RawItem[]> {
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+/** Runs `read` with a DynamoDB Local client of its own, destroyed afterwards. */
+async function withClient<T>(endpoint: string, read: (client: DynamoDBClient) => Promise<T>): Promise<T> {
+  const client = localClient(endpoint);
   try {
-    const items: RawItem[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
-      for (const item of out.Items ?? []) items.push(unmarshall(item) as RawItem);
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
+    return await read(client);
   } finally {
     client.destroy();
   }
 }
+
+type Page = { Items?: Record<string, AttributeValue>[]; LastEvaluatedKey?: Record<string, AttributeValue> };
+
+/** Every item of a Scan or Query, page after page, unmarshalled. */
+async function allPages(page: (start: Record<string, AttributeValue> | undefined) => Promise<Page>): Promise<RawItem[]> {
+  const items: RawItem[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await page(start);
+    for (const item of out.Items ?? []) items.push(unmarshall(item) as RawItem);
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+/** Every item of the table (strongly consistent), unmarshalled. */
+export const scanAll = (endpoint: string, tableName: string): Promise<RawItem[]> =>
+  withClient(endpoint, (client) =>
+    allPages((start) => client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }))),
+  );
 
 /** One item by key (strongly consistent), or undefined. */
-export async function getRaw(endpoint: string, tableName: string, pk: string, sk: string): Promise<RawItem | undefined> {
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-  try {
+export const getRaw = (endpoint: string, tableName: string, pk: string, sk: string): Promise<RawItem | undefined> =>
+  withClient(endpoint, async (client) => {
     const out = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }));
     return out.Item ? (unmarshall(out.Item) as RawItem) : undefined;
-  } finally {
-    client.destroy();
-  }
-}
+  });
 
 /** Every item of one partition (strongly consistent). */
-export async function queryRaw(endpoint: string, tableName: string, pk: string): Promise<RawItem[]> {
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-  try {
-    const items: RawItem[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await client.send(
+export const queryRaw = (endpoint: string, tableName: string, pk: string): Promise<RawItem[]> =>
+  withClient(endpoint, (client) =>
+    allPages((start) =>
+      client.send(
         new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: true, ExclusiveStartKey: start }),
-      );
-      for (const item of out.Items ?? []) items.push(unmarshall(item) as RawItem);
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return items;
-  } finally {
-    client.destroy();
-  }
-}
+      ),
+    ),
+  );
 
 /** The stored records of the service, by kind, as found in the table. */
 export interface StoredState {
