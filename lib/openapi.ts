@@ -11,6 +11,7 @@ import {
   getBatchQuery,
   getBatchSessionsQuery,
   getSessionQuery,
+  listBatchesQuery,
   pushEventsBody,
   releaseBody,
   schemaDocs,
@@ -52,6 +53,15 @@ const session = z.strictObject({
   events_next_cursor: z.optional(z.string()),
 });
 
+const batch = z.strictObject({
+  batch_id: z.string(),
+  status: z.enum(['collecting', 'released']),
+  created_at: int,
+  released_at: z.optional(int),
+  release_id: z.optional(z.string()),
+  session_count: int,
+});
+
 export const responseSchemas = {
   create_session: z.strictObject({ session_id: z.string(), created: z.boolean() }),
   get_session: session,
@@ -67,14 +77,8 @@ export const responseSchemas = {
   mark_session_irrelevant: z.strictObject({ session_id: z.string(), is_irrelevant: z.literal(true) }),
   release_batch: z.strictObject({ release_id: z.string(), batch_id: z.string(), released_at: int, session_count: int }),
   get_batch_sessions: z.strictObject({ batch_id: z.string(), last_number: nullable(int), sessions: z.array(session) }),
-  get_batch: z.strictObject({
-    batch_id: z.string(),
-    status: z.enum(['collecting', 'released']),
-    created_at: int,
-    released_at: z.optional(int),
-    release_id: z.optional(z.string()),
-    session_count: int,
-  }),
+  get_batch: batch,
+  list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
 } as const;
 
 /** `{"detail": "..."}`, or for 422 the list FastAPI writes. */
@@ -92,6 +96,7 @@ const REQUESTS: Record<string, { body?: z.ZodMiniType; query?: z.ZodMiniObject }
   release_batch: { body: releaseBody },
   get_batch_sessions: { query: getBatchSessionsQuery },
   get_batch: { query: getBatchQuery },
+  list_batches: { query: listBatchesQuery },
 };
 
 /** What each operation does and which error statuses it can answer (beyond 413/415/422/503 of every POST). */
@@ -115,6 +120,10 @@ const OPERATIONS: Record<string, { summary: string; errors: Record<number, strin
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
   },
   get_batch: { summary: 'A batch, or without batch_id the collecting one.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
+  list_batches: {
+    summary: 'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
+    errors: {},
+  },
 };
 
 const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {

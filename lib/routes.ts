@@ -91,6 +91,15 @@ export const routes: readonly Route[] = [
     internal: true,
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
   },
+  {
+    operation: 'list_batches',
+    method: 'GET',
+    path: '/internal/batches',
+    logicalId: 'ListBatchesFunction',
+    entry: 'functions/handlers/list-batches.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  },
 ];
 
 /**

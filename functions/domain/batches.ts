@@ -16,15 +16,18 @@ import {
   claimRelease,
   finalizeRelease,
   getBatch as readBatch,
+  getBatches,
   getRegistry,
   getRelease,
   getShards,
+  queryBatchLog,
   queryMembers,
   switchShard,
 } from '../storage/batch-store.js';
 import { shardOfNumber } from '../storage/keys.js';
 import * as sessions from '../storage/session-store.js';
 import { selectEvents, type EventSelection, type SessionView } from './sessions.js';
+import type { BatchLogPosition } from '../storage/batch-store.js';
 import type { BatchRecord, ReleaseRecord } from './types.js';
 
 const MAX_RELEASE_ROUNDS = 20;
@@ -90,11 +93,20 @@ function answerOf(release: ReleaseRecord): ReleaseAnswer {
 
 /** Sessions of a batch that still collects, counted from the shard pointers. */
 async function countCollecting(batchId: string, shardCount: number): Promise<number> {
-  const shards = await getShards(shardCount);
-  return shards.reduce(
-    (sum, s) => sum + (s.batchId === batchId ? s.count : s.prevBatchId === batchId ? (s.prevCount ?? 0) : 0),
-    0,
-  );
+  return (await collectingCounts(shardCount)).get(batchId) ?? 0;
+}
+
+/** Sessions per batch on the shard pointers: the collecting batch's, and a batch being released. */
+async function collectingCounts(shardCount: number): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  const add = (batchId: string | undefined, n: number) => {
+    if (batchId !== undefined) counts.set(batchId, (counts.get(batchId) ?? 0) + n);
+  };
+  for (const s of await getShards(shardCount)) {
+    add(s.batchId, s.count);
+    add(s.prevBatchId, s.prevCount ?? 0);
+  }
+  return counts;
 }
 
 const batchNotFound = (id: string) => notFound(`Batch with id=${id} not found`);
@@ -119,6 +131,28 @@ export async function getBatch(batchId?: string): Promise<BatchInfo> {
   if (batch.status === 'released') return { ...batch, sessionCount: batch.sessionCount ?? 0 };
   shardCount ??= (await getRegistry())?.shardCount ?? 0;
   return { ...batch, sessionCount: await countCollecting(id, shardCount) };
+}
+
+export interface BatchList {
+  batches: BatchInfo[];
+  /** Where the next page starts; absent on the last page. */
+  next?: BatchLogPosition;
+}
+
+/**
+ * Every batch, newest first (by the time it was opened), `limit` at a time: released ones with their
+ * final count, the collecting one (and one being released) with its count so far.
+ */
+export async function listBatches(limit: number, before?: BatchLogPosition): Promise<BatchList> {
+  const page = await queryBatchLog(limit, before);
+  const found = await getBatches(page.entries.map((e) => e.batchId));
+  const records = page.entries.map((e) => found.get(e.batchId)).filter((b): b is BatchRecord => b !== undefined);
+  const collecting = records.filter((b) => b.status !== 'released');
+  const shardCount = collecting.length > 0 ? ((await getRegistry())?.shardCount ?? 0) : 0;
+  const counts = collecting.length > 0 ? await collectingCounts(shardCount) : new Map<string, number>();
+  const batches = records.map((b) => ({ ...b, sessionCount: b.status === 'released' ? (b.sessionCount ?? 0) : (counts.get(b.batchId) ?? 0) }));
+  const last = page.entries.at(-1);
+  return { batches, ...(page.more && last ? { next: last } : {}) };
 }
 
 export interface BatchPageRequest {

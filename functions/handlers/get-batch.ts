@@ -1,15 +1,8 @@
 import { getBatch } from '../domain/batches.js';
 import { httpHandler, json } from '../http/handler.js';
+import { batchView } from '../http/views.js';
 import { getBatchQuery } from '../shared/schemas.js';
 
-export const handler = httpHandler({ name: 'get_batch', query: getBatchQuery }, async ({ query }) => {
-  const batch = await getBatch(query.batch_id);
-  return json(200, {
-    batch_id: batch.batchId,
-    status: batch.status,
-    created_at: batch.createdAt,
-    ...(batch.releasedAt !== undefined ? { released_at: batch.releasedAt } : {}),
-    ...(batch.releaseId !== undefined ? { release_id: batch.releaseId } : {}),
-    session_count: batch.sessionCount,
-  });
-});
+export const handler = httpHandler({ name: 'get_batch', query: getBatchQuery }, async ({ query }) =>
+  json(200, batchView(await getBatch(query.batch_id))),
+);

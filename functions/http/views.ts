@@ -1,5 +1,7 @@
 /** Domain records in the contract's wire shapes. */
+import type { BatchInfo } from '../domain/batches.js';
 import type { EventPosition, SessionView } from '../domain/sessions.js';
+import type { BatchLogPosition } from '../storage/batch-store.js';
 import type { EventRecord } from '../domain/types.js';
 import { validationError } from './errors.js';
 
@@ -50,4 +52,32 @@ export function decodeCursor(cursor: string | undefined): EventPosition | undefi
     // fall through
   }
   throw validationError([{ loc: ['query', 'events_after'], msg: 'Invalid events cursor', type: 'value_error' }]);
+}
+
+export function batchView(b: BatchInfo) {
+  return {
+    batch_id: b.batchId,
+    status: b.status,
+    created_at: b.createdAt,
+    ...(b.releasedAt !== undefined ? { released_at: b.releasedAt } : {}),
+    ...(b.releaseId !== undefined ? { release_id: b.releaseId } : {}),
+    session_count: b.sessionCount,
+  };
+}
+
+export function encodeBatchCursor(p: BatchLogPosition): string {
+  return Buffer.from(JSON.stringify([p.createdAt, p.batchId])).toString('base64url');
+}
+
+export function decodeBatchCursor(cursor: string | undefined): BatchLogPosition | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const [createdAt, batchId] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (Number.isSafeInteger(createdAt) && (createdAt as number) >= 0 && typeof batchId === 'string' && batchId.length > 0) {
+      return { createdAt: createdAt as number, batchId };
+    }
+  } catch {
+    // fall through
+  }
+  throw validationError([{ loc: ['query', 'cursor'], msg: 'Invalid batches cursor', type: 'value_error' }]);
 }

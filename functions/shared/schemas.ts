@@ -217,3 +217,12 @@ export const getBatchSessionsQuery = z.object({
 });
 
 export const getBatchQuery = z.object({ batch_id: optional(idSchema) });
+
+export const MAX_BATCH_LIST_LIMIT = 100;
+
+export const listBatchesQuery = z.object({
+  cursor: documented(z.optional(z.string().check(z.maxLength(1024, { message: 'String should have at most 1024 characters' }))), {
+    description: 'The next_cursor of the previous answer: the batches opened before the last one it listed',
+  }),
+  limit: intParam(1, MAX_BATCH_LIST_LIMIT, 20),
+});

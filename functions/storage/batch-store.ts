@@ -14,7 +14,7 @@ import type { BatchRecord, RegistryRecord, ReleaseRecord, SessionRecord, ShardRe
 import { batchGetConsistent, documentClient } from './client.js';
 import { cancellationReasons, conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
 import { assertFits, expiresAt, type Item, sessionItem, toSessionRecord } from './items.js';
-import { keys } from './keys.js';
+import { BATCH_LOG_PREFIX, keys } from './keys.js';
 import { backoff } from '../shared/concurrency.js';
 import { unavailable } from '../shared/errors.js';
 
@@ -41,7 +41,7 @@ export async function getRegistry(): Promise<RegistryRecord | undefined> {
 export async function bootstrapRegistry(batchId: string, shardCount: number, now: number): Promise<boolean> {
   return transactOrCancelled('bootstrap batches', [
     { Put: { TableName: table(), Item: { ...keys.registry(), collectingBatchId: batchId, shardCount }, ConditionExpression: 'attribute_not_exists(pk)' } },
-    { Put: { TableName: table(), Item: batchItem(batchId, now), ConditionExpression: 'attribute_not_exists(pk)' } },
+    ...newBatch(batchId, now),
   ]);
 }
 
@@ -269,16 +269,66 @@ export async function queryMembers(
 
 // ---------------------------------------------------------------- batches and releases
 
-function batchItem(batchId: string, now: number): Item {
-  return { ...keys.batch(batchId), batchId, status: 'collecting', createdAt: now };
+/** The parts of a transaction that open a batch: its item (new) and its entry in the batch log. */
+function newBatch(batchId: string, now: number): TransactItems {
+  return [
+    {
+      Put: {
+        TableName: table(),
+        Item: { ...keys.batch(batchId), batchId, status: 'collecting', createdAt: now },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
+    { Put: { TableName: table(), Item: { ...keys.batchLog(now, batchId), batchId, createdAt: now } } },
+  ];
 }
 
 export async function getBatch(batchId: string): Promise<BatchRecord | undefined> {
   const out = await storageCall('get batch', () =>
     send().send(new GetCommand({ TableName: table(), Key: keys.batch(batchId), ConsistentRead: true })),
   );
-  const i = out.Item;
-  if (!i) return undefined;
+  return out.Item ? toBatchRecord(out.Item) : undefined;
+}
+
+/** Batches by id, strongly consistent; ids without a batch item are left out. */
+export async function getBatches(batchIds: string[]): Promise<Map<string, BatchRecord>> {
+  const items = await batchGetConsistent(table(), batchIds.map((id) => keys.batch(id)), storageCall);
+  return new Map(items.map((i) => [i.batchId as string, toBatchRecord(i)]));
+}
+
+/** Where a batch stands in the batch log. */
+export interface BatchLogPosition {
+  createdAt: number;
+  batchId: string;
+}
+
+/**
+ * One page of the batch log, newest first: up to `limit` batches created before `before`, and
+ * whether more follow.
+ */
+export async function queryBatchLog(limit: number, before?: BatchLogPosition): Promise<{ entries: BatchLogPosition[]; more: boolean }> {
+  const out = await storageCall('query batch log', () =>
+    send().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :log)',
+        ExpressionAttributeValues: { ':pk': keys.batchLogPartition(), ':log': BATCH_LOG_PREFIX },
+        ...(before ? { ExclusiveStartKey: keys.batchLog(before.createdAt, before.batchId) } : {}),
+        ScanIndexForward: false,
+        ConsistentRead: true,
+        Limit: limit + 1, // one more than asked: tells whether another page follows
+        ProjectionExpression: 'batchId, createdAt',
+      }),
+    ),
+  );
+  const items = out.Items ?? [];
+  return {
+    entries: items.slice(0, limit).map((i) => ({ batchId: i.batchId as string, createdAt: i.createdAt as number })),
+    more: items.length > limit,
+  };
+}
+
+function toBatchRecord(i: Record<string, unknown>): BatchRecord {
   return {
     batchId: i.batchId as string,
     status: i.status as BatchRecord['status'],
@@ -329,7 +379,7 @@ export async function claimRelease(p: { releaseId: string; batchId: string; next
         ExpressionAttributeValues: { ':next': p.nextBatchId, ':rid': p.releaseId, ':b': p.batchId },
       },
     },
-    { Put: { TableName: table(), Item: batchItem(p.nextBatchId, p.now), ConditionExpression: 'attribute_not_exists(pk)' } },
+    ...newBatch(p.nextBatchId, p.now),
   ]);
 }
 

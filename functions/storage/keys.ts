@@ -9,6 +9,7 @@
  *   batch member       BATCH#<batch_id>#SHARD#<shard>      N#<session_number, 16 digits>
  *   batch shard        SHARD#<shard>                       SHARD
  *   batch registry     BATCHES                             REGISTRY
+ *   batch log entry    BATCHES                             LOG#<created_at, 13 digits>#<batch_id>
  *   release            RELEASE#<release_id>                RELEASE
  */
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' } as const;
@@ -20,6 +21,8 @@ export type Key = {
 
 export const EVENT_PREFIX = 'EVENT#';
 const MEMBER_PREFIX = 'N#';
+/** Sort-key prefix of the batch log: one entry per batch, in creation order, newest last. */
+export const BATCH_LOG_PREFIX = 'LOG#';
 
 /**
  * A session number encodes the shard it was created on in its high bits:
@@ -47,5 +50,10 @@ export const keys = {
   shard: (shard: number): Key => ({ pk: `SHARD#${shard}`, sk: 'SHARD' }),
   shardOf: (pk: string) => Number(pk.slice('SHARD#'.length)),
   registry: (): Key => ({ pk: 'BATCHES', sk: 'REGISTRY' }),
+  batchLogPartition: () => 'BATCHES',
+  batchLog: (createdAt: number, batchId: string): Key => ({
+    pk: 'BATCHES',
+    sk: `${BATCH_LOG_PREFIX}${createdAt.toString().padStart(13, '0')}#${batchId}`,
+  }),
   release: (releaseId: string): Key => ({ pk: `RELEASE#${releaseId}`, sk: 'RELEASE' }),
 };

@@ -105,6 +105,11 @@ describe('every answer matches the document', () => {
     conforms('get_batch_sessions', await api.get('/internal/batch/sessions', { batch_id: released.body.batch_id, after_number: page.body.last_number }), 200);
     conforms('get_batch_sessions', await api.get('/internal/batch/sessions', { batch_id: released.body.batch_id, limit: 0 }), 422);
     conforms('get_batch_sessions', await api.get('/internal/batch/sessions', { batch_id: 'nobody' }), 404);
+    const list = conforms('list_batches', await api.get('/internal/batches', { limit: 1 }), 200);
+    expect(list.body.next_cursor).toEqual(expect.any(String)); // the new collecting batch, then the released one
+    const rest = conforms('list_batches', await api.get('/internal/batches', { cursor: list.body.next_cursor }), 200);
+    expect(rest.body.batches.map((b: { batch_id: string }) => b.batch_id)).toEqual([released.body.batch_id]);
+    conforms('list_batches', await api.get('/internal/batches', { cursor: 'not-a-cursor' }), 422);
 
     expect([...seen.keys()].sort()).toEqual(routes.map((r) => r.operation).sort());
   });

@@ -34,7 +34,7 @@ describe('SAM sample events', () => {
   });
 
   it('runs every sample event through its real handler', async () => {
-    const order = ['create_session', 'push_events', 'get_session', 'mark_session_irrelevant', 'release_batch', 'get_batch', 'get_batch_sessions'];
+    const order = ['create_session', 'push_events', 'get_session', 'mark_session_irrelevant', 'release_batch', 'get_batch', 'get_batch_sessions', 'list_batches'];
     let batchId = '';
     for (const operation of order) {
       const route = routes.find((r) => r.operation === operation)!;
