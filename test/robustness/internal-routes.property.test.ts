@@ -95,6 +95,23 @@ function onGetBatch(params: Record<string, string>, a: Answer, ctx: string): voi
 
 const truthy = (v: string | undefined) => v !== undefined && ['true', '1', 'yes', 'on', 't', 'y'].includes(v.toLowerCase());
 
+/** list_batches: 422 only for a bad cursor or limit; otherwise newest first, released ones exactly as answered. */
+function onListBatches(params: Record<string, string>, a: Answer, ctx: string): void {
+  if (a.status === 422) return;
+  expect(a.status, ctx).toBe(200);
+  const got = a.json as { batches: Record<string, unknown>[]; next_cursor: string | null };
+  const limit = params.limit === undefined ? 20 : Number(params.limit);
+  expect(got.batches.length, ctx).toBeLessThanOrEqual(limit);
+  if (got.next_cursor !== null) expect(got.batches.length, ctx).toBe(limit);
+  const times = got.batches.map((b) => b.created_at as number);
+  expect(times, ctx).toEqual([...times].sort((x, y) => y - x));
+  for (const b of got.batches) {
+    const released = ledger.released.get(b.batch_id as string);
+    if (released) expect(b.session_count, ctx).toBe(released.size);
+    else if (b.status === 'released') expect.fail(`${ctx}: batch ${String(b.batch_id)} released, but no release answered it`);
+  }
+}
+
 function onGetBatchSessions(params: Record<string, string>, a: Answer, ctx: string): void {
   if (a.status === 422) return;
   const id = params.batch_id!;
@@ -198,6 +215,19 @@ describe.each([false, true])('internal routes (http=%s)', (http) => {
       ),
     });
     await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('get_batch_sessions', '/internal/batch/sessions', q, http, onGetBatchSessions)), runs(http));
+  }, TEST_TIMEOUT_MS);
+
+  it('list_batches', async () => {
+    const cursorOf = (createdAt: unknown, batchId: unknown) => Buffer.from(JSON.stringify([createdAt, batchId])).toString('base64url');
+    const query = queryCase([], ['cursor', 'limit'], {
+      cursor: fc.oneof(
+        { weight: 3, arbitrary: fc.tuple(fc.nat({ max: 2 ** 42 }), fc.oneof(batchIds.arb(), fc.uuid())).map(([t, id]) => cursorOf(t, id)) },
+        { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.double(), fc.string(), fc.constant(-1)), fc.oneof(fc.string(), fc.nat())).map(([t, id]) => cursorOf(t, id)) },
+        { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
+      ),
+      limit: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 20 }).map(String) }, { weight: 1, arbitrary: fc.constantFrom('0', '100', '101', '-1', 'x') }),
+    });
+    await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('list_batches', '/internal/batches', q, http, onListBatches)), runs(http));
   }, TEST_TIMEOUT_MS);
 });
 
