@@ -80,21 +80,58 @@ export function readJson(text: string, options: JsonGuardOptions = {}): JsonRead
   return { value, findings: scan.findings };
 }
 
-const isDigit = (c: number) => c >= 48 && c <= 57;
+const OUT_OF_RANGE = (token: string): JsonGuardProblem => ({ type: 'number_precision', msg: `Number ${token.slice(0, 40)} is out of range` });
+const TOO_SMALL = (token: string): JsonGuardProblem => ({ type: 'number_precision', msg: `Number ${token.slice(0, 40)} is too small to be stored` });
+const INTEGER = /^-?\d+$/;
+/** Past this many characters a number is judged from its short form (Number() of a long text is slow). */
+const LONG_NUMBER = 400;
 
 function numberProblem(token: string): JsonGuardProblem | undefined {
+  if (token.length > LONG_NUMBER) return longNumberProblem(token);
   const value = Number(token);
-  if (!Number.isFinite(value)) {
-    return { type: 'number_precision', msg: `Number ${token.slice(0, 40)} is out of range` };
-  }
-  if (/^-?\d+$/.test(token)) {
+  if (!Number.isFinite(value)) return OUT_OF_RANGE(token);
+  if (INTEGER.test(token)) {
     // Finite, so at most 309 digits: BigInt is cheap here.
     if (BigInt(token) !== BigInt(value)) {
       return { type: 'number_precision', msg: `Integer ${token.slice(0, 40)} cannot be stored exactly; send it as a string` };
     }
   } else if (value === 0 && /[1-9]/.test(token.split(/[eE]/)[0] ?? '')) {
-    return { type: 'number_precision', msg: `Number ${token.slice(0, 40)} is too small to be stored` };
+    return TOO_SMALL(token);
   }
+  return undefined;
+}
+
+/**
+ * The same checks for a number of more than LONG_NUMBER characters, from a form with at most 800
+ * significant digits and a sticky last digit for what was cut: it rounds to the same double (a
+ * decimal that lies exactly between two doubles has at most 767 significant digits).
+ */
+function longNumberProblem(token: string): JsonGuardProblem | undefined {
+  // An integer literal has no leading zeros in JSON: this many digits is past 1e308.
+  if (INTEGER.test(token)) return OUT_OF_RANGE(token);
+  // Positions, not copies: sign, integer digits [intStart, intEnd), fraction [fracStart, fracEnd), exponent.
+  const intStart = token.charCodeAt(0) === 45 ? 1 : 0;
+  const expAt = token.search(/[eE]/);
+  const fracEnd = expAt < 0 ? token.length : expAt;
+  const dot = token.indexOf('.');
+  const intEnd = dot >= 0 && dot < fracEnd ? dot : fracEnd;
+  const fracStart = intEnd === fracEnd ? fracEnd : intEnd + 1;
+  const digitAt = (k: number) => (k < intEnd - intStart ? token.charCodeAt(intStart + k) : token.charCodeAt(fracStart + k - (intEnd - intStart)));
+  const count = intEnd - intStart + (fracEnd - fracStart);
+  let lead = 0;
+  while (lead < count && digitAt(lead) === 48) lead++;
+  if (lead === count) return undefined; // zero, however written
+  let end = count;
+  while (digitAt(end - 1) === 48) end--;
+  const expText = expAt < 0 ? '0' : token.slice(expAt + 1);
+  const expDigits = expText.replace(/^[+-]?0*/, '');
+  const exponent = (expDigits.length > 9 ? 1e9 : Number(expDigits)) * (expText.startsWith('-') ? -1 : 1) + (intEnd - intStart) - lead;
+  let significant = '';
+  for (let k = lead; k < Math.min(end, lead + 800); k++) significant += String.fromCharCode(digitAt(k));
+  if (end > lead + 800) significant += '1';
+  const value = Number(`${intStart === 1 ? '-' : ''}0.${significant}e${exponent}`);
+  if (!Number.isFinite(value)) return OUT_OF_RANGE(token);
+  if (value === 0) return TOO_SMALL(token);
   return undefined;
 }
 
@@ -124,44 +161,66 @@ interface Frame {
   array: boolean;
   /** Arrays: the index of the current element. */
   index: number;
-  /** Objects: where the current key's token is in the text, and the key once decoded. */
+  /** Objects: where the current key's token is in the text, whether it has escapes, and the key once decoded. */
   keyStart: number;
   keyEnd: number;
+  keyPlain: boolean;
   key: string | undefined;
   expectKey: boolean;
   /** Arrays: what the elements so far hold; objects: what the current member's value holds. */
-  found: Found[];
+  found: Found[] | undefined;
   /** Objects: what each earlier member holds, by key (only members that hold something; the last occurrence). */
   members: Map<string, Found[]> | undefined;
 }
 
-const isSafeIntegerLiteral = (lexeme: string) => /^-?\d+$/.test(lexeme) && Number.isSafeInteger(Number(lexeme));
+const isSafeIntegerLiteral = (lexeme: string) => lexeme.length <= 17 && INTEGER.test(lexeme) && Number.isSafeInteger(Number(lexeme));
 
 /** Moves `from` to the end of `into` (returns the list that holds both). */
-const append = (into: Found[], from: Found[]): Found[] => {
-  if (into.length === 0) return from;
+const append = (into: Found[] | undefined, from: Found[]): Found[] => {
+  if (into === undefined || into.length === 0) return from;
   for (const f of from) into.push(f);
   return into;
 };
+
+/** A run of string characters with nothing to look at: no quote, no backslash, no surrogate. */
+const PLAIN = /[^"\\\ud800-\udfff]*/y;
+/** The characters of a number (JSON.parse checked its form already). */
+const NUMBER = /[-+.eE0-9]*/y;
+
+/** The value of four hex digits at `at`, or -1. */
+function hex4(text: string, at: number): number {
+  let v = 0;
+  for (let k = at; k < at + 4; k++) {
+    const c = text.charCodeAt(k);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
 
 /**
  * Scans a JSON text that JSON.parse accepted, in one pass: nesting depth, numbers a double cannot
  * hold, unpaired surrogates (each with its path), and the numbers at `watched` paths as written.
  */
 export function scanJsonText(text: string, watched: readonly PathPattern[] = []): JsonScan {
+  // One frame object per level, reused: no allocation per container.
   const frames: Frame[] = [];
+  let depth = 0;
   let top: Found[] = [];
   let findingCount = 0;
   let problem: JsonGuardProblem | undefined;
-  const keyOf = (f: Frame) => (f.key ??= JSON.parse(text.slice(f.keyStart, f.keyEnd)) as string);
-  const pathHere = (): JsonPath => frames.map((f) => (f.array ? f.index : keyOf(f)));
+  const keyOf = (f: Frame) => (f.key ??= f.keyPlain ? text.slice(f.keyStart + 1, f.keyEnd - 1) : (JSON.parse(text.slice(f.keyStart, f.keyEnd)) as string));
+  const pathHere = (): JsonPath => {
+    const path: JsonPath = [];
+    for (let k = 0; k < depth; k++) path.push(frames[k]!.array ? frames[k]!.index : keyOf(frames[k]!));
+    return path;
+  };
   const matches = (pattern: PathPattern) =>
-    frames.length === pattern.length &&
-    pattern.every((p, k) => (p === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === p));
+    depth === pattern.length && pattern.every((p, k) => (p === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === p));
   const add = (found: Found) => {
-    const f = frames[frames.length - 1];
-    if (f) f.found.push(found);
-    else top.push(found);
+    if (depth === 0) top.push(found);
+    else (frames[depth - 1]!.found ??= []).push(found);
   };
   const find = (p: JsonGuardProblem) => {
     if (++findingCount > MAX_JSON_FINDINGS) {
@@ -175,9 +234,9 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
   };
   /** The current member of object `f` ends: what it holds is kept under its key. */
   const endMember = (f: Frame) => {
-    if (f.found.length === 0) return;
+    if (f.found === undefined || f.found.length === 0) return;
     (f.members ??= new Map()).set(keyOf(f), f.found);
-    f.found = [];
+    f.found = undefined;
   };
   const n = text.length;
   let i = 0;
@@ -186,14 +245,22 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
     if (c === 34 /* " */) {
       const start = i;
       let unpaired = false;
+      let plain = true;
       i++;
+      let run = 0;
       while (i < n) {
         const d = text.charCodeAt(i);
-        if (d === 92 /* \ */) {
+        if (d === 34) {
+          i++;
+          break;
+        }
+        if (d === 92 /* \\ */) {
+          plain = false;
+          run = 0;
           if (text.charCodeAt(i + 1) === 117 /* u */) {
-            const unit = parseInt(text.slice(i + 2, i + 6), 16);
+            const unit = hex4(text, i + 2);
             if (unit >= 0xd800 && unit <= 0xdbff) {
-              const next = text.slice(i + 6, i + 8) === '\\u' ? parseInt(text.slice(i + 8, i + 12), 16) : -1;
+              const next = text.charCodeAt(i + 6) === 92 && text.charCodeAt(i + 7) === 117 ? hex4(text, i + 8) : -1;
               if (next >= 0xdc00 && next <= 0xdfff) {
                 i += 12;
                 continue;
@@ -207,21 +274,32 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
           continue;
         }
         if (d >= 0xd800 && d <= 0xdfff) {
+          // A surrogate code unit in the text itself.
+          run = 0;
           const next = text.charCodeAt(i + 1);
           if (d <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
             i += 2;
             continue;
           }
           unpaired = true;
+          i++;
+          continue;
         }
         i++;
-        if (d === 34) break;
+        if (++run === 16) {
+          // A long run of plain characters: the regex engine skips the rest of it.
+          PLAIN.lastIndex = i;
+          PLAIN.test(text);
+          i = PLAIN.lastIndex;
+          run = 0;
+        }
       }
-      const f = frames[frames.length - 1];
+      const f = depth > 0 ? frames[depth - 1]! : undefined;
       if (f && !f.array && f.expectKey) {
         f.expectKey = false;
         f.keyStart = start;
         f.keyEnd = i;
+        f.keyPlain = plain && !unpaired;
         f.key = undefined;
         // A key seen before in this object: what its earlier value held is dropped, as JSON.parse drops it.
         if (f.members !== undefined && f.members.size > 0) f.members.delete(keyOf(f));
@@ -230,40 +308,45 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
       continue;
     }
     if (c === 91 /* [ */ || c === 123 /* { */) {
-      if (frames.length >= MAX_JSON_DEPTH) {
+      if (depth >= MAX_JSON_DEPTH) {
         problem = { type: 'json_depth', msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels` };
         break;
       }
-      frames.push({ array: c === 91, index: 0, keyStart: 0, keyEnd: 0, key: undefined, expectKey: c === 123, found: [], members: undefined });
+      const f = (frames[depth] ??= { array: false, index: 0, keyStart: 0, keyEnd: 0, keyPlain: true, key: undefined, expectKey: false, found: undefined, members: undefined });
+      depth++;
+      f.array = c === 91;
+      f.index = 0;
+      f.key = undefined;
+      f.expectKey = c === 123;
+      f.found = undefined;
+      f.members = undefined;
     } else if (c === 93 /* ] */ || c === 125 /* } */) {
-      const f = frames.pop()!;
+      const f = frames[--depth]!;
       let held = f.found;
       if (!f.array) {
         endMember(f);
-        held = [];
-        for (const list of f.members?.values() ?? []) held = append(held, list);
+        held = undefined;
+        if (f.members) for (const list of f.members.values()) held = append(held, list);
       }
-      if (held.length > 0) {
-        const parent = frames[frames.length - 1];
-        if (parent) parent.found = append(parent.found, held);
+      f.found = undefined;
+      f.members = undefined;
+      if (held !== undefined && held.length > 0) {
+        if (depth > 0) frames[depth - 1]!.found = append(frames[depth - 1]!.found, held);
         else top = append(top, held);
       }
     } else if (c === 44 /* , */) {
-      const f = frames[frames.length - 1]!;
+      const f = frames[depth - 1]!;
       if (f.array) f.index++;
       else {
         endMember(f);
         f.expectKey = true;
       }
-    } else if (c === 45 /* - */ || isDigit(c)) {
-      let j = i + 1;
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (isDigit(d) || d === 46 || d === 101 || d === 69 || d === 43 || d === 45) j++;
-        else break;
-      }
+    } else if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
+      NUMBER.lastIndex = i;
+      NUMBER.test(text);
+      const j = NUMBER.lastIndex;
       const lexeme = text.slice(i, j);
-      if (watched.length > 0 && frames.length > 0 && watched.some(matches)) {
+      if (watched.length > 0 && depth > 0 && watched.some(matches)) {
         if (!isSafeIntegerLiteral(lexeme)) add({ path: pathHere(), lexeme });
       } else {
         const p = numberProblem(lexeme);
