@@ -199,6 +199,15 @@ function hex4(text: string, at: number): number {
   return v;
 }
 
+/** The length of the low surrogate at `at`, as a character or as an escape (6), or 0 if there is none. */
+function lowSurrogateAt(text: string, at: number): number {
+  const c = text.charCodeAt(at);
+  if (c >= 0xdc00 && c <= 0xdfff) return 1;
+  if (c !== 92 || text.charCodeAt(at + 1) !== 117) return 0;
+  const unit = hex4(text, at + 2);
+  return unit >= 0xdc00 && unit <= 0xdfff ? 6 : 0;
+}
+
 /**
  * Scans a JSON text that JSON.parse accepted, in one pass: nesting depth, numbers a double cannot
  * hold, unpaired surrogates (each with its path), and the numbers at `watched` paths as written.
@@ -260,9 +269,9 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
           if (text.charCodeAt(i + 1) === 117 /* u */) {
             const unit = hex4(text, i + 2);
             if (unit >= 0xd800 && unit <= 0xdbff) {
-              const next = text.charCodeAt(i + 6) === 92 && text.charCodeAt(i + 7) === 117 ? hex4(text, i + 8) : -1;
-              if (next >= 0xdc00 && next <= 0xdfff) {
-                i += 12;
+              const low = lowSurrogateAt(text, i + 6);
+              if (low > 0) {
+                i += 6 + low;
                 continue;
               }
               unpaired = true;
@@ -276,9 +285,10 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
         if (d >= 0xd800 && d <= 0xdfff) {
           // A surrogate code unit in the text itself.
           run = 0;
-          const next = text.charCodeAt(i + 1);
-          if (d <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-            i += 2;
+          const low = d <= 0xdbff ? lowSurrogateAt(text, i + 1) : 0;
+          if (low > 0) {
+            if (low > 1) plain = false;
+            i += 1 + low;
             continue;
           }
           unpaired = true;
