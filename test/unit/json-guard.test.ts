@@ -101,6 +101,18 @@ describe('readJson: findings', () => {
       [[0], 'number_precision'],
       [[1], 'number_precision'],
     ]);
+    // At the edges, where every digit counts: half the smallest double (2^-1075: rounds to 0, ties
+    // to even) and the overflow threshold (2^1024 - 2^970: rounds to Infinity), each with a tail
+    // far past 800 digits that tips it, or not.
+    const half = (5n ** 1075n).toString();
+    const threshold = (2n ** 1024n - 2n ** 970n).toString();
+    const below = (2n ** 1024n - 2n ** 970n - 1n).toString();
+    const zeros = '0'.repeat(900);
+    for (const lexeme of [`${half}e-1075`, `${half}${zeros}1e-${1075 + 901}`, `${half}${zeros}e-${1075 + 900}`, `0.${'0'.repeat(1074)}${half}`, `${threshold}.0`, `${below}.${'9'.repeat(900)}`, `${below}.${zeros}1`, `${threshold}${zeros}e-900`, `-${threshold}.${zeros}`]) {
+      const value = Number(lexeme);
+      const expected = Number.isFinite(value) && value !== 0 ? [] : [[[0], 'number_precision']];
+      expect(found(`[${lexeme}]`), `${lexeme.slice(0, 20)}... (${value})`).toEqual(expected);
+    }
   });
 });
 
