@@ -85,6 +85,7 @@ const TOO_SMALL = (token: string): JsonGuardProblem => ({ type: 'number_precisio
 const INTEGER = /^-?\d+$/;
 /** Past this many characters a number is judged from its short form (Number() of a long text is slow). */
 const LONG_NUMBER = 400;
+const ZEROS = /0*/y;
 
 function numberProblem(token: string): JsonGuardProblem | undefined {
   if (token.length > LONG_NUMBER) return longNumberProblem(token);
@@ -116,19 +117,27 @@ function longNumberProblem(token: string): JsonGuardProblem | undefined {
   const dot = token.indexOf('.');
   const intEnd = dot >= 0 && dot < fracEnd ? dot : fracEnd;
   const fracStart = intEnd === fracEnd ? fracEnd : intEnd + 1;
-  const digitAt = (k: number) => (k < intEnd - intStart ? token.charCodeAt(intStart + k) : token.charCodeAt(fracStart + k - (intEnd - intStart)));
-  const count = intEnd - intStart + (fracEnd - fracStart);
-  let lead = 0;
-  while (lead < count && digitAt(lead) === 48) lead++;
-  if (lead === count) return undefined; // zero, however written
-  let end = count;
-  while (digitAt(end - 1) === 48) end--;
+  // The first and the last significant digit, as positions in the token.
+  ZEROS.lastIndex = intStart;
+  ZEROS.test(token);
+  let first = ZEROS.lastIndex;
+  if (first === intEnd && fracStart < fracEnd) {
+    ZEROS.lastIndex = fracStart;
+    ZEROS.test(token);
+    first = ZEROS.lastIndex;
+  }
+  if (first >= fracEnd) return undefined; // zero, however written
+  let last = fracEnd - 1;
+  while (token.charCodeAt(last) === 48 || last === intEnd) last--;
+  // How many digits (integer and fraction) come before the first significant one.
+  const lead = first < intEnd ? first - intStart : intEnd - intStart + (first - fracStart);
   const expText = expAt < 0 ? '0' : token.slice(expAt + 1);
   const expDigits = expText.replace(/^[+-]?0*/, '');
   const exponent = (expDigits.length > 9 ? 1e9 : Number(expDigits)) * (expText.startsWith('-') ? -1 : 1) + (intEnd - intStart) - lead;
   let significant = '';
-  for (let k = lead; k < Math.min(end, lead + 800); k++) significant += String.fromCharCode(digitAt(k));
-  if (end > lead + 800) significant += '1';
+  for (let k = first; k <= last && significant.length < 800; k++) if (k !== intEnd) significant += token[k];
+  const digitsInSpan = last - first + 1 - (first < intEnd && intEnd < last ? 1 : 0);
+  if (digitsInSpan > 800) significant += '1'; // sticky: the digits cut hold a nonzero one (the last)
   const value = Number(`${intStart === 1 ? '-' : ''}0.${significant}e${exponent}`);
   if (!Number.isFinite(value)) return OUT_OF_RANGE(token);
   if (value === 0) return TOO_SMALL(token);
