@@ -91,6 +91,8 @@ function numberProblem(token: string): JsonGuardProblem | undefined {
   if (token.length > LONG_NUMBER) return longNumberProblem(token);
   const value = Number(token);
   if (!Number.isFinite(value)) return OUT_OF_RANGE(token);
+  // A safe integer value is exact (an integer literal past 2^53 cannot round to one); but a zero may be an underflow.
+  if (Number.isSafeInteger(value) && (value !== 0 || INTEGER.test(token))) return undefined;
   if (INTEGER.test(token)) {
     // Finite, so at most 309 digits: BigInt is cheap here.
     if (BigInt(token) !== BigInt(value)) {
@@ -234,8 +236,15 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
     for (let k = 0; k < depth; k++) path.push(frames[k]!.array ? frames[k]!.index : keyOf(frames[k]!));
     return path;
   };
-  const matches = (pattern: PathPattern) =>
-    depth === pattern.length && pattern.every((p, k) => (p === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === p));
+  const atWatchedPath = () => {
+    for (const pattern of watched) {
+      if (pattern.length !== depth) continue;
+      let same = true;
+      for (let k = 0; k < depth && same; k++) same = pattern[k] === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === pattern[k];
+      if (same) return true;
+    }
+    return false;
+  };
   const add = (found: Found) => {
     if (depth === 0) top.push(found);
     else (frames[depth - 1]!.found ??= []).push(found);
@@ -365,7 +374,7 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
       NUMBER.test(text);
       const j = NUMBER.lastIndex;
       const lexeme = text.slice(i, j);
-      if (watched.length > 0 && depth > 0 && watched.some(matches)) {
+      if (watched.length > 0 && depth > 0 && atWatchedPath()) {
         if (!isSafeIntegerLiteral(lexeme)) add({ path: pathHere(), lexeme });
       } else {
         const p = numberProblem(lexeme);
