@@ -6,8 +6,8 @@
  * paths as they were written (timestamps: `1700000000.0` is a float to Python, not an integer).
  *
  * Bound: time and memory linear in the length of the text, for any shape. Every character is looked
- * at a constant number of times; each key is decoded at most once, and only when something was found
- * under its object; a value found is moved at most once per enclosing level (at most 64); what a
+ * at a constant number of times; a key is decoded at most once, and only in an object where
+ * something was found or on the way to a number at a watched depth; a value found is moved at most once per enclosing level (at most 64); what a
  * repeated key replaced is dropped in one step (no search); a body with more than
  * MAX_JSON_FINDINGS altered values is refused at once.
  */
