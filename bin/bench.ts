@@ -6,7 +6,8 @@
  *
  * Options: --quick (a shorter run), --soak (or BENCH_SOAK=1: also run lib/bench/soak.ts if it exists),
  * --soak-ms N, --concurrency N, --startup-runs N, --no-variants, --no-write (print only),
- * --render (measure nothing: rewrite docs/benchmarks.md and the README table from docs/benchmarks.json).
+ * --render (measure nothing: rewrite docs/benchmarks.md and the README table from docs/benchmarks.json),
+ * --guard-only (only the JSON guard on adversarial bodies, guard_worst_ratio: printed, nothing written).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,8 @@ import { machine } from '../lib/bench/machine.js';
 import { renderConsole, renderMarkdown, renderSummary, type BenchResults, type StartupVariant } from '../lib/bench/report.js';
 import { PRICES } from '../lib/bench/prices.js';
 import { costRows } from '../lib/bench/cost.js';
-import { evaluateTargets } from '../lib/bench/targets.js';
+import { evaluateTargets, guardTarget } from '../lib/bench/targets.js';
+import { measureGuard } from '../lib/bench/guard.js';
 import { PUT_CONCURRENCY } from '../lib/bench/floor.js';
 import { BLOCK_SIZE } from '../functions/domain/allocation.js';
 
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     'no-variants': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     render: { type: 'boolean', default: false },
+    'guard-only': { type: 'boolean', default: false },
   },
 });
 
@@ -64,6 +67,16 @@ function writeOutputs(r: BenchResults, json: boolean): void {
 if (values.render) {
   const saved = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs', 'benchmarks.json'), 'utf8')) as BenchResults;
   writeOutputs(saved, false);
+  process.exit(0);
+}
+
+if (values['guard-only']) {
+  const guard = measureGuard();
+  for (const row of guard.rows) {
+    process.stdout.write(`${row.shape.padEnd(32)} ${(row.bytes / 1024).toFixed(0).padStart(5)} KB  guard ${row.guardMsPerMib.toFixed(1).padStart(7)} ms/MiB  JSON.parse ${row.parseMsPerMib.toFixed(1).padStart(7)} ms/MiB  ${row.ratio.toFixed(2)}x\n`);
+  }
+  const t = guardTarget(guard);
+  process.stdout.write(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}\n`);
   process.exit(0);
 }
 
@@ -242,6 +255,10 @@ try {
     await server.stop();
   }
 
+  // ---------------------------------------------------------------- 7. the JSON guard on adversarial bodies (in this process)
+  log('JSON guard: adversarial bodies of about 1 MiB against JSON.parse');
+  const guard = measureGuard(quick ? 7 : 15);
+
   // ---------------------------------------------------------------- 5. cost, targets, output
   const cost = costRows(capacity, durations, memoryMb);
   const partial = {
@@ -258,6 +275,7 @@ try {
     throughput: throughput!,
     cost,
     ...(soak ? { soak } : {}),
+    guard,
     seconds: Math.round((Date.now() - started) / 1000),
   };
   results = { ...partial, targets: evaluateTargets(partial) };

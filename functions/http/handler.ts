@@ -1,15 +1,15 @@
 /**
- * One way to build every HTTP handler: middy with a request guard (size, encoding), the JSON body
- * parser, zod validation, and one error handler that writes the contract's `{"detail": ...}` bodies.
- * Handlers only validate, call one domain function and shape its answer.
+ * One way to build every HTTP handler: middy with the request guard (size, media type, encoding,
+ * then the JSON guard, which parses the body once), zod validation, and one error handler that writes
+ * the contract's `{"detail": ...}` bodies. Handlers only validate, call one domain function and shape
+ * their answer.
  */
 import middy from '@middy/core';
-import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, validationError } from './errors.js';
-import { type Finding, hasPath, holderOf, scanJsonText, type NumberLiteral } from './json-guard.js';
+import { type Finding, hasPath, readJson } from './json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
 
@@ -40,43 +40,49 @@ export const json = (statusCode: number, payload: unknown, headers: Record<strin
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Correlation id, header case, body size, media type and encoding: all before the JSON body parser. */
-const requestGuard = (parsesBody: boolean): middy.MiddlewareObj<HttpEvent, HttpResponse> => ({
+/** Correlation id and header case, for every request. */
+const requestContext: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
   before: async (request) => {
     const event = request.event;
     logger.setCorrelationId(event.requestContext?.requestId);
     event.headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-    if (!parsesBody) return;
-    const raw = event.body ?? '';
-    const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-    if (bytes.length > MAX_BODY_BYTES) {
-      throw new HttpError(413, `Request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} bytes`);
-    }
-    // Whitespace around ";" is allowed (RFC 9110), and so is a ";" with no parameter after it.
-    // (split/trim, not a regex: linear on a header of any length)
-    const [mediaType = '', ...params] = (event.headers['content-type'] ?? '').toLowerCase().split(';').map((part) => part.trim());
-    const contentType = [mediaType, ...params.filter((p) => p !== '')].join(';');
-    event.headers['content-type'] = contentType;
-    if (!/^application\/(.+\+)?json($|;.+)/.test(contentType)) {
-      throw new HttpError(415, 'Unsupported Media Type: send Content-Type: application/json');
-    }
-    let text: string;
-    try {
-      text = event.isBase64Encoded ? utf8.decode(bytes) : raw;
-    } catch {
-      throw bodyIssue('Request body is not valid UTF-8', 'json_invalid');
-    }
-    event.body = text;
-    event.isBase64Encoded = false;
-  },
-});
-
-/** Keeps the body text for the JSON-safety check that runs once it parsed. */
-const keepRawBody: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
-  before: async (request) => {
-    (request.internal as Record<string, unknown>).rawBody = request.event.body ?? '';
   },
 };
+
+/** `application/json` or `application/*+json`, any case; whitespace around ";" and any parameters allowed (RFC 9110). */
+const isJsonMediaType = (header: string): boolean => {
+  // indexOf/trim, not a regex: linear on a header of any length.
+  const semicolon = header.indexOf(';');
+  const mediaType = (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json') && mediaType.length > 'application/+json'.length);
+};
+
+/**
+ * The request guard: 413 over MAX_BODY_BYTES, 415 for a media type that is not JSON, 422 for text
+ * that is not UTF-8, then the JSON guard (one parse and its checks, linear in the body's length):
+ * 422 for malformed JSON, nesting past 64 levels, too many altered values. Returns the parsed body
+ * and the values JSON.parse altered, for the validation step.
+ */
+function readBody(event: HttpEvent): { value: unknown; findings: Finding[] } {
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new HttpError(413, `Request body is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} bytes`);
+  }
+  if (!isJsonMediaType(event.headers['content-type'] ?? '')) {
+    throw new HttpError(415, 'Unsupported Media Type: send Content-Type: application/json');
+  }
+  let text: string;
+  try {
+    text = event.isBase64Encoded ? utf8.decode(bytes) : raw;
+  } catch {
+    throw bodyIssue('Request body is not valid UTF-8', 'json_invalid');
+  }
+  // Timestamps are read as written: a float literal or an integer past 2^53 keeps its spelling.
+  const read = readJson(text, { watched: TIMESTAMP_PATHS, asWritten: (lexeme) => new WrittenNumber(lexeme) });
+  if (read.problem) throw bodyIssue(read.problem.msg, read.problem.type);
+  return read;
+}
 
 /** Publishes the invocation's metrics (EMF), if it recorded any. */
 const flushMetrics: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
@@ -126,11 +132,6 @@ function toResponse(err: unknown, name: string): HttpResponse {
     return json(status, { detail: err.message }, status === 503 ? { 'retry-after': RETRY_AFTER_SECONDS } : {});
   }
   const e = err as { statusCode?: number; message?: string; cause?: { package?: string } };
-  if (e?.cause?.package === '@middy/http-json-body-parser') {
-    // middy answers 415 for both a wrong media type and malformed JSON; the contract wants 422 for the latter.
-    if (e.message === 'Unsupported Media Type') return json(415, { detail: 'Unsupported Media Type: send Content-Type: application/json' });
-    return json(422, { detail: [{ loc: ['body'], msg: 'JSON decode error: the body is not valid JSON', type: 'json_invalid' }] });
-  }
   if (e?.cause?.package === '@middy/core' && (err as Error).name === 'TimeoutError') {
     // middy gives up just before the function's timeout: storage too slow for this invocation. Transient.
     logger.warn('Invocation ran out of time', { operation: name });
@@ -140,34 +141,20 @@ function toResponse(err: unknown, name: string): HttpResponse {
   return json(500, { detail: 'Internal Server Error' });
 }
 
-/** Values of a request body that JSON.parse altered, found by the JSON guard, for the validation step. */
-const alteredValues = new WeakMap<HttpEvent, Finding[]>();
-
-/**
- * Puts a timestamp number back as it was written where parsing lost what its rules need: a float
- * literal with a whole value (`1.7e9`, `1700000000.0`) or an integer past 2^53 (the JSON guard
- * reports only those). Numbers replaced by a repeated key are no longer numbers there and stay.
- */
-function keepAsWritten(body: unknown, { path, lexeme }: NumberLiteral): void {
-  const holder = holderOf(body, path);
-  const last = path[path.length - 1]!;
-  if (holder && typeof holder[last] === 'number') holder[last] = new WrittenNumber(lexeme);
-}
-
 export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q extends z.ZodMiniType | undefined = undefined>(
   spec: RouteSpec<B, Q>,
   fn: (input: Input<Out<B>, Out<Q>>) => Promise<HttpResponse>,
 ) {
-  const parsesBody = spec.body !== undefined;
   const core = async (event: HttpEvent, _context: Context): Promise<HttpResponse> => {
     let body: unknown;
     let query: unknown;
     if (spec.body) {
-      const parsed = spec.body.safeParse(event.body);
-      if (!parsed.success) throw new HttpError(422, toValidationIssues('body', parsed.error, event.body));
+      const { value, findings } = readBody(event);
+      const parsed = spec.body.safeParse(value);
+      if (!parsed.success) throw new HttpError(422, toValidationIssues('body', parsed.error, value));
       // A value JSON.parse altered is refused where it would be used (stored); in an unknown field it
       // is ignored with the field.
-      const altered = alteredValues.get(event)?.find((f) => hasPath(parsed.data, f.path));
+      const altered = findings.find((f) => hasPath(parsed.data, f.path));
       if (altered) throw validationError([{ loc: ['body', ...altered.path], msg: altered.problem.msg, type: altered.problem.type }]);
       body = parsed.data;
     }
@@ -180,7 +167,7 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
     return fn({ body: body as Out<B>, query: query as Out<Q>, event });
   };
 
-  const handler = middy<HttpEvent, HttpResponse>(core)
+  return middy<HttpEvent, HttpResponse>(core)
     .use(flushMetrics) // flushes last, after the error handler below has answered
     .use(requestLog(spec.name)) // after/onError run in reverse order: sees the final answer
     .use({
@@ -188,20 +175,5 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
         request.response = toResponse(request.error, spec.name);
       },
     })
-    .use(requestGuard(parsesBody));
-  if (parsesBody) {
-    handler
-      .use(keepRawBody)
-      .use(httpJsonBodyParser())
-      // After the parser (middy runs `before` in order): JSON that parses but would be altered.
-      .use({
-        before: async (request) => {
-          const scan = scanJsonText((request.internal as Record<string, unknown>).rawBody as string, TIMESTAMP_PATHS);
-          if (scan.problem) throw bodyIssue(scan.problem.msg, scan.problem.type);
-          for (const literal of scan.literals) keepAsWritten(request.event.body, literal);
-          if (scan.findings.length > 0) alteredValues.set(request.event, scan.findings);
-        },
-      });
-  }
-  return handler;
+    .use(requestContext);
 }

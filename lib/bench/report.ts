@@ -6,6 +6,7 @@ import type { Machine } from './machine.js';
 import type { PRICES } from './prices.js';
 import type { StartupResult } from './startup.js';
 import { fmt, fmtRatio, kb, mdTable, textTable, usd } from './stats.js';
+import type { GuardResult } from './guard.js';
 import type { Target } from './targets.js';
 import { MAX_COST_RATIO, MAX_INIT_RATIO, MIN_PUSH_RATIO } from './targets.js';
 import type { ThroughputResult } from './throughput.js';
@@ -33,6 +34,8 @@ export interface BenchResults {
   throughput: ThroughputResult;
   cost: CostRow[];
   soak?: Record<string, unknown>;
+  /** The JSON guard on adversarial bodies (guard_worst_ratio). */
+  guard?: GuardResult;
   seconds: number;
   targets: Target[];
 }

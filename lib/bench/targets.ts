@@ -1,6 +1,7 @@
 /** The issue's targets, evaluated on a run's figures. */
 import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
+import type { GuardResult } from './guard.js';
 import type { StartupResult } from './startup.js';
 import type { ThroughputResult } from './throughput.js';
 import { unitCost } from './capacity.js';
@@ -20,6 +21,7 @@ export interface TargetInputs {
   capacity: CapacityRow[];
   throughput: ThroughputResult;
   cost: CostRow[];
+  guard: GuardResult;
 }
 
 export const MAX_INIT_RATIO = 1.2;
@@ -27,6 +29,8 @@ export const MAX_BUNDLE_BYTES = 600 * 1024;
 export const MIN_PUSH_RATIO = 0.7;
 export const MAX_WRITES_PER_EVENT = 1.1;
 export const MAX_COST_RATIO = 1.25;
+/** The JSON guard's worst time per MiB over the adversarial bodies, against JSON.parse of the same body. */
+export const MAX_GUARD_RATIO = 5;
 /** The request size the cost target is judged at: the push of the throughput figures. */
 export const COST_TARGET_EVENTS_PER_REQUEST = 100;
 
@@ -90,5 +94,19 @@ export function evaluateTargets(r: TargetInputs): Target[] {
       limit: MAX_COST_RATIO,
       met: cost.ratio <= MAX_COST_RATIO,
     },
+    guardTarget(r.guard),
   ];
+}
+
+export function guardTarget(guard: GuardResult): Target {
+  const w = guard.worst;
+  const h = guard.highestRatio;
+  return {
+    key: 'guard_worst_ratio',
+    target: `request checks (JSON guard): the worst time per MiB over ${guard.rows.length} adversarial bodies <= ${MAX_GUARD_RATIO}x JSON.parse of the same body`,
+    measured: `worst: ${w.shape} ${w.guardMsPerMib.toFixed(1)} ms/MiB vs ${w.parseMsPerMib.toFixed(1)} ms/MiB (${w.ratio.toFixed(2)}x); highest ratio: ${h.shape} ${h.ratio.toFixed(2)}x (${h.guardMsPerMib.toFixed(1)} vs ${h.parseMsPerMib.toFixed(1)} ms/MiB)`,
+    value: w.ratio,
+    limit: MAX_GUARD_RATIO,
+    met: w.ratio <= MAX_GUARD_RATIO,
+  };
 }

@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_PATH, fullPath, routes } from '../../lib/routes.js';
+import { adversarialBodies } from './support/adversarial.js';
 import { anyString, idEdge, metaObject, Pool, postCase, queryCase, rawParams, timestampValue } from './support/generators.js';
 import { Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
 import { get, post, type RawRequest } from './support/invoke.js';
@@ -214,5 +215,32 @@ describe('query parameters as API Gateway decodes them (lone surrogates, any cod
       fc.asyncProperty(params, async (p) => h.getRawParams('get_session', '/session', p, (q, a, ctx) => ledger.onGetSession(q.session_id, a, ctx, false))),
       { ...runs(false), numRuns: Math.ceil(RUNS / 4) },
     );
+  }, TEST_TIMEOUT_MS);
+});
+
+describe('adversarial bodies of about 1 MiB (issue 15): each gets its answer, nothing refused is stored', () => {
+  // Shapes aimed at every part of the request checks; their time is the bench's (guard_worst_ratio).
+  it.each([false, true])('push_events (http=%s)', async (http) => {
+    const sessionId = `adversarial-${http}`;
+    const create = { session_id: sessionId, search_query: 'q', search_results: [] };
+    ledger.onCreate(create, (await h.send('seed', post('/session', create))).answer, 'adversarial seed');
+    h.counts.delete('seed');
+    sessions.add(sessionId);
+    for (const b of adversarialBodies(sessionId, `adv-${http}`, Math.floor(Date.now() / 1000))) {
+      const ctx = `adversarial ${b.name} (http=${http})`;
+      const { answer, writes } = await h.send('push_events (adversarial)', post('/session/events', b.text), http);
+      checkAnswer(answer, ctx);
+      expect(answer.status, `${ctx} -> ${answer.text.slice(0, 300)}`).toBe(b.status);
+      if (b.status === 200) {
+        ledger.onPush(JSON.parse(b.text), answer, ctx);
+        h.forgetRecordCount();
+      } else {
+        expectNoRecordWritten(writes, ctx);
+        const issue = (answer.json as { detail: { type: string; loc: unknown[] }[] }).detail[0]!;
+        expect(issue.type, ctx).toBe(b.type);
+        expect(issue.loc, ctx).toEqual(b.loc ?? ['body']);
+      }
+    }
+    expectNoPollution(proto, 'adversarial bodies');
   }, TEST_TIMEOUT_MS);
 });
