@@ -1,4 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import { javaProblem } from './lib/local/java.js';
+
+// Every test run starts DynamoDB Local (Java): without Java, say so first, not after "No test files".
+const javaMissing = javaProblem();
+if (javaMissing) {
+  console.error(`\x1b[31mnpm test: ${javaMissing}\x1b[39m`);
+  process.exit(1);
+}
 
 // The global setup (DynamoDB Local) loads the AWS SDK in this process: no Node-version warning there.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';

@@ -15,6 +15,9 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { TABLE_KEYS } from '../../functions/storage/keys.js';
+import { javaProblem } from './java.js';
+
+export { javaProblem };
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const LOCAL_REGION = 'us-east-1';
@@ -28,22 +31,6 @@ export interface DynamoDbLocal {
   stop(): Promise<void>;
   /** Signals the java process to stop, without waiting (for a parent process that is exiting). */
   kill(): void;
-}
-
-export function javaProblem(): string | undefined {
-  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    return [
-      'DynamoDB Local needs Java 17 or newer, and `java` was not found on the PATH.',
-      'Install it, for example on Debian or Ubuntu:',
-      '  sudo apt-get update && sudo apt-get install -y openjdk-17-jre-headless',
-    ].join('\n');
-  }
-  const version = /version "(\d+)/.exec(probe.stderr ?? '')?.[1];
-  if (version && Number(version) < 17) {
-    return `DynamoDB Local needs Java 17 or newer; found Java ${version}. Install openjdk-17-jre-headless.`;
-  }
-  return undefined;
 }
 
 export async function freePort(): Promise<number> {

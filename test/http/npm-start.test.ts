@@ -7,7 +7,8 @@
  * otherwise, and answers CORS preflights for --cors-origin.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,9 +18,18 @@ import { freePort } from '../../lib/local/dynamodb-local.js';
 const TSX = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
 const children: ChildProcess[] = [];
 const servers: Server[] = [];
+/** Server and java processes of a test, ended by pid if the test failed before they stopped. */
+const leftovers: number[] = [];
 
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const pid of leftovers.splice(0)) {
+    try {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
 
@@ -117,7 +127,9 @@ async function startServing(args: string[], options: Parameters<typeof start>[1]
   expect(run.output()).toContain('Ctrl+C stops both.');
   const [java] = javaOnPort(dynamoPort).map(Number);
   expect(java).toBeGreaterThan(0);
-  return { ...run, port, dynamoPort, java: java!, server: parentOf(java!) };
+  const server = parentOf(java!);
+  leftovers.push(java!, server);
+  return { ...run, port, dynamoPort, java: java!, server };
 }
 
 describe('npm start stops DynamoDB Local whatever stops it', () => {
@@ -216,4 +228,26 @@ describe('npm start options', () => {
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
   }, 120_000);
+});
+
+describe('without Java', () => {
+  it("npm test's first line says that Java 17 is missing and how to install it", async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'no-java-'));
+    symlinkSync(process.execPath, join(bin, 'node')); // node, and nothing else, on the PATH
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/unit'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, PATH: bin },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    const firstLine = out.replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => l.trim() !== '');
+    expect(firstLine).toContain('needs Java 17 or newer');
+    expect(out).toContain('apt-get install -y openjdk-17-jre-headless');
+    expect(out).not.toContain('No test files found');
+  }, 60_000);
 });
