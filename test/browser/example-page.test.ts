@@ -160,6 +160,10 @@ describe("the README's web page in headless Chromium", () => {
     const page = context.pages()[0] ?? (await context.newPage());
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
+    // The page logs a push that failed for good; a 503 or 429 must be retried inside post() instead.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+    });
     await page.goto(`${siteOrigin}/?api=${encodeURIComponent(proxyUrl + BASE_PATH)}`);
 
     const create = await until('create_session', () => seen.find((s) => s.method === 'POST' && s.path.endsWith('/session')));
