@@ -7,10 +7,11 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ClickstreamStack } from './clickstream-stack.js';
-import { readSettings } from './settings.js';
+import { checkContextKeys, readSettings } from './settings.js';
 
 export function buildApp(props: AppProps = {}): { app: App; stack: ClickstreamStack; nag: AwsSolutionsChecks } {
   const app = new App(props);
+  checkContextKeys(Object.keys(app.node.getAllContext()));
   const settings = readSettings((key) => app.node.tryGetContext(key));
   const stack = new ClickstreamStack(app, app.node.tryGetContext('stackName') ?? 'ClickstreamStack', {
     settings,

@@ -35,6 +35,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { TABLE_KEYS } from '../functions/storage/keys.js';
 import { ClickstreamFunction } from './clickstream-function.js';
+import { CORS_POLICY } from './cors.js';
 import { BASE_PATH, type DynamoAction, fallbackRoute, fullPath, routes } from './routes.js';
 import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
 
@@ -124,10 +125,10 @@ export class ClickstreamStack extends Stack {
         ? {
             corsPreflight: {
               allowOrigins: settings.corsOrigins,
-              allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
-              allowHeaders: ['content-type', 'authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256'],
-              exposeHeaders: ['retry-after'],
-              maxAge: Duration.hours(1),
+              allowMethods: CORS_POLICY.allowMethods.map((m) => CorsHttpMethod[m]),
+              allowHeaders: [...CORS_POLICY.allowHeaders],
+              exposeHeaders: [...CORS_POLICY.exposeHeaders],
+              maxAge: Duration.seconds(CORS_POLICY.maxAgeSeconds),
             },
           }
         : {}),

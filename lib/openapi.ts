@@ -40,7 +40,7 @@ const session = z.strictObject({
   search_results: z.array(z.strictObject({ object_id: z.string(), rank: nullable(z.number()), meta: nullable(jsonObject) })),
   search_meta: nullable(jsonObject),
   payload_filter: nullable(jsonObject),
-  sort_by: nullable(z.strictObject({ field: z.string(), order: z.enum(['asc', 'desc']) })),
+  sort_by: nullable(z.strictObject({ field: z.string(), order: z.enum(['asc', 'desc']), force_not_payload: z.boolean() })),
   user_id: nullable(z.string()),
   created_at: int,
   received_at: int,

@@ -60,6 +60,72 @@ export const LOG_RETENTION_DAYS = [
 
 const LOG_LEVELS: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARN', 'ERROR'];
 
+/**
+ * Every setting's name: the one list that typo detection (`checkContextKeys`) and the README's
+ * settings table are checked against. `stackName` is read by lib/app.ts. The type makes tsc refuse a
+ * field of `Settings` that is missing here.
+ */
+export const SETTING_NAMES = Object.keys({
+  clientAuth: true,
+  jwtIssuer: true,
+  jwtAudience: true,
+  corsOrigins: true,
+  throttleRateLimit: true,
+  throttleBurstLimit: true,
+  timeMaxDeltaMinusSec: true,
+  timeMaxDeltaPlusSec: true,
+  batchShards: true,
+  retentionDays: true,
+  production: true,
+  memorySize: true,
+  logRetentionDays: true,
+  logLevel: true,
+  alarmTopicArn: true,
+  alarmEmail: true,
+  stackName: true,
+} satisfies Record<keyof Settings | 'stackName', true>);
+
+/** Levenshtein distance, stopping early once it exceeds `max`. */
+function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    if (Math.min(...row) > max) return max + 1;
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The setting an unknown context key was probably meant to be: one that differs only in case, or
+ * within an edit distance of 2 (ignoring case). CDK's own keys (`@aws-cdk/...` feature flags,
+ * `aws:cdk:...`, lookup results such as `availability-zones:...`) contain `/` or `:` and are never
+ * taken for a setting.
+ */
+export function meantSetting(key: string): string | undefined {
+  if (SETTING_NAMES.includes(key) || /[/:@]/.test(key)) return undefined;
+  const lower = key.toLowerCase();
+  return SETTING_NAMES.find((name) => editDistance(lower, name.toLowerCase(), 2) <= 2);
+}
+
+/**
+ * Stops the synthesis on a context key that looks like a misspelled setting: otherwise
+ * `-c retentionDay=30` would silently keep data forever, `-c corsorigins=...` leave CORS off.
+ */
+export function checkContextKeys(keys: Iterable<string>): void {
+  const typos = [...keys].flatMap((key) => {
+    const meant = meantSetting(key);
+    return meant ? [`${key} (did you mean ${meant}?)`] : [];
+  });
+  if (typos.length > 0) {
+    throw new Error(`Unknown setting${typos.length > 1 ? 's' : ''} ${typos.join(', ')}: a misspelled setting would be ignored. Settings: ${SETTING_NAMES.join(', ')}`);
+  }
+}
+
 type Lookup = (key: string) => unknown;
 
 const list = (v: unknown): string[] =>
@@ -89,11 +155,17 @@ function bool(v: unknown, name: string, fallback: boolean): boolean {
 
 const str = (v: unknown): string | undefined => (v === undefined || v === null || v === '' ? undefined : String(v));
 
+/** A setting that takes a word (clientAuth, logLevel, ...): any case is the same word. */
+const word = (v: unknown, spelled: (s: string) => string): string | undefined => {
+  const s = str(v);
+  return s === undefined ? undefined : spelled(s);
+};
+
 /** Reads the settings from a context lookup (`node.tryGetContext`), with defaults and checks. */
 export function readSettings(get: Lookup): Settings {
   const d = DEFAULT_SETTINGS;
   const settings: Settings = {
-    clientAuth: (str(get('clientAuth')) ?? d.clientAuth) as ClientAuth,
+    clientAuth: (word(get('clientAuth'), (s) => s.toLowerCase()) ?? d.clientAuth) as ClientAuth,
     jwtIssuer: str(get('jwtIssuer')),
     jwtAudience: list(get('jwtAudience')),
     corsOrigins: list(get('corsOrigins')),
@@ -106,7 +178,7 @@ export function readSettings(get: Lookup): Settings {
     production: bool(get('production'), 'production', d.production),
     memorySize: int(get('memorySize'), 'memorySize', d.memorySize, 128, 10_240),
     logRetentionDays: int(get('logRetentionDays'), 'logRetentionDays', d.logRetentionDays, 1, 3653),
-    logLevel: (str(get('logLevel'))?.toUpperCase() ?? d.logLevel) as LogLevel,
+    logLevel: (word(get('logLevel'), (s) => s.toUpperCase()) ?? d.logLevel) as LogLevel,
     alarmTopicArn: str(get('alarmTopicArn')),
     alarmEmail: str(get('alarmEmail')),
   };

@@ -9,6 +9,8 @@ export interface SearchResult {
 export interface SortBy {
   field: string;
   order: 'asc' | 'desc';
+  /** EmbeddingStudio's flag; false when not given (and in sessions stored before it existed). */
+  force_not_payload: boolean;
 }
 
 /** What a client sent to create a session, normalized (absent optional fields are null). */

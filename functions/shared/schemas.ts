@@ -125,6 +125,8 @@ export const createSessionBody = z.object({
     z.object({
       field: boundedString(MAX_SHORT_TEXT_CHARS),
       order: withDefault(z.enum(['asc', 'desc']), 'asc' as const),
+      // EmbeddingStudio's SortByOptions: whether to sort outside the payload filter.
+      force_not_payload: withDefault(z.boolean(), false),
     }),
   ),
   user_id: optional(idSchema),

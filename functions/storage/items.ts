@@ -5,7 +5,7 @@
  */
 import { config } from '../shared/config.js';
 import { tooLarge } from '../shared/errors.js';
-import type { EventRecord, SessionRecord } from '../domain/types.js';
+import type { EventRecord, SessionContent, SessionRecord } from '../domain/types.js';
 import { keys } from './keys.js';
 
 /** DynamoDB's item limit is 400 KB (409,600 bytes); keep room for later updates of the item. */
@@ -61,10 +61,17 @@ export function sessionItem(r: SessionRecord): Item {
   };
 }
 
+/** Sessions stored before `sort_by.force_not_payload` existed read as its default, false. */
+function sessionContent(text: string): SessionContent {
+  const content = JSON.parse(text) as SessionContent;
+  if (content.sort_by && content.sort_by.force_not_payload === undefined) content.sort_by = { ...content.sort_by, force_not_payload: false };
+  return content;
+}
+
 export function toSessionRecord(item: Item): SessionRecord {
   return {
     sessionId: item.sessionId as string,
-    content: JSON.parse(item.content as string),
+    content: sessionContent(item.content as string),
     createdAt: item.createdAt as number,
     createdAtAuto: item.createdAtAuto === true,
     receivedAt: item.receivedAt as number,

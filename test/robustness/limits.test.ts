@@ -197,7 +197,7 @@ describe('ids: 1..128 characters (code points)', () => {
   it('sort_by.field: 1..1024 characters', async () => {
     const id = uid('sort');
     expect((await create(session(id, { sort_by: { field: '😀'.repeat(1024), order: 'desc' } }))).status).toBe(200);
-    expect(((await getSession(id)).json as { sort_by: unknown }).sort_by).toEqual({ field: '😀'.repeat(1024), order: 'desc' });
+    expect(((await getSession(id)).json as { sort_by: unknown }).sort_by).toEqual({ field: '😀'.repeat(1024), order: 'desc', force_not_payload: false });
     for (const field of ['x'.repeat(1025), '']) {
       const a = await create(session(uid('sort'), { sort_by: { field } }));
       expect(firstLoc(a)).toEqual(['body', 'sort_by', 'field']);

@@ -89,7 +89,7 @@ export function sessionContent(body: Record<string, any>): Record<string, unknow
     search_results: (body.search_results as Record<string, any>[]).map((r) => ({ object_id: r.object_id, rank: r.rank ?? null, meta: r.meta ?? null })),
     search_meta: body.search_meta ?? null,
     payload_filter: body.payload_filter ?? null,
-    sort_by: body.sort_by == null ? null : { field: body.sort_by.field, order: body.sort_by.order ?? 'asc' },
+    sort_by: body.sort_by == null ? null : { field: body.sort_by.field, order: body.sort_by.order ?? 'asc', force_not_payload: body.sort_by.force_not_payload ?? false },
     user_id: body.user_id ?? null,
   };
 }
