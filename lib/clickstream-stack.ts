@@ -95,6 +95,8 @@ export class ClickstreamStack extends Stack {
       CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: String(settings.timeMaxDeltaPlusSec),
       CLICKSTREAM_BATCH_SHARDS: String(settings.batchShards),
       CLICKSTREAM_RETENTION_DAYS: String(settings.retentionDays),
+      CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(settings.maxEventsPerSession),
+      CLICKSTREAM_CLIENT_AUTH: settings.clientAuth,
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
       // Empty: the SDK's regional endpoint. Declared so that `sam local --env-vars` can point it at
       // DynamoDB Local (SAM only overrides variables the template declares).

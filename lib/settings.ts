@@ -2,7 +2,7 @@
  * Settings of the stack. Each can be given as CDK context (`cdk deploy -c clientAuth=jwt ...` or in
  * cdk.json); docs/operations.md lists them with their defaults and what they are for.
  */
-import { MAX_BATCH_SHARDS } from '../functions/shared/config.js';
+import { DEFAULT_MAX_EVENTS_PER_SESSION, MAX_BATCH_SHARDS, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
 
 export type ClientAuth = 'iam' | 'jwt' | 'none';
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -25,6 +25,8 @@ export interface Settings {
   batchShards: number;
   /** Days until sessions, events and batch memberships expire (DynamoDB TTL); 0 keeps them forever. */
   retentionDays: number;
+  /** Events one session may hold; past it push_events reports each event `rejected`. */
+  maxEventsPerSession: number;
   /** Deletion protection and a retained table and log groups (on by default). */
   production: boolean;
   memorySize: number;
@@ -47,6 +49,7 @@ export const DEFAULT_SETTINGS: Settings = {
   timeMaxDeltaPlusSec: 300,
   batchShards: 64,
   retentionDays: 0,
+  maxEventsPerSession: DEFAULT_MAX_EVENTS_PER_SESSION,
   production: true,
   memorySize: 512,
   logRetentionDays: 30,
@@ -103,6 +106,7 @@ export function readSettings(get: Lookup): Settings {
     timeMaxDeltaPlusSec: int(get('timeMaxDeltaPlusSec'), 'timeMaxDeltaPlusSec', d.timeMaxDeltaPlusSec, 0, 315_360_000),
     batchShards: int(get('batchShards'), 'batchShards', d.batchShards, 1, MAX_BATCH_SHARDS),
     retentionDays: int(get('retentionDays'), 'retentionDays', d.retentionDays, 0, 36_500),
+    maxEventsPerSession: int(get('maxEventsPerSession'), 'maxEventsPerSession', d.maxEventsPerSession, 1, MAX_MAX_EVENTS_PER_SESSION),
     production: bool(get('production'), 'production', d.production),
     memorySize: int(get('memorySize'), 'memorySize', d.memorySize, 128, 10_240),
     logRetentionDays: int(get('logRetentionDays'), 'logRetentionDays', d.logRetentionDays, 1, 3653),
