@@ -12,6 +12,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { LEADING_KEY_PATTERNS, type PartitionKind } from '../functions/storage/keys.js';
 import type { DynamoAction } from './routes.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -46,9 +47,25 @@ export interface ClickstreamFunctionProps {
   operation: string;
   table: ITable;
   actions: DynamoAction[];
+  /** The partitions it may touch (`dynamodb:LeadingKeys`) and, if given, the only attributes it may name. */
+  partitions: readonly PartitionKind[];
+  attributes?: readonly string[];
   environment: Record<string, string>;
   memorySize: number;
   logRetention: RetentionDays;
+}
+
+/**
+ * The conditions of a function's DynamoDB statement: every key it sends must lie in one of its
+ * partition kinds (patterns from functions/storage/keys.ts, the module that builds the keys), and,
+ * for a function that updates one attribute, only those attributes may be named.
+ */
+export function dynamoConditions(partitions: readonly PartitionKind[], attributes?: readonly string[]): Record<string, Record<string, string[]>> {
+  if (partitions.length === 0) throw new Error('A function with DynamoDB actions must name the partitions it touches');
+  return {
+    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': partitions.map((p) => LEADING_KEY_PATTERNS[p]) },
+    ...(attributes ? { 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...attributes] } } : {}),
+  };
 }
 
 export class ClickstreamFunction extends Construct {
@@ -94,6 +111,7 @@ export class ClickstreamFunction extends Construct {
           effect: Effect.ALLOW,
           actions: [...props.actions],
           resources: [props.table.tableArn],
+          conditions: dynamoConditions(props.partitions, props.attributes),
         }),
       );
     }

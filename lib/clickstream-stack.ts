@@ -33,7 +33,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { TABLE_KEYS } from '../functions/storage/keys.js';
+import { type PartitionKind, TABLE_KEYS } from '../functions/storage/keys.js';
 import { ClickstreamFunction } from './clickstream-function.js';
 import { BASE_PATH, type DynamoAction, fallbackRoute, fullPath, routes } from './routes.js';
 import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
@@ -103,7 +103,10 @@ export class ClickstreamStack extends Stack {
       DYNAMODB_ENDPOINT: '',
     };
     const logRetention = settings.logRetentionDays as RetentionDays;
-    const build = (id: string, r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[] }) => {
+    const build = (
+      id: string,
+      r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[]; partitions: readonly PartitionKind[]; attributes?: string[] },
+    ) => {
       const f = new ClickstreamFunction(this, id, {
         ...r,
         table: this.table,
@@ -190,7 +193,7 @@ export class ClickstreamStack extends Stack {
     // client routes' authorizer, so with iam/jwt an unauthenticated caller never reaches a function.
     // With CORS it leaves OPTIONS out: API Gateway answers preflights itself, which it cannot do
     // when an authorized ANY route catches them (browsers send preflights without credentials).
-    const fallback = build('NotFound', { ...fallbackRoute, actions: [...fallbackRoute.actions] });
+    const fallback = build('NotFound', { ...fallbackRoute, actions: [...fallbackRoute.actions], partitions: [] });
     publicRoutes.push(
       ...this.api.addRoutes({
         path: '/{proxy+}',
