@@ -7,6 +7,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -53,6 +54,10 @@ export interface ClickstreamFunctionProps {
   environment: Record<string, string>;
   memorySize: number;
   logRetention: RetentionDays;
+  /** Reserved concurrency (its own pool, and at most that many at once); 0 or absent: none. */
+  reservedConcurrency?: number;
+  /** The table's customer-managed KMS key, if it has one: the function may use it through DynamoDB. */
+  tableKey?: IKey;
 }
 
 /**
@@ -103,6 +108,7 @@ export class ClickstreamFunction extends Construct {
       description: `Clickstream ${props.operation}`,
       environment: { ...props.environment, ...FUNCTION_RUNTIME_ENV },
       bundling: BUNDLING,
+      ...(props.reservedConcurrency ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
     });
     (this.fn.node.defaultChild as CfnFunction).overrideLogicalId(props.logicalId);
     if (props.actions.length > 0) {
@@ -114,6 +120,18 @@ export class ClickstreamFunction extends Construct {
           conditions: dynamoConditions(props.partitions, props.attributes),
         }),
       );
+      if (props.tableKey) {
+        // As aws-cdk-lib's table grants do: readers decrypt, writers also encrypt; only through DynamoDB.
+        const writes = props.actions.some((a) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem');
+        this.fn.addToRolePolicy(
+          new PolicyStatement({
+            effect: Effect.ALLOW,
+            actions: ['kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:GenerateDataKey'] : [])],
+            resources: [props.tableKey.keyArn],
+            conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
+          }),
+        );
+      }
     }
     Stack.of(this);
   }
