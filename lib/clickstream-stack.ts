@@ -206,7 +206,7 @@ export class ClickstreamStack extends Stack {
         .filter((r) => WRITE_THROTTLED_OPERATIONS.includes(r.operation))
         .map((r) => [
           `${r.method} ${fullPath(r)}`,
-          { throttlingRateLimit: settings.writeThrottleRateLimit, throttlingBurstLimit: settings.writeThrottleBurstLimit },
+          { ThrottlingRateLimit: settings.writeThrottleRateLimit, ThrottlingBurstLimit: settings.writeThrottleBurstLimit },
         ]),
     );
     // Route settings name routes by key: the routes must exist before the stage names them.
