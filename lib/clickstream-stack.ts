@@ -33,9 +33,6 @@ import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
 
 export { CUSTOM_METRICS, METRICS_DIMENSIONS, METRICS_NAMESPACE } from './monitoring.js';
 
-/** Routes with their own (write) throttle, apart from the stage's default route throttle. */
-export const WRITE_THROTTLED_OPERATIONS: readonly string[] = ['create_session', 'push_events'];
-
 /** Methods of the catch-all route when CORS is on: all but OPTIONS, which API Gateway answers itself. */
 const CATCH_ALL_METHODS_WITH_CORS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE, HttpMethod.HEAD];
 
@@ -196,14 +193,14 @@ export class ClickstreamStack extends Stack {
         authorizer: route.internal ? iam : clientAuthorizer,
       });
       if (!route.internal) publicRoutes.push(...added);
-      if (WRITE_THROTTLED_OPERATIONS.includes(route.operation)) writeRoutes.push(...added);
+      if (route.writeThrottled) writeRoutes.push(...added);
     });
     // Guardrail: the two write routes (create_session, push_events) get their own, lower throttle;
     // reads and the internal routes keep the stage's default route throttle.
     const cfnStage = stage.node.defaultChild as CfnStage;
     cfnStage.routeSettings = Object.fromEntries(
       routes
-        .filter((r) => WRITE_THROTTLED_OPERATIONS.includes(r.operation))
+        .filter((r) => r.writeThrottled)
         .map((r) => [
           `${r.method} ${fullPath(r)}`,
           { ThrottlingRateLimit: settings.writeThrottleRateLimit, ThrottlingBurstLimit: settings.writeThrottleBurstLimit },

@@ -35,6 +35,8 @@ export interface Route {
   partitions: PartitionKind[];
   /** When it updates one attribute only: the attributes it may name (`dynamodb:Attributes`). */
   attributes?: string[];
+  /** A write route with its own throttle (`writeThrottleRateLimit`), apart from the reads. */
+  writeThrottled?: boolean;
 }
 
 export const routes: readonly Route[] = [
@@ -46,6 +48,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/create-session.ts',
     internal: false,
     actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    writeThrottled: true,
     partitions: ['session', 'batch', 'shard', 'registry'],
   },
   {
@@ -66,6 +69,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/push-events.ts',
     internal: false,
     actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    writeThrottled: true,
     partitions: ['session', 'member'],
   },
   {
