@@ -123,6 +123,7 @@ function functionEnv(tableName: string, name: string): Record<string, string> {
     CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: String(DEFAULT_SETTINGS.timeMaxDeltaPlusSec),
     CLICKSTREAM_BATCH_SHARDS: String(DEFAULT_SETTINGS.batchShards),
     CLICKSTREAM_RETENTION_DAYS: String(DEFAULT_SETTINGS.retentionDays),
+    CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(DEFAULT_SETTINGS.maxEventsPerSession),
     ...FUNCTION_RUNTIME_ENV,
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,

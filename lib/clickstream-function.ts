@@ -7,11 +7,13 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { LEADING_KEY_PATTERNS, type PartitionKind } from '../functions/storage/keys.js';
 import type { DynamoAction } from './routes.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -46,9 +48,29 @@ export interface ClickstreamFunctionProps {
   operation: string;
   table: ITable;
   actions: DynamoAction[];
+  /** The partitions it may touch (`dynamodb:LeadingKeys`) and, if given, the only attributes it may name. */
+  partitions: readonly PartitionKind[];
+  attributes?: readonly string[];
   environment: Record<string, string>;
   memorySize: number;
   logRetention: RetentionDays;
+  /** Reserved concurrency (its own pool, and at most that many at once); 0 or absent: none. */
+  reservedConcurrency?: number;
+  /** The table's customer-managed KMS key, if it has one: the function may use it through DynamoDB. */
+  tableKey?: IKey;
+}
+
+/**
+ * The conditions of a function's DynamoDB statement: every key it sends must lie in one of its
+ * partition kinds (patterns from functions/storage/keys.ts, the module that builds the keys), and,
+ * for a function that updates one attribute, only those attributes may be named.
+ */
+export function dynamoConditions(partitions: readonly PartitionKind[], attributes?: readonly string[]): Record<string, Record<string, string[]>> {
+  if (partitions.length === 0) throw new Error('A function with DynamoDB actions must name the partitions it touches');
+  return {
+    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': partitions.map((p) => LEADING_KEY_PATTERNS[p]) },
+    ...(attributes ? { 'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...attributes] } } : {}),
+  };
 }
 
 export class ClickstreamFunction extends Construct {
@@ -86,6 +108,7 @@ export class ClickstreamFunction extends Construct {
       description: `Clickstream ${props.operation}`,
       environment: { ...props.environment, ...FUNCTION_RUNTIME_ENV },
       bundling: BUNDLING,
+      ...(props.reservedConcurrency ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
     });
     (this.fn.node.defaultChild as CfnFunction).overrideLogicalId(props.logicalId);
     if (props.actions.length > 0) {
@@ -94,8 +117,21 @@ export class ClickstreamFunction extends Construct {
           effect: Effect.ALLOW,
           actions: [...props.actions],
           resources: [props.table.tableArn],
+          conditions: dynamoConditions(props.partitions, props.attributes),
         }),
       );
+      if (props.tableKey) {
+        // As aws-cdk-lib's table grants do: readers decrypt, writers also encrypt; only through DynamoDB.
+        const writes = props.actions.some((a) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem');
+        this.fn.addToRolePolicy(
+          new PolicyStatement({
+            effect: Effect.ALLOW,
+            actions: ['kms:Decrypt', 'kms:DescribeKey', ...(writes ? ['kms:Encrypt', 'kms:GenerateDataKey'] : [])],
+            resources: [props.tableKey.keyArn],
+            conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Stack.of(this).region}.amazonaws.com` } },
+          }),
+        );
+      }
     }
     Stack.of(this);
   }

@@ -3,7 +3,7 @@
  * operation of the route table, an HTTP API routing to them, and the alarms and dashboard that
  * tell an operator when something is wrong. docs/operations.md describes the settings and choices.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -11,48 +11,28 @@ import {
   HttpMethod,
   HttpNoneAuthorizer,
   type HttpRoute,
+  type CfnStage,
   HttpStage,
   type IHttpRouteAuthorizer,
   LogGroupLogDestination,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import {
-  Alarm,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  type IMetric,
-  MathExpression,
-  Metric,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { AttributeType, BillingMode, type CfnTable, Operation, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { CfnBudget } from 'aws-cdk-lib/aws-budgets';
+import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { TABLE_KEYS } from '../functions/storage/keys.js';
+import { type PartitionKind, TABLE_KEYS } from '../functions/storage/keys.js';
 import { ClickstreamFunction } from './clickstream-function.js';
 import { CORS_POLICY } from './cors.js';
 import { BASE_PATH, type DynamoAction, fallbackRoute, fullPath, routes } from './routes.js';
+import { addMonitoring } from './monitoring.js';
 import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
 
-/** Namespace and the one dimension of the functions' metrics (functions/http/observability.ts). */
-export const METRICS_NAMESPACE = 'Clickstream';
-export const METRICS_DIMENSIONS = { service: 'clickstream' } as const;
-/** Every custom metric the functions emit; the dashboard graphs each of them. */
-export const CUSTOM_METRICS = [
-  'SessionsCreated',
-  'EventsAccepted',
-  'EventsDuplicate',
-  'EventsConflict',
-  'EventsRejected',
-  'BatchReleases',
-  'ClientErrors',
-  'ServerErrors',
-] as const;
+export { CUSTOM_METRICS, METRICS_DIMENSIONS, METRICS_NAMESPACE } from './monitoring.js';
 
 /** Methods of the catch-all route when CORS is on: all but OPTIONS, which API Gateway answers itself. */
 const CATCH_ALL_METHODS_WITH_CORS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE, HttpMethod.HEAD];
@@ -68,6 +48,7 @@ export class ClickstreamStack extends Stack {
   readonly functions: Record<string, ClickstreamFunction> = {};
   readonly alarms: Alarm[] = [];
   alarmTopic?: ITopic;
+  readonly tableKey?: IKey;
 
   constructor(scope: Construct, id: string, props: ClickstreamStackProps = {}) {
     super(scope, id, props);
@@ -76,14 +57,30 @@ export class ClickstreamStack extends Stack {
     this.settings = settings;
     const removalPolicy = settings.production ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
+    // Encryption at rest: the AWS-managed key, or a customer-managed one (given, or made here and
+    // rotated every year; retained like the table, since the data cannot be read without it).
+    if (settings.tableKmsKey === 'create') {
+      this.tableKey = new Key(this, 'TableKey', {
+        description: 'Clickstream table encryption',
+        enableKeyRotation: true,
+        removalPolicy,
+      });
+    } else if (settings.tableKmsKey) {
+      this.tableKey = Key.fromKeyArn(this, 'TableKey', settings.tableKmsKey);
+    }
     // TTL is always enabled on `expiresAt`; the functions only write the attribute when
     // retentionDays > 0 (and never on control items), so 0 keeps every item.
     this.table = new Table(this, 'Table', {
       partitionKey: { name: TABLE_KEYS.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE_KEYS.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
+      // Guardrail: DynamoDB throttles the table above these (the functions answer 503 with Retry-After).
+      maxReadRequestUnits: settings.tableMaxReadUnits,
+      maxWriteRequestUnits: settings.tableMaxWriteUnits,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      encryption: TableEncryption.AWS_MANAGED,
+      ...(this.tableKey
+        ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.tableKey }
+        : { encryption: TableEncryption.AWS_MANAGED }),
       timeToLiveAttribute: TABLE_KEYS.ttlAttribute,
       deletionProtection: settings.production,
       removalPolicy,
@@ -96,19 +93,29 @@ export class ClickstreamStack extends Stack {
       CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: String(settings.timeMaxDeltaPlusSec),
       CLICKSTREAM_BATCH_SHARDS: String(settings.batchShards),
       CLICKSTREAM_RETENTION_DAYS: String(settings.retentionDays),
+      CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(settings.maxEventsPerSession),
+      CLICKSTREAM_CLIENT_AUTH: settings.clientAuth,
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
       // Empty: the SDK's regional endpoint. Declared so that `sam local --env-vars` can point it at
       // DynamoDB Local (SAM only overrides variables the template declares).
       DYNAMODB_ENDPOINT: '',
     };
     const logRetention = settings.logRetentionDays as RetentionDays;
-    const build = (id: string, r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[] }) => {
+    const build = (
+      id: string,
+      r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[]; partitions: readonly PartitionKind[]; attributes?: string[] },
+      pool: 'client' | 'internal',
+    ) => {
       const f = new ClickstreamFunction(this, id, {
         ...r,
         table: this.table,
         environment,
         memorySize: settings.memorySize,
         logRetention,
+        // Guardrail: each function has its own pool, so a flood of one kind of request cannot take
+        // the account's concurrency from the others (nor from other workloads of the account).
+        reservedConcurrency: pool === 'client' ? settings.clientReservedConcurrency : settings.internalReservedConcurrency,
+        tableKey: this.tableKey,
       });
       f.logGroup.applyRemovalPolicy(removalPolicy);
       this.acknowledgeFunctionFindings(f);
@@ -134,7 +141,7 @@ export class ClickstreamStack extends Stack {
         : {}),
     });
     (this.api.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId('ClickstreamApi');
-    new HttpStage(this, 'DefaultStage', {
+    const stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
@@ -150,6 +157,8 @@ export class ClickstreamStack extends Stack {
             ip: '$context.identity.sourceIp',
             caller: '$context.identity.caller',
             user: '$context.identity.user',
+            // With clientAuth=jwt, the token's subject (the session owner): audits per user.
+            sub: '$context.authorizer.claims.sub',
             requestTime: '$context.requestTime',
             routeKey: '$context.routeKey',
             status: '$context.status',
@@ -175,8 +184,9 @@ export class ClickstreamStack extends Stack {
           : new HttpNoneAuthorizer();
     const publicRoutes: HttpRoute[] = [];
 
+    const writeRoutes: HttpRoute[] = [];
     routes.forEach((route) => {
-      const f = build(route.logicalId.replace(/Function$/, ''), route);
+      const f = build(route.logicalId.replace(/Function$/, ''), route, route.internal ? 'internal' : 'client');
       const added = this.api.addRoutes({
         path: fullPath(route),
         methods: [route.method === 'GET' ? HttpMethod.GET : HttpMethod.POST],
@@ -184,12 +194,27 @@ export class ClickstreamStack extends Stack {
         authorizer: route.internal ? iam : clientAuthorizer,
       });
       if (!route.internal) publicRoutes.push(...added);
+      if (route.writeThrottled) writeRoutes.push(...added);
     });
+    // Guardrail: the two write routes (create_session, push_events) get their own, lower throttle;
+    // reads and the internal routes keep the stage's default route throttle.
+    const cfnStage = stage.node.defaultChild as CfnStage;
+    cfnStage.routeSettings = Object.fromEntries(
+      routes
+        .filter((r) => r.writeThrottled)
+        .map((r) => [
+          `${r.method} ${fullPath(r)}`,
+          { ThrottlingRateLimit: settings.writeThrottleRateLimit, ThrottlingBurstLimit: settings.writeThrottleBurstLimit },
+        ]),
+    );
+    // Route settings name routes by key: the routes must exist before the stage names them.
+    for (const r of writeRoutes) stage.node.addDependency(r);
     // The catch-all answers unknown paths and methods with the contract's 404/405 body. It takes the
     // client routes' authorizer, so with iam/jwt an unauthenticated caller never reaches a function.
     // With CORS it leaves OPTIONS out: API Gateway answers preflights itself, which it cannot do
     // when an authorized ANY route catches them (browsers send preflights without credentials).
-    const fallback = build('NotFound', { ...fallbackRoute, actions: [...fallbackRoute.actions] });
+    // The catch-all answers only 404/405: the small internal pool is plenty.
+    const fallback = build('NotFound', { ...fallbackRoute, actions: [...fallbackRoute.actions], partitions: [] }, 'internal');
     publicRoutes.push(
       ...this.api.addRoutes({
         path: '/{proxy+}',
@@ -209,20 +234,22 @@ export class ClickstreamStack extends Stack {
       }
     }
 
-    this.addAlarmsAndDashboard(settings);
+    this.addAlarmsAndDashboard(settings, accessLogs);
+    this.addBudget(settings);
 
     new CfnOutput(this, 'ApiUrl', { value: `${this.api.apiEndpoint}${BASE_PATH}`, description: 'Base URL of the clickstream API' });
-    new CfnOutput(this, 'ApiId', { value: this.api.apiId });
-    new CfnOutput(this, 'TableName', { value: this.table.tableName });
-    new CfnOutput(this, 'InternalInvokeArn', {
-      value: this.api.arnForExecuteApi('*', `${BASE_PATH}/internal/*`, '$default'),
-      description: 'Resource for execute-api:Invoke in the IAM policies of internal callers',
-    });
+    new CfnOutput(this, 'ApiId', { value: this.api.apiId, description: 'Id of the HTTP API (metrics dimension ApiId, execute-api ARNs)' });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'The DynamoDB table of sessions, events and batches' });
+    // Resources for execute-api:Invoke in callers' IAM policies; grant the narrowest that fits.
+    const invokeArn = (id: string, method: string, path: string, description: string) =>
+      new CfnOutput(this, id, { value: this.api.arnForExecuteApi(method, `${BASE_PATH}${path}`, '$default'), description });
+    invokeArn('InternalInvokeArn', '*', '/internal/*', 'execute-api:Invoke resource of every internal route (reads and writes)');
+    invokeArn('InternalReadInvokeArn', 'GET', '/internal/*', 'execute-api:Invoke resource of the internal reads (get_batch, get_batch_sessions): batch consumers');
+    invokeArn('InternalWriteInvokeArn', 'POST', '/internal/*', 'execute-api:Invoke resource of the internal writes (release_batch): the release scheduler');
     if (settings.clientAuth === 'iam') {
-      new CfnOutput(this, 'ClientInvokeArn', {
-        value: this.api.arnForExecuteApi('*', `${BASE_PATH}/session*`, '$default'),
-        description: 'Resource for execute-api:Invoke in the IAM policies of clients',
-      });
+      invokeArn('ClientInvokeArn', '*', '/session*', 'execute-api:Invoke resource of every client route (reads and writes)');
+      invokeArn('ClientWriteInvokeArn', 'POST', '/session*', 'execute-api:Invoke resource of the client writes (create_session, push_events, mark_session_irrelevant): producers');
+      invokeArn('ClientReadInvokeArn', 'GET', '/session*', 'execute-api:Invoke resource of the client read (get_session)');
     }
   }
 
@@ -239,102 +266,42 @@ export class ClickstreamStack extends Stack {
     });
   }
 
-  private addAlarmsAndDashboard(settings: Settings): void {
-    if (settings.alarmTopicArn) this.alarmTopic = Topic.fromTopicArn(this, 'AlarmTopic', settings.alarmTopicArn);
-    else if (settings.alarmEmail) {
-      // No KMS key: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS
-      // key, and alarm notifications carry no customer data. Publishing requires TLS.
-      const created = new Topic(this, 'AlarmTopic', { enforceSSL: true, displayName: 'Clickstream alarms' });
-      created.addSubscription(new EmailSubscription(settings.alarmEmail));
-      this.alarmTopic = created;
-      new CfnOutput(this, 'AlarmTopicArn', { value: created.topicArn });
-    }
-    const alarms = this.alarms;
-    const period = Duration.minutes(1);
-    const apiMetric = (metricName: string, statistic = 'Sum') =>
-      new Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: this.api.apiId }, statistic, period });
-    const anyOver = (id: string, description: string, metric: IMetric) =>
-      new Alarm(this, id, {
-        alarmDescription: description,
-        metric,
-        threshold: 0,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      });
-
-    const serverErrorRate = new MathExpression({
-      expression: 'IF(requests > 0, 100 * errors / requests, 0)',
-      usingMetrics: { errors: apiMetric('5xx'), requests: apiMetric('Count') },
-      period,
-      label: 'API 5xx rate (%)',
+  private addAlarmsAndDashboard(settings: Settings, accessLogs: LogGroup): void {
+    const monitoring = addMonitoring(this, {
+      settings,
+      api: this.api,
+      table: this.table,
+      functions: this.functions,
+      accessLogs,
     });
-    alarms.push(
-      new Alarm(this, 'Api5xxRateAlarm', {
-        alarmDescription: 'More than 1% of API requests answered 5xx in 3 of the last 5 minutes',
-        metric: serverErrorRate,
-        threshold: 1,
-        evaluationPeriods: 5,
-        datapointsToAlarm: 3,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-    );
-    for (const [operation, f] of Object.entries(this.functions)) {
-      const name = f.node.id;
-      alarms.push(
-        anyOver(`${name}ErrorsAlarm`, `Lambda errors (crashes, timeouts) in ${operation}`, f.fn.metricErrors({ period })),
-        anyOver(`${name}ThrottlesAlarm`, `Lambda throttles in ${operation}`, f.fn.metricThrottles({ period })),
+    this.alarmTopic = monitoring.alarmTopic;
+    this.alarms.push(...monitoring.alarms);
+  }
+
+  /** Optional AWS Budgets alert on the account's monthly cost (guardrail). */
+  private addBudget(settings: Settings): void {
+    if (settings.monthlyBudgetUsd === undefined) return;
+    const subscribers = [
+      ...(settings.alarmEmail ? [{ subscriptionType: 'EMAIL', address: settings.alarmEmail }] : []),
+      ...(settings.alarmTopicArn ? [{ subscriptionType: 'SNS', address: settings.alarmTopicArn }] : []),
+    ];
+    if (subscribers.length === 0) {
+      Annotations.of(this).addWarning(
+        'monthlyBudgetUsd is set without alarmEmail or alarmTopicArn: the budget is created but notifies nobody (see it in the Billing console).',
       );
     }
-    // Every operation the functions send (TransactWriteItems carries the conditional puts/updates).
-    const operations = [Operation.GET_ITEM, Operation.BATCH_GET_ITEM, Operation.QUERY, Operation.PUT_ITEM, Operation.UPDATE_ITEM, Operation.TRANSACT_WRITE_ITEMS];
-    const ddbThrottles = this.table.metricThrottledRequestsForOperations({ operations, period });
-    const ddbSystemErrors = this.table.metricSystemErrorsForOperations({ operations, period });
-    alarms.push(
-      anyOver('TableThrottlesAlarm', 'DynamoDB throttled requests on the clickstream table', ddbThrottles),
-      anyOver('TableSystemErrorsAlarm', 'DynamoDB system errors on the clickstream table', ddbSystemErrors),
-    );
-    if (this.alarmTopic) {
-      const action = new SnsAction(this.alarmTopic);
-      for (const alarm of alarms) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
-      }
-    }
-
-    const custom = (metricName: string) =>
-      new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { ...METRICS_DIMENSIONS }, statistic: 'Sum', period });
-    const fns = Object.values(this.functions);
-    new Dashboard(this, 'Dashboard', {
-      dashboardName: `clickstream-${this.stackName}`,
-      widgets: [
-        [
-          new GraphWidget({ title: 'API requests and errors', left: [apiMetric('Count'), apiMetric('4xx'), apiMetric('5xx')], width: 8 }),
-          new GraphWidget({ title: 'API 5xx rate (%)', left: [serverErrorRate], width: 8 }),
-          new GraphWidget({ title: 'API latency p99 (ms)', left: [apiMetric('Latency', 'p99'), apiMetric('IntegrationLatency', 'p99')], width: 8 }),
-        ],
-        [
-          new GraphWidget({
-            title: 'Events',
-            left: ['EventsAccepted', 'EventsDuplicate', 'EventsConflict', 'EventsRejected'].map(custom),
-            width: 8,
-          }),
-          new GraphWidget({ title: 'Sessions and releases', left: ['SessionsCreated', 'BatchReleases'].map(custom), width: 8 }),
-          new GraphWidget({ title: 'Answers 4xx / 5xx (functions)', left: ['ClientErrors', 'ServerErrors'].map(custom), width: 8 }),
-        ],
-        [
-          new GraphWidget({ title: 'Lambda errors', left: fns.map((f) => f.fn.metricErrors({ period })), width: 8 }),
-          new GraphWidget({ title: 'Lambda throttles', left: fns.map((f) => f.fn.metricThrottles({ period })), width: 8 }),
-          new GraphWidget({ title: 'Lambda duration p99', left: fns.map((f) => f.fn.metricDuration({ period, statistic: 'p99' })), width: 8 }),
-        ],
-        [
-          // Two widgets: both expressions name their per-operation metrics alike.
-          new GraphWidget({ title: 'DynamoDB throttled requests', left: [ddbThrottles], width: 12 }),
-          new GraphWidget({ title: 'DynamoDB system errors', left: [ddbSystemErrors], width: 12 }),
-        ],
-      ],
+    const notify = (notificationType: string, threshold: number) => ({
+      notification: { notificationType, comparisonOperator: 'GREATER_THAN', threshold, thresholdType: 'PERCENTAGE' },
+      subscribers,
+    });
+    new CfnBudget(this, 'MonthlyBudget', {
+      budget: {
+        budgetName: `${this.stackName}-monthly`,
+        budgetType: 'COST',
+        timeUnit: 'MONTHLY',
+        budgetLimit: { amount: settings.monthlyBudgetUsd, unit: 'USD' },
+      },
+      notificationsWithSubscribers: subscribers.length > 0 ? [notify('ACTUAL', 80), notify('FORECASTED', 100)] : [],
     });
   }
 }

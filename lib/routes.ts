@@ -2,6 +2,8 @@
  * The route table: the one list of operations that the CDK stack deploys and the local server
  * serves. Pure data, no CDK imports, so that the functions and the local server can read it too.
  */
+import type { PartitionKind } from '../functions/storage/keys.js';
+
 export const BASE_PATH = '/api/v1/clickstream';
 
 export type DynamoAction =
@@ -25,6 +27,16 @@ export interface Route {
   internal: boolean;
   /** Exactly the DynamoDB actions the operation uses (TransactWriteItems needs those of its parts). */
   actions: DynamoAction[];
+  /**
+   * The kinds of partition it may touch: its role's `dynamodb:LeadingKeys` condition, with the
+   * patterns of functions/storage/keys.ts (test/cdk/iam-coverage.test.ts checks both lists against
+   * the calls the function really sends).
+   */
+  partitions: PartitionKind[];
+  /** When it updates one attribute only: the attributes it may name (`dynamodb:Attributes`). */
+  attributes?: string[];
+  /** A write route with its own throttle (`writeThrottleRateLimit`), apart from the reads. */
+  writeThrottled?: boolean;
 }
 
 export const routes: readonly Route[] = [
@@ -36,6 +48,8 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/create-session.ts',
     internal: false,
     actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    writeThrottled: true,
+    partitions: ['session', 'batch', 'shard', 'registry'],
   },
   {
     operation: 'get_session',
@@ -45,6 +59,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/get-session.ts',
     internal: false,
     actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+    partitions: ['session'],
   },
   {
     operation: 'push_events',
@@ -53,7 +68,9 @@ export const routes: readonly Route[] = [
     logicalId: 'PushEventsFunction',
     entry: 'functions/handlers/push-events.ts',
     internal: false,
-    actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    writeThrottled: true,
+    partitions: ['session', 'member'],
   },
   {
     operation: 'mark_session_irrelevant',
@@ -63,6 +80,8 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/mark-session-irrelevant.ts',
     internal: false,
     actions: ['dynamodb:UpdateItem'],
+    partitions: ['session'],
+    attributes: ['pk', 'sk', 'isIrrelevant', 'ownerSub'],
   },
   {
     operation: 'release_batch',
@@ -72,6 +91,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/release-batch.ts',
     internal: true,
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    partitions: ['registry', 'release', 'batch', 'shard'],
   },
   {
     operation: 'get_batch_sessions',
@@ -81,6 +101,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/get-batch-sessions.ts',
     internal: true,
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+    partitions: ['batch', 'session', 'registry'],
   },
   {
     operation: 'get_batch',
@@ -90,6 +111,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/get-batch.ts',
     internal: true,
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+    partitions: ['registry', 'batch', 'shard'],
   },
   {
     operation: 'list_batches',
@@ -99,6 +121,7 @@ export const routes: readonly Route[] = [
     entry: 'functions/handlers/list-batches.ts',
     internal: true,
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+    partitions: ['registry', 'batch', 'shard'],
   },
 ];
 
@@ -112,6 +135,7 @@ export const fallbackRoute = {
   logicalId: 'NotFoundFunction',
   entry: 'functions/handlers/not-found.ts',
   actions: [] as DynamoAction[],
+  partitions: [] as PartitionKind[],
 } as const;
 
 export const fullPath = (r: Pick<Route, 'path'>) => `${BASE_PATH}${r.path}`;

@@ -2,7 +2,7 @@
  * Settings of the stack. Each can be given as CDK context (`cdk deploy -c clientAuth=jwt ...` or in
  * cdk.json); docs/operations.md lists them with their defaults and what they are for.
  */
-import { MAX_BATCH_SHARDS } from '../functions/shared/config.js';
+import { DEFAULT_MAX_EVENTS_PER_SESSION, MAX_BATCH_SHARDS, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
 
 export type ClientAuth = 'iam' | 'jwt' | 'none';
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -25,6 +25,8 @@ export interface Settings {
   batchShards: number;
   /** Days until sessions, events and batch memberships expire (DynamoDB TTL); 0 keeps them forever. */
   retentionDays: number;
+  /** Events one session may hold; past it push_events reports each event `rejected`. */
+  maxEventsPerSession: number;
   /** Deletion protection and a retained table and log groups (on by default). */
   production: boolean;
   memorySize: number;
@@ -35,6 +37,24 @@ export interface Settings {
   /** Where alarms notify: an existing SNS topic, or an e-mail address for a new topic (not both). */
   alarmTopicArn?: string;
   alarmEmail?: string;
+
+  // ---- guardrails (README "Guardrails"): production defaults that cap cost and blast radius
+  /** Reserved concurrency of each client function (create, read, push, mark); 0 = none (unreserved pool). */
+  clientReservedConcurrency: number;
+  /** Reserved concurrency of each internal function (release, batch pages, batch) and the catch-all; 0 = none. */
+  internalReservedConcurrency: number;
+  /** Maximum on-demand throughput of the table (request units per second); above it DynamoDB throttles. */
+  tableMaxReadUnits: number;
+  tableMaxWriteUnits: number;
+  /** Route throttling of the two write routes (create_session, push_events), apart from the reads. */
+  writeThrottleRateLimit: number;
+  writeThrottleBurstLimit: number;
+  /** An AWS Budgets cost alert for the account, in US dollars a month; absent: no budget. */
+  monthlyBudgetUsd?: number;
+
+  // ---- encryption
+  /** The table's KMS key: absent = AWS-managed key; `create` = a customer-managed key made by the stack (rotated yearly); or a key ARN. */
+  tableKmsKey?: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -47,10 +67,17 @@ export const DEFAULT_SETTINGS: Settings = {
   timeMaxDeltaPlusSec: 300,
   batchShards: 64,
   retentionDays: 0,
+  maxEventsPerSession: DEFAULT_MAX_EVENTS_PER_SESSION,
   production: true,
   memorySize: 512,
   logRetentionDays: 30,
   logLevel: 'INFO',
+  clientReservedConcurrency: 100,
+  internalReservedConcurrency: 10,
+  tableMaxReadUnits: 12_000,
+  tableMaxWriteUnits: 4_000,
+  writeThrottleRateLimit: 500,
+  writeThrottleBurstLimit: 1000,
 };
 
 /** The retention periods CloudWatch Logs accepts (days). */
@@ -175,12 +202,23 @@ export function readSettings(get: Lookup): Settings {
     timeMaxDeltaPlusSec: int(get('timeMaxDeltaPlusSec'), 'timeMaxDeltaPlusSec', d.timeMaxDeltaPlusSec, 0, 315_360_000),
     batchShards: int(get('batchShards'), 'batchShards', d.batchShards, 1, MAX_BATCH_SHARDS),
     retentionDays: int(get('retentionDays'), 'retentionDays', d.retentionDays, 0, 36_500),
+    maxEventsPerSession: int(get('maxEventsPerSession'), 'maxEventsPerSession', d.maxEventsPerSession, 1, MAX_MAX_EVENTS_PER_SESSION),
     production: bool(get('production'), 'production', d.production),
     memorySize: int(get('memorySize'), 'memorySize', d.memorySize, 128, 10_240),
     logRetentionDays: int(get('logRetentionDays'), 'logRetentionDays', d.logRetentionDays, 1, 3653),
     logLevel: (word(get('logLevel'), (s) => s.toUpperCase()) ?? d.logLevel) as LogLevel,
     alarmTopicArn: str(get('alarmTopicArn')),
     alarmEmail: str(get('alarmEmail')),
+    clientReservedConcurrency: int(get('clientReservedConcurrency'), 'clientReservedConcurrency', d.clientReservedConcurrency, 0, 100_000),
+    internalReservedConcurrency: int(get('internalReservedConcurrency'), 'internalReservedConcurrency', d.internalReservedConcurrency, 0, 100_000),
+    tableMaxReadUnits: int(get('tableMaxReadUnits'), 'tableMaxReadUnits', d.tableMaxReadUnits, 1, 10_000_000),
+    tableMaxWriteUnits: int(get('tableMaxWriteUnits'), 'tableMaxWriteUnits', d.tableMaxWriteUnits, 1, 10_000_000),
+    writeThrottleRateLimit: int(get('writeThrottleRateLimit'), 'writeThrottleRateLimit', d.writeThrottleRateLimit, 1, 1_000_000),
+    writeThrottleBurstLimit: int(get('writeThrottleBurstLimit'), 'writeThrottleBurstLimit', d.writeThrottleBurstLimit, 1, 1_000_000),
+    ...(str(get('monthlyBudgetUsd')) !== undefined
+      ? { monthlyBudgetUsd: int(get('monthlyBudgetUsd'), 'monthlyBudgetUsd', 0, 1, 100_000_000) }
+      : {}),
+    ...(str(get('tableKmsKey')) !== undefined ? { tableKmsKey: str(get('tableKmsKey')) } : {}),
   };
   checkSettings(settings);
   return settings;
@@ -201,6 +239,10 @@ export function checkSettings(s: Settings): void {
     if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
       throw new Error(`corsOrigins must be origins like https://app.example.com (scheme and host, no path), got ${origin}`);
     }
+    // Plain http only for a developer's own machine: elsewhere the page (and its tokens) could be tampered with.
+    if (origin.startsWith('http://') && !/^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/.test(origin)) {
+      throw new Error(`corsOrigins must use https:// (http:// only for localhost or 127.0.0.1), got ${origin}`);
+    }
   }
   if (!(LOG_RETENTION_DAYS as readonly number[]).includes(s.logRetentionDays)) {
     throw new Error(`Setting logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}, got ${s.logRetentionDays}`);
@@ -213,4 +255,7 @@ export function checkSettings(s: Settings): void {
     throw new Error(`Setting alarmTopicArn must be an SNS topic ARN, got ${s.alarmTopicArn}`);
   }
   if (s.alarmEmail && !/^[^\s@]+@[^\s@]+$/.test(s.alarmEmail)) throw new Error(`Setting alarmEmail must be an e-mail address, got ${s.alarmEmail}`);
+  if (s.tableKmsKey !== undefined && s.tableKmsKey !== 'create' && !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+$/.test(s.tableKmsKey)) {
+    throw new Error(`Setting tableKmsKey must be "create" or a KMS key ARN, got ${s.tableKmsKey}`);
+  }
 }

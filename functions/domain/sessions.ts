@@ -19,16 +19,26 @@ export interface CreateSessionInput {
   sessionId: string;
   content: SessionContent;
   createdAt?: SentTimestamp;
+  /** The creator; with clientAuth=jwt its `sub` becomes the session's owner. */
+  caller?: Caller;
 }
 
 const window = (): TimeWindow => config();
 const MAX_CREATE_ATTEMPTS = 12;
 
+/** Who calls a client operation. With clientAuth=jwt, `sub` is the token's subject. */
+export interface Caller {
+  sub?: string;
+}
+
+/** A session belongs to the `sub` that created it; without a caller's `sub` nothing is checked. */
+const owns = (ownerSub: string | undefined, caller: Caller) => caller.sub === undefined || ownerSub === caller.sub;
+
 const invalidTimestamp = (raw: string | number) => new DomainError('invalid_timestamp', `Invalid utc timestamp: ${raw}`);
 const sessionNotFound = (id: string) => notFound(`Session with id=${id} not found`);
 
 function isRetryOf(stored: SessionRecord, input: CreateSessionInput): boolean {
-  return jsonEqual(stored.content, input.content) && sameCreatedAt(stored, input.createdAt?.ms);
+  return jsonEqual(stored.content, input.content) && sameCreatedAt(stored, input.createdAt?.ms) && owns(stored.ownerSub, input.caller ?? {});
 }
 
 /** Creates a session in the collecting batch; a retry with the same content changes nothing. */
@@ -42,6 +52,7 @@ export async function createSession(input: CreateSessionInput, now = Date.now())
     isIrrelevant: false,
     batchId: '00000000-0000-0000-0000-000000000000',
     sessionNumber: Number.MAX_SAFE_INTEGER,
+    ...(input.caller?.sub !== undefined ? { ownerSub: input.caller.sub } : {}),
   };
   if (input.createdAt && !inWindow(input.createdAt.ms, now, window())) {
     const stored = await store.getSession(input.sessionId);
@@ -121,14 +132,14 @@ export function selectEvents(all: EventRecord[], sel: EventSelection): Omit<Sess
   };
 }
 
-export async function getSession(sessionId: string, sel: EventSelection): Promise<SessionView> {
+export async function getSession(sessionId: string, sel: EventSelection, caller: Caller = {}): Promise<SessionView> {
   const [session, events] = await Promise.all([store.getSession(sessionId), store.getSessionEvents(sessionId)]);
-  if (!session) throw sessionNotFound(sessionId);
+  if (!session || !owns(session.ownerSub, caller)) throw sessionNotFound(sessionId);
   return { session, ...selectEvents(events, sel) };
 }
 
-export async function markIrrelevant(sessionId: string): Promise<void> {
-  if (!(await store.markIrrelevant(sessionId))) throw sessionNotFound(sessionId);
+export async function markIrrelevant(sessionId: string, caller: Caller = {}): Promise<void> {
+  if (!(await store.markIrrelevant(sessionId, caller.sub))) throw sessionNotFound(sessionId);
 }
 
 export interface EventInput {
@@ -157,10 +168,15 @@ const PUT_CONCURRENCY = 32;
 /**
  * Stores a session's events. Each (session_id, event_id) is written once with a conditional put
  * (first write wins); a repeat with the same content is a duplicate, with other content a conflict.
- * Resolves only when every accepted event is stored; a storage failure rejects the whole call.
+ * A session holds at most `maxEventsPerSession` events: the request first reserves a slot for each
+ * event id it may write (one atomic update of the session's counter), gives back the slots it did
+ * not use, and reports events past the cap `rejected`. A retry of a stored event is a duplicate,
+ * also at the cap. Resolves only when every accepted event is stored; a storage failure rejects
+ * the whole call.
  */
-export async function pushEvents(sessionId: string, inputs: EventInput[], now = Date.now()): Promise<PushResult> {
-  if (!(await store.sessionExists(sessionId))) throw sessionNotFound(sessionId);
+export async function pushEvents(sessionId: string, inputs: EventInput[], now = Date.now(), caller: Caller = {}): Promise<PushResult> {
+  const head = await store.getSessionHead(sessionId);
+  if (!head || !owns(head.ownerSub, caller)) throw sessionNotFound(sessionId);
 
   const writeToken = randomBytes(9).toString('base64url');
   const records = inputs.map(
@@ -185,6 +201,28 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
   });
   const results: EventOutcome[] = new Array(inputs.length);
   const w = window();
+  const cap = config().maxEventsPerSession;
+  const inTime = (i: number) => !inputs[i]!.createdAt || inWindow(records[i]!.createdAt, now, w);
+
+  // Ids that may be written (an occurrence inside the time window) need a slot each.
+  const candidates = [...groups.values()].filter((indexes) => indexes.some(inTime));
+  const reserved = candidates.length > 0 ? await store.reserveEventSlots(head, candidates.length, cap) : 0;
+  if (reserved === 'expired') throw sessionNotFound(sessionId);
+  // How each id is settled where it would be written: put it, or (no slot) only look it up.
+  const plan = new Map<number[], { put: true } | { put: false; stored: EventRecord | undefined }>();
+  if (reserved < candidates.length) {
+    // At the cap: ids already stored need no slot (a retry is a duplicate, never refused for the
+    // cap); the slots go to the new ids in request order, and the rest are rejected.
+    const stored = await mapLimited(candidates, PUT_CONCURRENCY, (indexes) => store.getEvent(sessionId, inputs[indexes[0]!]!.eventId));
+    let free = reserved;
+    candidates.forEach((indexes, k) => {
+      if (stored[k] === undefined && free > 0) {
+        free--;
+        plan.set(indexes, { put: true });
+      } else plan.set(indexes, { put: false, stored: stored[k] });
+    });
+  }
+  let written = 0;
 
   const handleGroup = async (indexes: number[]) => {
     let stored: EventRecord | undefined;
@@ -196,7 +234,7 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
         results[i] = matches(stored) ? { event_id: input.eventId, status: 'duplicate' } : conflictOutcome(input.eventId);
         continue;
       }
-      if (input.createdAt && !inWindow(record.createdAt, now, w)) {
+      if (!inTime(i)) {
         const existing = await store.getEvent(sessionId, input.eventId);
         if (existing && matches(existing)) {
           stored = existing;
@@ -205,13 +243,23 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
           results[i] = {
             event_id: input.eventId,
             status: 'rejected',
-            detail: `Invalid utc timestamp: ${input.createdAt.raw} (allowed: ${w.maxDeltaMinusSec} s before to ${w.maxDeltaPlusSec} s after the server's time)`,
+            detail: `Invalid utc timestamp: ${input.createdAt!.raw} (allowed: ${w.maxDeltaMinusSec} s before to ${w.maxDeltaPlusSec} s after the server's time)`,
           };
         }
         continue;
       }
-      const put = await store.putEventOnce(record);
+      const how = plan.get(indexes) ?? { put: true };
+      if (!how.put && !how.stored) {
+        results[i] = {
+          event_id: input.eventId,
+          status: 'rejected',
+          detail: `Session ${sessionId} holds its maximum of ${cap} events; the event was not stored`,
+        };
+        continue;
+      }
+      const put = how.put ? await store.putEventOnce(record) : { stored: false as const, existing: how.stored! };
       if (put.stored) {
+        written++;
         stored = record;
         results[i] = { event_id: input.eventId, status: 'accepted' };
       } else {
@@ -221,8 +269,14 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
     }
   };
 
-  // Resolves once every write in flight has finished, also when one of them failed.
-  await mapLimited([...groups.values()], PUT_CONCURRENCY, handleGroup);
+  try {
+    // Resolves once every write in flight has finished, also when one of them failed.
+    await mapLimited([...groups.values()], PUT_CONCURRENCY, handleGroup);
+  } finally {
+    // Slots not used go back. Should that fail, the counter counts a few events too many (a cap
+    // reached a little early), never too few: the cap is never exceeded.
+    await store.releaseEventSlots(head, reserved - written).catch(() => undefined);
+  }
 
   const count = (s: EventStatus) => results.filter((r) => r.status === s).length;
   return {

@@ -33,6 +33,8 @@ export interface SessionRecord {
   isIrrelevant: boolean;
   batchId: string;
   sessionNumber: number;
+  /** With clientAuth=jwt: the `sub` of the token that created the session, its owner. */
+  ownerSub?: string;
 }
 
 export interface EventContent {

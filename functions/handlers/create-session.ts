@@ -1,11 +1,12 @@
 import { createSession } from '../domain/sessions.js';
-import { httpHandler, json } from '../http/handler.js';
+import { callerOf, httpHandler, json } from '../http/handler.js';
 import { metrics, MetricUnit } from '../http/observability.js';
 import { createSessionBody } from '../shared/schemas.js';
 
-export const handler = httpHandler({ name: 'create_session', body: createSessionBody }, async ({ body }) => {
+export const handler = httpHandler({ name: 'create_session', body: createSessionBody }, async ({ body, event }) => {
   const { created } = await createSession({
     sessionId: body.session_id,
+    caller: callerOf(event),
     createdAt: body.created_at,
     content: {
       search_query: body.search_query,

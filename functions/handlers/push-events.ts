@@ -1,9 +1,9 @@
 import { pushEvents } from '../domain/sessions.js';
-import { httpHandler, json } from '../http/handler.js';
+import { callerOf, httpHandler, json } from '../http/handler.js';
 import { metrics, MetricUnit } from '../http/observability.js';
 import { pushEventsBody } from '../shared/schemas.js';
 
-export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }, async ({ body }) => {
+export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }, async ({ body, event }) => {
   const result = await pushEvents(
     body.session_id,
     body.events.map((e) => ({
@@ -11,6 +11,8 @@ export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }
       createdAt: e.created_at,
       content: { object_id: e.object_id, event_type: e.event_type, meta: e.meta ?? null },
     })),
+    Date.now(),
+    callerOf(event),
   );
   const statuses = { accepted: 0, duplicate: 0, conflict: 0, rejected: 0 };
   for (const r of result.results) statuses[r.status]++;

@@ -7,6 +7,8 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
+import type { Caller } from '../domain/sessions.js';
+import { config } from '../shared/config.js';
 import { DomainError } from '../shared/errors.js';
 import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, validationError } from './errors.js';
 import { type Finding, hasPath, readJson } from './json-guard.js';
@@ -37,6 +39,19 @@ export const json = (statusCode: number, payload: unknown, headers: Record<strin
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(payload),
 });
+
+/**
+ * Who calls a client route. With clientAuth=jwt (CLICKSTREAM_CLIENT_AUTH), API Gateway has validated
+ * the token and passes its claims: the caller is its `sub`, and a token without one is refused.
+ * Otherwise (iam, none) sessions have no owner.
+ */
+export function callerOf(event: HttpEvent): Caller {
+  if (config().clientAuth !== 'jwt') return {};
+  const context = event.requestContext as { authorizer?: { jwt?: { claims?: Record<string, unknown> } } };
+  const sub = context.authorizer?.jwt?.claims?.sub;
+  if (typeof sub !== 'string' || sub === '') throw new HttpError(403, 'Forbidden: the token has no sub claim');
+  return { sub };
+}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -14,9 +14,18 @@ export interface Config {
   batchShards: number;
   /** Days after which stored data expires through the table's TTL; 0 = never. */
   retentionDays: number;
+  /** At most this many events are stored per session; past it push_events reports `rejected`. */
+  maxEventsPerSession: number;
+  /**
+   * How client routes are authorized (`iam`, `jwt` or `none`). With `jwt`, a session belongs to the
+   * `sub` of the token that created it: only that `sub` may read it, push to it or mark it.
+   */
+  clientAuth: 'iam' | 'jwt' | 'none';
 }
 
 export const MAX_BATCH_SHARDS = 256;
+export const DEFAULT_MAX_EVENTS_PER_SESSION = 10_000;
+export const MAX_MAX_EVENTS_PER_SESSION = 1_000_000;
 
 function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -25,6 +34,13 @@ function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min:
   const value = Number(raw);
   if (value < min || value > max) throw new Error(`${name} must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function clientAuthSetting(raw: string | undefined): Config['clientAuth'] {
+  const value = (raw ?? '').toLowerCase();
+  if (value === '') return 'none';
+  if (value === 'iam' || value === 'jwt' || value === 'none') return value;
+  throw new Error(`CLICKSTREAM_CLIENT_AUTH must be iam, jwt or none, got "${raw}"`);
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -37,6 +53,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDeltaPlusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC', 300, 0, 10 * 365 * 86_400),
     batchShards: intSetting(env, 'CLICKSTREAM_BATCH_SHARDS', 64, 1, MAX_BATCH_SHARDS),
     retentionDays: intSetting(env, 'CLICKSTREAM_RETENTION_DAYS', 0, 0, 36_500),
+    maxEventsPerSession: intSetting(env, 'CLICKSTREAM_MAX_EVENTS_PER_SESSION', DEFAULT_MAX_EVENTS_PER_SESSION, 1, MAX_MAX_EVENTS_PER_SESSION),
+    clientAuth: clientAuthSetting(env.CLICKSTREAM_CLIENT_AUTH),
   };
 }
 

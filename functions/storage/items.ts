@@ -58,6 +58,7 @@ export function sessionItem(r: SessionRecord): Item {
     batchId: r.batchId,
     sessionNumber: r.sessionNumber,
     expiresAt: expiresAt(r.receivedAt),
+    ...(r.ownerSub !== undefined ? { ownerSub: r.ownerSub } : {}),
   };
 }
 
@@ -78,6 +79,7 @@ export function toSessionRecord(item: Item): SessionRecord {
     isIrrelevant: item.isIrrelevant === true,
     batchId: item.batchId as string,
     sessionNumber: item.sessionNumber as number,
+    ...(typeof item.ownerSub === 'string' ? { ownerSub: item.ownerSub } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
  *   event              SESSION#<session_id>                EVENT#<event_id>
  *   batch              BATCH#<batch_id>                    BATCH
  *   batch member       BATCH#<batch_id>#SHARD#<shard>      N#<session_number, 16 digits>
+ *     (also the session's event counter, attribute `eventCount`: one small item per session)
  *   batch shard        SHARD#<shard>                       SHARD
  *   batch registry     BATCHES                             REGISTRY
  *   batch log entry    BATCHES                             LOG#<created_at, 13 digits>#<batch_id>
@@ -19,10 +20,16 @@ export type Key = {
   sk: string;
 };
 
+const SESSION_PREFIX = 'SESSION#';
 export const EVENT_PREFIX = 'EVENT#';
+const BATCH_PREFIX = 'BATCH#';
+const MEMBER_SHARD = '#SHARD#';
 const MEMBER_PREFIX = 'N#';
 /** Sort-key prefix of the batch log: one entry per batch, in creation order, newest last. */
 export const BATCH_LOG_PREFIX = 'LOG#';
+const SHARD_PREFIX = 'SHARD#';
+const REGISTRY_PK = 'BATCHES';
+const RELEASE_PREFIX = 'RELEASE#';
 
 /**
  * A session number encodes the shard it was created on in its high bits:
@@ -34,26 +41,48 @@ export const sessionNumber = (shard: number, sequence: number) => shard * SHARD_
 export const shardOfNumber = (n: number) => Math.floor(n / SHARD_STRIDE);
 const padNumber = (n: number) => n.toString().padStart(16, '0');
 
+const memberPartition = (batchId: string, shard: number) => `${BATCH_PREFIX}${batchId}${MEMBER_SHARD}${shard}`;
+
 export const keys = {
-  session: (sessionId: string): Key => ({ pk: `SESSION#${sessionId}`, sk: 'SESSION' }),
-  event: (sessionId: string, eventId: string): Key => ({ pk: `SESSION#${sessionId}`, sk: `${EVENT_PREFIX}${eventId}` }),
-  sessionPartition: (sessionId: string) => `SESSION#${sessionId}`,
-  sessionIdOf: (pk: string) => pk.slice('SESSION#'.length),
+  session: (sessionId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: 'SESSION' }),
+  event: (sessionId: string, eventId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: `${EVENT_PREFIX}${eventId}` }),
+  sessionPartition: (sessionId: string) => `${SESSION_PREFIX}${sessionId}`,
+  sessionIdOf: (pk: string) => pk.slice(SESSION_PREFIX.length),
   eventIdOf: (sk: string) => sk.slice(EVENT_PREFIX.length),
-  batch: (batchId: string): Key => ({ pk: `BATCH#${batchId}`, sk: 'BATCH' }),
-  memberPartition: (batchId: string, shard: number) => `BATCH#${batchId}#SHARD#${shard}`,
+  batch: (batchId: string): Key => ({ pk: `${BATCH_PREFIX}${batchId}`, sk: 'BATCH' }),
+  memberPartition,
   member: (batchId: string, shard: number, number: number): Key => ({
-    pk: `BATCH#${batchId}#SHARD#${shard}`,
+    pk: memberPartition(batchId, shard),
     sk: `${MEMBER_PREFIX}${padNumber(number)}`,
   }),
+  /** A session's membership item, which also counts its events (attribute `eventCount`). */
+  eventCounter: (batchId: string, number: number): Key => keys.member(batchId, shardOfNumber(number), number),
   memberSortKey: (number: number) => `${MEMBER_PREFIX}${padNumber(number)}`,
-  shard: (shard: number): Key => ({ pk: `SHARD#${shard}`, sk: 'SHARD' }),
-  shardOf: (pk: string) => Number(pk.slice('SHARD#'.length)),
-  registry: (): Key => ({ pk: 'BATCHES', sk: 'REGISTRY' }),
-  batchLogPartition: () => 'BATCHES',
+  shard: (shard: number): Key => ({ pk: `${SHARD_PREFIX}${shard}`, sk: 'SHARD' }),
+  shardOf: (pk: string) => Number(pk.slice(SHARD_PREFIX.length)),
+  registry: (): Key => ({ pk: REGISTRY_PK, sk: 'REGISTRY' }),
+  batchLogPartition: () => REGISTRY_PK,
   batchLog: (createdAt: number, batchId: string): Key => ({
-    pk: 'BATCHES',
+    pk: REGISTRY_PK,
     sk: `${BATCH_LOG_PREFIX}${createdAt.toString().padStart(13, '0')}#${batchId}`,
   }),
-  release: (releaseId: string): Key => ({ pk: `RELEASE#${releaseId}`, sk: 'RELEASE' }),
+  release: (releaseId: string): Key => ({ pk: `${RELEASE_PREFIX}${releaseId}`, sk: 'RELEASE' }),
+};
+
+/** The kinds of partition a function may touch (IAM `dynamodb:LeadingKeys`, see below). */
+export type PartitionKind = 'session' | 'batch' | 'member' | 'shard' | 'registry' | 'release';
+
+/**
+ * Each partition kind as an IAM `StringLike` pattern of `dynamodb:LeadingKeys`, derived from the
+ * same prefixes as the keys above. `batch` (`BATCH#*`) also matches member partitions
+ * (`BATCH#<id>#SHARD#<n>`): IAM patterns cannot exclude; `member` matches member partitions only
+ * (batch ids are server-made UUIDs, which never contain `#SHARD#`).
+ */
+export const LEADING_KEY_PATTERNS: Record<PartitionKind, string> = {
+  session: `${SESSION_PREFIX}*`,
+  batch: `${BATCH_PREFIX}*`,
+  member: `${BATCH_PREFIX}*${MEMBER_SHARD}*`,
+  shard: `${SHARD_PREFIX}*`,
+  registry: REGISTRY_PK,
+  release: `${RELEASE_PREFIX}*`,
 };

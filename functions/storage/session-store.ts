@@ -1,6 +1,7 @@
 /** Sessions and their events: one partition per session (the session item and its event items). */
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../shared/config.js';
+import { unavailable } from '../shared/errors.js';
 import type { EventRecord, SessionRecord } from '../domain/types.js';
 import { batchGetConsistent, documentClient } from './client.js';
 import { conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
@@ -16,19 +17,88 @@ export async function getSession(sessionId: string): Promise<SessionRecord | und
   return out.Item ? toSessionRecord(out.Item) : undefined;
 }
 
-/** True when the session exists (reads only its key). */
-export async function sessionExists(sessionId: string): Promise<boolean> {
+/** What push_events needs of a session: where its event counter is and who owns it. */
+export interface SessionHead {
+  batchId: string;
+  sessionNumber: number;
+  ownerSub?: string;
+}
+
+/** The session's head, or undefined when there is no such session (reads a few attributes). */
+export async function getSessionHead(sessionId: string): Promise<SessionHead | undefined> {
   const out = await storageCall('get session', () =>
     documentClient().send(
       new GetCommand({
         TableName: table(),
         Key: keys.session(sessionId),
         ConsistentRead: true,
-        ProjectionExpression: 'pk',
+        ProjectionExpression: 'batchId, sessionNumber, ownerSub',
       }),
     ),
   );
-  return out.Item !== undefined;
+  const item = out.Item;
+  if (!item) return undefined;
+  return {
+    batchId: item.batchId as string,
+    sessionNumber: item.sessionNumber as number,
+    ...(typeof item.ownerSub === 'string' ? { ownerSub: item.ownerSub } : {}),
+  };
+}
+
+const MAX_RESERVE_ATTEMPTS = 25;
+
+/**
+ * Reserves up to `wanted` event slots of a session whose cap is `cap`, atomically: one conditional
+ * `ADD` on the session's event counter (its membership item, about 100 bytes: 1 write unit). When
+ * fewer slots are left, it takes what is left (0 at the cap). The counter never counts fewer
+ * events than are stored: slots are taken before any event is written and given back after.
+ */
+export async function reserveEventSlots(head: SessionHead, wanted: number, cap: number): Promise<number | 'expired'> {
+  let want = Math.min(wanted, cap);
+  for (let attempt = 0; want > 0; attempt++) {
+    if (attempt >= MAX_RESERVE_ATTEMPTS) throw unavailable('Too much contention on the session; retry the request');
+    try {
+      await storageCall('reserve event slots', () =>
+        documentClient().send(
+          new UpdateCommand({
+            TableName: table(),
+            Key: keys.eventCounter(head.batchId, head.sessionNumber),
+            UpdateExpression: 'ADD eventCount :n',
+            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(eventCount) OR eventCount <= :room)',
+            ExpressionAttributeValues: { ':n': want, ':room': cap - want },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      );
+      return want;
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+      const old = conditionFailedItem(err);
+      // The membership item is written with the session, in one transaction; it is missing only
+      // when it expired (retention) and TTL deleted it before the session's own item.
+      if (!old) return 'expired';
+      const left = cap - ((old.eventCount as number | undefined) ?? 0);
+      if (left <= 0) return 0;
+      want = Math.min(want, left);
+    }
+  }
+  return 0;
+}
+
+/** Gives back event slots that were reserved but not used (duplicates, conflicts, failures). */
+export async function releaseEventSlots(head: SessionHead, count: number): Promise<void> {
+  if (count <= 0) return;
+  await storageCall('release event slots', () =>
+    documentClient().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: keys.eventCounter(head.batchId, head.sessionNumber),
+        UpdateExpression: 'ADD eventCount :n',
+        ConditionExpression: 'attribute_exists(eventCount)',
+        ExpressionAttributeValues: { ':n': -count },
+      }),
+    ),
+  );
 }
 
 /** Reads sessions by id (strongly consistent); missing ones are left out. */
@@ -59,8 +129,8 @@ export async function getSessionEvents(sessionId: string): Promise<EventRecord[]
   return events;
 }
 
-/** Sets the irrelevant flag; false when there is no such session. */
-export async function markIrrelevant(sessionId: string): Promise<boolean> {
+/** Sets the irrelevant flag; false when there is no such session (or, given `ownerSub`, none of that owner). */
+export async function markIrrelevant(sessionId: string, ownerSub?: string): Promise<boolean> {
   try {
     await storageCall('mark session', () =>
       documentClient().send(
@@ -68,8 +138,9 @@ export async function markIrrelevant(sessionId: string): Promise<boolean> {
           TableName: table(),
           Key: keys.session(sessionId),
           UpdateExpression: 'SET isIrrelevant = :true',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':true': true },
+          ...(ownerSub === undefined
+            ? { ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':true': true } }
+            : { ConditionExpression: 'attribute_exists(pk) AND ownerSub = :sub', ExpressionAttributeValues: { ':true': true, ':sub': ownerSub } }),
         }),
       ),
     );

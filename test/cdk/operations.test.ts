@@ -12,6 +12,8 @@ import { type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ops-alerts';
 const FUNCTIONS = routes.length + 1; // one per route and the catch-all
+/** Issue 15's alarms: 4xx rate, 401/403, 429, consumed write units (test/cdk/guardrails.test.ts). */
+const GUARDRAIL_ALARMS = 4;
 
 let defaults: ReturnType<typeof synthApp>;
 let custom: ReturnType<typeof synthApp>;
@@ -121,7 +123,7 @@ describe('alarms', () => {
 
   it('alarm on the API 5xx rate, Lambda errors and throttles of every function, DynamoDB throttles and system errors', () => {
     const alarms = alarmsOf(defaults.json);
-    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2);
+    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS);
     const rate = alarms.find((a) => a.id.startsWith('Api5xxRateAlarm'))!;
     expect(rate.p.Threshold).toBe(1);
     expect(rate.p.ComparisonOperator).toBe('GreaterThanThreshold');
@@ -160,7 +162,7 @@ describe('alarms', () => {
 
   it('alarmTopicArn: every alarm notifies that topic on alarm and on recovery', () => {
     const alarms = alarmsOf(custom.json);
-    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2);
+    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS);
     for (const a of alarms) {
       expect(a.p.AlarmActions, a.id).toEqual([TOPIC]);
       expect(a.p.OKActions, a.id).toEqual([TOPIC]);

@@ -193,7 +193,7 @@ describe('storage failures as the client sees them', () => {
   });
 
   it('answers 503, not 200, when one event of a push cannot be written', async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: 'SESSION#s1' } });
+    ddb.on(GetCommand).resolves({ Item: { batchId: 'B', sessionNumber: 1 } });
     ddb.on(PutCommand).resolves({}).on(PutCommand, { Item: { sk: 'EVENT#e3' } } as never).rejects(awsError('ThrottlingException'));
     const events = ['e1', 'e2', 'e3', 'e4'].map((id) => ({ event_id: id, object_id: 'o' }));
     const res = await pushEvents(httpEvent({ method: 'POST', path: '/session/events', body: { session_id: 's1', events } }), context);

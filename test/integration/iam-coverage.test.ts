@@ -1,0 +1,125 @@
+/**
+ * IAM coverage: every DynamoDB call each function really sends is allowed by its role in the
+ * synthesized template. The real handlers run a scenario that reaches every storage path (first
+ * create with registry bootstrap, retries, conflicts, late timestamps, the events cap, unknown
+ * sessions, releases and their repeats, batch pages) against DynamoDB Local, with a recorder on the
+ * functions' own client. Then each recorded (action, partition key) must be granted to that
+ * function: the action in its DynamoDB statement and the key inside its `dynamodb:LeadingKeys`
+ * patterns. A handler that starts sending a new command, or touching a new kind of item, fails here
+ * and not with AccessDenied in AWS. (`dynamodb:Attributes` is not modelled: DynamoDB Local has no IAM.)
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { documentClient } from '../../functions/storage/client.js';
+import { fallbackRoute, routes } from '../../lib/routes.js';
+import { synthApp, type CfnTemplate, resourcesOf } from '../cdk/ops-app.js';
+import { attachRecorder, recordAs, sent, stringLike } from '../support/dynamodb-recorder.js';
+import { context, httpEvent } from '../support/events.js';
+import { useFreshTable } from '../support/table.js';
+
+type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+const handlers: Record<string, Handler> = {};
+let template: CfnTemplate;
+
+async function call(operation: string, method: string, path: string, opts: { body?: unknown; query?: Record<string, string> } = {}) {
+  const res = await recordAs(operation, () => handlers[operation]!(httpEvent({ method, path, ...opts }), context));
+  return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
+}
+
+const session = (id: string, extra: Record<string, unknown> = {}) => ({ session_id: id, search_query: 'q', search_results: [{ object_id: 'o1', rank: 1 }], ...extra });
+const now = () => Math.floor(Date.now() / 1000);
+
+beforeAll(async () => {
+  await useFreshTable({ CLICKSTREAM_MAX_EVENTS_PER_SESSION: '3', CLICKSTREAM_BATCH_SHARDS: '2' });
+  attachRecorder(documentClient());
+  for (const r of [...routes, fallbackRoute]) {
+    handlers[r.operation] = ((await import(`../../${r.entry}`)) as { handler: Handler }).handler;
+  }
+  template = synthApp({}).json;
+
+  const s = '/session';
+  const expectStatus = async (p: ReturnType<typeof call>, status: number) => expect((await p).status).toBe(status);
+  // create_session: bootstrap, retry, conflict, a late created_at (read back), a second session.
+  await expectStatus(call('create_session', 'POST', s, { body: session('s1') }), 200);
+  await expectStatus(call('create_session', 'POST', s, { body: session('s1') }), 200);
+  await expectStatus(call('create_session', 'POST', s, { body: session('s1', { search_query: 'other' }) }), 409);
+  await expectStatus(call('create_session', 'POST', s, { body: session('s1', { created_at: now() - 10 * 86_400 }) }), 400);
+  await expectStatus(call('create_session', 'POST', s, { body: session('s2') }), 200);
+  // push_events: new, duplicate, conflict, late, past the cap (3), unknown session.
+  const ev = (id: string, extra: Record<string, unknown> = {}) => ({ event_id: id, object_id: 'o1', ...extra });
+  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 's1', events: [ev('e1'), ev('e2')] } }), 200);
+  const mixed = [ev('e1'), ev('e2', { object_id: 'x' }), ev('e3'), ev('e4'), ev('e5', { created_at: now() - 10 * 86_400 })];
+  const capped = await call('push_events', 'POST', `${s}/events`, { body: { session_id: 's1', events: mixed } });
+  expect(capped.body.results.map((r: { status: string }) => r.status)).toEqual(['duplicate', 'conflict', 'accepted', 'rejected', 'rejected']);
+  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 's2', events: [ev('e1'), ev('e1')] } }), 200);
+  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 'ghost', events: [ev('e1')] } }), 404);
+  // get_session, mark_session_irrelevant: known and unknown.
+  await expectStatus(call('get_session', 'GET', s, { query: { session_id: 's1' } }), 200);
+  await expectStatus(call('get_session', 'GET', s, { query: { session_id: 'ghost' } }), 404);
+  await expectStatus(call('mark_session_irrelevant', 'POST', `${s}/irrelevant`, { body: { session_id: 's2' } }), 200);
+  await expectStatus(call('mark_session_irrelevant', 'POST', `${s}/irrelevant`, { body: { session_id: 'ghost' } }), 404);
+  // Batches: collecting, release (and its repeat), the released batch and its pages.
+  await expectStatus(call('get_batch', 'GET', '/internal/batch'), 200);
+  const released = await call('release_batch', 'POST', '/internal/batch/release', { body: { release_id: 'r1' } });
+  expect(released.status).toBe(200);
+  await expectStatus(call('release_batch', 'POST', '/internal/batch/release', { body: { release_id: 'r1' } }), 200);
+  await expectStatus(call('release_batch', 'POST', '/internal/batch/release', { body: { release_id: 'r2' } }), 404);
+  const batchId = released.body.batch_id as string;
+  await expectStatus(call('get_batch', 'GET', '/internal/batch', { query: { batch_id: batchId } }), 200);
+  await expectStatus(call('get_batch_sessions', 'GET', '/internal/batch/sessions', { query: { batch_id: batchId, include_irrelevant: 'true' } }), 200);
+  await expectStatus(call('get_batch_sessions', 'GET', '/internal/batch/sessions', { query: { batch_id: 'nope' } }), 404);
+  // Events pushed after the release still go to the session (its membership item counts them).
+  await expectStatus(call('create_session', 'POST', s, { body: session('s3') }), 200);
+  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 's3', events: [ev('e1')] } }), 200);
+  // list_batches: the collecting batch (counted from the shards) and the released one, page by page.
+  const listed = await call('list_batches', 'GET', '/internal/batches', { query: { limit: '1' } });
+  expect(listed.status).toBe(200);
+  await expectStatus(call('list_batches', 'GET', '/internal/batches', { query: { cursor: listed.body.next_cursor as string } }), 200);
+  await expectStatus(call('not_found', 'GET', '/nowhere'), 404);
+}, 180_000);
+
+interface Grant {
+  actions: string[];
+  leadingKeys?: string[];
+}
+
+/** The DynamoDB grants of a function's role: actions and LeadingKeys patterns of each statement. */
+function grantsOf(logicalId: string): Grant[] {
+  const roleRef = template.Resources[logicalId]!.Properties.Role['Fn::GetAtt'][0] as string;
+  return resourcesOf(template, 'AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[])
+    .filter((st) => st.Effect === 'Allow')
+    .map((st) => ({
+      actions: ([] as string[]).concat(st.Action).filter((a) => a.startsWith('dynamodb:')),
+      leadingKeys: st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'],
+    }))
+    .filter((g) => g.actions.length > 0);
+}
+
+const allowed = (grants: Grant[], action: string, pk: string) =>
+  grants.some((g) => g.actions.includes(action) && (g.leadingKeys === undefined || g.leadingKeys.some((p) => stringLike(p, pk))));
+
+describe('IAM coverage', () => {
+  it.each([...routes, fallbackRoute].map((r) => [r.operation, r] as const))('%s sends only what its role allows', (operation, route) => {
+    const calls = sent.filter((c) => c.operation === operation);
+    if (route.actions.length > 0) expect(calls.length, `${operation} was not driven`).toBeGreaterThan(0);
+    const grants = grantsOf(route.logicalId);
+    const refused = [...new Set(calls.filter((c) => !allowed(grants, c.action, c.pk)).map((c) => `${c.action} on ${c.pk}`))];
+    expect(refused, `${operation} sends calls its role does not allow`).toEqual([]);
+  });
+
+  it('every role that uses DynamoDB is limited by LeadingKeys', () => {
+    for (const r of routes) {
+      for (const g of grantsOf(r.logicalId)) expect(g.leadingKeys, r.operation).toBeDefined();
+    }
+  });
+
+  it('the recorder sees every kind of call: transactions by item, batch reads by key, queries by partition', () => {
+    const actions = new Set(sent.map((c) => c.action));
+    for (const a of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchGetItem']) expect(actions).toContain(a);
+    expect(sent.some((c) => c.operation === 'create_session' && c.action === 'dynamodb:PutItem' && c.pk.startsWith('BATCH#'))).toBe(true);
+    expect(sent.some((c) => c.operation === 'push_events' && c.action === 'dynamodb:UpdateItem' && c.pk.includes('#SHARD#'))).toBe(true);
+    for (const c of sent) expect(c.pk, `${c.operation} ${c.action}`).not.toMatch(/^(undefined|\?|\*)$/);
+  });
+});
