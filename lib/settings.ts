@@ -109,6 +109,15 @@ export const SETTING_NAMES = Object.keys({
   logLevel: true,
   alarmTopicArn: true,
   alarmEmail: true,
+  maxEventsPerSession: true,
+  clientReservedConcurrency: true,
+  internalReservedConcurrency: true,
+  tableMaxReadUnits: true,
+  tableMaxWriteUnits: true,
+  writeThrottleRateLimit: true,
+  writeThrottleBurstLimit: true,
+  monthlyBudgetUsd: true,
+  tableKmsKey: true,
   stackName: true,
 } satisfies Record<keyof Settings | 'stackName', true>);
 
