@@ -77,7 +77,10 @@ export const responseSchemas = {
   mark_session_irrelevant: z.strictObject({ session_id: z.string(), is_irrelevant: z.literal(true) }),
   release_batch: z.strictObject({ release_id: z.string(), batch_id: z.string(), released_at: int, session_count: int }),
   get_batch_sessions: z.strictObject({ batch_id: z.string(), last_number: nullable(int), sessions: z.array(session) }),
-  get_batch: batch,
+  get_batch: z.strictObject({
+    ...batch.shape,
+    ranges: z.optional(z.array(z.strictObject({ shard: int, after_number: int, until_number: int, session_count: int }))),
+  }),
   list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
 } as const;
 
@@ -119,7 +122,7 @@ const OPERATIONS: Record<string, { summary: string; errors: Record<number, strin
     summary: 'One page of a released batch, by session_number; page on with after_number = last_number.',
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
   },
-  get_batch: { summary: 'A batch, or without batch_id the collecting one.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
+  get_batch: { summary: 'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
   list_batches: {
     summary: 'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
     errors: {},

@@ -1,5 +1,5 @@
 /** Domain records in the contract's wire shapes. */
-import type { BatchInfo } from '../domain/batches.js';
+import type { BatchInfo, ShardRange } from '../domain/batches.js';
 import type { EventPosition, SessionView } from '../domain/sessions.js';
 import type { BatchLogPosition } from '../storage/batch-store.js';
 import type { EventRecord } from '../domain/types.js';
@@ -63,6 +63,10 @@ export function batchView(b: BatchInfo) {
     ...(b.releaseId !== undefined ? { release_id: b.releaseId } : {}),
     session_count: b.sessionCount,
   };
+}
+
+export function rangeView(r: ShardRange) {
+  return { shard: r.shard, after_number: r.afterNumber, until_number: r.untilNumber, session_count: r.sessionCount };
 }
 
 export function encodeBatchCursor(p: BatchLogPosition): string {

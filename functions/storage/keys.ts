@@ -24,6 +24,7 @@ const SESSION_PREFIX = 'SESSION#';
 export const EVENT_PREFIX = 'EVENT#';
 const BATCH_PREFIX = 'BATCH#';
 const MEMBER_SHARD = '#SHARD#';
+export const SESSION_SORT_KEY = 'SESSION';
 const MEMBER_PREFIX = 'N#';
 /** Sort-key prefix of the batch log: one entry per batch, in creation order, newest last. */
 export const BATCH_LOG_PREFIX = 'LOG#';
@@ -44,7 +45,7 @@ const padNumber = (n: number) => n.toString().padStart(16, '0');
 const memberPartition = (batchId: string, shard: number) => `${BATCH_PREFIX}${batchId}${MEMBER_SHARD}${shard}`;
 
 export const keys = {
-  session: (sessionId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: 'SESSION' }),
+  session: (sessionId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: SESSION_SORT_KEY }),
   event: (sessionId: string, eventId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: `${EVENT_PREFIX}${eventId}` }),
   sessionPartition: (sessionId: string) => `${SESSION_PREFIX}${sessionId}`,
   sessionIdOf: (pk: string) => pk.slice(SESSION_PREFIX.length),
