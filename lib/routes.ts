@@ -2,6 +2,8 @@
  * The route table: the one list of operations that the CDK stack deploys and the local server
  * serves. Pure data, no CDK imports, so that the functions and the local server can read it too.
  */
+import { EXPORT_PREFIX } from '../functions/storage/keys.js';
+
 export const BASE_PATH = '/api/v1/clickstream';
 
 export type DynamoAction =
@@ -11,6 +13,22 @@ export type DynamoAction =
   | 'dynamodb:PutItem'
   | 'dynamodb:UpdateItem'
   | 'dynamodb:ConditionCheckItem';
+
+/** The actions of DynamoDbAction that write; `writePartitions` confines these. */
+export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
+
+/** Items of exports only (IAM condition on dynamodb:LeadingKeys): the export functions write nothing else. */
+export const EXPORT_PARTITIONS = `${EXPORT_PREFIX}*`;
+
+/** A function's grants beyond its DynamoDB actions. */
+export interface Grants {
+  /** Its write actions may touch only items whose partition key matches this (dynamodb:LeadingKeys). */
+  writePartitions?: string;
+  /** May start executions of the export state machine (and is told its ARN and the export bucket). */
+  startsExports?: boolean;
+  /** May write objects under the export prefix of the export bucket (and is told the bucket). */
+  writesExports?: boolean;
+}
 
 export interface Route {
   operation: string;
@@ -25,6 +43,7 @@ export interface Route {
   internal: boolean;
   /** Exactly the DynamoDB actions the operation uses (TransactWriteItems needs those of its parts). */
   actions: DynamoAction[];
+  grants?: Grants;
 }
 
 export const routes: readonly Route[] = [
@@ -91,7 +110,55 @@ export const routes: readonly Route[] = [
     internal: true,
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
   },
+  {
+    operation: 'start_export',
+    method: 'POST',
+    path: '/internal/batch/export',
+    logicalId: 'StartExportFunction',
+    entry: 'functions/handlers/start-export.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+    grants: { writePartitions: EXPORT_PARTITIONS, startsExports: true },
+  },
+  {
+    operation: 'get_export',
+    method: 'GET',
+    path: '/internal/batch/export',
+    logicalId: 'GetExportFunction',
+    entry: 'functions/handlers/get-export.ts',
+    internal: true,
+    actions: ['dynamodb:Query'],
+  },
 ];
+
+/** A function that is no route: a task of the export state machine (run in-process by npm start). */
+export interface TaskFunction {
+  operation: string;
+  logicalId: string;
+  entry: string;
+  actions: DynamoAction[];
+  grants: Grants;
+}
+
+/** The export state machine's tasks (lib/export-machine.ts). */
+export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
+  /** Writes the next file of one range (functions/domain/export-worker.ts). */
+  range: {
+    operation: 'export_range',
+    logicalId: 'ExportRangeFunction',
+    entry: 'functions/handlers/export-range.ts',
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
+    grants: { writePartitions: EXPORT_PARTITIONS, writesExports: true },
+  },
+  /** Writes the manifest and ends the export (succeeded or failed). */
+  finish: {
+    operation: 'finish_export',
+    logicalId: 'FinishExportFunction',
+    entry: 'functions/handlers/finish-export.ts',
+    actions: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+    grants: { writePartitions: EXPORT_PARTITIONS, writesExports: true },
+  },
+};
 
 /**
  * The catch-all route (`ANY /{proxy+}`, every path of at least one segment): answers unknown paths

@@ -35,6 +35,10 @@ export interface Settings {
   /** Where alarms notify: an existing SNS topic, or an e-mail address for a new topic (not both). */
   alarmTopicArn?: string;
   alarmEmail?: string;
+  /** Days after which exported files expire (S3 lifecycle); 0 keeps them. */
+  exportRetentionDays: number;
+  /** Ranges (shards) an export writes at once: the state machine's map concurrency. */
+  exportConcurrency: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -51,6 +55,8 @@ export const DEFAULT_SETTINGS: Settings = {
   memorySize: 512,
   logRetentionDays: 30,
   logLevel: 'INFO',
+  exportRetentionDays: 30,
+  exportConcurrency: 16,
 };
 
 /** The retention periods CloudWatch Logs accepts (days). */
@@ -109,6 +115,8 @@ export function readSettings(get: Lookup): Settings {
     logLevel: (str(get('logLevel'))?.toUpperCase() ?? d.logLevel) as LogLevel,
     alarmTopicArn: str(get('alarmTopicArn')),
     alarmEmail: str(get('alarmEmail')),
+    exportRetentionDays: int(get('exportRetentionDays'), 'exportRetentionDays', d.exportRetentionDays, 0, 36_500),
+    exportConcurrency: int(get('exportConcurrency'), 'exportConcurrency', d.exportConcurrency, 1, 1_000),
   };
   checkSettings(settings);
   return settings;

@@ -1,4 +1,5 @@
 /** Domain records in the contract's wire shapes. */
+import type { ExportStatus } from '../domain/exports.js';
 import type { EventPosition, SessionView } from '../domain/sessions.js';
 import type { EventRecord } from '../domain/types.js';
 import { validationError } from './errors.js';
@@ -50,4 +51,19 @@ export function decodeCursor(cursor: string | undefined): EventPosition | undefi
     // fall through
   }
   throw validationError([{ loc: ['query', 'events_after'], msg: 'Invalid events cursor', type: 'value_error' }]);
+}
+
+/** An export's state: `files`/`sessions` count what is written so far (all of it once it succeeded). */
+export function exportView(s: ExportStatus) {
+  const r = s.record;
+  return {
+    export_id: r.exportId,
+    batch_id: r.batchId,
+    format: r.format,
+    state: r.state,
+    location: r.location,
+    files: s.files,
+    sessions: s.sessions,
+    ...(r.state === 'failed' ? { error: r.error ?? 'The export failed' } : {}),
+  };
 }

@@ -10,6 +10,8 @@
  *   batch shard        SHARD#<shard>                       SHARD
  *   batch registry     BATCHES                             REGISTRY
  *   release            RELEASE#<release_id>                RELEASE
+ *   export             EXPORT#<export_id>                  EXPORT
+ *   export file        EXPORT#<export_id>                  FILE#<path of the file in the export folder>
  */
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' } as const;
 
@@ -48,4 +50,11 @@ export const keys = {
   shardOf: (pk: string) => Number(pk.slice('SHARD#'.length)),
   registry: (): Key => ({ pk: 'BATCHES', sk: 'REGISTRY' }),
   release: (releaseId: string): Key => ({ pk: `RELEASE#${releaseId}`, sk: 'RELEASE' }),
+  export: (exportId: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: 'EXPORT' }),
+  exportPartition: (exportId: string) => `${EXPORT_PREFIX}${exportId}`,
+  exportFile: (exportId: string, path: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: `${EXPORT_FILE_PREFIX}${path}` }),
 };
+
+/** Export records live in their own partitions: IAM can confine a function's writes to them (dynamodb:LeadingKeys). */
+export const EXPORT_PREFIX = 'EXPORT#';
+export const EXPORT_FILE_PREFIX = 'FILE#';
