@@ -12,7 +12,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
-import type { DynamoAction } from './routes.js';
+import { type DynamoAction, WRITE_ACTIONS } from './routes.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -49,6 +49,12 @@ export interface ClickstreamFunctionProps {
   environment: Record<string, string>;
   memorySize: number;
   logRetention: RetentionDays;
+  /** Default: 29 s (API Gateway's limit); the export tasks run longer. */
+  timeout?: Duration;
+  /** Confines the write actions to items whose partition key matches this (dynamodb:LeadingKeys). */
+  writePartitions?: string;
+  /** Grants beyond the table (S3, Step Functions), each as narrow as its use. */
+  statements?: PolicyStatement[];
 }
 
 export class ClickstreamFunction extends Construct {
@@ -80,7 +86,7 @@ export class ClickstreamFunction extends Construct {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
-      timeout: Duration.seconds(29),
+      timeout: props.timeout ?? Duration.seconds(29),
       tracing: Tracing.ACTIVE,
       logGroup: this.logGroup,
       description: `Clickstream ${props.operation}`,
@@ -88,15 +94,22 @@ export class ClickstreamFunction extends Construct {
       bundling: BUNDLING,
     });
     (this.fn.node.defaultChild as CfnFunction).overrideLogicalId(props.logicalId);
-    if (props.actions.length > 0) {
+    const confined = props.writePartitions ? props.actions.filter((a) => WRITE_ACTIONS.includes(a)) : [];
+    const free = props.actions.filter((a) => !confined.includes(a));
+    if (free.length > 0) {
+      this.fn.addToRolePolicy(new PolicyStatement({ effect: Effect.ALLOW, actions: free, resources: [props.table.tableArn] }));
+    }
+    if (confined.length > 0) {
       this.fn.addToRolePolicy(
         new PolicyStatement({
           effect: Effect.ALLOW,
-          actions: [...props.actions],
+          actions: confined,
           resources: [props.table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [props.writePartitions!] } },
         }),
       );
     }
+    for (const statement of props.statements ?? []) this.fn.addToRolePolicy(statement);
     Stack.of(this);
   }
 }

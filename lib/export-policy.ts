@@ -10,7 +10,7 @@ export const EXPORT_FINISH_TIMEOUT_SECONDS = 120;
 
 /**
  * Retries of a failed worker or finishing task (any error: a crash, a timeout, throttling): the
- * task is rerun with the same input, which rewrites the same file. 6 attempts in all, waiting 2, 4,
- * 8, 16, 32 s (with jitter in AWS) before each retry.
+ * task is rerun with the same input, which rewrites the same file. Up to 5 retries (6 attempts in
+ * all), waiting about 2, 4, 8, 16, 32 s (full jitter in AWS) before each.
  */
-export const EXPORT_RETRY = { maxAttempts: 6, intervalSeconds: 2, backoffRate: 2, maxDelaySeconds: 60 } as const;
+export const EXPORT_RETRY = { retries: 5, intervalSeconds: 2, backoffRate: 2, maxDelaySeconds: 60 } as const;

@@ -38,5 +38,5 @@ export async function readRangePage(
 }
 
 export function lineOf(format: ExportFormat, v: SessionView): string {
-  return JSON.stringify({ format, session_number: v.session.sessionNumber, session_id: v.session.sessionId, events: v.events.length });
+  return JSON.stringify({ session_id: v.session.sessionId, session_number: v.session.sessionNumber, format, events: v.events.map((e) => ({ event_id: e.eventId })) });
 }

@@ -22,8 +22,12 @@ export interface InProcessRunnerOptions {
   workerTimeoutMs?: number;
   /** Milliseconds before the first retry (doubles each time); default as in AWS. */
   retryDelayMs?: number;
-  /** Called before each task invocation; a test can make one fail (a killed worker). */
-  beforeTask?: (task: RangeTask, attempt: number) => void | Promise<void>;
+  /**
+   * Called before each task invocation. A test can make the attempt fail at once (throw), or in the
+   * middle of its file: the returned function replaces the time left that the worker reads after
+   * each page, and may throw (a worker killed while writing).
+   */
+  beforeTask?: (task: RangeTask, attempt: number) => void | (() => number) | Promise<void>;
 }
 
 export interface InProcessRunner extends ExportRunner {
@@ -48,7 +52,7 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
       try {
         return await fn(attempt);
       } catch (err) {
-        if (attempt >= EXPORT_RETRY.maxAttempts) throw err;
+        if (attempt > EXPORT_RETRY.retries) throw err;
         const delay = Math.min(firstDelay * EXPORT_RETRY.backoffRate ** (attempt - 1), EXPORT_RETRY.maxDelaySeconds * 1000);
         await new Promise((r) => setTimeout(r, delay));
       }
@@ -64,8 +68,10 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
         for (;;) {
           const current = task;
           const result = await withRetry(async (attempt) => {
-            await options.beforeTask?.(current, attempt);
-            return rangeHandler(current, lambdaContext(exportTasks.range.logicalId, 512, 'local', workerMs));
+            const remaining = await options.beforeTask?.(current, attempt);
+            const context = lambdaContext(exportTasks.range.logicalId, 512, 'local', workerMs);
+            if (remaining) context.getRemainingTimeInMillis = remaining;
+            return rangeHandler(current, context);
           });
           if (result.done) return;
           const { done: _done, ...next } = result;

@@ -1,0 +1,108 @@
+/** Seeding a released batch for export tests, and reading an export back from its folder. */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { expect } from 'vitest';
+import { releaseBatch } from '../../functions/domain/batches.js';
+import { createSession, pushEvents } from '../../functions/domain/sessions.js';
+import { markIrrelevant } from '../../functions/domain/sessions.js';
+import { mapLimited } from '../../functions/shared/concurrency.js';
+
+export interface Seeded {
+  batchId: string;
+  /** session id -> its event ids */
+  sessions: Map<string, string[]>;
+}
+
+/** `count` sessions (0 to 4 events each, every 7th irrelevant), released as one batch. */
+export async function seedReleasedBatch(count: number, prefix = 's'): Promise<Seeded> {
+  const sessions = new Map<string, string[]>();
+  await mapLimited(
+    Array.from({ length: count }, (_, i) => i),
+    32,
+    async (i) => {
+      const id = `${prefix}-${i}`;
+      await createSession({
+        sessionId: id,
+        content: {
+          search_query: `query ${i}`,
+          search_results: [
+            { object_id: `o${i % 50}`, rank: 1, meta: null },
+            { object_id: `o${(i + 1) % 50}`, rank: 2, meta: { n: i } },
+          ],
+          search_meta: null,
+          payload_filter: null,
+          sort_by: null,
+          user_id: `u${i % 10}`,
+        },
+      });
+      const eventIds = Array.from({ length: i % 5 }, (_, k) => `e${k}`);
+      if (eventIds.length > 0) {
+        await pushEvents(id, eventIds.map((eventId, k) => ({ eventId, content: { object_id: `o${(i + k) % 50}`, event_type: 'click', meta: null } })));
+      }
+      if (i % 7 === 0) await markIrrelevant(id);
+      sessions.set(id, eventIds);
+    },
+  );
+  const release = await releaseBatch(`release-${prefix}`);
+  expect(release.sessionCount).toBe(count);
+  return { batchId: release.batchId, sessions };
+}
+
+export interface ManifestFile {
+  path: string;
+  sessions: number;
+  events: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ReadExport {
+  manifest: { schema_version: number; export_id: string; batch_id: string; format: string; exported_at: string; files: ManifestFile[]; totals: Record<string, number> };
+  /** Every line of every file, parsed, in manifest order. */
+  lines: Record<string, any>[];
+  /** The raw bytes of each file, by path. */
+  raw: Map<string, Buffer>;
+}
+
+/** Reads the manifest and every file it lists, checking each file's bytes, checksum and counts. */
+export async function readExportFolder(location: string, read = (path: string) => readFile(join(fileURLToPath(location), path))): Promise<ReadExport> {
+  const manifest = JSON.parse((await read('manifest.json')).toString('utf8')) as ReadExport['manifest'];
+  const lines: Record<string, any>[] = [];
+  const raw = new Map<string, Buffer>();
+  for (const f of manifest.files) {
+    const bytes = await read(f.path);
+    raw.set(f.path, bytes);
+    expect(bytes.length, f.path).toBe(f.bytes);
+    expect(createHash('sha256').update(bytes).digest('hex'), f.path).toBe(f.sha256);
+    const fileLines = gunzipSync(bytes).toString('utf8').split('\n');
+    expect(fileLines.pop(), 'the file ends with a newline').toBe('');
+    const parsed = fileLines.map((l) => JSON.parse(l) as Record<string, any>);
+    expect(parsed.length, f.path).toBe(f.sessions);
+    expect(parsed.reduce((n, l) => n + (l.events?.length ?? 0), 0), f.path).toBe(f.events);
+    lines.push(...parsed);
+  }
+  expect(manifest.totals).toEqual({
+    files: manifest.files.length,
+    sessions: manifest.files.reduce((n, f) => n + f.sessions, 0),
+    events: manifest.files.reduce((n, f) => n + f.events, 0),
+    bytes: manifest.files.reduce((n, f) => n + f.bytes, 0),
+  });
+  return { manifest, lines, raw };
+}
+
+/** Every session of the batch exactly once, with exactly its events. */
+export function expectEverySessionOnce(lines: Record<string, any>[], seeded: Seeded): void {
+  const seen = new Map<string, number>();
+  for (const l of lines) seen.set(l.session_id, (seen.get(l.session_id) ?? 0) + 1);
+  const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+  expect(twice, 'sessions written more than once').toEqual([]);
+  const missing = [...seeded.sessions.keys()].filter((id) => !seen.has(id));
+  expect(missing, 'sessions missing').toEqual([]);
+  expect(lines.length).toBe(seeded.sessions.size);
+  for (const l of lines) {
+    expect((l.events as { event_id: string }[]).map((e) => e.event_id).sort(), l.session_id).toEqual([...seeded.sessions.get(l.session_id)!].sort());
+  }
+}
