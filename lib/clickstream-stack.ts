@@ -29,13 +29,18 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, type CfnTable, Operation, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { TABLE_KEYS } from '../functions/storage/keys.js';
+import { EXPORTS_PREFIX } from '../functions/storage/export-location.js';
 import { ClickstreamFunction } from './clickstream-function.js';
-import { BASE_PATH, type DynamoAction, fallbackRoute, fullPath, routes } from './routes.js';
+import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_WORKER_TIMEOUT_SECONDS } from './export-policy.js';
+import { ExportMachine } from './export-machine.js';
+import { BASE_PATH, type DynamoAction, exportTasks, fallbackRoute, fullPath, type Grants, routes } from './routes.js';
 import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
 
 /** Namespace and the one dimension of the functions' metrics (functions/http/observability.ts). */
@@ -67,6 +72,8 @@ export class ClickstreamStack extends Stack {
   readonly functions: Record<string, ClickstreamFunction> = {};
   readonly alarms: Alarm[] = [];
   alarmTopic?: ITopic;
+  readonly exportBucket: Bucket;
+  readonly exportMachine: ExportMachine;
 
   constructor(scope: Construct, id: string, props: ClickstreamStackProps = {}) {
     super(scope, id, props);
@@ -101,18 +108,82 @@ export class ClickstreamStack extends Stack {
       DYNAMODB_ENDPOINT: '',
     };
     const logRetention = settings.logRetentionDays as RetentionDays;
-    const build = (id: string, r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[] }) => {
+
+    // Exports: the bucket (private, TLS only, encrypted, expiring), the task functions and the state
+    // machine that runs them. Built before the routes: start_export needs the state machine.
+    this.exportBucket = new Bucket(this, 'ExportBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: false,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        ...(settings.exportRetentionDays > 0
+          ? [{ id: 'ExpireExports', prefix: EXPORTS_PREFIX, expiration: Duration.days(settings.exportRetentionDays) }]
+          : []),
+        // A worker killed during a multipart upload leaves its parts; they go after a day.
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+    (this.exportBucket.node.defaultChild as CfnBucket).overrideLogicalId('ExportBucket');
+    Validations.of(this.exportBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'No server access logs: only the export functions write to the bucket (their roles are confined to exports/*), ' +
+        'and readers are the account\'s own IAM principals; CloudTrail data events can audit object access where required.',
+    });
+    const exportPrefixArn = this.exportBucket.arnForObjects(`${EXPORTS_PREFIX}*`);
+    const grantStatements = (grants: Grants | undefined): PolicyStatement[] =>
+      grants?.writesExports
+        ? [
+            // PutObject covers the multipart upload's create, part and complete calls.
+            new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [exportPrefixArn] }),
+          ]
+        : [];
+
+    const build = (
+      id: string,
+      r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[]; grants?: Grants },
+      extra: { timeout?: Duration; environment?: Record<string, string>; statements?: PolicyStatement[] } = {},
+    ) => {
       const f = new ClickstreamFunction(this, id, {
         ...r,
         table: this.table,
-        environment,
+        environment: { ...environment, ...(r.grants?.writesExports || r.grants?.startsExports ? { EXPORT_BUCKET: this.exportBucket.bucketName } : {}), ...extra.environment },
         memorySize: settings.memorySize,
         logRetention,
+        timeout: extra.timeout,
+        writePartitions: r.grants?.writePartitions,
+        statements: [...grantStatements(r.grants), ...(extra.statements ?? [])],
       });
       f.logGroup.applyRemovalPolicy(removalPolicy);
       this.acknowledgeFunctionFindings(f);
+      if (r.grants?.writesExports) {
+        Validations.of(f.role.node.tryFindChild('DefaultPolicy') ?? f.role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<ExportBucket.Arn>/${EXPORTS_PREFIX}*]`,
+          reason: `Writes the files of any export (keys ${EXPORTS_PREFIX}<batch_id>/<export_id>/...): the export folder prefix, nothing else in the bucket.`,
+        });
+      }
       this.functions[r.operation] = f;
       return f;
+    };
+
+    const rangeFunction = build('ExportRange', exportTasks.range, { timeout: Duration.seconds(EXPORT_WORKER_TIMEOUT_SECONDS) });
+    const finishFunction = build('FinishExport', exportTasks.finish, { timeout: Duration.seconds(EXPORT_FINISH_TIMEOUT_SECONDS) });
+    this.exportMachine = new ExportMachine(this, 'ExportMachine', {
+      rangeFunction: rangeFunction.fn,
+      finishFunction: finishFunction.fn,
+      concurrency: settings.exportConcurrency,
+      logRetention,
+    });
+    this.exportMachine.logGroup.applyRemovalPolicy(removalPolicy);
+    this.acknowledgeStateMachineFindings(this.exportMachine);
+    const startsExports = {
+      environment: { EXPORT_STATE_MACHINE_ARN: this.exportMachine.stateMachine.stateMachineArn },
+      statements: [
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['states:StartExecution'], resources: [this.exportMachine.stateMachine.stateMachineArn] }),
+      ],
     };
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
@@ -175,7 +246,7 @@ export class ClickstreamStack extends Stack {
     const publicRoutes: HttpRoute[] = [];
 
     routes.forEach((route) => {
-      const f = build(route.logicalId.replace(/Function$/, ''), route);
+      const f = build(route.logicalId.replace(/Function$/, ''), route, route.grants?.startsExports ? startsExports : {});
       const added = this.api.addRoutes({
         path: fullPath(route),
         methods: [route.method === 'GET' ? HttpMethod.GET : HttpMethod.POST],
@@ -213,6 +284,8 @@ export class ClickstreamStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: `${this.api.apiEndpoint}${BASE_PATH}`, description: 'Base URL of the clickstream API' });
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'ExportBucketName', { value: this.exportBucket.bucketName, description: 'Exports: s3://<bucket>/exports/<batch_id>/<export_id>/' });
+    new CfnOutput(this, 'ExportStateMachineArn', { value: this.exportMachine.stateMachine.stateMachineArn });
     new CfnOutput(this, 'InternalInvokeArn', {
       value: this.api.arnForExecuteApi('*', `${BASE_PATH}/internal/*`, '$default'),
       description: 'Resource for execute-api:Invoke in the IAM policies of internal callers',
@@ -236,6 +309,29 @@ export class ClickstreamStack extends Stack {
       reason:
         'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) are granted on "*": X-Ray supports no resource-level permissions for them.',
     });
+  }
+
+  /**
+   * cdk-nag findings of the export state machine's role (made by CDK from its tasks and logging),
+   * acknowledged on its default policy only.
+   */
+  private acknowledgeStateMachineFindings(machine: ExportMachine): void {
+    const role = machine.stateMachine.role;
+    Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::<ExportRangeFunction.Arn>:*]',
+        reason: 'lambda:InvokeFunction on the versions and aliases of the export worker (CDK grants the function ARN and its qualifiers); no other function.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::<FinishExportFunction.Arn>:*]',
+        reason: 'lambda:InvokeFunction on the versions and aliases of the finishing function (CDK grants the function ARN and its qualifiers); no other function.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Log delivery (logs:CreateLogDelivery, ...) and X-Ray (xray:PutTraceSegments, ...) for Step Functions support no resource-level permissions.',
+      },
+    );
   }
 
   private addAlarmsAndDashboard(settings: Settings): void {
@@ -295,6 +391,20 @@ export class ClickstreamStack extends Stack {
       anyOver('TableThrottlesAlarm', 'DynamoDB throttled requests on the clickstream table', ddbThrottles),
       anyOver('TableSystemErrorsAlarm', 'DynamoDB system errors on the clickstream table', ddbSystemErrors),
     );
+    // One failed export is worth a look: it outlasted every retry of its tasks.
+    const machine = this.exportMachine.stateMachine;
+    const exportsFailed = machine.metricFailed({ period, statistic: 'Sum' });
+    const exportsTimedOut = machine.metricTimedOut({ period, statistic: 'Sum' });
+    alarms.push(
+      new Alarm(this, 'ExportFailedAlarm', {
+        alarmDescription: 'An export execution failed (its tasks outlasted their retries; the export is marked failed)',
+        metric: exportsFailed,
+        threshold: 0,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
     if (this.alarmTopic) {
       const action = new SnsAction(this.alarmTopic);
       for (const alarm of alarms) {
@@ -327,6 +437,14 @@ export class ClickstreamStack extends Stack {
           new GraphWidget({ title: 'Lambda errors', left: fns.map((f) => f.fn.metricErrors({ period })), width: 8 }),
           new GraphWidget({ title: 'Lambda throttles', left: fns.map((f) => f.fn.metricThrottles({ period })), width: 8 }),
           new GraphWidget({ title: 'Lambda duration p99', left: fns.map((f) => f.fn.metricDuration({ period, statistic: 'p99' })), width: 8 }),
+        ],
+        [
+          new GraphWidget({
+            title: 'Exports (executions)',
+            left: [machine.metricStarted({ period, statistic: 'Sum' }), machine.metricSucceeded({ period, statistic: 'Sum' }), exportsFailed, exportsTimedOut],
+            width: 12,
+          }),
+          new GraphWidget({ title: 'Export workers: duration p99', left: [this.functions[exportTasks.range.operation]!.fn.metricDuration({ period, statistic: 'p99' })], width: 12 }),
         ],
         [
           // Two widgets: both expressions name their per-operation metrics alike.

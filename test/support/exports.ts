@@ -8,7 +8,14 @@ import { expect } from 'vitest';
 import { releaseBatch } from '../../functions/domain/batches.js';
 import { createSession, pushEvents } from '../../functions/domain/sessions.js';
 import { markIrrelevant } from '../../functions/domain/sessions.js';
+import { BatchWriteCommand, type BatchWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { SessionContent, SessionRecord } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
+import { config } from '../../functions/shared/config.js';
+import { getRegistry, getShards, reserveSequence } from '../../functions/storage/batch-store.js';
+import { documentClient } from '../../functions/storage/client.js';
+import { eventItem, sessionItem } from '../../functions/storage/items.js';
+import { keys, sessionNumber } from '../../functions/storage/keys.js';
 
 export interface Seeded {
   batchId: string;
@@ -16,39 +23,100 @@ export interface Seeded {
   sessions: Map<string, string[]>;
 }
 
-/** `count` sessions (0 to 4 events each, every 7th irrelevant), released as one batch. */
-export async function seedReleasedBatch(count: number, prefix = 's'): Promise<Seeded> {
+const contentOf = (i: number): SessionContent => ({
+  search_query: `query ${i}`,
+  search_results: [
+    { object_id: `o${i % 50}`, rank: 1, meta: null },
+    { object_id: `o${(i + 1) % 50}`, rank: 2, meta: { n: i } },
+  ],
+  search_meta: null,
+  payload_filter: null,
+  sort_by: null,
+  user_id: `u${i % 10}`,
+});
+const eventIdsOf = (i: number) => Array.from({ length: i % 5 }, (_, k) => `e${k}`);
+const eventContentOf = (i: number, k: number) => ({ object_id: `o${(i + k) % 50}`, event_type: 'click', meta: null });
+
+/**
+ * `count` sessions (0 to 4 events each, every 7th irrelevant), released as one batch. The first
+ * `viaApi` go through create_session and push_events; the rest are written as those would write
+ * them (the storage module's items, numbers reserved on the shard, the shard's count raised), in
+ * bulk: DynamoDB Local takes about 30 ms per create transaction on a busy machine.
+ */
+export async function seedReleasedBatch(count: number, prefix = 's', viaApi = 40): Promise<Seeded> {
   const sessions = new Map<string, string[]>();
   await mapLimited(
-    Array.from({ length: count }, (_, i) => i),
-    32,
+    Array.from({ length: Math.min(count, viaApi) }, (_, i) => i),
+    8,
     async (i) => {
       const id = `${prefix}-${i}`;
-      await createSession({
-        sessionId: id,
-        content: {
-          search_query: `query ${i}`,
-          search_results: [
-            { object_id: `o${i % 50}`, rank: 1, meta: null },
-            { object_id: `o${(i + 1) % 50}`, rank: 2, meta: { n: i } },
-          ],
-          search_meta: null,
-          payload_filter: null,
-          sort_by: null,
-          user_id: `u${i % 10}`,
-        },
-      });
-      const eventIds = Array.from({ length: i % 5 }, (_, k) => `e${k}`);
-      if (eventIds.length > 0) {
-        await pushEvents(id, eventIds.map((eventId, k) => ({ eventId, content: { object_id: `o${(i + k) % 50}`, event_type: 'click', meta: null } })));
-      }
+      await createSession({ sessionId: id, content: contentOf(i) });
+      const eventIds = eventIdsOf(i);
+      if (eventIds.length > 0) await pushEvents(id, eventIds.map((eventId, k) => ({ eventId, content: eventContentOf(i, k) })));
       if (i % 7 === 0) await markIrrelevant(id);
       sessions.set(id, eventIds);
     },
   );
+  if (count > viaApi) await bulkSessions(viaApi, count, prefix, sessions);
   const release = await releaseBatch(`release-${prefix}`);
   expect(release.sessionCount).toBe(count);
   return { batchId: release.batchId, sessions };
+}
+
+/** Sessions from..to-1 spread over the shards that collect for the current batch, written in bulk. */
+async function bulkSessions(from: number, to: number, prefix: string, sessions: Map<string, string[]>): Promise<void> {
+  const { tableName } = config();
+  const registry = (await getRegistry())!;
+  const shards = (await getShards(registry.shardCount)).filter((s) => s.batchId === registry.collectingBatchId);
+  const now = Date.now();
+  const items: Record<string, unknown>[] = [];
+  const perShard = new Map<number, number[]>();
+  for (let i = from; i < to; i++) {
+    const shard = shards[i % shards.length]!.shard;
+    perShard.set(shard, [...(perShard.get(shard) ?? []), i]);
+  }
+  for (const [shard, indexes] of perShard) {
+    const { last } = await reserveSequence(shard, indexes.length);
+    indexes.forEach((i, k) => {
+      const id = `${prefix}-${i}`;
+      const record: SessionRecord = {
+        sessionId: id,
+        content: contentOf(i),
+        createdAt: now,
+        createdAtAuto: true,
+        receivedAt: now,
+        isIrrelevant: i % 7 === 0,
+        batchId: registry.collectingBatchId,
+        sessionNumber: sessionNumber(shard, last - indexes.length + 1 + k),
+      };
+      items.push({ ...sessionItem(record), ...(record.isIrrelevant ? { isIrrelevant: true } : {}) });
+      items.push({ ...keys.member(record.batchId, shard, record.sessionNumber), sessionId: id, sessionNumber: record.sessionNumber });
+      const eventIds = eventIdsOf(i);
+      for (const [e, eventId] of eventIds.entries()) {
+        items.push(eventItem({ sessionId: id, eventId, content: eventContentOf(i, e), createdAt: now + e, createdAtAuto: false, receivedAt: now }));
+      }
+      sessions.set(id, eventIds);
+    });
+  }
+  const chunks = Array.from({ length: Math.ceil(items.length / 25) }, (_, c) => items.slice(c * 25, c * 25 + 25));
+  await mapLimited(chunks, 8, async (chunk) => {
+    let pending = { [tableName]: chunk.map((Item) => ({ PutRequest: { Item } })) } as BatchWriteCommandInput['RequestItems'];
+    while (pending && Object.keys(pending).length > 0) {
+      const out = await documentClient().send(new BatchWriteCommand({ RequestItems: pending }));
+      pending = out.UnprocessedItems;
+    }
+  });
+  for (const [shard, indexes] of perShard) {
+    await documentClient().send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: keys.shard(shard),
+        UpdateExpression: 'ADD sessionCount :n',
+        ConditionExpression: 'batchId = :b',
+        ExpressionAttributeValues: { ':n': indexes.length, ':b': registry.collectingBatchId },
+      }),
+    );
+  }
 }
 
 export interface ManifestFile {
