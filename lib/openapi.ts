@@ -74,6 +74,9 @@ export const responseSchemas = {
     released_at: z.optional(int),
     release_id: z.optional(z.string()),
     session_count: int,
+    ranges: z.optional(
+      z.array(z.strictObject({ shard: int, after_number: int, until_number: int, session_count: int })),
+    ),
   }),
 } as const;
 
@@ -114,7 +117,7 @@ const OPERATIONS: Record<string, { summary: string; errors: Record<number, strin
     summary: 'One page of a released batch, by session_number; page on with after_number = last_number.',
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
   },
-  get_batch: { summary: 'A batch, or without batch_id the collecting one.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
+  get_batch: { summary: 'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
 };
 
 const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {

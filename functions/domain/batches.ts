@@ -19,12 +19,12 @@ import {
   getRegistry,
   getRelease,
   getShards,
+  countMembers,
   queryMembers,
   switchShard,
 } from '../storage/batch-store.js';
-import { shardOfNumber } from '../storage/keys.js';
-import * as sessions from '../storage/session-store.js';
-import { selectEvents, type EventSelection, type SessionView } from './sessions.js';
+import { SHARD_STRIDE, shardOfNumber } from '../storage/keys.js';
+import { readSession, type EventSelection, type SessionView } from './sessions.js';
 import type { BatchRecord, ReleaseRecord } from './types.js';
 
 const MAX_RELEASE_ROUNDS = 20;
@@ -75,8 +75,9 @@ async function completeRelease(releaseId: string, batchId: string, nextBatchId: 
   const shards = Array.from({ length: shardCount }, (_, shard) => shard);
   const counts = await mapLimited(shards, SWITCH_CONCURRENCY, (shard) => switchShard(shard, batchId, nextBatchId));
   if (counts.includes('superseded')) return; // finished by another caller; the caller re-reads it
-  const sessionCount = (counts as number[]).reduce((a, b) => a + b, 0);
-  await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, now: Date.now() });
+  const shardCounts = counts as number[];
+  const sessionCount = shardCounts.reduce((a, b) => a + b, 0);
+  await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, shardCounts, now: Date.now() });
 }
 
 function answerOf(release: ReleaseRecord): ReleaseAnswer {
@@ -99,9 +100,29 @@ async function countCollecting(batchId: string, shardCount: number): Promise<num
 
 const batchNotFound = (id: string) => notFound(`Batch with id=${id} not found`);
 
-export interface BatchInfo extends BatchRecord {
+/**
+ * The numbers of one shard: `afterNumber < session_number <= untilNumber` holds exactly the
+ * sessions created on it (`session_number = shard * 2^40 + sequence`, sequence from 1).
+ */
+export interface ShardRange {
+  shard: number;
+  afterNumber: number;
+  untilNumber: number;
   sessionCount: number;
 }
+
+export interface BatchInfo extends BatchRecord {
+  sessionCount: number;
+  /** For a released batch: one range per shard, for readers that split the batch between them. */
+  ranges?: ShardRange[];
+}
+
+export const shardRange = (shard: number, sessionCount: number): ShardRange => ({
+  shard,
+  afterNumber: shard * SHARD_STRIDE,
+  untilNumber: (shard + 1) * SHARD_STRIDE - 1,
+  sessionCount,
+});
 
 /** A batch by id, or the collecting one when no id is given. */
 export async function getBatch(batchId?: string): Promise<BatchInfo> {
@@ -116,7 +137,12 @@ export async function getBatch(batchId?: string): Promise<BatchInfo> {
   }
   const batch = await readBatch(id);
   if (!batch) throw batchId === undefined ? noCollectingBatch() : batchNotFound(id);
-  if (batch.status === 'released') return { ...batch, sessionCount: batch.sessionCount ?? 0 };
+  if (batch.status === 'released') {
+    const shards = Array.from({ length: batch.shardCount ?? 0 }, (_, shard) => shard);
+    // Batches released before per-shard counts were stored: counted from the membership items.
+    const counts = batch.shardCounts ?? (await mapLimited(shards, SWITCH_CONCURRENCY, (shard) => countMembers(batch.batchId, shard)));
+    return { ...batch, sessionCount: batch.sessionCount ?? 0, ranges: shards.map((shard) => shardRange(shard, counts[shard] ?? 0)) };
+  }
   shardCount ??= (await getRegistry())?.shardCount ?? 0;
   return { ...batch, sessionCount: await countCollecting(id, shardCount) };
 }
@@ -124,8 +150,12 @@ export async function getBatch(batchId?: string): Promise<BatchInfo> {
 export interface BatchPageRequest {
   batchId: string;
   afterNumber: number;
+  /** Inclusive upper bound on session_number (default: none), so that readers can split a batch. */
+  untilNumber?: number;
   limit: number;
   includeIrrelevant: boolean;
+  /** Strongly consistent (default) or eventually consistent reads (half the read units). */
+  consistent?: boolean;
   events: EventSelection;
   /** Ends the page early (at least one session) once the sessions' measured size reaches this. */
   maxBytes?: number;
@@ -138,55 +168,122 @@ export interface BatchPage {
   batchId: string;
   lastNumber: number | null;
   sessions: SessionView[];
+  /** False when every session up to `untilNumber` has been looked at: nothing follows this page. */
+  more: boolean;
 }
 
+/** Members asked for at most per Query. */
+const MEMBER_PAGE = 1000;
+
 /**
- * Sessions of a released batch with a number above `afterNumber`, ascending. Numbers ascend shard by
- * shard, so the page reads the shard of `afterNumber` first and moves on to the following shards.
+ * Sessions of a released batch with `afterNumber < number <= untilNumber`, ascending. Numbers ascend
+ * shard by shard, so the page reads the shard of `afterNumber` first and moves on to the following
+ * shards. It reads storage only for the sessions it returns: the members it needs (one Query per
+ * shard), then each session with its events in one Query of the session's partition, at most
+ * EVENT_READ_CONCURRENCY at once and never more than the page still needs. Irrelevant sessions that
+ * are left out cost the first page of their partition (where their flag is); a page that ends on its
+ * byte budget or deadline may have read up to EVENT_READ_CONCURRENCY - 1 sessions it does not return.
  */
 export async function getBatchSessions(req: BatchPageRequest): Promise<BatchPage> {
   const batch = await readBatch(req.batchId);
   if (!batch) throw batchNotFound(req.batchId);
   if (batch.status !== 'released') throw conflict(`Batch with id=${req.batchId} is still collecting`);
 
-  const shardCount = batch.shardCount ?? 0;
+  const until = req.untilNumber ?? Number.MAX_SAFE_INTEGER;
+  const lastShard = Math.min((batch.shardCount ?? 0) - 1, shardOfNumber(until));
+  const consistent = req.consistent ?? true;
   const page: SessionView[] = [];
   let bytes = 0;
   let after = req.afterNumber;
   let shard = shardOfNumber(after);
+  let ended = false; // the page ended on its byte budget
   const full = () =>
+    ended ||
     page.length >= req.limit ||
     (page.length > 0 && req.deadline !== undefined && Date.now() > req.deadline) ||
     (page.length > 0 && req.maxBytes !== undefined && bytes >= req.maxBytes);
 
-  while (shard < shardCount && !full()) {
-    const want = req.limit - page.length;
-    const members = await queryMembers(req.batchId, shard, after, req.includeIrrelevant ? want : Math.min(1000, want * 2));
-    if (members.length === 0) {
+  while (shard <= lastShard && !full()) {
+    const want = Math.min(MEMBER_PAGE, req.limit - page.length);
+    const members = await queryMembers(req.batchId, shard, after, want, { until, consistent });
+    let i = 0;
+    while (i < members.length && !full()) {
+      const chunk = members.slice(i, i + Math.min(EVENT_READ_CONCURRENCY, req.limit - page.length));
+      const views = await mapLimited(chunk, EVENT_READ_CONCURRENCY, (m) =>
+        readSession(m.sessionId, { consistent, includeIrrelevant: req.includeIrrelevant, events: req.events }),
+      );
+      for (const view of views) {
+        if (view) {
+          const size = req.measure?.(view) ?? 0;
+          if (page.length > 0 && req.maxBytes !== undefined && bytes + size > req.maxBytes) {
+            ended = true; // does not fit: the page ends before it
+            break;
+          }
+          page.push(view);
+          bytes += size;
+        }
+        i++;
+        if (full()) break;
+      }
+    }
+    if (i > 0) after = members[i - 1]!.sessionNumber;
+    if (full() && i < members.length) break;
+    if (members.length < want) {
+      // The shard has nothing more up to `until`.
       shard++;
       after = 0;
-      continue;
-    }
-    const found = await sessions.getSessions(members.map((m) => m.sessionId));
-    const wanted = members.filter((m) => {
-      const s = found.get(m.sessionId);
-      return s !== undefined && (req.includeIrrelevant || !s.isIrrelevant);
-    });
-    const events = await mapLimited(wanted, EVENT_READ_CONCURRENCY, (m) => sessions.getSessionEvents(m.sessionId));
-    after = members.at(-1)!.sessionNumber;
-    for (const [i, member] of wanted.entries()) {
-      const view: SessionView = { session: found.get(member.sessionId)!, ...selectEvents(events[i]!, req.events) };
-      const size = req.measure?.(view) ?? 0;
-      if (page.length > 0 && req.maxBytes !== undefined && bytes + size > req.maxBytes) {
-        bytes = req.maxBytes; // does not fit: the page ends before it
-        break;
-      }
-      page.push(view);
-      bytes += size;
-      if (full()) break;
     }
   }
   const last = page.at(-1);
-  return { batchId: req.batchId, lastNumber: last ? last.session.sessionNumber : null, sessions: page };
+  return {
+    batchId: req.batchId,
+    lastNumber: last ? last.session.sessionNumber : null,
+    sessions: page,
+    more: shard <= lastShard,
+  };
 }
 
+export interface RangeRequest {
+  batchId: string;
+  /** Exclusive lower bound on session_number: a range's afterNumber, then the previous `next`. */
+  afterNumber: number;
+  /** Inclusive upper bound on session_number. */
+  untilNumber: number;
+  /** Sessions at most. */
+  limit: number;
+  /** Strongly consistent (default) or eventually consistent reads (half the read units). */
+  consistent?: boolean;
+  /** Default true: an export keeps irrelevant sessions (they are the negatives of the pairs format). */
+  includeIrrelevant?: boolean;
+  /** Stops adding sessions (at least one) once their stored size reaches this; default 32 MB. */
+  maxBytes?: number;
+}
+
+export interface RangeResult {
+  /** Whole sessions, with every event (sorted by created_at, event_id). */
+  sessions: SessionView[];
+  /** Pass as afterNumber to read on; null when the range is read completely. */
+  next: number | null;
+}
+
+const RANGE_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Part of a range of a released batch, every session whole with all of its events, for an export
+ * worker: call again with `afterNumber = next` until `next` is null. Each session is held in memory
+ * whole (its events must be sorted); sessions stop being added once `maxBytes` of them are read.
+ */
+export async function readRange(req: RangeRequest): Promise<RangeResult> {
+  const page = await getBatchSessions({
+    batchId: req.batchId,
+    afterNumber: req.afterNumber,
+    untilNumber: req.untilNumber,
+    limit: req.limit,
+    includeIrrelevant: req.includeIrrelevant ?? true,
+    consistent: req.consistent ?? true,
+    events: { limit: Number.POSITIVE_INFINITY },
+    maxBytes: req.maxBytes ?? RANGE_MAX_BYTES,
+    measure: (v) => v.storedBytes ?? 0,
+  });
+  return { sessions: page.sessions, next: page.more ? (page.lastNumber ?? null) : null };
+}

@@ -80,6 +80,8 @@ export interface SessionView {
   eventCount: number;
   /** Set when `events` is not the whole remainder: where the next read starts. */
   next?: EventPosition;
+  /** Stored size of the items read (DynamoDB's rules), when read from storage. */
+  storedBytes?: number;
 }
 
 export interface EventPosition {
@@ -98,33 +100,120 @@ export interface EventSelection {
 export const compareEvents = (a: EventPosition, b: EventPosition) =>
   a.createdAt - b.createdAt || compareCodePoints(a.eventId, b.eventId);
 
-/** Orders a session's events and takes the part that was asked for, saying where the rest starts. */
-export function selectEvents(all: EventRecord[], sel: EventSelection): Omit<SessionView, 'session'> {
-  const sorted = [...all].sort(compareEvents);
-  const start = sel.after ? sorted.findIndex((e) => compareEvents(e, sel.after!) > 0) : 0;
-  const remaining = start < 0 ? [] : sorted.slice(start);
-  const events: EventRecord[] = [];
-  let bytes = 0;
-  for (const event of remaining) {
-    if (events.length >= sel.limit) break;
-    const size = sel.measure?.(event) ?? 0;
-    if (events.length > 0 && sel.maxBytes !== undefined && bytes + size > sel.maxBytes) break;
-    events.push(event);
-    bytes += size;
+/**
+ * Picks, from a session's events seen one by one in any order, what `selectEvents` would pick from
+ * all of them sorted: the events after the cursor in (created_at, event_id) order, at most `limit`,
+ * within `maxBytes` (at least one). Memory stays bounded whatever the session holds: it keeps at most
+ * about twice the selection (count and bytes) and sorts and trims when it grows past that, keeping
+ * only the key of the first event that did not fit (every later candidate after it cannot fit either).
+ */
+export class EventSelector {
+  private kept: { event: EventRecord; size: number }[] = [];
+  private keptBytes = 0;
+  /** The smallest event known not to fit: nothing after it can be selected. */
+  private blocker?: EventPosition;
+  /** All events seen. */
+  count = 0;
+  /** Events after the cursor. */
+  private remaining = 0;
+
+  constructor(private readonly sel: EventSelection) {}
+
+  add(event: EventRecord): void {
+    this.count++;
+    if (this.sel.after && compareEvents(event, this.sel.after) <= 0) return;
+    this.remaining++;
+    if (this.blocker && compareEvents(event, this.blocker) > 0) return;
+    const size = this.sel.measure?.(event) ?? 0;
+    this.kept.push({ event, size });
+    this.keptBytes += size;
+    const { limit, maxBytes } = this.sel;
+    if (this.kept.length > limit + Math.max(limit, 1000) || (maxBytes !== undefined && this.keptBytes > 2 * maxBytes + size)) this.trim();
   }
-  const last = events.at(-1);
-  const truncated = events.length < remaining.length;
-  return {
-    events,
-    eventCount: all.length,
-    ...(truncated && last ? { next: { createdAt: last.createdAt, eventId: last.eventId } } : {}),
-  };
+
+  /** Sorts what is kept and cuts it to the selection; remembers the first event that did not fit. */
+  private trim(): void {
+    this.kept.sort((a, b) => compareEvents(a.event, b.event));
+    let bytes = 0;
+    let n = 0;
+    for (; n < this.kept.length; n++) {
+      const { size } = this.kept[n]!;
+      if (n >= this.sel.limit) break;
+      if (n > 0 && this.sel.maxBytes !== undefined && bytes + size > this.sel.maxBytes) break;
+      bytes += size;
+    }
+    if (n < this.kept.length) {
+      const first = this.kept[n]!.event;
+      this.blocker = { createdAt: first.createdAt, eventId: first.eventId };
+      this.kept.length = n;
+    }
+    this.keptBytes = bytes;
+  }
+
+  result(): Omit<SessionView, 'session'> {
+    this.trim();
+    const events = this.kept.map((k) => k.event);
+    const last = events.at(-1);
+    return {
+      events,
+      eventCount: this.count,
+      ...(this.remaining > events.length && last ? { next: { createdAt: last.createdAt, eventId: last.eventId } } : {}),
+    };
+  }
 }
 
-export async function getSession(sessionId: string, sel: EventSelection): Promise<SessionView> {
-  const [session, events] = await Promise.all([store.getSession(sessionId), store.getSessionEvents(sessionId)]);
-  if (!session) throw sessionNotFound(sessionId);
-  return { session, ...selectEvents(events, sel) };
+/** Orders a session's events and takes the part that was asked for, saying where the rest starts. */
+export function selectEvents(all: EventRecord[], sel: EventSelection): Omit<SessionView, 'session'> {
+  const selector = new EventSelector(sel);
+  for (const event of all) selector.add(event);
+  return selector.result();
+}
+
+export interface ReadSessionOptions {
+  /** Strongly consistent (default) or eventually consistent reads (half the read units). */
+  consistent?: boolean;
+  /** False: an irrelevant session is not read past the page that shows its flag, and is left out. */
+  includeIrrelevant?: boolean;
+  events: EventSelection;
+}
+
+/** Items of the first page when irrelevant sessions are skipped: the flag costs at most this page. */
+const FIRST_PAGE_ITEMS_SKIPPING = 100;
+
+/**
+ * A session and the events that were asked for, read with ONE paged Query of its partition (the
+ * session item comes first). Pages hold at most PARTITION_PAGE_ITEMS items (and DynamoDB's 1 MB),
+ * and the selector keeps only what can be returned, so memory stays bounded for any session.
+ * Undefined when the session does not exist, or is irrelevant and `includeIrrelevant` is false.
+ * Events are keyed by event_id but returned by created_at, so every event is read (README).
+ */
+export async function readSession(sessionId: string, o: ReadSessionOptions): Promise<SessionView | undefined> {
+  const selector = new EventSelector(o.events);
+  const consistent = o.consistent ?? true;
+  let session: SessionRecord | undefined;
+  let start: Record<string, unknown> | undefined;
+  let bytes = 0;
+  do {
+    const first = start === undefined;
+    const page = await store.querySessionPartition(sessionId, {
+      consistent,
+      limit: first && o.includeIrrelevant === false ? FIRST_PAGE_ITEMS_SKIPPING : store.PARTITION_PAGE_ITEMS,
+      start,
+    });
+    if (page.session) session = page.session;
+    if (!session) return undefined; // the first item of the partition read backwards is the session
+    if (first && o.includeIrrelevant === false && session.isIrrelevant) return undefined;
+    for (const event of page.events) selector.add(event);
+    bytes += page.bytes;
+    start = page.next;
+  } while (start);
+  return { session: session!, ...selector.result(), storedBytes: bytes };
+}
+
+export async function getSession(sessionId: string, sel: EventSelection, consistent = true): Promise<SessionView> {
+  const view = await readSession(sessionId, { consistent, events: sel });
+  if (!view) throw sessionNotFound(sessionId);
+  return view;
 }
 
 export async function markIrrelevant(sessionId: string): Promise<void> {

@@ -63,6 +63,8 @@ export interface BatchRecord {
   sessionCount?: number;
   /** How many shards the batch's members are spread over (known once released). */
   shardCount?: number;
+  /** Sessions per shard, in shard order (stored at release; absent for batches released before). */
+  shardCounts?: number[];
 }
 
 export interface ReleaseRecord {

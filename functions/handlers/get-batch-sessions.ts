@@ -10,8 +10,10 @@ export const handler = httpHandler({ name: 'get_batch_sessions', query: getBatch
   const page = await getBatchSessions({
     batchId: query.batch_id,
     afterNumber: query.after_number,
+    untilNumber: query.until_number,
     limit: query.limit,
     includeIrrelevant: query.include_irrelevant,
+    consistent: query.consistent,
     events: { limit: query.events_limit, maxBytes: RESPONSE_BUDGET_BYTES, measure: (e) => responseBytes(eventView(e)) },
     maxBytes: RESPONSE_BUDGET_BYTES,
     measure: (v) => responseBytes(sessionView(v)),

@@ -11,5 +11,15 @@ export const handler = httpHandler({ name: 'get_batch', query: getBatchQuery }, 
     ...(batch.releasedAt !== undefined ? { released_at: batch.releasedAt } : {}),
     ...(batch.releaseId !== undefined ? { release_id: batch.releaseId } : {}),
     session_count: batch.sessionCount,
+    ...(batch.ranges
+      ? {
+          ranges: batch.ranges.map((r) => ({
+            shard: r.shard,
+            after_number: r.afterNumber,
+            until_number: r.untilNumber,
+            session_count: r.sessionCount,
+          })),
+        }
+      : {}),
   });
 });

@@ -154,7 +154,7 @@ export const releaseBody = z.object({ release_id: idSchema });
 
 // ---- query strings: every value arrives as a string ----
 
-const intParam = (min: number, max: number, fallback: number) =>
+const intParam = (min: number, max: number, fallback: number, description = `Default ${fallback}`) =>
   documented(z.pipe(
     z.optional(
       z.string().check(
@@ -178,24 +178,27 @@ const intParam = (min: number, max: number, fallback: number) =>
       ),
     ),
     z.transform((raw: string | undefined) => (raw === undefined ? fallback : Number(raw) + 0)),
-  ), { type: 'integer', minimum: min, maximum: max, description: `Default ${fallback}` });
+  ), { type: 'integer', minimum: min, maximum: max, description });
 
 const TRUE = ['true', '1', 'yes', 'on', 't', 'y'];
 const FALSE = ['false', '0', 'no', 'off', 'f', 'n'];
 
-const boolParam = documented(z.pipe(
-  z.optional(
-    z.string().check(
-      z.superRefine((raw, ctx) => {
-        const v = raw.toLowerCase();
-        if (!TRUE.includes(v) && !FALSE.includes(v)) {
-          ctx.addIssue({ code: 'custom', message: 'Input should be a valid boolean', params: { type: 'bool_parsing' } });
-        }
-      }),
+const boolParamWithDefault = (fallback: boolean, description = `Default ${fallback}`) =>
+  documented(z.pipe(
+    z.optional(
+      z.string().check(
+        z.superRefine((raw, ctx) => {
+          const v = raw.toLowerCase();
+          if (!TRUE.includes(v) && !FALSE.includes(v)) {
+            ctx.addIssue({ code: 'custom', message: 'Input should be a valid boolean', params: { type: 'bool_parsing' } });
+          }
+        }),
+      ),
     ),
-  ),
-  z.transform((raw: string | undefined) => raw !== undefined && TRUE.includes(raw.toLowerCase())),
-), { type: 'boolean', description: `${TRUE.join('/')} or ${FALSE.join('/')}, any case. Default false` });
+    z.transform((raw: string | undefined) => (raw === undefined ? fallback : TRUE.includes(raw.toLowerCase()))),
+  ), { type: 'boolean', description: `${TRUE.join('/')} or ${FALSE.join('/')}, any case. ${description}` });
+
+const boolParam = boolParamWithDefault(false);
 
 export const MAX_EVENTS_LIMIT = 10_000;
 export const MAX_PAGE_LIMIT = 1000;
@@ -214,6 +217,8 @@ export const getBatchSessionsQuery = z.object({
   limit: intParam(1, MAX_PAGE_LIMIT, 10),
   events_limit: intParam(1, MAX_EVENTS_LIMIT, 1000),
   include_irrelevant: boolParam,
+  until_number: intParam(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'Inclusive upper bound on session_number; default: none. get_batch gives one range per shard'),
+  consistent: boolParamWithDefault(true, 'Default true; false reads eventually consistent, at half the read units (README)'),
 });
 
 export const getBatchQuery = z.object({ batch_id: optional(idSchema) });

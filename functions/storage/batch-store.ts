@@ -245,26 +245,59 @@ export async function insertSession(record: SessionRecord, shard: number): Promi
   }
 }
 
-/** Members of a batch on one shard with a number above `after`, ascending. */
+/**
+ * Members of a batch on one shard with a number above `after` and at most `until`, ascending, at
+ * most `limit` of them.
+ */
 export async function queryMembers(
   batchId: string,
   shard: number,
   after: number,
   limit: number,
+  o: { until?: number; consistent?: boolean } = {},
 ): Promise<{ sessionId: string; sessionNumber: number }[]> {
+  const until = o.until ?? Number.MAX_SAFE_INTEGER;
+  if (until <= after) return [];
   const out = await storageCall('query batch members', () =>
     send().send(
       new QueryCommand({
         TableName: table(),
-        KeyConditionExpression: 'pk = :pk AND sk > :after',
-        ExpressionAttributeValues: { ':pk': keys.memberPartition(batchId, shard), ':after': keys.memberSortKey(after) },
-        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :until',
+        ExpressionAttributeValues: {
+          ':pk': keys.memberPartition(batchId, shard),
+          ':from': keys.memberSortKey(after + 1),
+          ':until': keys.memberSortKey(until),
+        },
+        ConsistentRead: o.consistent ?? true,
         Limit: limit,
         ProjectionExpression: 'sessionId, sessionNumber',
       }),
     ),
   );
   return (out.Items ?? []).map((i) => ({ sessionId: i.sessionId as string, sessionNumber: i.sessionNumber as number }));
+}
+
+/** How many members a batch has on one shard (for batches released before counts were kept per shard). */
+export async function countMembers(batchId: string, shard: number): Promise<number> {
+  let count = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await storageCall('count batch members', () =>
+      send().send(
+        new QueryCommand({
+          TableName: table(),
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': keys.memberPartition(batchId, shard) },
+          ConsistentRead: true,
+          Select: 'COUNT',
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      ),
+    );
+    count += out.Count ?? 0;
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return count;
 }
 
 // ---------------------------------------------------------------- batches and releases
@@ -287,6 +320,7 @@ export async function getBatch(batchId: string): Promise<BatchRecord | undefined
     releaseId: i.releaseId as string | undefined,
     sessionCount: i.sessionCount as number | undefined,
     shardCount: i.shardCount as number | undefined,
+    ...(Array.isArray(i.shardCounts) ? { shardCounts: i.shardCounts as number[] } : {}),
   };
 }
 
@@ -343,6 +377,8 @@ export async function finalizeRelease(p: {
   batchId: string;
   sessionCount: number;
   shardCount: number;
+  /** Sessions of the batch on each shard, in shard order (get_batch's ranges). */
+  shardCounts: number[];
   now: number;
 }): Promise<boolean> {
   return transactOrCancelled('finalize release', [
@@ -361,7 +397,7 @@ export async function finalizeRelease(p: {
         TableName: table(),
         Key: keys.batch(p.batchId),
         UpdateExpression:
-          'SET #status = :released, releasedAt = :now, sessionCount = :count, releaseId = :rid, shardCount = :shards',
+          'SET #status = :released, releasedAt = :now, sessionCount = :count, releaseId = :rid, shardCount = :shards, shardCounts = :perShard',
         ConditionExpression: '#status = :collecting',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
@@ -371,6 +407,7 @@ export async function finalizeRelease(p: {
           ':count': p.sessionCount,
           ':rid': p.releaseId,
           ':shards': p.shardCount,
+          ':perShard': p.shardCounts,
         },
       },
     },

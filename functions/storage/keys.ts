@@ -21,6 +21,7 @@ export type Key = {
 };
 
 export const EVENT_PREFIX = 'EVENT#';
+export const SESSION_SORT_KEY = 'SESSION';
 const MEMBER_PREFIX = 'N#';
 
 /**
@@ -34,7 +35,7 @@ export const shardOfNumber = (n: number) => Math.floor(n / SHARD_STRIDE);
 const padNumber = (n: number) => n.toString().padStart(16, '0');
 
 export const keys = {
-  session: (sessionId: string): Key => ({ pk: `SESSION#${sessionId}`, sk: 'SESSION' }),
+  session: (sessionId: string): Key => ({ pk: `SESSION#${sessionId}`, sk: SESSION_SORT_KEY }),
   event: (sessionId: string, eventId: string): Key => ({ pk: `SESSION#${sessionId}`, sk: `${EVENT_PREFIX}${eventId}` }),
   sessionPartition: (sessionId: string) => `SESSION#${sessionId}`,
   sessionIdOf: (pk: string) => pk.slice('SESSION#'.length),

@@ -2,10 +2,10 @@
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../shared/config.js';
 import type { EventRecord, SessionRecord } from '../domain/types.js';
-import { batchGetConsistent, documentClient } from './client.js';
+import { documentClient } from './client.js';
 import { conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
-import { assertFits, eventItem, type Item, toEventRecord, toSessionRecord } from './items.js';
-import { EVENT_PREFIX, keys } from './keys.js';
+import { assertFits, eventItem, type Item, itemSize, toEventRecord, toSessionRecord } from './items.js';
+import { EVENT_PREFIX, keys, SESSION_SORT_KEY } from './keys.js';
 
 const table = () => config().tableName;
 
@@ -31,32 +31,49 @@ export async function sessionExists(sessionId: string): Promise<boolean> {
   return out.Item !== undefined;
 }
 
-/** Reads sessions by id (strongly consistent); missing ones are left out. */
-export async function getSessions(sessionIds: string[]): Promise<Map<string, SessionRecord>> {
-  const items = await batchGetConsistent(table(), sessionIds.map((id) => keys.session(id)), storageCall);
-  return new Map(items.map((item) => [item.sessionId as string, toSessionRecord(item)]));
+/** Items a page of a session's partition holds at most (DynamoDB stops a page at 1 MB anyway). */
+export const PARTITION_PAGE_ITEMS = 1000;
+
+export interface PartitionPage {
+  /** The session item, when this page holds it (always the first item of the first page). */
+  session?: SessionRecord;
+  events: EventRecord[];
+  /** Stored size of the page's items (DynamoDB's rules), for byte budgets. */
+  bytes: number;
+  /** Where the next page starts; absent on the last page. */
+  next?: Record<string, unknown>;
 }
 
-/** Every event of a session, in storage order (by event id). */
-export async function getSessionEvents(sessionId: string): Promise<EventRecord[]> {
-  const events: EventRecord[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await storageCall('query events', () =>
-      documentClient().send(
-        new QueryCommand({
-          TableName: table(),
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': keys.sessionPartition(sessionId), ':prefix': EVENT_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      ),
-    );
-    for (const item of out.Items ?? []) events.push(toEventRecord(item));
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return events;
+/**
+ * One page of a session's partition: the session item and its events in ONE Query. The partition is
+ * read backwards, so the session item (sort key `SESSION`, after every `EVENT#...`) comes first and
+ * a reader learns at once whether the session exists and whether it is irrelevant.
+ */
+export async function querySessionPartition(
+  sessionId: string,
+  o: { consistent: boolean; limit: number; start?: Record<string, unknown> },
+): Promise<PartitionPage> {
+  const out = await storageCall('query session', () =>
+    documentClient().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.sessionPartition(sessionId) },
+        ScanIndexForward: false,
+        ConsistentRead: o.consistent,
+        Limit: o.limit,
+        ...(o.start ? { ExclusiveStartKey: o.start } : {}),
+      }),
+    ),
+  );
+  const page: PartitionPage = { events: [], bytes: 0 };
+  for (const item of out.Items ?? []) {
+    page.bytes += itemSize(item);
+    if (item.sk === SESSION_SORT_KEY) page.session = toSessionRecord(item);
+    else if (typeof item.sk === 'string' && item.sk.startsWith(EVENT_PREFIX)) page.events.push(toEventRecord(item));
+  }
+  if (out.LastEvaluatedKey) page.next = out.LastEvaluatedKey;
+  return page;
 }
 
 /** Sets the irrelevant flag; false when there is no such session. */

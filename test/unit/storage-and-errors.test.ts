@@ -185,8 +185,9 @@ describe('storage failures as the client sees them', () => {
   });
 
   it('answers 500 without details on an unexpected error', async () => {
+    // get_session reads the session and its events with one Query of the session's partition.
     ddb.on(GetCommand).rejects(awsError('ValidationException'));
-    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(QueryCommand).rejects(awsError('ValidationException'));
     const res = await call(getSession, httpEvent({ method: 'GET', path: '/session', query: { session_id: 's1' } }));
     expect(res.statusCode).toBe(500);
     expect(JSON.parse(res.body!)).toEqual({ detail: 'Internal Server Error' });
