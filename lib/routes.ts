@@ -147,7 +147,7 @@ export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
     operation: 'export_range',
     logicalId: 'ExportRangeFunction',
     entry: 'functions/handlers/export-range.ts',
-    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
+    actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
     grants: { writePartitions: EXPORT_PARTITIONS, writesExports: true },
   },
   /** Writes the manifest and ends the export (succeeded or failed). */

@@ -1,42 +1,23 @@
 /**
- * What an export reads and writes per session, from the batch read path of part 1: the ranges of a
- * released batch (one per shard), a range read in session_number order with every event of each
- * session, and the two line formats of `clickstream export`.
- *
- * INTERIM (until the issue-9 branch is merged): a minimal reader on the existing storage calls.
+ * What an export reads, from the batch read path of part 1 (functions/domain/batches.ts): the
+ * ranges of a released batch (one per shard, with the number of sessions the release counted on it)
+ * and a range read in session_number order, each session whole with all of its events.
  */
-import { mapLimited } from '../shared/concurrency.js';
-import { queryMembers } from '../storage/batch-store.js';
-import { SHARD_STRIDE } from '../storage/keys.js';
-import * as sessions from '../storage/session-store.js';
-import { compareEvents, type SessionView } from './sessions.js';
-import type { BatchRecord, ExportFormat, ExportRange } from './types.js';
+import { getBatch, readRange } from './batches.js';
+import type { SessionView } from './sessions.js';
+import type { ExportRange } from './types.js';
 
-export function rangesOf(batch: BatchRecord): ExportRange[] {
-  return Array.from({ length: batch.shardCount ?? 0 }, (_, shard) => ({
-    shard,
-    after: shard * SHARD_STRIDE,
-    until: (shard + 1) * SHARD_STRIDE - 1,
-    sessions: -1,
-  }));
+/** The ranges of a batch, every shard included (an empty one costs one read and writes no file). */
+export async function releasedRanges(batchId: string): Promise<{ released: boolean; ranges: ExportRange[] }> {
+  const batch = await getBatch(batchId);
+  return {
+    released: batch.status === 'released',
+    ranges: (batch.ranges ?? []).map((r) => ({ shard: r.shard, after: r.afterNumber, until: r.untilNumber, sessions: r.sessionCount })),
+  };
 }
 
-/** Up to `limit` sessions of the range after `after`, each with all of its events; `end` when none follow. */
-export async function readRangePage(
-  batchId: string,
-  range: ExportRange,
-  after: number,
-  limit: number,
-): Promise<{ sessions: SessionView[]; end: boolean }> {
-  const members = (await queryMembers(batchId, range.shard, after, limit)).filter((m) => m.sessionNumber <= range.until);
-  const found = await sessions.getSessions(members.map((m) => m.sessionId));
-  const views = await mapLimited(members, 16, async (m) => {
-    const events = (await sessions.getSessionEvents(m.sessionId)).sort(compareEvents);
-    return { session: found.get(m.sessionId)!, events, eventCount: events.length };
-  });
-  return { sessions: views, end: members.length < limit };
-}
-
-export function lineOf(format: ExportFormat, v: SessionView): string {
-  return JSON.stringify({ session_id: v.session.sessionId, session_number: v.session.sessionNumber, format, events: v.events.map((e) => ({ event_id: e.eventId })) });
+/** Up to `limit` sessions of the range after `after` (strongly consistent); `end` when none follow. */
+export async function readRangePage(batchId: string, range: ExportRange, after: number, limit: number): Promise<{ sessions: SessionView[]; end: boolean }> {
+  const page = await readRange({ batchId, afterNumber: after, untilNumber: range.until, limit });
+  return { sessions: page.sessions, end: page.next === null };
 }

@@ -22,7 +22,8 @@ import { DomainError } from '../shared/errors.js';
 import { exportFiles } from '../storage/export-files.js';
 import { exportPrefix, MANIFEST_FILE } from '../storage/export-location.js';
 import { endExport, getExportWithFiles, putExportFile } from '../storage/export-store.js';
-import { lineOf, readRangePage } from './export-source.js';
+import { readRangePage } from './export-source.js';
+import type { SessionView } from './sessions.js';
 import type { ExportFileEntry, ExportFormat, ExportRange, ExportTotals } from './types.js';
 
 /** One iteration of a range: where it starts and which file it writes. */
@@ -66,7 +67,14 @@ function meter() {
   return { stream, result: () => ({ bytes, sha256: hash.digest('hex') }) };
 }
 
-export async function exportRange(task: RangeTask, clock: { remainingMs(): number }, sessionsPerFile = config().exportSessionsPerFile): Promise<RangeTaskResult> {
+/** A session's line in a format (functions/domain/training-lines.ts on its wire shape), without the newline. */
+export type LineWriter = (format: ExportFormat, view: SessionView) => string;
+
+export async function exportRange(
+  task: RangeTask,
+  io: { remainingMs(): number; line: LineWriter },
+  sessionsPerFile = config().exportSessionsPerFile,
+): Promise<RangeTaskResult> {
   const { range } = task;
   let cursor = Math.max(task.cursor, range.after);
   let page = await readRangePage(task.batchId, range, cursor, Math.min(PAGE_SESSIONS, sessionsPerFile));
@@ -84,7 +92,7 @@ export async function exportRange(task: RangeTask, clock: { remainingMs(): numbe
   try {
     for (;;) {
       for (const view of page.sessions) {
-        if (!gzip.write(`${lineOf(task.format, view)}\n`)) await Promise.race([once(gzip, 'drain'), piped]);
+        if (!gzip.write(`${io.line(task.format, view)}\n`)) await Promise.race([once(gzip, 'drain'), piped]);
         sessions++;
         events += view.events.length;
         cursor = view.session.sessionNumber;
@@ -93,7 +101,7 @@ export async function exportRange(task: RangeTask, clock: { remainingMs(): numbe
         done = true;
         break;
       }
-      if (sessions >= sessionsPerFile || clock.remainingMs() < HANDOFF_MARGIN_MS) break;
+      if (sessions >= sessionsPerFile || io.remainingMs() < HANDOFF_MARGIN_MS) break;
       page = await readRangePage(task.batchId, range, cursor, Math.min(PAGE_SESSIONS, sessionsPerFile - sessions));
       if (page.sessions.length === 0) {
         done = true;

@@ -5,10 +5,9 @@
  * The workers and the finishing step are in export-worker.ts.
  */
 import { conflict, notFound } from '../shared/errors.js';
-import { getBatch } from '../storage/batch-store.js';
 import { exportPrefix, locationOf } from '../storage/export-location.js';
 import { createExport, getExportWithFiles } from '../storage/export-store.js';
-import { rangesOf } from './export-source.js';
+import { releasedRanges } from './export-source.js';
 import type { ExportFormat, ExportRange, ExportRecord } from './types.js';
 
 /** What a run of an export needs; the same record always gives the same input (Step Functions compares it). */
@@ -62,9 +61,8 @@ const exportNotFound = (id: string) => notFound(`Export with id=${id} not found`
  * it still starts). The same export_id for another batch or format is a conflict.
  */
 export async function startExport(input: { exportId: string; batchId: string; format: ExportFormat }, now = Date.now()): Promise<ExportStatus> {
-  const batch = await getBatch(input.batchId);
-  if (!batch) throw notFound(`Batch with id=${input.batchId} not found`);
-  if (batch.status !== 'released') throw conflict(`Batch with id=${input.batchId} is still collecting`);
+  const batch = await releasedRanges(input.batchId); // 404 for an unknown batch
+  if (!batch.released) throw conflict(`Batch with id=${input.batchId} is still collecting`);
   const record: ExportRecord = {
     exportId: input.exportId,
     batchId: input.batchId,
@@ -72,7 +70,7 @@ export async function startExport(input: { exportId: string; batchId: string; fo
     state: 'running',
     location: locationOf(exportPrefix(input.batchId, input.exportId)),
     createdAt: now,
-    ranges: rangesOf(batch),
+    ranges: batch.ranges,
   };
   const outcome = await createExport(record);
   const stored = outcome.created ? record : outcome.existing;

@@ -183,7 +183,7 @@ describe('grants of the export functions, exactly', () => {
   it('the range worker reads the table, writes only export records, and writes only under exports/', () => {
     expect(statementsOfFunction(byDefault.json, exportTasks.range.logicalId)).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('ExportRange'), condition: undefined },
-      { actions: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: undefined },
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: undefined },
       { actions: ['dynamodb:PutItem'], resource: TABLE, condition: CONFINED },
       { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resource: EXPORT_OBJECTS(), condition: undefined },
     ]);

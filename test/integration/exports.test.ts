@@ -106,6 +106,26 @@ describe('an export of a released batch', () => {
     expect(readdirSync(fileURLToPath(first.done.body.location)).sort()).toEqual([...files.manifest.files.map((f) => f.path), 'manifest.json'].sort());
   });
 
+  it('each line of the sessions format is the session as get_session answers it', async () => {
+    for (const line of [files.lines[0]!, files.lines[1234]!, files.lines.at(-1)!]) {
+      const got = await api.get('/session', { session_id: line.session_id });
+      expect(line).toEqual(got.body);
+    }
+  });
+
+  it('the pairs format holds every session exactly once, one line each', async () => {
+    const { done } = await exportToEnd({ batch_id: seeded.batchId, export_id: 'exp-pairs', format: 'pairs' });
+    expect(done.body).toMatchObject({ format: 'pairs', state: 'succeeded', sessions: SESSIONS });
+    const pairs = await readExportFolder(done.body.location);
+    expect(pairs.manifest.format).toBe('pairs');
+    expect(pairs.manifest.files.every((f) => f.path.startsWith('pairs-'))).toBe(true);
+    expectEverySessionOnce(pairs.lines, seeded, 'pairs');
+    expect(pairs.manifest.totals.events).toBe(files.manifest.totals.events);
+    const irrelevant = pairs.lines.find((l) => l.is_irrelevant)!;
+    expect(irrelevant.clicked).toEqual([]);
+    expect(irrelevant.negatives.length).toBe(irrelevant.results.length);
+  });
+
   it('a repeated POST answers the same export and starts nothing new', async () => {
     const before = tasks.length;
     const again = await api.post('/internal/batch/export', { batch_id: seeded.batchId, export_id: 'exp-1', format: 'sessions' });
