@@ -126,6 +126,19 @@ describe('an export of a released batch', () => {
     expect(irrelevant.negatives.length).toBe(irrelevant.results.length);
   });
 
+  it('DuckDB reads the files with read_json: every session once, every event', async () => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const db = await DuckDBInstance.create(':memory:');
+    const connection = await db.connect();
+    const folder = fileURLToPath(first.done.body.location);
+    const result = await connection.runAndReadAll(
+      `SELECT count(*) AS sessions, count(DISTINCT session_id) AS ids, sum(len(events)) AS events FROM read_json('${folder}*.jsonl.gz')`,
+    );
+    const [sessions, ids, events] = result.getRows()[0]!.map(Number);
+    expect({ sessions, ids, events }).toEqual({ sessions: SESSIONS, ids: SESSIONS, events: files.manifest.totals.events });
+    connection.closeSync();
+  });
+
   it('a repeated POST answers the same export and starts nothing new', async () => {
     const before = tasks.length;
     const again = await api.post('/internal/batch/export', { batch_id: seeded.batchId, export_id: 'exp-1', format: 'sessions' });
