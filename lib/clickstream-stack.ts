@@ -442,9 +442,8 @@ export class ClickstreamStack extends Stack {
           new GraphWidget({
             title: 'Exports (executions)',
             left: [machine.metricStarted({ period, statistic: 'Sum' }), machine.metricSucceeded({ period, statistic: 'Sum' }), exportsFailed, exportsTimedOut],
-            width: 12,
+            width: 24,
           }),
-          new GraphWidget({ title: 'Export workers: duration p99', left: [this.functions[exportTasks.range.operation]!.fn.metricDuration({ period, statistic: 'p99' })], width: 12 }),
         ],
         [
           // Two widgets: both expressions name their per-operation metrics alike.
