@@ -4,7 +4,7 @@
  * shards, files of at most 400 sessions (so ranges hand their cursor on), manifest checks,
  * idempotent and concurrent starts, the errors, and a killed-and-retried worker.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setExportRunner } from '../../functions/domain/exports.js';
 import type { RangeTask } from '../../functions/domain/export-worker.js';
 import { createSession } from '../../functions/domain/sessions.js';
+import { Api as CliApi } from '../../lib/cli/api.js';
+import { downloadExport, serverSideExport, verifyFolder } from '../../lib/cli/server-export.js';
 import { inProcessExportRunner, type InProcessRunner } from '../../lib/local/export-runner.js';
 import { expectEverySessionOnce, readExportFolder, seedReleasedBatch, type Seeded } from '../support/exports.js';
 import { Api } from '../support/http.js';
@@ -196,6 +198,40 @@ describe('an export of a released batch', () => {
     } finally {
       kill = undefined;
     }
+  });
+});
+
+describe('clickstream export --server-side (lib/cli/server-export.ts)', () => {
+  it('starts the export, follows its progress to the end, and downloads a verified copy', async () => {
+    const cli = new CliApi({ url: api.url('') });
+    const lines: string[] = [];
+    const target = mkdtempSync(join(tmpdir(), 'download-'));
+    const { state, downloaded } = await serverSideExport({
+      api: cli,
+      batchId: seeded.batchId,
+      exportId: 'exp-cli',
+      format: 'sessions',
+      download: target,
+      pollMs: 200,
+      progress: (line) => lines.push(line),
+    });
+    expect(state).toMatchObject({ export_id: 'exp-cli', state: 'succeeded', sessions: SESSIONS });
+    expect(lines.some((l) => l.startsWith('export exp-cli: running'))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^downloaded and verified \d+ files \(3000 sessions/);
+    expect(downloaded!.totals.sessions).toBe(SESSIONS);
+    const copy = await readExportFolder(`file://${target}/`);
+    expectEverySessionOnce(copy.lines, seeded);
+    await verifyFolder(target);
+  });
+
+  it('refuses a file that does not match the manifest, and writes no manifest', async () => {
+    const location = (await api.get('/internal/batch/export', { export_id: 'exp-cli' })).body.location as string;
+    const manifest = JSON.parse(readFileSync(join(fileURLToPath(location), 'manifest.json'), 'utf8'));
+    const victim = join(fileURLToPath(location), manifest.files[1].path);
+    writeFileSync(victim, Buffer.concat([readFileSync(victim), Buffer.from([0])]));
+    const target = mkdtempSync(join(tmpdir(), 'download-'));
+    await expect(downloadExport(location, target)).rejects.toThrow(`${manifest.files[1].path}: got ${manifest.files[1].bytes + 1} bytes`);
+    expect(existsSync(join(target, 'manifest.json'))).toBe(false);
   });
 });
 
