@@ -215,6 +215,7 @@ try {
       endpoint: dynamo.endpoint,
       env: serverEnv,
       floorTable: 'bench-floor',
+      tableName: throughputTable,
       concurrency: plan.concurrency,
       rounds: plan.rounds,
       segmentMs: plan.segmentMs,

@@ -28,6 +28,8 @@ export interface CapacityRow {
   ratio: number;
   /** Events the request stored (push_events), for per-event figures. */
   accepted?: number;
+  /** Sessions read (batch_read), for per-session figures. */
+  sessions?: number;
   modelled: string[];
   byOp: CapacityTotals['byOp'];
 }
@@ -84,6 +86,7 @@ function row(
   t: CapacityTotals,
   floor: { reads: number; writes: number; what: string },
   accepted?: number,
+  sessions?: number,
 ): CapacityRow {
   return {
     key,
@@ -97,6 +100,7 @@ function row(
     floor: floor.what,
     ratio: round(unitCost(t.reads, t.writes) / unitCost(floor.reads, floor.writes), 3),
     ...(accepted !== undefined ? { accepted } : {}),
+    ...(sessions !== undefined ? { sessions } : {}),
     modelled: t.notes,
     byOp: t.byOp,
   };
@@ -224,6 +228,35 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   await invoker.expect('get_batch', { method: 'GET', path: '/internal/batch', query: { batch_id: release.body.batch_id } });
   rows.push(row('get_batch', 'get_batch', 'a released batch', meter.take(), { reads: 1, writes: 0, what: 'one strongly consistent read of the batch item' }));
 
+  // The whole released batch read through the API as a training job does: pages of 100, strongly
+  // consistent, every session with its events (batch_read_units).
+  const readIds: string[] = [];
+  for (let after = 0, guard = 0; guard < 10_000; guard++) {
+    const p = await invoker.expect('get_batch_sessions', {
+      method: 'GET',
+      path: '/internal/batch/sessions',
+      query: { batch_id: release.body.batch_id, after_number: String(after), limit: '100' },
+    });
+    if (p.body.last_number === null) break;
+    readIds.push(...(p.body.sessions as { session_id: string }[]).map((x) => x.session_id));
+    after = p.body.last_number as number;
+  }
+  const readTotals = meter.take();
+  let readFloor = 0;
+  let largest = 0;
+  for (const sid of readIds) {
+    const bytes = sum(await partitionSizes(ctx, `SESSION#${sid}`));
+    largest = Math.max(largest, bytes);
+    readFloor += readUnits(bytes);
+  }
+  rows.push(
+    row('batch_read', 'get_batch_sessions', `the whole released batch: ${readIds.length} sessions (10 events each, at most ${largest} B), pages of 100, strongly consistent`, readTotals, {
+      reads: readFloor,
+      writes: 0,
+      what: 'one strongly consistent Query per session partition (the session and its events)',
+    }, undefined, readIds.length),
+  );
+
   // get_session with 10 events.
   const getId = id('get');
   await invoker.expect('create_session', post('/session', sessionBody(getId)));
@@ -281,6 +314,6 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   );
 
 
-  const order = ['create_session', 'create_session_retry', 'get_session', 'push_events_1', 'push_events_10', 'push_events_100', 'push_events_1000', 'push_events_duplicate', 'mark_session_irrelevant', 'release_batch', 'release_batch_repeat', 'get_batch_sessions', 'get_batch'];
+  const order = ['create_session', 'create_session_retry', 'get_session', 'push_events_1', 'push_events_10', 'push_events_100', 'push_events_1000', 'push_events_duplicate', 'mark_session_irrelevant', 'release_batch', 'release_batch_repeat', 'get_batch_sessions', 'batch_read', 'get_batch'];
   return rows.sort((x, y) => order.indexOf(x.key) - order.indexOf(y.key));
 }

@@ -3,13 +3,14 @@
  * `{ setup }` once, then `{ run: 'push' | 'create', concurrency, maxRequests, maxMs }` per segment,
  * each answered with the segment's figures; `stop` ends it (so does the parent going away).
  */
-import { closedLoop, type FloorOptions, floorWorkload, type FloorWorkload } from './floor.js';
+import { type BatchToRead, closedLoop, type FloorOptions, floorWorkload, type FloorWorkload } from './floor.js';
 
 let workload: FloorWorkload | undefined;
 
 type Message =
   | { id: number; setup: FloorOptions }
   | { id: number; run: 'push' | 'create'; concurrency: number; maxRequests: number; maxMs: number }
+  | { id: number; read: BatchToRead; maxMs: number }
   | 'stop';
 
 process.on('message', (m: Message) => {
@@ -25,6 +26,10 @@ process.on('message', (m: Message) => {
         return;
       }
       if (!workload) throw new Error('floor process: run before setup');
+      if ('read' in m) {
+        process.send?.({ id: m.id, segment: await workload.read(m.read, m.maxMs) });
+        return;
+      }
       const call = m.run === 'push' ? workload.push : workload.create;
       const segment = await closedLoop(m.concurrency, m.maxRequests, m.maxMs, call);
       process.send?.({ id: m.id, segment });

@@ -6,7 +6,7 @@
  * load generator.
  */
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { eventItem, expiresAt, sessionItem } from '../../functions/storage/items.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
@@ -62,9 +62,22 @@ export interface FloorOptions {
   sessions: number;
 }
 
+export interface BatchToRead {
+  tableName: string;
+  batchId: string;
+  shards: number;
+  /** Members per Query, as the API reader's page size. */
+  limit: number;
+}
+
+/** The handler's concurrency of session reads in a page (functions/domain/batches.ts EVENT_READ_CONCURRENCY). */
+export const READ_CONCURRENCY = 16;
+
 export interface FloorWorkload {
   push(i: number): Promise<number>;
   create(i: number): Promise<number>;
+  /** Reads a released batch from its start, as one reader, for at most maxMs: sessions read. */
+  read(batch: BatchToRead, maxMs: number): Promise<Segment>;
   destroy(): void;
 }
 
@@ -170,6 +183,55 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
         }),
       );
       return 1;
+    },
+    async read(batch, maxMs) {
+      // The least the API's reader needs: members of each shard in number order (one Query per
+      // `limit` members), then one strongly consistent Query per session partition, READ_CONCURRENCY
+      // at once; no HTTP, no validation, no JSON answer.
+      const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
+      const started = performance.now();
+      const deadline = started + maxMs;
+      outer: for (let shard = 0; shard < batch.shards; shard++) {
+        for (let after = 0; ; ) {
+          const t0 = performance.now();
+          const members = await doc.send(
+            new QueryCommand({
+              TableName: batch.tableName,
+              KeyConditionExpression: 'pk = :pk AND sk > :after',
+              ExpressionAttributeValues: { ':pk': keys.memberPartition(batch.batchId, shard), ':after': keys.memberSortKey(after) },
+              ConsistentRead: true,
+              Limit: batch.limit,
+              ProjectionExpression: 'sessionId, sessionNumber',
+            }),
+          );
+          const items = members.Items ?? [];
+          if (items.length === 0) break;
+          await mapLimited(items, READ_CONCURRENCY, async (m) => {
+            let start: Record<string, unknown> | undefined;
+            do {
+              const out = await doc.send(
+                new QueryCommand({
+                  TableName: batch.tableName,
+                  KeyConditionExpression: 'pk = :pk',
+                  ExpressionAttributeValues: { ':pk': keys.sessionPartition(m.sessionId as string) },
+                  ScanIndexForward: false,
+                  ConsistentRead: true,
+                  ExclusiveStartKey: start,
+                }),
+              );
+              start = out.LastEvaluatedKey;
+            } while (start);
+          });
+          seg.items += items.length;
+          seg.requests++;
+          seg.latencies.push(performance.now() - t0);
+          after = items.at(-1)!.sessionNumber as number;
+          if (performance.now() > deadline) break outer;
+          if (items.length < batch.limit) break;
+        }
+      }
+      seg.elapsedMs = performance.now() - started;
+      return seg;
     },
     destroy: () => raw.destroy(),
   };

@@ -77,7 +77,7 @@ function throughputTable(t: ThroughputResult, md: boolean) {
     fmt(r.requestsPerSec, 1),
     fmt(r.p50Ms),
     fmt(r.p99Ms),
-    r.mode === 'floor' ? '1.00x' : fmtRatio(r.scenario === 'push_events' ? t.pushRatio : t.createRatio),
+    r.mode === 'floor' ? '1.00x' : fmtRatio(r.scenario === 'push_events' ? t.pushRatio : r.scenario === 'batch_read' ? t.readRatio : t.createRatio),
   ]);
   return md ? mdTable(header, body, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r']) : textTable(header, body);
 }

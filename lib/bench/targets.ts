@@ -27,6 +27,8 @@ export const MAX_BUNDLE_BYTES = 600 * 1024;
 export const MIN_PUSH_RATIO = 0.7;
 export const MAX_WRITES_PER_EVENT = 1.1;
 export const MAX_COST_RATIO = 1.25;
+export const MAX_READS_PER_SESSION = 1.1;
+export const MIN_READ_RATIO = 0.8;
 /** The request size the cost target is judged at: the push of the throughput figures. */
 export const COST_TARGET_EVENTS_PER_REQUEST = 100;
 
@@ -40,6 +42,8 @@ export function evaluateTargets(r: TargetInputs): Target[] {
   const dup = r.capacity.find((c) => c.key === 'push_events_duplicate')!;
   const cost = r.cost.find((c) => c.key === `events_${COST_TARGET_EVENTS_PER_REQUEST}`)!;
   const dupCost = unitCost(dup.reads, dup.writes);
+  const batchRead = r.capacity.find((c) => c.key === 'batch_read')!;
+  const readsPerSession = batchRead.reads / batchRead.sessions!;
   const firstCost = unitCost(first.reads, first.writes);
   return [
     {
@@ -89,6 +93,22 @@ export function evaluateTargets(r: TargetInputs): Target[] {
       value: cost.ratio,
       limit: MAX_COST_RATIO,
       met: cost.ratio <= MAX_COST_RATIO,
+    },
+    {
+      key: 'batch_read_units',
+      target: `<= ${MAX_READS_PER_SESSION} read units per session of a released batch read through the API (sessions under 4 KB, strongly consistent)`,
+      measured: `${readsPerSession.toFixed(3)} (${batchRead.reads} RRU for ${batchRead.sessions} sessions)`,
+      value: readsPerSession,
+      limit: MAX_READS_PER_SESSION,
+      met: readsPerSession <= MAX_READS_PER_SESSION,
+    },
+    {
+      key: 'batch_read_ratio',
+      target: `one API reader of a released batch >= ${MIN_READ_RATIO}x the direct-SDK floor in sessions/s`,
+      measured: `${r.throughput.readRatio.toFixed(2)}x`,
+      value: r.throughput.readRatio,
+      limit: MIN_READ_RATIO,
+      met: r.throughput.readRatio >= MIN_READ_RATIO,
     },
   ];
 }

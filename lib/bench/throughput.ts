@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../clickstream-function.js';
 import { BASE_PATH } from '../routes.js';
 import { clickEvent, sessionBody } from './events.js';
-import { closedLoop, EVENTS_PER_REQUEST, PUT_CONCURRENCY, type FloorOptions, type Segment } from './floor.js';
+import { type BatchToRead, closedLoop, EVENTS_PER_REQUEST, PUT_CONCURRENCY, READ_CONCURRENCY, type FloorOptions, type Segment } from './floor.js';
 import { quantile, round, sleep } from './stats.js';
 
 interface Child {
@@ -93,11 +93,12 @@ async function startFloorProcess(env: Record<string, string>, options: FloorOpti
     stop,
     run: async (kind: 'push' | 'create', concurrency: number, maxRequests: number, maxMs: number): Promise<Segment> =>
       (await call({ run: kind, concurrency, maxRequests, maxMs })).segment as Segment,
+    read: async (batch: BatchToRead, maxMs: number): Promise<Segment> => (await call({ read: batch, maxMs })).segment as Segment,
   };
 }
 
 export interface ThroughputRow {
-  scenario: 'push_events' | 'create_session';
+  scenario: 'push_events' | 'create_session' | 'batch_read';
   mode: 'api' | 'floor';
   what: string;
   concurrency: number;
@@ -116,10 +117,15 @@ export interface ThroughputResult {
   rows: ThroughputRow[];
   pushRatio: number;
   createRatio: number;
+  /** One API reader of a released batch against the direct-SDK reader (sessions/s). */
+  readRatio: number;
   rounds: number;
   segmentMs: number;
   concurrency: number;
 }
+
+/** Sessions per page of the batch read (both readers). */
+export const READ_PAGE = 1000;
 
 export interface ThroughputOptions {
   server: LocalServerProcess;
@@ -128,6 +134,8 @@ export interface ThroughputOptions {
   env: Record<string, string>;
   /** The table the floor writes to (created by the floor process). */
   floorTable: string;
+  /** The local server's table (the batch read compares both readers on it). */
+  tableName: string;
   concurrency: number;
   rounds: number;
   segmentMs: number;
@@ -163,7 +171,23 @@ function httpClient(maxSockets: number) {
       req.on('error', reject);
       req.end(body);
     });
-  return { post, destroy: () => agent.destroy() };
+  const get = (url: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = http.request(url, { method: 'GET', agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
+          else resolve(text);
+        });
+        res.on('error', reject);
+      });
+      req.setTimeout(30_000, () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  return { post, get, destroy: () => agent.destroy() };
 }
 
 function summarize(scenario: ThroughputRow['scenario'], mode: ThroughputRow['mode'], what: string, concurrency: number, itemsPerRequest: number, segs: Segment[]): ThroughputRow {
@@ -202,6 +226,8 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
     // One session per worker for the pushes.
     const sessions = Array.from({ length: c }, (_, w) => `${o.runId}-t-${w}`);
     for (const sid of sessions) await client.post(`${base}/session`, JSON.stringify(sessionBody(sid)));
+    // Released at once, so that the batch read below holds only the sessions of the create segments.
+    await client.post(`${base}/internal/batch/release`, JSON.stringify({ release_id: `${o.runId}-push-sessions` }));
     // Request bodies from a template: only the session and the event ids change.
     const pushTemplate = JSON.stringify({
       session_id: '@SESSION@',
@@ -244,17 +270,53 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
       await sleep(200);
     }
 
+    // One reader of a released batch (the sessions the create segments made, each under 1 KB with
+    // no events): pages of READ_PAGE through the local server, against the same reads straight
+    // from the SDK in the floor process, on the same table of the same DynamoDB Local.
+    const released = JSON.parse(await client.post(`${base}/internal/batch/release`, JSON.stringify({ release_id: `${o.runId}-read` }))) as { batch_id: string; session_count: number };
+    const toRead: BatchToRead = { tableName: o.tableName, batchId: released.batch_id, shards: o.shards, limit: READ_PAGE };
+    const apiRead = async (maxMs: number): Promise<Segment> => {
+      const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
+      const started = performance.now();
+      for (let after = 0; performance.now() < started + maxMs; ) {
+        const t0 = performance.now();
+        const text = await client.get(`${base}/internal/batch/sessions?batch_id=${released.batch_id}&after_number=${after}&limit=${READ_PAGE}`);
+        const last = /"last_number":(null|\d+)/.exec(text)?.[1];
+        if (last === undefined) throw new Error(`unexpected page: ${text.slice(0, 200)}`);
+        if (last === 'null') break;
+        seg.items += text.split('"events_truncated":').length - 1;
+        seg.requests++;
+        seg.latencies.push(performance.now() - t0);
+        after = Number(last);
+      }
+      seg.elapsedMs = performance.now() - started;
+      return seg;
+    };
+    o.log?.(`  throughput: reading a released batch of ${released.session_count} sessions`);
+    await apiRead(Math.min(3_000, o.segmentMs));
+    await floor.read(toRead, Math.min(3_000, o.segmentMs));
+    const reads: Record<'api' | 'floor', Segment[]> = { api: [], floor: [] };
+    for (let r = 0; r < o.rounds; r++) {
+      reads.api.push(await apiRead(o.segmentMs));
+      await sleep(200);
+      reads.floor.push(await floor.read(toRead, o.segmentMs));
+      await sleep(200);
+    }
+
     const rows = [
       summarize('push_events', 'api', `POST /session/events, ${EVENTS_PER_REQUEST} events a request, through the local server`, c, EVENTS_PER_REQUEST, segs.apiPush),
       summarize('push_events', 'floor', `the same ${EVENTS_PER_REQUEST} event items a "request": conditional PutItems, ${PUT_CONCURRENCY} in flight, straight from the SDK`, c, EVENTS_PER_REQUEST, segs.floorPush),
       summarize('create_session', 'api', 'POST /session through the local server', c, 1, segs.apiCreate),
       summarize('create_session', 'floor', 'the same TransactWriteItems (session, membership, shard counter) straight from the SDK', c, 1, segs.floorCreate),
+      summarize('batch_read', 'api', `one reader of a released batch: GET /internal/batch/sessions, pages of ${READ_PAGE}, through the local server`, 1, READ_PAGE, reads.api),
+      summarize('batch_read', 'floor', `the same reads straight from the SDK: a members Query per ${READ_PAGE}, one Query per session partition, ${READ_CONCURRENCY} at once`, 1, READ_PAGE, reads.floor),
     ];
     const rate = (s: string, m: string) => rows.find((x) => x.scenario === s && x.mode === m)!.itemsPerSec;
     return {
       rows,
       pushRatio: round(rate('push_events', 'api') / rate('push_events', 'floor'), 3),
       createRatio: round(rate('create_session', 'api') / rate('create_session', 'floor'), 3),
+      readRatio: round(rate('batch_read', 'api') / rate('batch_read', 'floor'), 3),
       rounds: o.rounds,
       segmentMs: o.segmentMs,
       concurrency: c,

@@ -147,7 +147,9 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
       const file = await open(join(dir, `range-${range.shard}.jsonl`), existsSync(join(dir, `range-${range.shard}.jsonl`)) ? 'r+' : 'w+');
       try {
         await file.truncate(rs.bytes); // drops whatever an interrupted run wrote after its last commit
-        for (;;) {
+        // A released batch's membership is frozen and its per-shard counts exact: a range whose count
+        // is reached is complete without asking for the empty page after it.
+        while (rs.sessions < range.session_count || range.until_number === UNBOUNDED) {
           const page = (
             await o.api.request('GET', '/internal/batch/sessions', {
               query: {
@@ -189,9 +191,12 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
     await commitChain;
 
     // Every range complete: join the parts in shard order.
-    const parts = ranges.map((r) => join(dir, `range-${r.shard}.jsonl`)).filter((p) => existsSync(p));
+    // Exactly the committed bytes of each part: nothing an interrupted write left behind.
+    const parts = ranges
+      .map((r) => ({ path: join(dir, `range-${r.shard}.jsonl`), bytes: state.ranges[String(r.shard)]!.bytes }))
+      .filter((p) => p.bytes > 0);
     async function* joined() {
-      for (const part of parts) yield* createReadStream(part);
+      for (const part of parts) yield* createReadStream(part.path, { start: 0, end: part.bytes - 1 });
     }
     if (toStdout) {
       for await (const chunk of joined()) {
