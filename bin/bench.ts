@@ -9,7 +9,8 @@
  * --render (measure nothing: rewrite docs/benchmarks.md and the README table from docs/benchmarks.json).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -204,7 +205,8 @@ try {
   const { startServerProcess, measureThroughput } = await import('../lib/bench/throughput.js');
   const throughputTable = 'bench-throughput';
   await ensureTable(dynamo.endpoint, throughputTable);
-  const serverEnv = { ...functionEnv(throughputTable, 'bench-local-server'), POWERTOOLS_LOG_LEVEL: 'INFO' };
+  const exportDir = join(tmpdir(), `clickstream-bench-exports-${runId}`);
+  const serverEnv = { ...functionEnv(throughputTable, 'bench-local-server'), POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR: exportDir };
   const server = await startServerProcess(serverEnv);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
   let throughput;
@@ -241,6 +243,7 @@ try {
     }
   } finally {
     await server.stop();
+    rmSync(exportDir, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------- 5. cost, targets, output
