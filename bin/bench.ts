@@ -75,6 +75,7 @@ const plan = {
   variants: !values['no-variants'],
   warmCreates: quick ? 60 : 100,
   creates: quick ? 100 : 320,
+  readSessions: quick ? 1_000 : 2_000,
   durationCount: quick ? 40 : 100,
   durationMaxMs: quick ? 8_000 : 20_000,
   concurrency: Number(values.concurrency),
@@ -195,7 +196,7 @@ try {
   meter.attach(documentClient());
   const invoker = new Invoker();
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, warmCreates: plan.warmCreates, creates: plan.creates, runId, log });
+  const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, warmCreates: plan.warmCreates, creates: plan.creates, readSessions: plan.readSessions, runId, log });
   meter.detach();
   log('Durations: warm invocations, one at a time');
   const durations = await measureDurations({ invoker, memoryMb, runId, count: plan.durationCount, maxMsPerScenario: plan.durationMaxMs });

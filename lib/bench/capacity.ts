@@ -46,6 +46,8 @@ export interface CapacityContext {
   warmCreates: number;
   /** Sessions created for the create_session figure (they also fill the batch that is released). */
   creates: number;
+  /** More sessions in the released batch, for the batch read (batch_read_units). */
+  readSessions: number;
   runId: string;
   log?: (line: string) => void;
 }
@@ -185,6 +187,14 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
     }),
   );
 
+  // More sessions for the batch read, so that the batch holds as many sessions per shard as a
+  // small real batch (its fixed cost, one members Query per shard and one batch read per page, is
+  // spread as it is in production; a 10-million-session batch has 150,000 sessions per shard).
+  for (let i = 0; i < ctx.readSessions; i++) {
+    const sid = id(`r${i}`);
+    await invoker.expect('create_session', post('/session', sessionBody(sid)));
+    created.push(sid);
+  }
   // The batch first: its sessions are the created ones, 10 events each; the sessions of the client
   // scenarios below are created afterwards, in the next batch.
   // Give the created sessions 10 events each (not counted), release the batch, read one page.
@@ -228,14 +238,14 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   await invoker.expect('get_batch', { method: 'GET', path: '/internal/batch', query: { batch_id: release.body.batch_id } });
   rows.push(row('get_batch', 'get_batch', 'a released batch', meter.take(), { reads: 1, writes: 0, what: 'one strongly consistent read of the batch item' }));
 
-  // The whole released batch read through the API as a training job does: pages of 100, strongly
-  // consistent, every session with its events (batch_read_units).
+  // The whole released batch read through the API as a training job does: strongly
+  // consistent, every session with its events (batch_read_units), pages of 1,000 as a bulk reader asks.
   const readIds: string[] = [];
   for (let after = 0, guard = 0; guard < 10_000; guard++) {
     const p = await invoker.expect('get_batch_sessions', {
       method: 'GET',
       path: '/internal/batch/sessions',
-      query: { batch_id: release.body.batch_id, after_number: String(after), limit: '100' },
+      query: { batch_id: release.body.batch_id, after_number: String(after), limit: '1000' },
     });
     if (p.body.last_number === null) break;
     readIds.push(...(p.body.sessions as { session_id: string }[]).map((x) => x.session_id));
@@ -250,7 +260,7 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
     readFloor += readUnits(bytes);
   }
   rows.push(
-    row('batch_read', 'get_batch_sessions', `the whole released batch: ${readIds.length} sessions (10 events each, at most ${largest} B), pages of 100, strongly consistent`, readTotals, {
+    row('batch_read', 'get_batch_sessions', `the whole released batch: ${readIds.length} sessions (10 events each, at most ${largest} B), pages of 1,000, strongly consistent`, readTotals, {
       reads: readFloor,
       writes: 0,
       what: 'one strongly consistent Query per session partition (the session and its events)',

@@ -191,7 +191,8 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
       const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
       const started = performance.now();
       const deadline = started + maxMs;
-      outer: for (let shard = 0; shard < batch.shards; shard++) {
+      // From the start again until the time is up, as the API reader does.
+      outer: for (let shard = 0; performance.now() < deadline; shard = (shard + 1) % batch.shards) {
         for (let after = 0; ; ) {
           const t0 = performance.now();
           const members = await doc.send(

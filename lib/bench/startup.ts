@@ -25,7 +25,7 @@ export const FIRST_REQUESTS: Record<string, { event: APIGatewayProxyEventV2; exp
   get_session: {
     event: apiEvent({ method: 'GET', path: '/session', query: { session_id: 'startup-unknown' } }),
     expect: 404,
-    dynamo: 'GetItem + Query (in parallel)',
+    dynamo: '1 Query (the session partition)',
   },
   push_events: {
     event: apiEvent({ method: 'POST', path: '/session/events', body: { session_id: 'startup-unknown', events: [{ event_id: 'e1', object_id: 'o1' }] } }),

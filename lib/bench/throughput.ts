@@ -286,7 +286,10 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
         const text = await client.get(`${base}/internal/batch/sessions?batch_id=${released.batch_id}&after_number=${after}&limit=${READ_PAGE}`);
         const last = /"last_number":(null|\d+)/.exec(text)?.[1];
         if (last === undefined) throw new Error(`unexpected page: ${text.slice(0, 200)}`);
-        if (last === 'null') break;
+        if (last === 'null') {
+          after = 0; // read it again from the start until the segment's time is up
+          continue;
+        }
         seg.items += text.split('"events_truncated":').length - 1;
         seg.requests++;
         seg.latencies.push(performance.now() - t0);
