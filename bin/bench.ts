@@ -10,7 +10,8 @@
  * --guard-only (only the JSON guard on adversarial bodies, guard_worst_ratio: printed, nothing written).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -219,7 +220,8 @@ try {
   const { startServerProcess, measureThroughput } = await import('../lib/bench/throughput.js');
   const throughputTable = 'bench-throughput';
   await ensureTable(dynamo.endpoint, throughputTable);
-  const serverEnv = { ...functionEnv(throughputTable, 'bench-local-server'), POWERTOOLS_LOG_LEVEL: 'INFO' };
+  const exportDir = join(tmpdir(), `clickstream-bench-exports-${runId}`);
+  const serverEnv = { ...functionEnv(throughputTable, 'bench-local-server'), POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR: exportDir };
   const server = await startServerProcess(serverEnv);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
   let throughput;
@@ -256,6 +258,7 @@ try {
     }
   } finally {
     await server.stop();
+    rmSync(exportDir, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------- 7. the JSON guard on adversarial bodies (in this process)

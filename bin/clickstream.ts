@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FORMATS, type LineFormat } from '../functions/domain/training-lines.js';
 import { Api } from '../lib/cli/api.js';
 import { exportBatch } from '../lib/cli/export.js';
+import { serverSideExport } from '../lib/cli/server-export.js';
 import { smoke, SmokeFailure } from '../lib/cli/smoke.js';
 
 const COMMON = `Common options:
@@ -29,6 +30,8 @@ Commands:
                             lists its per-shard ranges
   export --batch ID --out FILE|-
                             write a released batch as JSON Lines (gzip when FILE ends in .gz)
+  export --batch ID --server-side [--download DIR]
+                            export it inside the service (S3 in AWS) and optionally fetch it
   smoke                     check a deployment end to end with one test session
 
 Run \`clickstream <command> --help\` for a command's options.
@@ -65,6 +68,13 @@ Writes every session of a released batch as JSON Lines, one line per session, ea
 An interrupted export (Ctrl+C, a crash, a lost connection) resumes where it stopped when the same
 command is run again: its parts are kept in FILE.parts/ and the finished file is the same as an
 uninterrupted export's. Progress (sessions, sessions/s, ETA) goes to stderr.
+
+  --server-side           instead, export inside the service (POST /internal/batch/export: Step
+                          Functions and S3 in AWS, .exports/ under npm start): starts it or joins
+                          it, shows its progress and prints its location (no --out)
+  --export-id ID          its idempotency key (default <batch>-<format>: rerunning joins it)
+  --download DIR          then fetch every file and the manifest into DIR, checking each file's
+                          size and SHA-256 against the manifest (s3:// with your AWS credentials)
 
 ${COMMON}`,
   smoke: `Usage: clickstream smoke [--url URL]
@@ -143,9 +153,29 @@ async function main(argv: string[]): Promise<number> {
         eventual: { type: 'boolean' },
         restart: { type: 'boolean' },
         quiet: { type: 'boolean' },
+        'server-side': { type: 'boolean' },
+        'export-id': { type: 'string' },
+        download: { type: 'string' },
       });
       if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
       if (!values.batch) throw new UsageError('--batch is required');
+      if (values['server-side']) {
+        const format = values.format ?? 'sessions';
+        if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format: one of ${FORMATS.join(', ')}`);
+        const tty = process.stderr.isTTY === true;
+        const { state } = await serverSideExport({
+          api: apiOf(values),
+          batchId: values.batch,
+          exportId: values['export-id'] ?? `${values.batch}-${format}`,
+          format,
+          ...(values.download ? { download: values.download } : {}),
+          ...(values.region ? { region: values.region } : {}),
+          ...(values.quiet ? {} : { progress: (line: string, final: boolean) => process.stderr.write(tty ? `\r\x1b[K${line}${final ? '\n' : ''}` : `${line}\n`) }),
+        });
+        process.stdout.write(`${state.location}\n`);
+        return 0;
+      }
+      if (values.download || values['export-id']) throw new UsageError('--download and --export-id go with --server-side');
       if (!values.out) throw new UsageError('--out is required (a file, or - for stdout)');
       const format = (values.format ?? 'sessions') as LineFormat;
       if (!FORMATS.includes(format)) throw new UsageError(`--format: one of ${FORMATS.join(', ')}`);

@@ -4,9 +4,13 @@
  *
  * Whatever stops it (Ctrl+C, SIGTERM to npm or to this process, SIGKILL, its parent dying),
  * DynamoDB Local stops too; if DynamoDB Local stops on its own, this process says so and exits 1.
+ * Exports (POST /internal/batch/export) run in-process and write to .exports/ (git-ignored); with
+ * EXPORT_BUCKET and EXPORT_S3_ENDPOINT set they go to that bucket of any S3-compatible server
+ * instead (credentials EXPORT_S3_ACCESS_KEY_ID / EXPORT_S3_SECRET_ACCESS_KEY).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, isIPv4, isIPv6 } from 'node:net';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 // Before the AWS SDK loads: it warns about Node 20 (harmless here; Lambda runs Node 24).
@@ -91,6 +95,8 @@ const persist = values.persist === true;
 
 const { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } = await import('../lib/local/dynamodb-local.js');
 const { startLocalServer } = await import('../lib/local/server.js');
+const { inProcessExportRunner } = await import('../lib/local/export-runner.js');
+const { setExportRunner } = await import('../functions/domain/exports.js');
 const { BASE_PATH, routes } = await import('../lib/routes.js');
 const { readSettings } = await import('../lib/settings.js');
 
@@ -169,7 +175,10 @@ Object.assign(process.env, {
   AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
   POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+  EXPORT_DIR: process.env.EXPORT_DIR ?? resolve('.exports'),
 });
+// No Step Functions locally: the same workers run in this process.
+setExportRunner(inProcessExportRunner());
 
 const server = await startLocalServer({ port, host, corsOrigins: cors });
 console.log(`DynamoDB Local: ${dynamo.endpoint} (${persist ? 'data in .dynamodb/' : 'in memory'}), table ${TABLE_NAME}`);
@@ -181,6 +190,11 @@ if (!isLoopback(host)) {
     `WARNING: listening on ${host}, not loopback: anyone who can reach this machine can read and write the API; nothing is authorized locally.`,
   );
 }
+console.log(
+  process.env.EXPORT_BUCKET
+    ? `Exports: s3://${process.env.EXPORT_BUCKET}/ at ${process.env.EXPORT_S3_ENDPOINT ?? 'AWS'} (in-process workers)`
+    : `Exports: ${process.env.EXPORT_DIR} (in-process workers)`,
+);
 console.log('Ctrl+C stops both.');
 
 const stop = async () => {

@@ -14,7 +14,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { LEADING_KEY_PATTERNS, type PartitionKind } from '../functions/storage/keys.js';
-import type { DynamoAction } from './routes.js';
+import { type DynamoAction, WRITE_ACTIONS } from './routes.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -58,6 +58,12 @@ export interface ClickstreamFunctionProps {
   reservedConcurrency?: number;
   /** The table's customer-managed KMS key, if it has one: the function may use it through DynamoDB. */
   tableKey?: IKey;
+  /** Default: 29 s (API Gateway's limit); the export tasks run longer. */
+  timeout?: Duration;
+  /** Confines the write actions to these partition kinds (a second statement; reads keep `partitions`). */
+  writePartitions?: readonly PartitionKind[];
+  /** Grants beyond the table (S3, Step Functions), each as narrow as its use. */
+  statements?: PolicyStatement[];
 }
 
 /**
@@ -102,7 +108,7 @@ export class ClickstreamFunction extends Construct {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize,
-      timeout: Duration.seconds(29),
+      timeout: props.timeout ?? Duration.seconds(29),
       tracing: Tracing.ACTIVE,
       logGroup: this.logGroup,
       description: `Clickstream ${props.operation}`,
@@ -111,15 +117,18 @@ export class ClickstreamFunction extends Construct {
       ...(props.reservedConcurrency ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
     });
     (this.fn.node.defaultChild as CfnFunction).overrideLogicalId(props.logicalId);
+    const confined = props.writePartitions ? props.actions.filter((a) => WRITE_ACTIONS.includes(a)) : [];
+    const free = props.actions.filter((a) => !confined.includes(a));
+    const statement = (actions: DynamoAction[], partitions: readonly PartitionKind[]) =>
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions,
+        resources: [props.table.tableArn],
+        conditions: dynamoConditions(partitions, props.attributes),
+      });
+    if (free.length > 0) this.fn.addToRolePolicy(statement(free, props.partitions));
+    if (confined.length > 0) this.fn.addToRolePolicy(statement(confined, props.writePartitions!));
     if (props.actions.length > 0) {
-      this.fn.addToRolePolicy(
-        new PolicyStatement({
-          effect: Effect.ALLOW,
-          actions: [...props.actions],
-          resources: [props.table.tableArn],
-          conditions: dynamoConditions(props.partitions, props.attributes),
-        }),
-      );
       if (props.tableKey) {
         // As aws-cdk-lib's table grants do: readers decrypt, writers also encrypt; only through DynamoDB.
         const writes = props.actions.some((a) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem');
@@ -133,6 +142,7 @@ export class ClickstreamFunction extends Construct {
         );
       }
     }
+    for (const statement of props.statements ?? []) this.fn.addToRolePolicy(statement);
     Stack.of(this);
   }
 }

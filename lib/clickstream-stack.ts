@@ -18,17 +18,26 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { CfnBudget } from 'aws-cdk-lib/aws-budgets';
 import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { type PartitionKind, TABLE_KEYS } from '../functions/storage/keys.js';
+import { TABLE_KEYS } from '../functions/storage/keys.js';
+import { EXPORTS_PREFIX } from '../functions/storage/export-location.js';
 import { ClickstreamFunction } from './clickstream-function.js';
 import { CORS_POLICY } from './cors.js';
-import { BASE_PATH, type DynamoAction, fallbackRoute, fullPath, routes } from './routes.js';
+import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_WORKER_TIMEOUT_SECONDS } from './export-policy.js';
+import { ExportMachine } from './export-machine.js';
+import { BASE_PATH, exportTasks, fallbackRoute, fullPath, type Grants, routes, type TaskFunction } from './routes.js';
 import { addMonitoring } from './monitoring.js';
 import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
 
@@ -49,6 +58,8 @@ export class ClickstreamStack extends Stack {
   readonly alarms: Alarm[] = [];
   alarmTopic?: ITopic;
   readonly tableKey?: IKey;
+  readonly exportBucket: Bucket;
+  readonly exportMachine: ExportMachine;
 
   constructor(scope: Construct, id: string, props: ClickstreamStackProps = {}) {
     super(scope, id, props);
@@ -101,26 +112,87 @@ export class ClickstreamStack extends Stack {
       DYNAMODB_ENDPOINT: '',
     };
     const logRetention = settings.logRetentionDays as RetentionDays;
+
+    // Exports: the bucket (private, TLS only, encrypted, expiring), the task functions and the state
+    // machine that runs them. Built before the routes: start_export needs the state machine.
+    this.exportBucket = new Bucket(this, 'ExportBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: false,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        ...(settings.exportRetentionDays > 0
+          ? [{ id: 'ExpireExports', prefix: EXPORTS_PREFIX, expiration: Duration.days(settings.exportRetentionDays) }]
+          : []),
+        // A worker killed during a multipart upload leaves its parts; they go after a day.
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+    (this.exportBucket.node.defaultChild as CfnBucket).overrideLogicalId('ExportBucket');
+    Validations.of(this.exportBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'No server access logs: only the export functions write to the bucket (their roles are confined to exports/*), ' +
+        'and readers are the account\'s own IAM principals; CloudTrail data events can audit object access where required.',
+    });
+    const exportPrefixArn = this.exportBucket.arnForObjects(`${EXPORTS_PREFIX}*`);
+    const grantStatements = (grants: Grants): PolicyStatement[] =>
+      grants.writesExports
+        ? [
+            // PutObject covers the multipart upload's create, part and complete calls.
+            new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [exportPrefixArn] }),
+          ]
+        : [];
+
     const build = (
       id: string,
-      r: { logicalId: string; entry: string; operation: string; actions: DynamoAction[]; partitions: readonly PartitionKind[]; attributes?: string[] },
-      pool: 'client' | 'internal',
+      r: TaskFunction,
+      pool: 'client' | 'internal' | 'export',
+      extra: { timeout?: Duration; environment?: Record<string, string>; statements?: PolicyStatement[] } = {},
     ) => {
       const f = new ClickstreamFunction(this, id, {
         ...r,
         table: this.table,
-        environment,
+        environment: { ...environment, ...(r.writesExports || r.startsExports ? { EXPORT_BUCKET: this.exportBucket.bucketName } : {}), ...extra.environment },
         memorySize: settings.memorySize,
         logRetention,
+        timeout: extra.timeout,
+        statements: [...grantStatements(r), ...(extra.statements ?? [])],
         // Guardrail: each function has its own pool, so a flood of one kind of request cannot take
         // the account's concurrency from the others (nor from other workloads of the account).
-        reservedConcurrency: pool === 'client' ? settings.clientReservedConcurrency : settings.internalReservedConcurrency,
+        reservedConcurrency:
+          pool === 'client' ? settings.clientReservedConcurrency : pool === 'export' ? settings.exportConcurrency : settings.internalReservedConcurrency,
         tableKey: this.tableKey,
       });
       f.logGroup.applyRemovalPolicy(removalPolicy);
       this.acknowledgeFunctionFindings(f);
+      if (r.writesExports) {
+        Validations.of(f.role.node.tryFindChild('DefaultPolicy') ?? f.role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<ExportBucket.Arn>/${EXPORTS_PREFIX}*]`,
+          reason: `Writes the files of any export (keys ${EXPORTS_PREFIX}<batch_id>/<export_id>/...): the export folder prefix, nothing else in the bucket.`,
+        });
+      }
       this.functions[r.operation] = f;
       return f;
+    };
+
+    const rangeFunction = build('ExportRange', exportTasks.range, 'export', { timeout: Duration.seconds(EXPORT_WORKER_TIMEOUT_SECONDS) });
+    const finishFunction = build('FinishExport', exportTasks.finish, 'internal', { timeout: Duration.seconds(EXPORT_FINISH_TIMEOUT_SECONDS) });
+    this.exportMachine = new ExportMachine(this, 'ExportMachine', {
+      rangeFunction: rangeFunction.fn,
+      finishFunction: finishFunction.fn,
+      concurrency: settings.exportConcurrency,
+      logRetention,
+    });
+    this.exportMachine.logGroup.applyRemovalPolicy(removalPolicy);
+    this.acknowledgeStateMachineFindings(this.exportMachine);
+    const startsExports = {
+      environment: { EXPORT_STATE_MACHINE_ARN: this.exportMachine.stateMachine.stateMachineArn },
+      statements: [
+        new PolicyStatement({ effect: Effect.ALLOW, actions: ['states:StartExecution'], resources: [this.exportMachine.stateMachine.stateMachineArn] }),
+      ],
     };
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
@@ -186,7 +258,7 @@ export class ClickstreamStack extends Stack {
 
     const writeRoutes: HttpRoute[] = [];
     routes.forEach((route) => {
-      const f = build(route.logicalId.replace(/Function$/, ''), route, route.internal ? 'internal' : 'client');
+      const f = build(route.logicalId.replace(/Function$/, ''), route, route.internal ? 'internal' : 'client', route.startsExports ? startsExports : {});
       const added = this.api.addRoutes({
         path: fullPath(route),
         methods: [route.method === 'GET' ? HttpMethod.GET : HttpMethod.POST],
@@ -246,6 +318,8 @@ export class ClickstreamStack extends Stack {
     invokeArn('InternalInvokeArn', '*', '/internal/*', 'execute-api:Invoke resource of every internal route (reads and writes)');
     invokeArn('InternalReadInvokeArn', 'GET', '/internal/*', 'execute-api:Invoke resource of the internal reads (get_batch, get_batch_sessions): batch consumers');
     invokeArn('InternalWriteInvokeArn', 'POST', '/internal/*', 'execute-api:Invoke resource of the internal writes (release_batch): the release scheduler');
+    new CfnOutput(this, 'ExportBucketName', { value: this.exportBucket.bucketName, description: 'Exports: s3://<bucket>/exports/<batch_id>/<export_id>/' });
+    new CfnOutput(this, 'ExportStateMachineArn', { value: this.exportMachine.stateMachine.stateMachineArn, description: 'The state machine that runs exports (one execution per export_id)' });
     if (settings.clientAuth === 'iam') {
       invokeArn('ClientInvokeArn', '*', '/session*', 'execute-api:Invoke resource of every client route (reads and writes)');
       invokeArn('ClientWriteInvokeArn', 'POST', '/session*', 'execute-api:Invoke resource of the client writes (create_session, push_events, mark_session_irrelevant): producers');
@@ -266,6 +340,29 @@ export class ClickstreamStack extends Stack {
     });
   }
 
+  /**
+   * cdk-nag findings of the export state machine's role (made by CDK from its tasks and logging),
+   * acknowledged on its default policy only.
+   */
+  private acknowledgeStateMachineFindings(machine: ExportMachine): void {
+    const role = machine.stateMachine.role;
+    Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::<ExportRangeFunction.Arn>:*]',
+        reason: 'lambda:InvokeFunction on the versions and aliases of the export worker (CDK grants the function ARN and its qualifiers); no other function.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::<FinishExportFunction.Arn>:*]',
+        reason: 'lambda:InvokeFunction on the versions and aliases of the finishing function (CDK grants the function ARN and its qualifiers); no other function.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Log delivery (logs:CreateLogDelivery, ...) and X-Ray (xray:PutTraceSegments, ...) for Step Functions support no resource-level permissions.',
+      },
+    );
+  }
+
   private addAlarmsAndDashboard(settings: Settings, accessLogs: LogGroup): void {
     const monitoring = addMonitoring(this, {
       settings,
@@ -273,6 +370,7 @@ export class ClickstreamStack extends Stack {
       table: this.table,
       functions: this.functions,
       accessLogs,
+      exportMachine: this.exportMachine.stateMachine,
     });
     this.alarmTopic = monitoring.alarmTopic;
     this.alarms.push(...monitoring.alarms);

@@ -3,6 +3,7 @@
  * it is said. Built in the stack's own scope (so logical ids stay those of earlier releases); every
  * alarm is named `<stack name>-<alarm>` so that CloudWatch lists them by stack.
  */
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Annotations, CfnOutput, Duration, type Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
@@ -59,6 +60,8 @@ export interface MonitoringProps {
   table: Table;
   functions: Record<string, ClickstreamFunction>;
   accessLogs: LogGroup;
+  /** The state machine that runs exports: an alarm on failed executions and a dashboard row. */
+  exportMachine: StateMachine;
 }
 
 /** The dashboard's name: the stack name, prefixed with `clickstream-` unless it already says so. */
@@ -126,6 +129,11 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
   const ddbSystemErrors = table.metricSystemErrorsForOperations({ operations, period });
   anyOver('TableThrottlesAlarm', 'DynamoDB throttled requests on the clickstream table', ddbThrottles);
   anyOver('TableSystemErrorsAlarm', 'DynamoDB system errors on the clickstream table', ddbSystemErrors);
+  // One failed export is worth a look: it outlasted every retry of its tasks.
+  const machine = props.exportMachine;
+  const exportsFailed = machine.metricFailed({ period, statistic: 'Sum' });
+  const exportsTimedOut = machine.metricTimedOut({ period, statistic: 'Sum' });
+  alarm('ExportFailedAlarm', 'An export execution failed (its tasks outlasted their retries; the export is marked failed)', exportsFailed, 0, 1, 1);
 
   // Abuse and overload: a 4xx rate, 401/403 (bad or missing credentials) and 429 (throttled) counts.
   // API Gateway's metrics have one 4xx figure; the access log knows the status, so metric filters count.
@@ -201,6 +209,13 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
         new GraphWidget({ title: 'DynamoDB throttled requests', left: [ddbThrottles], width: 8 }),
         new GraphWidget({ title: 'DynamoDB system errors', left: [ddbSystemErrors], width: 8 }),
         new GraphWidget({ title: 'Consumed write units (% of max)', left: [writeUnitsPercent], width: 8 }),
+      ],
+      [
+        new GraphWidget({
+          title: 'Exports (executions)',
+          left: [machine.metricStarted({ period, statistic: 'Sum' }), machine.metricSucceeded({ period, statistic: 'Sum' }), exportsFailed, exportsTimedOut],
+          width: 24,
+        }),
       ],
       [
         new GraphWidget({ title: 'API 4xx rate (%)', left: [clientErrorRate], width: 12 }),

@@ -10,12 +10,14 @@ import {
   createSessionBody,
   getBatchQuery,
   getBatchSessionsQuery,
+  getExportQuery,
   getSessionQuery,
   listBatchesQuery,
   pushEventsBody,
   releaseBody,
   schemaDocs,
   sessionIdBody,
+  startExportBody,
 } from '../functions/shared/schemas.js';
 import { BASE_PATH, fallbackRoute, fullPath, routes, type Route } from './routes.js';
 
@@ -62,6 +64,17 @@ const batch = z.strictObject({
   session_count: int,
 });
 
+const exportState = z.strictObject({
+  export_id: z.string(),
+  batch_id: z.string(),
+  format: z.enum(['sessions', 'pairs']),
+  state: z.enum(['running', 'succeeded', 'failed']),
+  location: z.string(),
+  files: int,
+  sessions: int,
+  error: z.optional(z.string()),
+});
+
 export const responseSchemas = {
   create_session: z.strictObject({ session_id: z.string(), created: z.boolean() }),
   get_session: session,
@@ -82,6 +95,8 @@ export const responseSchemas = {
     ranges: z.optional(z.array(z.strictObject({ shard: int, after_number: int, until_number: int, session_count: int }))),
   }),
   list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
+  start_export: exportState,
+  get_export: exportState,
 } as const;
 
 /** `{"detail": "..."}`, or for 422 the list FastAPI writes. */
@@ -100,10 +115,12 @@ const REQUESTS: Record<string, { body?: z.ZodMiniType; query?: z.ZodMiniObject }
   get_batch_sessions: { query: getBatchSessionsQuery },
   get_batch: { query: getBatchQuery },
   list_batches: { query: listBatchesQuery },
+  start_export: { body: startExportBody },
+  get_export: { query: getExportQuery },
 };
 
 /** What each operation does and which error statuses it can answer (beyond 413/415/422/503 of every POST). */
-const OPERATIONS: Record<string, { summary: string; errors: Record<number, string> }> = {
+const OPERATIONS: Record<string, { summary: string; errors: Record<number, string>; status?: number }> = {
   create_session: {
     summary: 'Registers a search session (query and ranked results); a retry with the same content changes nothing.',
     errors: { 400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"', 409: 'The session id exists with other content' },
@@ -127,6 +144,13 @@ const OPERATIONS: Record<string, { summary: string; errors: Record<number, strin
     summary: 'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
     errors: {},
   },
+  start_export: {
+    summary:
+      'Starts (or joins) the export of a released batch into gzip JSON Lines files and a manifest under exports/<batch_id>/<export_id>/; the same export_id always names the same export.',
+    errors: { 404: 'Unknown batch', 409: 'The batch is still collecting, or the export_id names an export of another batch or format' },
+    status: 202,
+  },
+  get_export: { summary: "An export's state and progress (files and sessions written so far).", errors: { 404: 'Unknown export' } },
 };
 
 const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {
@@ -167,7 +191,7 @@ function operation(route: Route) {
     ...(parameters ? { parameters } : {}),
     ...(request.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(request.body, 'input') } } } } : {}),
     responses: {
-      '200': { description: 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation as keyof typeof responseSchemas], 'output') } } },
+      [String(doc.status ?? 200)]: { description: doc.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation as keyof typeof responseSchemas], 'output') } } },
       ...errors,
     },
   };

@@ -14,7 +14,28 @@ export type DynamoAction =
   | 'dynamodb:UpdateItem'
   | 'dynamodb:ConditionCheckItem';
 
-export interface Route {
+/** The actions of DynamoDbAction that write; `writePartitions` confines these. */
+export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
+
+/** What a function may do with DynamoDB, and its grants beyond the table. */
+export interface Grants {
+  /**
+   * The kinds of partition it may touch: its role's `dynamodb:LeadingKeys` condition, with the
+   * patterns of functions/storage/keys.ts (test/integration/iam-coverage.test.ts checks the calls the
+   * function really sends against them).
+   */
+  partitions: PartitionKind[];
+  /** Its write actions may touch only these kinds (a second statement; the reads keep `partitions`). */
+  writePartitions?: PartitionKind[];
+  /** When it updates one attribute only: the attributes it may name (`dynamodb:Attributes`). */
+  attributes?: string[];
+  /** May start executions of the export state machine (and is told its ARN and the export bucket). */
+  startsExports?: boolean;
+  /** May write objects under the export prefix of the export bucket (and is told the bucket). */
+  writesExports?: boolean;
+}
+
+export interface Route extends Grants {
   operation: string;
   method: 'GET' | 'POST';
   /** Path below BASE_PATH. */
@@ -27,14 +48,6 @@ export interface Route {
   internal: boolean;
   /** Exactly the DynamoDB actions the operation uses (TransactWriteItems needs those of its parts). */
   actions: DynamoAction[];
-  /**
-   * The kinds of partition it may touch: its role's `dynamodb:LeadingKeys` condition, with the
-   * patterns of functions/storage/keys.ts (test/cdk/iam-coverage.test.ts checks both lists against
-   * the calls the function really sends).
-   */
-  partitions: PartitionKind[];
-  /** When it updates one attribute only: the attributes it may name (`dynamodb:Attributes`). */
-  attributes?: string[];
   /** A write route with its own throttle (`writeThrottleRateLimit`), apart from the reads. */
   writeThrottled?: boolean;
 }
@@ -123,7 +136,60 @@ export const routes: readonly Route[] = [
     actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
     partitions: ['registry', 'batch', 'shard'],
   },
+  {
+    operation: 'start_export',
+    method: 'POST',
+    path: '/internal/batch/export',
+    logicalId: 'StartExportFunction',
+    entry: 'functions/handlers/start-export.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+    partitions: ['batch', 'registry', 'shard', 'export'],
+    writePartitions: ['export'],
+    startsExports: true,
+  },
+  {
+    operation: 'get_export',
+    method: 'GET',
+    path: '/internal/batch/export',
+    logicalId: 'GetExportFunction',
+    entry: 'functions/handlers/get-export.ts',
+    internal: true,
+    actions: ['dynamodb:Query'],
+    partitions: ['export'],
+  },
 ];
+
+/** A function that is no route: a task of the export state machine (run in-process by npm start). */
+export interface TaskFunction extends Grants {
+  operation: string;
+  logicalId: string;
+  entry: string;
+  actions: DynamoAction[];
+}
+
+/** The export state machine's tasks (lib/export-machine.ts). */
+export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
+  /** Writes the next file of one range (functions/domain/export-worker.ts). */
+  range: {
+    operation: 'export_range',
+    logicalId: 'ExportRangeFunction',
+    entry: 'functions/handlers/export-range.ts',
+    actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
+    partitions: ['batch', 'registry', 'shard', 'session', 'export'],
+    writePartitions: ['export'],
+    writesExports: true,
+  },
+  /** Writes the manifest and ends the export (succeeded or failed). */
+  finish: {
+    operation: 'finish_export',
+    logicalId: 'FinishExportFunction',
+    entry: 'functions/handlers/finish-export.ts',
+    actions: ['dynamodb:Query', 'dynamodb:UpdateItem'],
+    partitions: ['export'],
+    writesExports: true,
+  },
+};
 
 /**
  * The catch-all route (`ANY /{proxy+}`, every path of at least one segment): answers unknown paths

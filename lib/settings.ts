@@ -55,6 +55,10 @@ export interface Settings {
   // ---- encryption
   /** The table's KMS key: absent = AWS-managed key; `create` = a customer-managed key made by the stack (rotated yearly); or a key ARN. */
   tableKmsKey?: string;
+  /** Days after which exported files expire (S3 lifecycle); 0 keeps them. */
+  exportRetentionDays: number;
+  /** Ranges (shards) an export writes at once: the state machine's map concurrency. */
+  exportConcurrency: number;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -78,6 +82,8 @@ export const DEFAULT_SETTINGS: Settings = {
   tableMaxWriteUnits: 4_000,
   writeThrottleRateLimit: 500,
   writeThrottleBurstLimit: 1000,
+  exportRetentionDays: 30,
+  exportConcurrency: 16,
 };
 
 /** The retention periods CloudWatch Logs accepts (days). */
@@ -118,6 +124,8 @@ export const SETTING_NAMES = Object.keys({
   writeThrottleBurstLimit: true,
   monthlyBudgetUsd: true,
   tableKmsKey: true,
+  exportRetentionDays: true,
+  exportConcurrency: true,
   stackName: true,
 } satisfies Record<keyof Settings | 'stackName', true>);
 
@@ -228,6 +236,8 @@ export function readSettings(get: Lookup): Settings {
       ? { monthlyBudgetUsd: int(get('monthlyBudgetUsd'), 'monthlyBudgetUsd', 0, 1, 100_000_000) }
       : {}),
     ...(str(get('tableKmsKey')) !== undefined ? { tableKmsKey: str(get('tableKmsKey')) } : {}),
+    exportRetentionDays: int(get('exportRetentionDays'), 'exportRetentionDays', d.exportRetentionDays, 0, 36_500),
+    exportConcurrency: int(get('exportConcurrency'), 'exportConcurrency', d.exportConcurrency, 1, 1_000),
   };
   checkSettings(settings);
   return settings;

@@ -95,3 +95,47 @@ export interface RegistryRecord {
   releasingId?: string;
   releasingBatchId?: string;
 }
+
+/** The two line formats of an export (and of `clickstream export`): functions/domain/training-lines.ts. */
+export type ExportFormat = 'sessions' | 'pairs';
+export type ExportState = 'running' | 'succeeded' | 'failed';
+
+/** One part of a batch that one worker chain reads: session numbers in (after, until], on one shard. */
+export interface ExportRange {
+  shard: number;
+  after: number;
+  until: number;
+  /** Sessions of the batch in the range (from the release); the export checks it wrote as many. */
+  sessions: number;
+}
+
+/** One file of an export, as the manifest lists it; `path` is relative to the export's folder. */
+export interface ExportFileEntry {
+  path: string;
+  sessions: number;
+  events: number;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ExportTotals {
+  files: number;
+  sessions: number;
+  events: number;
+  bytes: number;
+}
+
+export interface ExportRecord {
+  exportId: string;
+  batchId: string;
+  format: ExportFormat;
+  state: ExportState;
+  /** The export's folder: `s3://bucket/exports/<batch>/<export>/` or `file:///.../exports/<batch>/<export>/`. */
+  location: string;
+  createdAt: number;
+  ranges: ExportRange[];
+  finishedAt?: number;
+  error?: string;
+  /** Set when it succeeded: the manifest's totals. */
+  totals?: ExportTotals;
+}

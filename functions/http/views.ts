@@ -1,5 +1,6 @@
 /** Domain records in the contract's wire shapes. */
 import type { BatchInfo, ShardRange } from '../domain/batches.js';
+import type { ExportStatus } from '../domain/exports.js';
 import type { EventPosition, SessionView } from '../domain/sessions.js';
 import type { BatchLogPosition } from '../storage/batch-store.js';
 import type { EventRecord } from '../domain/types.js';
@@ -84,4 +85,18 @@ export function decodeBatchCursor(cursor: string | undefined): BatchLogPosition 
     // fall through
   }
   throw validationError([{ loc: ['query', 'cursor'], msg: 'Invalid batches cursor', type: 'value_error' }]);
+}
+/** An export's state: `files`/`sessions` count what is written so far (all of it once it succeeded). */
+export function exportView(s: ExportStatus) {
+  const r = s.record;
+  return {
+    export_id: r.exportId,
+    batch_id: r.batchId,
+    format: r.format,
+    state: r.state,
+    location: r.location,
+    files: s.files,
+    sessions: s.sessions,
+    ...(r.state === 'failed' ? { error: r.error ?? 'The export failed' } : {}),
+  };
 }

@@ -21,11 +21,22 @@ export interface Config {
    * `sub` of the token that created it: only that `sub` may read it, push to it or mark it.
    */
   clientAuth: 'iam' | 'jwt' | 'none';
+  /** Where exports are written: an S3 bucket (in AWS, or any S3-compatible endpoint)... */
+  exportBucket: string | undefined;
+  /** ...with this endpoint (S3-compatible servers; path-style addressing); unset: AWS's regional S3 endpoint. */
+  exportS3Endpoint: string | undefined;
+  /** ...or a local folder (npm start: .exports/); the bucket wins when both are set. */
+  exportDir: string | undefined;
+  /** The state machine that runs exports in AWS; unset locally (exports then run in-process). */
+  exportStateMachineArn: string | undefined;
+  /** A worker closes its file and hands its cursor on after this many sessions (or near its time limit). */
+  exportSessionsPerFile: number;
 }
 
 export const MAX_BATCH_SHARDS = 256;
 export const DEFAULT_MAX_EVENTS_PER_SESSION = 10_000;
 export const MAX_MAX_EVENTS_PER_SESSION = 1_000_000;
+export const DEFAULT_EXPORT_SESSIONS_PER_FILE = 250_000;
 
 function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -55,6 +66,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: intSetting(env, 'CLICKSTREAM_RETENTION_DAYS', 0, 0, 36_500),
     maxEventsPerSession: intSetting(env, 'CLICKSTREAM_MAX_EVENTS_PER_SESSION', DEFAULT_MAX_EVENTS_PER_SESSION, 1, MAX_MAX_EVENTS_PER_SESSION),
     clientAuth: clientAuthSetting(env.CLICKSTREAM_CLIENT_AUTH),
+    exportBucket: env.EXPORT_BUCKET || undefined,
+    exportS3Endpoint: env.EXPORT_S3_ENDPOINT || undefined,
+    exportDir: env.EXPORT_DIR || undefined,
+    exportStateMachineArn: env.EXPORT_STATE_MACHINE_ARN || undefined,
+    exportSessionsPerFile: intSetting(env, 'EXPORT_SESSIONS_PER_FILE', DEFAULT_EXPORT_SESSIONS_PER_FILE, 1, 100_000_000),
   };
 }
 

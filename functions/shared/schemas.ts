@@ -233,3 +233,58 @@ export const listBatchesQuery = z.object({
   }),
   limit: intParam(1, MAX_BATCH_LIST_LIMIT, 20),
 });
+
+// ---- exports ----
+
+export const EXPORT_FORMATS = ['sessions', 'pairs'] as const;
+/** An export_id names a folder (`exports/<batch_id>/<export_id>/`): letters, digits, `.`, `_`, `-`, not starting with `.`. */
+export const EXPORT_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+export const exportIdSchema = documented(
+  z.string().check(
+    z.superRefine((value, ctx) => {
+      if (!EXPORT_ID_PATTERN.test(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'String should be 1 to 128 letters, digits, ".", "_" or "-", not starting with "."',
+          params: { type: 'string_pattern_mismatch' },
+        });
+      }
+    }),
+  ),
+  { pattern: EXPORT_ID_PATTERN.source, description: 'The idempotency key of the export and the name of its folder' },
+);
+
+export const startExportBody = z.object({
+  batch_id: idSchema,
+  export_id: exportIdSchema,
+  format: withDefault(z.enum(EXPORT_FORMATS), 'sessions' as const),
+});
+
+export const getExportQuery = z.object({ export_id: exportIdSchema });
+
+// ---- the export's internal tasks (Step Functions input; not HTTP) ----
+
+const safeInt = z.int().check(z.gte(-1), z.lte(Number.MAX_SAFE_INTEGER));
+
+export const exportRangeSchema = z.object({
+  shard: z.int().check(z.gte(0)),
+  after: safeInt,
+  until: safeInt,
+  sessions: safeInt,
+});
+
+export const rangeTaskSchema = z.object({
+  exportId: exportIdSchema,
+  batchId: idSchema,
+  format: z.enum(EXPORT_FORMATS),
+  range: exportRangeSchema,
+  cursor: safeInt,
+  part: z.int().check(z.gte(0)),
+});
+
+export const finishExportInput = z.object({
+  exportId: exportIdSchema,
+  /** Set by the state machine's Catch: the failure to record (Step Functions' Error and Cause). */
+  failure: z.optional(z.object({ Error: z.optional(z.string()), Cause: z.optional(z.string()) })),
+});

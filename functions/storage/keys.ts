@@ -12,6 +12,8 @@
  *   batch registry     BATCHES                             REGISTRY
  *   batch log entry    BATCHES                             LOG#<created_at, 13 digits>#<batch_id>
  *   release            RELEASE#<release_id>                RELEASE
+ *   export             EXPORT#<export_id>                  EXPORT
+ *   export file        EXPORT#<export_id>                  FILE#<path of the file in the export folder>
  */
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' } as const;
 
@@ -31,6 +33,9 @@ export const BATCH_LOG_PREFIX = 'LOG#';
 const SHARD_PREFIX = 'SHARD#';
 const REGISTRY_PK = 'BATCHES';
 const RELEASE_PREFIX = 'RELEASE#';
+/** Export records live in their own partitions: IAM can confine a function's writes to them (dynamodb:LeadingKeys). */
+export const EXPORT_PREFIX = 'EXPORT#';
+export const EXPORT_FILE_PREFIX = 'FILE#';
 
 /**
  * A session number encodes the shard it was created on in its high bits:
@@ -68,10 +73,13 @@ export const keys = {
     sk: `${BATCH_LOG_PREFIX}${createdAt.toString().padStart(13, '0')}#${batchId}`,
   }),
   release: (releaseId: string): Key => ({ pk: `${RELEASE_PREFIX}${releaseId}`, sk: 'RELEASE' }),
+  export: (exportId: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: 'EXPORT' }),
+  exportPartition: (exportId: string) => `${EXPORT_PREFIX}${exportId}`,
+  exportFile: (exportId: string, path: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: `${EXPORT_FILE_PREFIX}${path}` }),
 };
 
 /** The kinds of partition a function may touch (IAM `dynamodb:LeadingKeys`, see below). */
-export type PartitionKind = 'session' | 'batch' | 'member' | 'shard' | 'registry' | 'release';
+export type PartitionKind = 'session' | 'batch' | 'member' | 'shard' | 'registry' | 'release' | 'export';
 
 /**
  * Each partition kind as an IAM `StringLike` pattern of `dynamodb:LeadingKeys`, derived from the
@@ -86,4 +94,6 @@ export const LEADING_KEY_PATTERNS: Record<PartitionKind, string> = {
   shard: `${SHARD_PREFIX}*`,
   registry: REGISTRY_PK,
   release: `${RELEASE_PREFIX}*`,
+  export: `${EXPORT_PREFIX}*`,
 };
+

@@ -4,7 +4,12 @@
  * sets the environment; this process reports its URL over IPC and runs until the parent says stop
  * (or disappears).
  */
+import { setExportRunner } from '../../functions/domain/exports.js';
+import { inProcessExportRunner } from '../local/export-runner.js';
 import { startLocalServer } from '../local/server.js';
+
+// Exports (POST /internal/batch/export) run in this process, as under npm start (EXPORT_DIR is set by the parent).
+setExportRunner(inProcessExportRunner());
 
 const server = await startLocalServer({ port: 0, host: '127.0.0.1' });
 const stop = async () => {

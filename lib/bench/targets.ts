@@ -33,6 +33,8 @@ export const MAX_COST_RATIO = 1.25;
 export const MAX_GUARD_RATIO = 5;
 export const MAX_READS_PER_SESSION = 1.1;
 export const MIN_READ_RATIO = 0.8;
+/** The local server-side export against the direct-SDK read floor (sessions/s). */
+export const MIN_EXPORT_RATIO = 0.8;
 /** The request size the cost target is judged at: the push of the throughput figures. */
 export const COST_TARGET_EVENTS_PER_REQUEST = 100;
 
@@ -114,6 +116,14 @@ export function evaluateTargets(r: TargetInputs): Target[] {
       value: r.throughput.readRatio,
       limit: MIN_READ_RATIO,
       met: r.throughput.readRatio >= MIN_READ_RATIO,
+    },
+    {
+      key: 'export_rate',
+      target: `the local server-side export of a released batch (POST to succeeded) >= ${MIN_EXPORT_RATIO}x the direct-SDK read floor in sessions/s`,
+      measured: `${r.throughput.rows.find((x) => x.scenario === 'batch_export')?.itemsPerSec ?? Number.NaN} sessions/s, ${r.throughput.exportRatio.toFixed(2)}x`,
+      value: r.throughput.exportRatio,
+      limit: MIN_EXPORT_RATIO,
+      met: r.throughput.exportRatio >= MIN_EXPORT_RATIO,
     },
   ];
 }

@@ -11,6 +11,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../clickstream-function.js';
 import { BASE_PATH } from '../routes.js';
+import { DEFAULT_SETTINGS } from '../settings.js';
 import { clickEvent, sessionBody } from './events.js';
 import { type BatchToRead, closedLoop, EVENTS_PER_REQUEST, PUT_CONCURRENCY, READ_CONCURRENCY, type FloorOptions, type Segment } from './floor.js';
 import { quantile, round, sleep } from './stats.js';
@@ -98,7 +99,7 @@ async function startFloorProcess(env: Record<string, string>, options: FloorOpti
 }
 
 export interface ThroughputRow {
-  scenario: 'push_events' | 'create_session' | 'batch_read';
+  scenario: 'push_events' | 'create_session' | 'batch_read' | 'batch_export';
   mode: 'api' | 'floor';
   what: string;
   concurrency: number;
@@ -119,6 +120,8 @@ export interface ThroughputResult {
   createRatio: number;
   /** One API reader of a released batch against the direct-SDK reader (sessions/s). */
   readRatio: number;
+  /** The server-side export of that batch (in-process workers, local folder) against the direct-SDK reader (sessions/s). */
+  exportRatio: number;
   rounds: number;
   segmentMs: number;
   concurrency: number;
@@ -161,7 +164,7 @@ function httpClient(maxSockets: number) {
           res.on('data', (d: Buffer) => chunks.push(d));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
+            if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) > 299) reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
             else resolve(text);
           });
           res.on('error', reject);
@@ -306,6 +309,25 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
       await sleep(200);
     }
 
+    // The server-side export of the same batch (POST /internal/batch/export; the local server runs the
+    // export's workers in-process, as npm start does, and writes gzip JSON Lines to a local folder),
+    // from the POST until GET says succeeded, against the direct-SDK reader's rate.
+    const exports: Segment[] = [];
+    for (let r = 0; r < o.rounds; r++) {
+      const exportId = `${o.runId}-export-${r}`;
+      const started = performance.now();
+      await client.post(`${base}/internal/batch/export`, JSON.stringify({ batch_id: released.batch_id, export_id: exportId }));
+      let state: { state: string; sessions: number; error?: string };
+      do {
+        await sleep(50);
+        state = JSON.parse(await client.get(`${base}/internal/batch/export?export_id=${exportId}`)) as typeof state;
+      } while (state.state === 'running');
+      if (state.state !== 'succeeded') throw new Error(`export ${exportId} ${state.state}: ${state.error ?? ''}`);
+      const elapsedMs = performance.now() - started;
+      exports.push({ latencies: [elapsedMs], items: state.sessions, requests: 1, errors: 0, elapsedMs });
+      await sleep(200);
+    }
+
     const rows = [
       summarize('push_events', 'api', `POST /session/events, ${EVENTS_PER_REQUEST} events a request, through the local server`, c, EVENTS_PER_REQUEST, segs.apiPush),
       summarize('push_events', 'floor', `the same ${EVENTS_PER_REQUEST} event items a "request": conditional PutItems, ${PUT_CONCURRENCY} in flight, straight from the SDK`, c, EVENTS_PER_REQUEST, segs.floorPush),
@@ -313,6 +335,7 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
       summarize('create_session', 'floor', 'the same TransactWriteItems (session, membership, shard counter) straight from the SDK', c, 1, segs.floorCreate),
       summarize('batch_read', 'api', `one reader of a released batch: GET /internal/batch/sessions, pages of ${READ_PAGE}, through the local server`, 1, READ_PAGE, reads.api),
       summarize('batch_read', 'floor', `the same reads straight from the SDK: a members Query per ${READ_PAGE}, one Query per session partition, ${READ_CONCURRENCY} at once`, 1, READ_PAGE, reads.floor),
+      summarize('batch_export', 'api', `server-side export of that batch: POST /internal/batch/export until GET says succeeded (in-process workers, ${DEFAULT_SETTINGS.exportConcurrency} ranges at once, gzip JSON Lines to a folder)`, DEFAULT_SETTINGS.exportConcurrency, released.session_count, exports),
     ];
     const rate = (s: string, m: string) => rows.find((x) => x.scenario === s && x.mode === m)!.itemsPerSec;
     return {
@@ -320,6 +343,7 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Throughpu
       pushRatio: round(rate('push_events', 'api') / rate('push_events', 'floor'), 3),
       createRatio: round(rate('create_session', 'api') / rate('create_session', 'floor'), 3),
       readRatio: round(rate('batch_read', 'api') / rate('batch_read', 'floor'), 3),
+      exportRatio: round(rate('batch_export', 'api') / rate('batch_read', 'floor'), 3),
       rounds: o.rounds,
       segmentMs: o.segmentMs,
       concurrency: c,

@@ -31,7 +31,7 @@ export async function loadRouteHandlers(): Promise<{ byRouteKey: Map<string, Han
 }
 
 /** The context object Lambda passes a handler, for local invocations. */
-export function lambdaContext(functionName: string, memoryMb = 512, logStreamName = 'local'): Context {
+export function lambdaContext(functionName: string, memoryMb = 512, logStreamName = 'local', timeoutMs = 29_000): Context {
   const started = Date.now();
   return {
     callbackWaitsForEmptyEventLoop: true,
@@ -42,7 +42,7 @@ export function lambdaContext(functionName: string, memoryMb = 512, logStreamNam
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName,
-    getRemainingTimeInMillis: () => Math.max(0, 29_000 - (Date.now() - started)),
+    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,

@@ -6,12 +6,12 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_METRICS } from '../../lib/clickstream-stack.js';
-import { routes } from '../../lib/routes.js';
+import { exportTasks, routes } from '../../lib/routes.js';
 import { DEFAULT_SETTINGS, readSettings } from '../../lib/settings.js';
 import { type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ops-alerts';
-const FUNCTIONS = routes.length + 1; // one per route and the catch-all
+const FUNCTIONS = routes.length + 1 + Object.keys(exportTasks).length; // one per route, the catch-all and the export tasks
 /** Issue 15's alarms: 4xx rate, 401/403, 429, consumed write units (test/cdk/guardrails.test.ts). */
 const GUARDRAIL_ALARMS = 4;
 
@@ -80,7 +80,7 @@ describe('logs and tracing', () => {
       [custom, 90, 'Delete'],
     ] as const) {
       const groups = resourcesOf(b.json, 'AWS::Logs::LogGroup');
-      expect(groups).toHaveLength(FUNCTIONS + 1);
+      expect(groups).toHaveLength(FUNCTIONS + 2); // and the API's access logs, the export state machine's logs
       for (const [id, g] of groups) {
         expect(g.Properties.RetentionInDays, id).toBe(days);
         expect(g.DeletionPolicy, id).toBe(policy);
@@ -123,7 +123,7 @@ describe('alarms', () => {
 
   it('alarm on the API 5xx rate, Lambda errors and throttles of every function, DynamoDB throttles and system errors', () => {
     const alarms = alarmsOf(defaults.json);
-    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS);
+    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS + 1); // + failed exports (test/cdk/exports.test.ts)
     const rate = alarms.find((a) => a.id.startsWith('Api5xxRateAlarm'))!;
     expect(rate.p.Threshold).toBe(1);
     expect(rate.p.ComparisonOperator).toBe('GreaterThanThreshold');
@@ -162,7 +162,7 @@ describe('alarms', () => {
 
   it('alarmTopicArn: every alarm notifies that topic on alarm and on recovery', () => {
     const alarms = alarmsOf(custom.json);
-    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS);
+    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS + 1); // + failed exports (test/cdk/exports.test.ts)
     for (const a of alarms) {
       expect(a.p.AlarmActions, a.id).toEqual([TOPIC]);
       expect(a.p.OKActions, a.id).toEqual([TOPIC]);

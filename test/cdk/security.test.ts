@@ -9,7 +9,11 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { Role, ManagedPolicy, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fullPath, routes } from '../../lib/routes.js';
+import { exportTasks, fullPath, routes } from '../../lib/routes.js';
+
+const TASKS = Object.values(exportTasks);
+/** The export state machine's role: its statements are CDK's (invoke, log delivery, X-Ray), checked in test/cdk/exports.test.ts. */
+const ofFunctions = (s: { id: string }) => !s.id.startsWith('ExportMachine');
 import { acknowledgements, type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
 const ISSUER = 'https://auth.example.com/realms/shop';
@@ -169,7 +173,8 @@ describe('least privilege', () => {
   it.each(['iam', 'jwt', 'none'] as Mode[])('no wildcard DynamoDB action, no Scan, only the table ARN (clientAuth=%s)', (mode) => {
     const statements = statementsOf(built[mode].json);
     const dynamo = statements.filter((s) => s.actions.some((a) => a.toLowerCase().startsWith('dynamodb:')));
-    expect(dynamo.length).toBe(routes.length); // one statement per function that uses the table
+    // One statement per function that uses the table, and one more for writes confined to export records.
+    expect(dynamo.length).toBe(routes.length + TASKS.length + [...routes, ...TASKS].filter((r) => r.writePartitions).length);
     for (const s of dynamo) {
       expect(s.effect).toBe('Allow');
       for (const a of s.actions) {
@@ -183,8 +188,8 @@ describe('least privilege', () => {
   });
 
   it('the only statements on "*" are X-Ray\'s, which have no resource-level permissions', () => {
-    const star = statementsOf(built.iam.json).filter((s) => s.resources.includes('*'));
-    expect(star.length).toBe(routes.length + 1); // every function, the catch-all's included
+    const star = statementsOf(built.iam.json).filter((s) => s.resources.includes('*')).filter(ofFunctions);
+    expect(star.length).toBe(routes.length + 1 + TASKS.length); // every function, the catch-all's and the export tasks' included
     for (const s of star) expect(s.actions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   });
 
@@ -193,7 +198,7 @@ describe('least privilege', () => {
     const roles = resourcesOf(t, 'AWS::IAM::Role');
     for (const [, r] of roles) expect(r.Properties.ManagedPolicyArns).toBeUndefined();
     const functions = resourcesOf(t, 'AWS::Lambda::Function');
-    expect(functions.length).toBe(routes.length + 1);
+    expect(functions.length).toBe(routes.length + 1 + TASKS.length);
     const roleIds = new Set<string>();
     for (const [id, fn] of functions) {
       const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
@@ -208,7 +213,7 @@ describe('least privilege', () => {
     }
     expect(roleIds.size, 'a role per function').toBe(functions.length);
     // Nobody else gets logs permissions.
-    const allLogs = statementsOf(t).filter((s) => s.actions.some((a) => a.startsWith('logs:')));
+    const allLogs = statementsOf(t).filter(ofFunctions).filter((s) => s.actions.some((a) => a.startsWith('logs:')));
     expect(allLogs).toHaveLength(functions.length);
   });
 
@@ -241,11 +246,16 @@ describe('cdk-nag (AwsSolutions)', () => {
       const expected = [
         'AwsSolutions-IAM5[Resource::*]',
         ...(mode === 'none' ? ['AwsSolutions-APIG4'] : []),
+        // The exports' (test/cdk/exports.test.ts): bucket access logs, the export prefix, the task functions' qualifiers.
+        'AwsSolutions-S1',
+        'AwsSolutions-IAM5[Resource::<ExportBucket.Arn>/exports/*]',
+        'AwsSolutions-IAM5[Resource::<ExportRangeFunction.Arn>:*]',
+        'AwsSolutions-IAM5[Resource::<FinishExportFunction.Arn>:*]',
       ].sort();
       expect(ids, mode).toEqual(expected);
       // Each function role's default policy (X-Ray on "*"), and nothing else.
-      const iamAcks = acks.filter((a) => a.id.startsWith('AwsSolutions-IAM'));
-      expect(iamAcks).toHaveLength(routes.length + 1);
+      const iamAcks = acks.filter((a) => a.id === 'AwsSolutions-IAM5[Resource::*]' && !a.path.includes('/ExportMachine/'));
+      expect(iamAcks).toHaveLength(routes.length + 1 + TASKS.length);
       for (const a of iamAcks) expect(a.path).toMatch(/\/ServiceRole\/DefaultPolicy$/);
     }
   });

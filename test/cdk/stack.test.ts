@@ -7,7 +7,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ClickstreamStack } from '../../lib/clickstream-stack.js';
-import { BASE_PATH, fallbackRoute, fullPath, routes } from '../../lib/routes.js';
+import { BASE_PATH, exportTasks, fallbackRoute, fullPath, routes } from '../../lib/routes.js';
 
 let template: Template;
 let json: { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
@@ -35,7 +35,7 @@ function dynamoActions(logicalId: string): string[] {
 describe('functions', () => {
   it('has exactly one function per operation, plus the catch-all, under stable logical ids', () => {
     const ids = resourcesOfType('AWS::Lambda::Function').map(([id]) => id).sort();
-    expect(ids).toEqual([...routes.map((r) => r.logicalId), fallbackRoute.logicalId].sort());
+    expect(ids).toEqual([...routes.map((r) => r.logicalId), fallbackRoute.logicalId, ...Object.values(exportTasks).map((t) => t.logicalId)].sort());
   });
 
   it.each(routes.map((r) => [r.logicalId, r] as const))('%s runs its own bundle on Node.js 24, ARM64', (logicalId) => {

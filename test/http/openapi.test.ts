@@ -7,6 +7,11 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod/mini';
 import { errorSchema, OPENAPI_FILE, renderOpenApi, responseSchemas } from '../../lib/openapi.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setExportRunner } from '../../functions/domain/exports.js';
+import { inProcessExportRunner } from '../../lib/local/export-runner.js';
 import { fullPath, routes } from '../../lib/routes.js';
 import { Api, nowSeconds, sessionBody, type Reply } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
@@ -30,7 +35,8 @@ describe('docs/openapi.json', () => {
       expect(op!.operationId).toBe(route.operation);
       expect(op!.tags).toEqual([route.internal ? 'internal' : 'client']);
       expect(op!.security).toEqual([{ [route.internal ? 'iam' : 'client']: [] }]);
-      expect(Object.keys(op!.responses)).toEqual(expect.arrayContaining(['200', '422', '503']));
+      // start_export answers 202 (the export runs on), every other operation 200.
+      expect(Object.keys(op!.responses)).toEqual(expect.arrayContaining([route.operation === 'start_export' ? '202' : '200', '422', '503']));
     }
     const documented = Object.values(doc.paths).flatMap((p) => Object.keys(p)).length;
     expect(documented).toBe(routes.length);
@@ -41,18 +47,22 @@ describe('every answer matches the document', () => {
   let api: Api;
   const seen = new Map<string, number>();
 
+  const runner = inProcessExportRunner();
+
   beforeAll(async () => {
-    await useFreshTable();
+    await useFreshTable({ EXPORT_DIR: mkdtempSync(join(tmpdir(), 'doc-exports-')) });
+    setExportRunner(runner);
     api = await Api.start();
   });
   afterAll(async () => {
+    setExportRunner(undefined);
     await api.close();
   });
 
   /** Checks an answer against its operation's 200 schema or the error schema, and documents the status. */
   function conforms(operation: Operation, reply: Reply, status: number): Reply {
     expect(reply.status, JSON.stringify(reply.body)).toBe(status);
-    const schema = status === 200 ? responseSchemas[operation] : errorSchema;
+    const schema = status < 300 ? responseSchemas[operation] : errorSchema;
     const result = z.safeParse(schema as z.ZodMiniType, reply.body);
     expect(result.success, `${operation} ${status}: ${JSON.stringify(reply.body).slice(0, 300)}\n${result.error?.message ?? ''}`).toBe(true);
     const route = routes.find((r) => r.operation === operation)!;
@@ -110,6 +120,16 @@ describe('every answer matches the document', () => {
     const rest = conforms('list_batches', await api.get('/internal/batches', { cursor: list.body.next_cursor }), 200);
     expect(rest.body.batches.map((b: { batch_id: string }) => b.batch_id)).toEqual([released.body.batch_id]);
     conforms('list_batches', await api.get('/internal/batches', { cursor: 'not-a-cursor' }), 422);
+
+    const exported = { batch_id: released.body.batch_id, export_id: 'doc-x1' };
+    conforms('start_export', await api.post('/internal/batch/export', exported), 202);
+    conforms('start_export', await api.post('/internal/batch/export', { ...exported, format: 'pairs' }), 409);
+    conforms('start_export', await api.post('/internal/batch/export', { batch_id: 'nobody', export_id: 'doc-x2' }), 404);
+    conforms('start_export', await api.post('/internal/batch/export', { ...exported, export_id: '../up' }), 422);
+    await runner.settled('doc-x1');
+    expect(conforms('get_export', await api.get('/internal/batch/export', { export_id: 'doc-x1' }), 200).body.state).toBe('succeeded');
+    conforms('get_export', await api.get('/internal/batch/export', { export_id: 'nobody' }), 404);
+    conforms('get_export', await api.get('/internal/batch/export'), 422);
 
     expect([...seen.keys()].sort()).toEqual(routes.map((r) => r.operation).sort());
   });

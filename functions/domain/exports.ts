@@ -1,0 +1,89 @@
+/**
+ * Exports of a released batch into files (gzip JSON Lines plus a manifest), started and described
+ * through the API. An export is recorded once per export_id (a conditional write), and then run by
+ * an `ExportRunner`: the Step Functions state machine in AWS, the same workers in-process locally.
+ * The workers and the finishing step are in export-worker.ts.
+ */
+import { conflict, notFound } from '../shared/errors.js';
+import { exportPrefix, locationOf } from '../storage/export-location.js';
+import { createExport, getExportWithFiles } from '../storage/export-store.js';
+import { releasedRanges } from './export-source.js';
+import type { ExportFormat, ExportRange, ExportRecord } from './types.js';
+
+/** What a run of an export needs; the same record always gives the same input (Step Functions compares it). */
+export interface ExportRunInput {
+  exportId: string;
+  batchId: string;
+  format: ExportFormat;
+  ranges: ExportRange[];
+}
+
+/** Runs exports: starting one that already runs (or ran) starts nothing new. */
+export interface ExportRunner {
+  start(input: ExportRunInput): Promise<void>;
+}
+
+let runner: ExportRunner | undefined;
+
+/** The local server and the tests install the in-process runner; in AWS it is Step Functions. */
+export function setExportRunner(next: ExportRunner | undefined): void {
+  runner = next;
+}
+
+async function currentRunner(): Promise<ExportRunner> {
+  if (runner) return runner;
+  const { stepFunctionsRunner } = await import('../orchestration/step-functions.js');
+  runner = stepFunctionsRunner();
+  return runner;
+}
+
+export const runInputOf = (r: ExportRecord): ExportRunInput => ({
+  exportId: r.exportId,
+  batchId: r.batchId,
+  format: r.format,
+  ranges: r.ranges.map((x) => ({ shard: x.shard, after: x.after, until: x.until, sessions: x.sessions })),
+});
+
+export interface ExportStatus {
+  record: ExportRecord;
+  /** Files written so far (all of them once it succeeded). */
+  files: number;
+  /** Sessions in those files. */
+  sessions: number;
+}
+
+const exportNotFound = (id: string) => notFound(`Export with id=${id} not found`);
+
+/**
+ * Starts the export of a released batch, or joins it: the same export_id always names the same
+ * export. The first call records it; every call while it runs asks the runner to start it, which
+ * starts nothing when it already runs (so an export recorded by a call that crashed before starting
+ * it still starts). The same export_id for another batch or format is a conflict.
+ */
+export async function startExport(input: { exportId: string; batchId: string; format: ExportFormat }, now = Date.now()): Promise<ExportStatus> {
+  const batch = await releasedRanges(input.batchId); // 404 for an unknown batch
+  if (!batch.released) throw conflict(`Batch with id=${input.batchId} is still collecting`);
+  const record: ExportRecord = {
+    exportId: input.exportId,
+    batchId: input.batchId,
+    format: input.format,
+    state: 'running',
+    location: locationOf(exportPrefix(input.batchId, input.exportId)),
+    createdAt: now,
+    ranges: batch.ranges,
+  };
+  const outcome = await createExport(record);
+  const stored = outcome.created ? record : outcome.existing;
+  if (stored.batchId !== input.batchId || stored.format !== input.format) {
+    throw conflict(`Export with id=${input.exportId} already exists for batch ${stored.batchId} in format ${stored.format}`);
+  }
+  if (stored.state === 'running') await (await currentRunner()).start(runInputOf(stored));
+  return getExportStatus(input.exportId);
+}
+
+export async function getExportStatus(exportId: string): Promise<ExportStatus> {
+  const { record, files } = await getExportWithFiles(exportId);
+  if (!record) throw exportNotFound(exportId);
+  if (record.totals) return { record, files: record.totals.files, sessions: record.totals.sessions };
+  return { record, files: files.length, sessions: files.reduce((n, f) => n + f.sessions, 0) };
+}
