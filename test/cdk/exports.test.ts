@@ -5,6 +5,7 @@
  * function, the failed-execution alarm, and cdk-nag (synthesis throws on an unacknowledged finding).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LEADING_KEY_PATTERNS, type PartitionKind } from '../../functions/storage/keys.js';
 import { EXPORT_RETRY } from '../../lib/export-policy.js';
 import { exportTasks, routes } from '../../lib/routes.js';
 import { acknowledgements, type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
@@ -42,6 +43,8 @@ const LOGS = (id: string) => expect.objectContaining({ 'Fn::GetAtt': [expect.str
 const EXPORT_OBJECTS = () => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['ExportBucket', 'Arn'] }, '/exports/*']] });
 const bucketLogicalId = () => 'ExportBucket';
 const CONFINED = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['EXPORT#*'] } };
+/** LeadingKeys of the given partition kinds (the reads of a function whose writes are CONFINED). */
+const KEYS = (kinds: readonly PartitionKind[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((k) => LEADING_KEY_PATTERNS[k]) } });
 
 describe('the export bucket', () => {
   it('is encrypted, blocks all public access, keeps no versions, and is owned by the account', () => {
@@ -183,7 +186,7 @@ describe('grants of the export functions, exactly', () => {
   it('the range worker reads the table, writes only export records, and writes only under exports/', () => {
     expect(statementsOfFunction(byDefault.json, exportTasks.range.logicalId)).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('ExportRange'), condition: undefined },
-      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: undefined },
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(exportTasks.range.partitions) },
       { actions: ['dynamodb:PutItem'], resource: TABLE, condition: CONFINED },
       { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resource: EXPORT_OBJECTS(), condition: undefined },
     ]);
@@ -192,8 +195,7 @@ describe('grants of the export functions, exactly', () => {
   it('the finishing task reads and ends export records only, and writes only under exports/', () => {
     expect(statementsOfFunction(byDefault.json, exportTasks.finish.logicalId)).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('FinishExport'), condition: undefined },
-      { actions: ['dynamodb:Query'], resource: TABLE, condition: undefined },
-      { actions: ['dynamodb:UpdateItem'], resource: TABLE, condition: CONFINED },
+      { actions: ['dynamodb:Query', 'dynamodb:UpdateItem'], resource: TABLE, condition: CONFINED },
       { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resource: EXPORT_OBJECTS(), condition: undefined },
     ]);
   });
@@ -202,7 +204,7 @@ describe('grants of the export functions, exactly', () => {
     const sm = onlyResource(byDefault.json, 'AWS::StepFunctions::StateMachine')[0];
     expect(statementsOfFunction(byDefault.json, 'StartExportFunction')).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('StartExport'), condition: undefined },
-      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: undefined },
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(routes.find((r) => r.operation === 'start_export')!.partitions) },
       { actions: ['dynamodb:PutItem'], resource: TABLE, condition: CONFINED },
       { actions: ['states:StartExecution'], resource: { Ref: sm }, condition: undefined },
     ]);
@@ -215,7 +217,7 @@ describe('grants of the export functions, exactly', () => {
   it('get_export only queries the table', () => {
     expect(statementsOfFunction(byDefault.json, 'GetExportFunction')).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('GetExport'), condition: undefined },
-      { actions: ['dynamodb:Query'], resource: TABLE, condition: undefined },
+      { actions: ['dynamodb:Query'], resource: TABLE, condition: CONFINED },
     ]);
   });
 

@@ -10,7 +10,7 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LEADING_KEY_PATTERNS } from '../../functions/storage/keys.js';
 import { dashboardNameOf } from '../../lib/monitoring.js';
-import { fallbackRoute, fullPath, routes } from '../../lib/routes.js';
+import { exportTasks, fallbackRoute, fullPath, routes } from '../../lib/routes.js';
 import { readSettings } from '../../lib/settings.js';
 import { type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
@@ -46,17 +46,23 @@ const statementsOfRole = (t: CfnTemplate, logicalId: string) => {
     .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
 };
+const dynamoStatements = (t: CfnTemplate, logicalId: string) =>
+  statementsOfRole(t, logicalId).filter((s) => ([] as string[]).concat(s.Action).some((a) => a.startsWith('dynamodb:')));
 const dynamoStatement = (t: CfnTemplate, logicalId: string) => {
-  const found = statementsOfRole(t, logicalId).filter((s) => ([] as string[]).concat(s.Action).some((a) => a.startsWith('dynamodb:')));
+  const found = dynamoStatements(t, logicalId);
   expect(found, logicalId).toHaveLength(1);
   return found[0];
 };
+const leadingKeysOf = (st: any): string[] => st.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
 
 describe('reserved concurrency', () => {
   it('every function has its own pool: 100 for each client function, 10 for each internal one and the catch-all', () => {
     for (const r of routes) expect(fnOf(defaults.json, r.logicalId).ReservedConcurrentExecutions, r.operation).toBe(r.internal ? 10 : 100);
     expect(fnOf(defaults.json, fallbackRoute.logicalId).ReservedConcurrentExecutions).toBe(10);
-    expect(resourcesOf(defaults.json, 'AWS::Lambda::Function')).toHaveLength(routes.length + 1);
+    // The export tasks: the range workers as many as the state machine runs at once, the finishing task an internal pool.
+    expect(fnOf(defaults.json, exportTasks.range.logicalId).ReservedConcurrentExecutions).toBe(16);
+    expect(fnOf(defaults.json, exportTasks.finish.logicalId).ReservedConcurrentExecutions).toBe(10);
+    expect(resourcesOf(defaults.json, 'AWS::Lambda::Function')).toHaveLength(routes.length + 1 + Object.keys(exportTasks).length);
   });
 
   it('are settings; 0 leaves a function in the unreserved pool', () => {
@@ -101,12 +107,19 @@ describe('budget', () => {
 
 describe('least privilege by key', () => {
   it.each(routes.map((r) => [r.operation, r] as const))('%s: LeadingKeys are exactly the patterns of its partition kinds', (_op, r) => {
-    const st = dynamoStatement(defaults.json, r.logicalId);
-    expect(st.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']).toEqual(r.partitions.map((p) => LEADING_KEY_PATTERNS[p]));
+    if (!r.writePartitions) {
+      expect(leadingKeysOf(dynamoStatement(defaults.json, r.logicalId))).toEqual(r.partitions.map((p) => LEADING_KEY_PATTERNS[p]));
+      return;
+    }
+    // Writes confined to fewer kinds than the reads: a statement each.
+    const [reads, writes] = dynamoStatements(defaults.json, r.logicalId);
+    expect(leadingKeysOf(reads)).toEqual(r.partitions.map((p) => LEADING_KEY_PATTERNS[p]));
+    expect(leadingKeysOf(writes)).toEqual(r.writePartitions.map((p) => LEADING_KEY_PATTERNS[p]));
+    expect([].concat(writes.Action).every((a: string) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem')).toBe(true);
   });
 
   it('every role that touches sessions is limited by LeadingKeys, and only those of the session routes and batch pages reach SESSION#', () => {
-    const reachSessions = routes.filter((r) => dynamoStatement(defaults.json, r.logicalId).Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'].includes('SESSION#*'));
+    const reachSessions = routes.filter((r) => dynamoStatements(defaults.json, r.logicalId).some((st) => leadingKeysOf(st).includes('SESSION#*')));
     expect(reachSessions.map((r) => r.operation).sort()).toEqual(['create_session', 'get_batch_sessions', 'get_session', 'mark_session_irrelevant', 'push_events']);
   });
 
@@ -189,7 +202,8 @@ describe('outputs', () => {
     expect(arnPath(o.InternalReadInvokeArn!.Value)).toContain('/$default/GET/api/v1/clickstream/internal/*');
     expect(arnPath(o.InternalWriteInvokeArn!.Value)).toContain('/$default/POST/api/v1/clickstream/internal/*');
     // Every internal write is a POST and every internal read a GET, so the split ARNs cover them exactly.
-    for (const r of routes) expect(r.method).toBe(r.operation === 'get_session' || r.operation.startsWith('get_') ? 'GET' : 'POST');
+    const reads = ['get_session', 'get_batch_sessions', 'get_batch', 'list_batches', 'get_export'];
+    for (const r of routes) expect(r.method, r.operation).toBe(reads.includes(r.operation) ? 'GET' : 'POST');
   });
 
   it('with clientAuth=jwt, no client invoke ARN (clients do not use IAM); internal ones stay', () => {

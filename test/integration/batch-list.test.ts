@@ -50,7 +50,10 @@ describe('list_batches', () => {
     for (const limit of [1, 2, 3, 7, 8, 100]) {
       const all = await everyBatch(limit);
       expect(all.map((b) => b.batchId)).toEqual([collecting.batchId, ...released.slice().reverse()]);
-      for (const b of all) expect(b).toEqual(await getBatch(b.batchId));
+      for (const b of all) {
+        const { ranges: _ranges, ...described } = await getBatch(b.batchId); // ranges are get_batch's alone
+        expect(b).toEqual(described);
+      }
       expect(all[0]).toMatchObject({ status: 'collecting', sessionCount: 1 });
       expect(all.slice(1).map((b) => b.sessionCount)).toEqual([7, 6, 5, 4, 3, 2, 1]);
       expect(all.slice(1).every((b) => b.status === 'released' && b.releaseId !== undefined)).toBe(true);

@@ -10,8 +10,12 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ExportRunInput, setExportRunner } from '../../functions/domain/exports.js';
 import { documentClient } from '../../functions/storage/client.js';
-import { fallbackRoute, routes } from '../../lib/routes.js';
+import { exportTasks, fallbackRoute, routes } from '../../lib/routes.js';
 import { synthApp, type CfnTemplate, resourcesOf } from '../cdk/ops-app.js';
 import { attachRecorder, recordAs, sent, stringLike } from '../support/dynamodb-recorder.js';
 import { context, httpEvent } from '../support/events.js';
@@ -30,9 +34,16 @@ const session = (id: string, extra: Record<string, unknown> = {}) => ({ session_
 const now = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
-  await useFreshTable({ CLICKSTREAM_MAX_EVENTS_PER_SESSION: '3', CLICKSTREAM_BATCH_SHARDS: '2' });
+  await useFreshTable({
+    CLICKSTREAM_MAX_EVENTS_PER_SESSION: '3',
+    CLICKSTREAM_BATCH_SHARDS: '2',
+    EXPORT_DIR: mkdtempSync(join(tmpdir(), 'iam-coverage-exports-')),
+  });
   attachRecorder(documentClient());
-  for (const r of [...routes, fallbackRoute]) {
+  // Exports: the runner only records what it was asked to run; the tasks run below, each as itself.
+  const runs: ExportRunInput[] = [];
+  setExportRunner({ start: async (input) => void runs.push(input) });
+  for (const r of [...routes, fallbackRoute, ...Object.values(exportTasks)]) {
     handlers[r.operation] = ((await import(`../../${r.entry}`)) as { handler: Handler }).handler;
   }
   template = synthApp({}).json;
@@ -75,6 +86,23 @@ beforeAll(async () => {
   const listed = await call('list_batches', 'GET', '/internal/batches', { query: { limit: '1' } });
   expect(listed.status).toBe(200);
   await expectStatus(call('list_batches', 'GET', '/internal/batches', { query: { cursor: listed.body.next_cursor as string } }), 200);
+  // Exports: start (and its repeat), the state machine's tasks as Step Functions would run them, the state.
+  await expectStatus(call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: batchId, export_id: 'x1' } }), 202);
+  await expectStatus(call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: batchId, export_id: 'x1' } }), 202);
+  await expectStatus(call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: 'nope', export_id: 'x2' } }), 404);
+  const task = (operation: string, input: unknown) =>
+    recordAs(operation, () => (handlers[operation] as unknown as (e: unknown, c: Context) => Promise<any>)(input, context));
+  const run = runs[0]!;
+  for (const range of run.ranges) {
+    let next: any = { exportId: run.exportId, batchId: run.batchId, format: run.format, range, cursor: range.after, part: 0 };
+    do next = await task(exportTasks.range.operation, next);
+    while (!next.done);
+  }
+  await task(exportTasks.finish.operation, { exportId: run.exportId });
+  const state = await call('get_export', 'GET', '/internal/batch/export', { query: { export_id: 'x1' } });
+  expect(state.body.state).toBe('succeeded');
+  await expectStatus(call('get_export', 'GET', '/internal/batch/export', { query: { export_id: 'nope' } }), 404);
+  setExportRunner(undefined);
   await expectStatus(call('not_found', 'GET', '/nowhere'), 404);
 }, 180_000);
 
@@ -101,7 +129,7 @@ const allowed = (grants: Grant[], action: string, pk: string) =>
   grants.some((g) => g.actions.includes(action) && (g.leadingKeys === undefined || g.leadingKeys.some((p) => stringLike(p, pk))));
 
 describe('IAM coverage', () => {
-  it.each([...routes, fallbackRoute].map((r) => [r.operation, r] as const))('%s sends only what its role allows', (operation, route) => {
+  it.each([...routes, fallbackRoute, ...Object.values(exportTasks)].map((r) => [r.operation, r] as const))('%s sends only what its role allows', (operation, route) => {
     const calls = sent.filter((c) => c.operation === operation);
     if (route.actions.length > 0) expect(calls.length, `${operation} was not driven`).toBeGreaterThan(0);
     const grants = grantsOf(route.logicalId);
@@ -110,7 +138,7 @@ describe('IAM coverage', () => {
   });
 
   it('every role that uses DynamoDB is limited by LeadingKeys', () => {
-    for (const r of routes) {
+    for (const r of [...routes, ...Object.values(exportTasks)]) {
       for (const g of grantsOf(r.logicalId)) expect(g.leadingKeys, r.operation).toBeDefined();
     }
   });

@@ -82,7 +82,10 @@ function onGetBatch(params: Record<string, string>, a: Answer, ctx: string): voi
   const got = a.json as Record<string, unknown>;
   if (released) {
     const release = [...ledger.releases.values()].find((r) => r.batch_id === id)!;
-    expect(got, ctx).toEqual({ batch_id: id, status: 'released', created_at: got.created_at, released_at: release.released_at, release_id: release.release_id, session_count: released.size });
+    expect(got, ctx).toEqual({ batch_id: id, status: 'released', created_at: got.created_at, released_at: release.released_at, release_id: release.release_id, session_count: released.size, ranges: got.ranges });
+    // The ranges of parallel readers (issue 9): one per shard, their counts adding up to the batch's.
+    const ranges = got.ranges as { session_count: number }[];
+    expect(ranges.reduce((sum, r) => sum + r.session_count, 0), ctx).toBe(released.size);
   } else {
     expect(isCollecting || id !== undefined, ctx).toBe(true);
     expect(got.status, ctx).toBe('collecting');
