@@ -176,7 +176,7 @@ export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
     logicalId: 'ExportRangeFunction',
     entry: 'functions/handlers/export-range.ts',
     actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'],
-    partitions: ['batch', 'registry', 'shard', 'export'],
+    partitions: ['batch', 'registry', 'shard', 'session', 'export'],
     writePartitions: ['export'],
     writesExports: true,
   },
