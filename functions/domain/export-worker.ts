@@ -12,11 +12,10 @@
  * - `finishExport` checks the files against the batch (every session exactly once), writes
  *   `manifest.json` last, and marks the export succeeded; or, on a failure, marks it failed.
  */
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { byteMeter } from '../shared/byte-meter.js';
 import { config } from '../shared/config.js';
 import { DomainError } from '../shared/errors.js';
 import { exportFiles } from '../storage/export-files.js';
@@ -53,20 +52,6 @@ export const MANIFEST_VERSION = 1;
 export const fileNameOf = (format: ExportFormat, shard: number, part: number) =>
   `${format}-s${String(shard).padStart(4, '0')}-p${String(part).padStart(5, '0')}.jsonl.gz`;
 
-/** Counts and hashes the bytes that pass: the file as stored. */
-function meter() {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  return { stream, result: () => ({ bytes, sha256: hash.digest('hex') }) };
-}
-
 /** A session's line in a format (functions/domain/training-lines.ts on its wire shape), without the newline. */
 export type LineWriter = (format: ExportFormat, view: SessionView) => string;
 
@@ -83,7 +68,7 @@ export async function exportRange(
   const path = fileNameOf(task.format, range.shard, task.part);
   const sink = exportFiles().create(`${exportPrefix(task.batchId, task.exportId)}${path}`, 'application/gzip');
   const gzip = createGzip();
-  const measured = meter();
+  const measured = byteMeter();
   const piped = pipeline(gzip, measured.stream, sink.stream);
   piped.catch(() => undefined); // awaited below; a failure also shows on the next write
   let sessions = 0;

@@ -40,19 +40,26 @@ export const responseBytes = (value: unknown) => Buffer.byteLength(JSON.stringif
 /** Lambda answers at most 6 MB; pages stop adding sessions or events at this many bytes. */
 export const RESPONSE_BUDGET_BYTES = 4_500_000;
 
-export function encodeCursor(p: EventPosition): string {
-  return Buffer.from(JSON.stringify([p.createdAt, p.eventId])).toString('base64url');
-}
+/** A position in a list (a time and an id) as an opaque cursor: base64url of `[createdAt, id]`. */
+const encodePosition = (createdAt: number, id: string) => Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
 
-export function decodeCursor(cursor: string | undefined): EventPosition | undefined {
-  if (cursor === undefined) return undefined;
+/** The `[createdAt, id]` of a cursor this API made and `valid` accepts; 422 at the query parameter otherwise. */
+function decodePosition(cursor: string, param: string, what: string, valid: (createdAt: number, id: string) => boolean): [number, string] {
   try {
-    const [createdAt, eventId] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (Number.isSafeInteger(createdAt) && typeof eventId === 'string') return { createdAt: createdAt as number, eventId };
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (Number.isSafeInteger(createdAt) && typeof id === 'string' && valid(createdAt as number, id)) return [createdAt as number, id];
   } catch {
     // fall through
   }
-  throw validationError([{ loc: ['query', 'events_after'], msg: 'Invalid events cursor', type: 'value_error' }]);
+  throw validationError([{ loc: ['query', param], msg: `Invalid ${what} cursor`, type: 'value_error' }]);
+}
+
+export const encodeCursor = (p: EventPosition) => encodePosition(p.createdAt, p.eventId);
+
+export function decodeCursor(cursor: string | undefined): EventPosition | undefined {
+  if (cursor === undefined) return undefined;
+  const [createdAt, eventId] = decodePosition(cursor, 'events_after', 'events', () => true);
+  return { createdAt, eventId };
 }
 
 export function batchView(b: BatchInfo) {
@@ -70,21 +77,12 @@ export function rangeView(r: ShardRange) {
   return { shard: r.shard, after_number: r.afterNumber, until_number: r.untilNumber, session_count: r.sessionCount };
 }
 
-export function encodeBatchCursor(p: BatchLogPosition): string {
-  return Buffer.from(JSON.stringify([p.createdAt, p.batchId])).toString('base64url');
-}
+export const encodeBatchCursor = (p: BatchLogPosition) => encodePosition(p.createdAt, p.batchId);
 
 export function decodeBatchCursor(cursor: string | undefined): BatchLogPosition | undefined {
   if (cursor === undefined) return undefined;
-  try {
-    const [createdAt, batchId] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (Number.isSafeInteger(createdAt) && (createdAt as number) >= 0 && typeof batchId === 'string' && batchId.length > 0) {
-      return { createdAt: createdAt as number, batchId };
-    }
-  } catch {
-    // fall through
-  }
-  throw validationError([{ loc: ['query', 'cursor'], msg: 'Invalid batches cursor', type: 'value_error' }]);
+  const [createdAt, batchId] = decodePosition(cursor, 'cursor', 'batches', (t, id) => t >= 0 && id.length > 0);
+  return { createdAt, batchId };
 }
 /** An export's state: `files`/`sessions` count what is written so far (all of it once it succeeded). */
 export function exportView(s: ExportStatus) {

@@ -10,10 +10,11 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { byteMeter } from '../../functions/shared/byte-meter.js';
 import type { Api } from './api.js';
 
 export interface ExportState {
@@ -102,17 +103,9 @@ export async function downloadExport(location: string, dir: string, region?: str
     if (!target.startsWith(root + sep)) throw new Error(`The manifest names a file outside the folder: ${f.path}`);
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}.part`;
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _e, next) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        next(null, chunk);
-      },
-    });
-    await pipeline(await fetch(f.path), meter, createWriteStream(temp));
-    const sha256 = hash.digest('hex');
+    const meter = byteMeter();
+    await pipeline(await fetch(f.path), meter.stream, createWriteStream(temp));
+    const { bytes, sha256 } = meter.result();
     if (bytes !== f.bytes || sha256 !== f.sha256) {
       await rm(temp, { force: true });
       throw new Error(`${f.path}: got ${bytes} bytes with SHA-256 ${sha256}; the manifest says ${f.bytes} bytes, ${f.sha256}`);
