@@ -160,6 +160,8 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
       if (!values.batch) throw new UsageError('--batch is required');
       if (values['server-side']) {
+        const local = (['out', 'workers', 'page-size', 'eventual', 'restart'] as const).filter((o) => values[o] !== undefined);
+        if (local.length > 0) throw new UsageError(`--${local[0]} goes with an export by this command, not with --server-side (the service writes the files)`);
         const format = values.format ?? 'sessions';
         if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format: one of ${FORMATS.join(', ')}`);
         const tty = process.stderr.isTTY === true;

@@ -10,7 +10,7 @@ import type * as z from 'zod/mini';
 import type { Caller } from '../domain/sessions.js';
 import { config } from '../shared/config.js';
 import { DomainError } from '../shared/errors.js';
-import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, validationError } from './errors.js';
+import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, type ValidationIssue, validationError } from './errors.js';
 import { type Finding, hasPath, readJson } from './json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
@@ -166,11 +166,19 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
     if (spec.body) {
       const { value, findings } = readBody(event);
       const parsed = spec.body.safeParse(value);
-      if (!parsed.success) throw new HttpError(422, toValidationIssues('body', parsed.error, value));
       // A value JSON.parse altered is refused where it would be used (stored); in an unknown field it
-      // is ignored with the field.
+      // is ignored with the field. Where the schema refuses the altered value itself (1e999 became
+      // Infinity, no valid number), the issue is what JSON.parse did to it, not what it became.
+      const issueOf = (f: Finding): ValidationIssue => ({ loc: ['body', ...f.path], msg: f.problem.msg, type: f.problem.type });
+      if (!parsed.success) {
+        const issues = toValidationIssues('body', parsed.error, value).map((issue) => {
+          const altered = findings.find((f) => f.path.length === issue.loc.length - 1 && f.path.every((k, i) => k === issue.loc[i + 1]));
+          return altered ? issueOf(altered) : issue;
+        });
+        throw new HttpError(422, issues);
+      }
       const altered = findings.find((f) => hasPath(parsed.data, f.path));
-      if (altered) throw validationError([{ loc: ['body', ...altered.path], msg: altered.problem.msg, type: altered.problem.type }]);
+      if (altered) throw validationError([issueOf(altered)]);
       body = parsed.data;
     }
     if (spec.query) {

@@ -81,7 +81,8 @@ export const encodeBatchCursor = (p: BatchLogPosition) => encodePosition(p.creat
 
 export function decodeBatchCursor(cursor: string | undefined): BatchLogPosition | undefined {
   if (cursor === undefined) return undefined;
-  const [createdAt, batchId] = decodePosition(cursor, 'cursor', 'batches', (t, id) => t >= 0 && id.length > 0);
+  // As the batch log keys them: a time of at most 13 digits (ms) and a batch id (1..128 characters).
+  const [createdAt, batchId] = decodePosition(cursor, 'cursor', 'batches', (t, id) => t >= 0 && t < 1e13 && id.length > 0 && [...id].length <= 128);
   return { createdAt, batchId };
 }
 /** An export's state: `files`/`sessions` count what is written so far (all of it once it succeeded). */

@@ -68,10 +68,11 @@ export async function measureDurations(o: DurationOptions): Promise<DurationRow[
   await run('create_session', 'create_session', 'new session', 1, o.count, (i) =>
     o.invoker.expect('create_session', post('/session', sessionBody(sid(`c${i}`)))),
   );
-  const pushSession = sid('push');
-  await o.invoker.expect('create_session', post('/session', sessionBody(pushSession)));
   for (const n of [1, 10, 100, 1000]) {
     const count = Math.max(5, Math.round(o.count / Math.sqrt(Math.max(1, n / 10))));
+    // A session per size: each stays under the cap on events per session (maxEventsPerSession).
+    const pushSession = sid(`push-${n}`);
+    await o.invoker.expect('create_session', post('/session', sessionBody(pushSession)));
     await run(`push_events_${n}`, 'push_events', `${n} new event${n > 1 ? 's' : ''}`, n, count, async (i) => {
       const r = await o.invoker.expect('push_events', post('/session/events', { session_id: pushSession, events: events(`d${n}-${i}`, n) }));
       if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);

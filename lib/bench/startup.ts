@@ -53,6 +53,21 @@ export const FIRST_REQUESTS: Record<string, { event: APIGatewayProxyEventV2; exp
     expect: 404,
     dynamo: '1 GetItem',
   },
+  list_batches: {
+    event: apiEvent({ method: 'GET', path: '/internal/batches' }),
+    expect: 200,
+    dynamo: '1 Query (the batch log; then the listed batches)',
+  },
+  start_export: {
+    event: apiEvent({ method: 'POST', path: '/internal/batch/export', body: { batch_id: 'startup-unknown', export_id: 'startup-export' } }),
+    expect: 404,
+    dynamo: '1 GetItem',
+  },
+  get_export: {
+    event: apiEvent({ method: 'GET', path: '/internal/batch/export', query: { export_id: 'startup-unknown' } }),
+    expect: 404,
+    dynamo: '1 Query (the export partition)',
+  },
   not_found: {
     event: apiEvent({ method: 'GET', path: '/nowhere' }),
     expect: 404,

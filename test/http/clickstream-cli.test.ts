@@ -206,6 +206,9 @@ describe('clickstream command', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--format');
     expect((await cli(['export', '--batch', batchId, '--out', 'x'])).stderr).toContain('--url is required');
+    const mixed = await cli(['export', '--batch', batchId, '--server-side', '--out', join(dir, 'y.jsonl'), '--url', url]);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('--out goes with an export by this command');
     const help = await cli(['export', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--workers N');

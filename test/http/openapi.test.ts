@@ -120,6 +120,10 @@ describe('every answer matches the document', () => {
     const rest = conforms('list_batches', await api.get('/internal/batches', { cursor: list.body.next_cursor }), 200);
     expect(rest.body.batches.map((b: { batch_id: string }) => b.batch_id)).toEqual([released.body.batch_id]);
     conforms('list_batches', await api.get('/internal/batches', { cursor: 'not-a-cursor' }), 422);
+    // Forged cursors that the batch log could never have made: a 14-digit time, an id over 128 characters.
+    const forged = (t: number, id: string) => Buffer.from(JSON.stringify([t, id])).toString('base64url');
+    conforms('list_batches', await api.get('/internal/batches', { cursor: forged(17959507462720, 'x') }), 422);
+    conforms('list_batches', await api.get('/internal/batches', { cursor: forged(1795950746272, 'z'.repeat(129)) }), 422);
 
     const exported = { batch_id: released.body.batch_id, export_id: 'doc-x1' };
     conforms('start_export', await api.post('/internal/batch/export', exported), 202);

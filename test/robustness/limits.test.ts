@@ -370,6 +370,17 @@ describe('JSON: depth 64, exact numbers, whole code points', () => {
       expect((a.json as { detail: { type: string; loc: unknown[] }[] }).detail[0]).toMatchObject({ type: 'number_precision', loc: ['body', 'search_meta', 'n'] });
       expect(await stored(past)).toBe(false);
     }
+    // Also where the schema wants a number and the altered value is none (1e400 is Infinity): the
+    // issue says what JSON.parse did to it.
+    for (const n of ['1e400', '-1e400']) {
+      const past = uid('numbers');
+      const a = await send(post('/session', JSON.stringify(session(past)).replace('"search_results":[]', `"search_results":[{"object_id":"o","rank":${n}}]`)));
+      expect(a.status).toBe(422);
+      expect((a.json as { detail: { type: string; loc: unknown[] }[] }).detail).toEqual([
+        expect.objectContaining({ type: 'number_precision', loc: ['body', 'search_results', 0, 'rank'] }),
+      ]);
+      expect(await stored(past)).toBe(false);
+    }
   });
 
   it('ignores what JSON.parse would alter where it is never stored: unknown fields, values a repeated key replaced', async () => {
