@@ -297,7 +297,7 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
       row(`push_events_${n}`, 'push_events', `${n} new event${n > 1 ? 's' : ''}`, t, {
         reads: 0,
         writes: sum(sizes.map(writeUnits)),
-        what: `one write per event (${Math.round(sum(sizes) / sizes.length)} B each)`,
+        what: `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`,
       }, n),
     );
   }
