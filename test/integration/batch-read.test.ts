@@ -9,18 +9,11 @@ import { getBatch, getBatchSessions, readRange, releaseBatch, type ShardRange } 
 import { createSession, markIrrelevant, pushEvents } from '../../functions/domain/sessions.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { SHARD_STRIDE } from '../../functions/storage/keys.js';
+import { content } from '../support/sessions.js';
 import { useFreshTable } from '../support/table.js';
 
 const SHARDS = 8;
 
-const content = (i: number) => ({
-  search_query: `query ${i}`,
-  search_results: [{ object_id: `o${i}`, rank: 1, meta: null }],
-  search_meta: null,
-  payload_filter: null,
-  sort_by: null,
-  user_id: null,
-});
 
 /** Creates `size` sessions (every third one with events, every fifth irrelevant) and releases them. */
 async function releasedBatch(prefix: string, size: number): Promise<{ batchId: string; ids: string[]; irrelevant: Set<string> }> {

@@ -7,16 +7,9 @@ import { getBatch, getBatchSessions, releaseBatch, type ReleaseAnswer } from '..
 import { createSession, getSession, markIrrelevant } from '../../functions/domain/sessions.js';
 import { DomainError } from '../../functions/shared/errors.js';
 import { getBatch as readBatchItem, queryMembers } from '../../functions/storage/batch-store.js';
+import { content } from '../support/sessions.js';
 import { useFreshTable } from '../support/table.js';
 
-const content = (i: number) => ({
-  search_query: `query ${i}`,
-  search_results: [{ object_id: `o${i}`, rank: 1, meta: null }],
-  search_meta: null,
-  payload_filter: null,
-  sort_by: null,
-  user_id: null,
-});
 
 const create = (id: string, i = 0) => createSession({ sessionId: id, content: content(i) });
 

@@ -1,0 +1,9 @@
+/** The content of a plain test session number `i`: one result, nothing optional. */
+export const content = (i: number) => ({
+  search_query: `query ${i}`,
+  search_results: [{ object_id: `o${i}`, rank: 1, meta: null }],
+  search_meta: null,
+  payload_filter: null,
+  sort_by: null,
+  user_id: null,
+});
