@@ -79,13 +79,17 @@ export async function takeSlot(now: number): Promise<Slot> {
 
 async function reserveBlock(now: number): Promise<void> {
   const shard = pickShard();
-  // The registry look is eventually consistent (half a read unit per block): it only serves to
-  // notice a release its caller abandoned.
-  const [reserved, registry] = await Promise.all([reserveSequence(shard, BLOCK_SIZE), getRegistry({ consistent: false })]);
-  const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, now));
+  // The registry look is eventually consistent (half a read unit per block) and advisory: it only
+  // serves to notice a release its caller abandoned, so its failure never fails a create.
+  const [reserved, registry] = await Promise.all([
+    reserveSequence(shard, BLOCK_SIZE),
+    getRegistry({ consistent: false }).catch(() => undefined),
+  ]);
+  const first = reserved.last - BLOCK_SIZE + 1;
+  const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, first - 1, now));
   if (batchId === undefined) return; // look again
   const abandoned = registry?.releasingId !== undefined && (registry.releasingSince === undefined || Date.now() - registry.releasingSince >= STALE_RELEASE_MS);
-  block = { shard, batchId, next: reserved.last - BLOCK_SIZE + 1, last: reserved.last, ...(abandoned ? { abandonedRelease: registry } : {}) };
+  block = { shard, batchId, next: first, last: reserved.last, ...(abandoned ? { abandonedRelease: registry } : {}) };
 }
 
 /** The block's batch was sealed (a tombstone took a number of it): forget it, the next slot reserves anew. */
@@ -93,8 +97,11 @@ export function dropBlock(of: object): void {
   if (block === of) block = undefined;
 }
 
-/** A shard that never collected joins the registry's collecting batch; undefined means "look again". */
-async function adoptCollectingBatch(shard: number, now: number): Promise<string | undefined> {
+/**
+ * A shard that never collected joins the registry's collecting batch, which owns the sequences
+ * after `since` (this block's start); undefined means "look again".
+ */
+async function adoptCollectingBatch(shard: number, since: number, now: number): Promise<string | undefined> {
   // Strongly consistent, and read after this process registered its shards: see ensureShardsRegistered.
   let registry = await getRegistry();
   if (!registry) {
@@ -102,7 +109,7 @@ async function adoptCollectingBatch(shard: number, now: number): Promise<string 
     registry = await getRegistry();
     if (!registry) return undefined;
   }
-  return (await initShard(shard, registry.collectingBatchId)) ? registry.collectingBatchId : undefined;
+  return (await initShard(shard, registry.collectingBatchId, since)) ? registry.collectingBatchId : undefined;
 }
 
 /** For tests: start as a fresh process would. */

@@ -57,10 +57,11 @@ export async function reserveSequence(shard: number, count: number): Promise<{ b
 }
 
 /**
- * Points a shard that never collected at `batchId`, which owns the numbers reserved from then on
- * (`since`); false if the shard already names a batch.
+ * Points a shard that never collected at `batchId`, which owns the sequences after `since` (the
+ * caller's block starts there: it was reserved before the pointer named a batch); false if the
+ * shard already names a batch.
  */
-export async function initShard(shard: number, batchId: string): Promise<boolean> {
+export async function initShard(shard: number, batchId: string, since: number): Promise<boolean> {
   try {
     await storageCall(
       'init shard',
@@ -69,10 +70,9 @@ export async function initShard(shard: number, batchId: string): Promise<boolean
           new UpdateCommand({
             TableName: table(),
             Key: keys.shard(shard),
-            UpdateExpression: 'SET batchId = :b, since = if_not_exists(#seq, :zero)',
+            UpdateExpression: 'SET batchId = :b, since = :since',
             ConditionExpression: conditions.shardNeverCollected,
-            ExpressionAttributeNames: { '#seq': 'sequence' },
-            ExpressionAttributeValues: { ':b': batchId, ':zero': 0 },
+            ExpressionAttributeValues: { ':b': batchId, ':since': since },
           }),
         ),
       { retryConflicts: true },

@@ -150,9 +150,11 @@ describe('exact DynamoDB requests', () => {
     };
     const cancelled = (reasons: object[]) =>
       Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: reasons, $metadata: {} });
-    ddb.on(TransactWriteCommand).rejectsOnce(cancelled([{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }]));
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled([{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }]))
+      .rejectsOnce(cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }]));
     expect(await insertSession(record)).toEqual({ kind: 'sealed' });
-    ddb.on(TransactWriteCommand).rejectsOnce(cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }]));
     expect(await insertSession(record)).toEqual({ kind: 'contention' });
   });
 
