@@ -28,7 +28,7 @@ interface Block {
 }
 
 let block: Block | undefined;
-let reserving: Promise<void> | undefined;
+let reserving: Promise<boolean> | undefined;
 let registeredShards = 0;
 
 export interface Slot {
@@ -63,7 +63,9 @@ export async function ensureShardsRegistered(now: number): Promise<void> {
 
 /** The next number of this process's block, reserving a new block when it is used up. */
 export async function takeSlot(now: number): Promise<Slot> {
-  for (let attempt = 0; attempt < 8; attempt++) {
+  // Only reservations that found no batch count as failed attempts: concurrent requests of this
+  // process may use up a new block before a waiter gets a number of it, which is no failure.
+  for (let failed = 0; failed < 8; ) {
     const b = block;
     if (b && b.next <= b.last) {
       const abandonedRelease = b.abandonedRelease;
@@ -72,12 +74,13 @@ export async function takeSlot(now: number): Promise<Slot> {
     }
     // Concurrent requests of this process wait for one reservation instead of each making one.
     reserving ??= reserveBlock(now).finally(() => (reserving = undefined));
-    await reserving;
+    if (!(await reserving)) failed++;
   }
   throw unavailable('Could not find the collecting batch; retry the request');
 }
 
-async function reserveBlock(now: number): Promise<void> {
+/** Reserves a block on a random shard; false when the shard could not be pointed at a batch (look again). */
+async function reserveBlock(now: number): Promise<boolean> {
   const shard = pickShard();
   // The registry look is eventually consistent (half a read unit per block) and advisory: it only
   // serves to notice a release its caller abandoned, so its failure never fails a create.
@@ -87,9 +90,10 @@ async function reserveBlock(now: number): Promise<void> {
   ]);
   const first = reserved.last - BLOCK_SIZE + 1;
   const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, first - 1, now));
-  if (batchId === undefined) return; // look again
+  if (batchId === undefined) return false;
   const abandoned = registry?.releasingId !== undefined && (registry.releasingSince === undefined || Date.now() - registry.releasingSince >= STALE_RELEASE_MS);
   block = { shard, batchId, next: first, last: reserved.last, ...(abandoned ? { abandonedRelease: registry } : {}) };
+  return true;
 }
 
 /** The block's batch was sealed (a tombstone took a number of it): forget it, the next slot reserves anew. */
