@@ -6,6 +6,15 @@
  * no answer (timeouts), and connections cut before forwarding, after forwarding (the write landed
  * but the answer was lost) or in the middle of the answer; or slow (`delay`), to open race windows
  * deterministically. Every injected fault is counted.
+ *
+ * With `simulateConflicts({ holdMs })` it also applies DynamoDB's transaction conflict rule, which
+ * DynamoDB Local does not (it serializes transactions): a TransactWriteItems holds each of its items
+ * from its arrival until its answer, and `holdMs` longer before it is forwarded (AWS's prepare and
+ * commit phases). While an item is held, another TransactWriteItems (or TransactGetItems) that
+ * includes it is cancelled with `TransactionCanceledException` and the reason `TransactionConflict`
+ * for that item (`None` for the others), and a PutItem, UpdateItem or DeleteItem on it is refused
+ * with `TransactionConflictException`, as AWS's developer guide ("Transaction conflict handling")
+ * describes and reports them. Items are told apart by table and the key attributes `pk` and `sk`.
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -43,6 +52,48 @@ export interface FaultRule {
   delayMs?: number;
 }
 
+/** How the conflict simulation is set: off, or on with the time a transaction holds its items. */
+export interface ConflictMode {
+  /** Time a transaction holds its items before it is forwarded (AWS's prepare-to-commit window). */
+  holdMs: number;
+}
+
+/** Requests the conflict simulation refused. */
+export interface ConflictCounts {
+  /** TransactWriteItems and TransactGetItems cancelled with TransactionConflict. */
+  transactions: number;
+  /** PutItem, UpdateItem and DeleteItem refused with TransactionConflictException. */
+  singleWrites: number;
+  /** Transactions that held their items and went through. */
+  held: number;
+}
+
+const SINGLE_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
+const TRANSACTIONS = new Set(['TransactWriteItems', 'TransactGetItems']);
+
+type AttributeMap = Record<string, Record<string, unknown>>;
+
+/** The item a request part addresses: its table and its key attributes (`pk`, `sk`). */
+function itemId(table: unknown, key: AttributeMap | undefined): string {
+  return JSON.stringify([table, key?.pk, key?.sk]);
+}
+
+/** The items a write or a transaction touches, in the order of its parts. */
+export function touchedItems(operation: string, body: string): string[] {
+  let request: Record<string, any>;
+  try {
+    request = JSON.parse(body) as Record<string, any>;
+  } catch {
+    return [];
+  }
+  if (SINGLE_WRITES.has(operation)) return [itemId(request.TableName, request.Key ?? request.Item)];
+  if (!TRANSACTIONS.has(operation)) return [];
+  return ((request.TransactItems ?? []) as Record<string, any>[]).map((part) => {
+    const action = (part.Put ?? part.Update ?? part.Delete ?? part.ConditionCheck ?? part.Get ?? {}) as Record<string, any>;
+    return itemId(action.TableName, action.Key ?? action.Item);
+  });
+}
+
 interface ActiveRule extends FaultRule {
   matched: number;
   failed: number;
@@ -56,6 +107,10 @@ export class FaultProxy {
   /** Requests that reached DynamoDB Local, by operation. */
   readonly forwarded: Record<string, number> = {};
   private rules: ActiveRule[] = [];
+  private conflictMode: ConflictMode | undefined;
+  /** Items held by ongoing transactions (a count: only one holder at a time, but kept safe). */
+  private readonly held = new Map<string, number>();
+  readonly conflicts: ConflictCounts = { transactions: 0, singleWrites: 0, held: 0 };
   private readonly sockets = new Set<Socket>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -90,6 +145,44 @@ export class FaultProxy {
     this.rules = [];
   }
 
+  /** Turns DynamoDB's transaction conflict rule on (with the hold window) or off. */
+  simulateConflicts(mode: ConflictMode | false): void {
+    this.conflictMode = mode === false ? undefined : { ...mode };
+  }
+
+  /**
+   * Applies the conflict rule to a request on its arrival: the refusal to answer with, or the items
+   * it now holds (to release when it is answered), or nothing to do.
+   */
+  private admit(operation: string, body: string): { refusal?: { type: string; text: string }; hold?: string[] } {
+    if (!this.conflictMode || (!SINGLE_WRITES.has(operation) && !TRANSACTIONS.has(operation))) return {};
+    const items = touchedItems(operation, body);
+    const busy = items.map((id) => (this.held.get(id) ?? 0) > 0);
+    if (SINGLE_WRITES.has(operation)) {
+      if (!busy[0]) return {};
+      this.conflicts.singleWrites++;
+      return { refusal: { type: 'TransactionConflictException', text: DYNAMO_ERROR('TransactionConflictException', 'Transaction is ongoing for the item') } };
+    }
+    if (busy.some(Boolean)) {
+      this.conflicts.transactions++;
+      const reasons = busy.map((b) => (b ? { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' } : { Code: 'None' }));
+      const message = `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`;
+      return { refusal: { type: 'TransactionCanceledException', text: DYNAMO_ERROR('TransactionCanceledException', message, { CancellationReasons: reasons }) } };
+    }
+    if (operation === 'TransactGetItems') return {};
+    for (const id of items) this.held.set(id, (this.held.get(id) ?? 0) + 1);
+    this.conflicts.held++;
+    return { hold: items };
+  }
+
+  private release(items: string[] | undefined): void {
+    for (const id of items ?? []) {
+      const n = (this.held.get(id) ?? 1) - 1;
+      if (n > 0) this.held.set(id, n);
+      else this.held.delete(id);
+    }
+  }
+
   get totalInjected(): number {
     return Object.values(this.injected).reduce((a, b) => a + b, 0);
   }
@@ -120,7 +213,23 @@ export class FaultProxy {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
-    const rule = this.pick(operation, body.toString('utf8'));
+    const text = body.toString('utf8');
+    const admitted = this.admit(operation, text);
+    if (admitted.refusal) {
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'fault-proxy', 'content-length': Buffer.byteLength(admitted.refusal.text) });
+      res.end(admitted.refusal.text);
+      return;
+    }
+    try {
+      if (admitted.hold) await new Promise((r) => setTimeout(r, this.conflictMode?.holdMs ?? 0));
+      await this.respond(req, res, body, operation, text);
+    } finally {
+      this.release(admitted.hold);
+    }
+  }
+
+  private async respond(req: IncomingMessage, res: ServerResponse, body: Buffer, operation: string, text: string): Promise<void> {
+    const rule = this.pick(operation, text);
     const fault = rule?.kind;
     if (fault === 'delay') await new Promise((r) => setTimeout(r, rule!.delayMs ?? 1_000));
     const answer = (status: number, text: string, type = 'application/x-amz-json-1.0') => {
