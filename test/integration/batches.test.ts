@@ -2,13 +2,14 @@
  * Batch assignment and release against DynamoDB Local: concurrent creators and releases, the
  * release invariants of the contract, and exact paging of released batches.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getBatch, getBatchSessions, releaseBatch, type ReleaseAnswer } from '../../functions/domain/batches.js';
 import { createSession, getSession, markIrrelevant } from '../../functions/domain/sessions.js';
 import { DomainError } from '../../functions/shared/errors.js';
 import { getBatch as readBatchItem, queryMembers } from '../../functions/storage/batch-store.js';
 import { content } from '../support/sessions.js';
 import { useFreshTable } from '../support/table.js';
+import { FaultProxy } from '../robustness/support/fault-proxy.js';
 
 
 const create = (id: string, i = 0) => createSession({ sessionId: id, content: content(i) });
@@ -151,6 +152,41 @@ describe('concurrent creators and releases', () => {
   });
 
   it('keeps every session in exactly one batch and every released batch frozen', { timeout: 300_000 }, async () => {
+    await concurrentCreatorsAndReleases();
+  });
+});
+
+/**
+ * DynamoDB's transaction conflicts, which DynamoDB Local does not apply, simulated by the fault proxy
+ * in front of it: a transaction holds its items for 20 ms; any other transaction or single write that
+ * touches a held item is refused as AWS refuses it. The same scenario, the same invariants.
+ */
+describe('concurrent creators and releases under the transaction conflict simulation', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await FaultProxy.start(inject('dynamoEndpoint'));
+    await useFreshTable({ CLICKSTREAM_BATCH_SHARDS: '4', DYNAMODB_ENDPOINT: proxy.url });
+    proxy.simulateConflicts({ holdMs: 20 });
+  });
+  afterAll(async () => {
+    proxy.simulateConflicts(false);
+    await proxy.close();
+    await useFreshTable(); // the functions' client points at DynamoDB Local again
+  });
+
+  it('keeps every session in exactly one batch and every released batch frozen', { timeout: 400_000 }, async () => {
+    const started = Date.now();
+    const figures = await concurrentCreatorsAndReleases();
+    console.log(
+      `under the conflict simulation (hold 20 ms): ${figures.sessions} sessions by 8 creators, ${figures.releases} releases (${figures.calls} calls), ` +
+        `${proxy.conflicts.transactions} transactions and ${proxy.conflicts.singleWrites} single writes refused for conflicts, ${proxy.conflicts.held} transactions held, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+  });
+});
+
+/** 8 creators and a releaser at once (some releases called concurrently with one release_id), then every invariant. */
+async function concurrentCreatorsAndReleases(): Promise<{ sessions: number; releases: number; calls: number }> {
+  {
     const CREATORS = 8;
     const PER_CREATOR = 260;
     const created: string[] = [];
@@ -232,5 +268,6 @@ describe('concurrent creators and releases', () => {
     for (const id of created.filter((_, i) => i % 97 === 0)) {
       expect((await getSession(id, { limit: 1 })).session.batchId).toBe(home.get(id));
     }
-  });
-});
+    return { sessions: created.length, releases: answers.size, calls: releaseCalls };
+  }
+}

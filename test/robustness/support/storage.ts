@@ -64,13 +64,15 @@ export interface StoredState {
   events: Map<string, Map<string, RawItem>>;
   /** batch id -> member items */
   members: Map<string, RawItem[]>;
+  /** batch id -> tombstones (numbers of a sealed batch that no session took) */
+  tombstones: Map<string, RawItem[]>;
   batches: Map<string, RawItem>;
   releases: Map<string, RawItem>;
   other: RawItem[];
 }
 
 export function classify(items: RawItem[]): StoredState {
-  const state: StoredState = { sessions: new Map(), events: new Map(), members: new Map(), batches: new Map(), releases: new Map(), other: [] };
+  const state: StoredState = { sessions: new Map(), events: new Map(), members: new Map(), tombstones: new Map(), batches: new Map(), releases: new Map(), other: [] };
   for (const item of items) {
     const { pk, sk } = item;
     if (pk.startsWith('SESSION#') && sk === 'SESSION') state.sessions.set(pk.slice(8), item);
@@ -81,8 +83,9 @@ export function classify(items: RawItem[]): StoredState {
     } else if (pk.startsWith('BATCH#') && sk === 'BATCH') state.batches.set(pk.slice(6), item);
     else if (pk.startsWith('BATCH#') && sk.startsWith('N#')) {
       const batchId = pk.slice(6, pk.lastIndexOf('#SHARD#'));
-      if (!state.members.has(batchId)) state.members.set(batchId, []);
-      state.members.get(batchId)!.push(item);
+      const kind = item.tombstone === true ? state.tombstones : state.members;
+      if (!kind.has(batchId)) kind.set(batchId, []);
+      kind.get(batchId)!.push(item);
     } else if (pk.startsWith('RELEASE#')) state.releases.set(pk.slice(8), item);
     else state.other.push(item);
   }
