@@ -1,93 +1,120 @@
 /**
- * Where a new session goes: a random shard, the batch that shard collects for, and a session number
- * from a block of numbers this process reserved on that shard. Blocks cut the per-create cost to one
- * transaction; numbers left unused leave gaps, which paging does not mind (numbers are unique, not dense).
+ * Where a new session goes: the block of session numbers this process holds. A block is BLOCK_SIZE
+ * numbers reserved on one random shard (`ADD sequence` on the shard's pointer, outside any
+ * transaction), all in the batch the pointer named at that moment. One block per process at a time
+ * keeps the numbers a release may have to seal small (processes × BLOCK_SIZE); the spread over the
+ * shards comes from the many processes. Numbers left unused leave gaps that a release fills with
+ * tombstones (numbers are unique, not dense).
  */
 import { randomUUID } from 'node:crypto';
 import { config } from '../shared/config.js';
 import { backoff } from '../shared/concurrency.js';
 import { unavailable } from '../shared/errors.js';
+import { initShard, reserveSequence } from '../storage/batch-store.js';
 import { sessionNumber } from '../storage/keys.js';
-import {
-  bootstrapRegistry,
-  getRegistry,
-  initShard,
-  raiseShardCount,
-  reserveSequence,
-} from '../storage/batch-store.js';
+import { bootstrapRegistry, getRegistry, raiseShardCount } from '../storage/registry-store.js';
+import { STALE_RELEASE_MS } from './release.js';
+import type { RegistryRecord } from './types.js';
 
 export const BLOCK_SIZE = 32;
 
 interface Block {
+  shard: number;
   batchId: string;
   next: number;
   last: number;
+  /** A release its caller abandoned, seen when the block was reserved: the block's first create helps finish it. */
+  abandonedRelease?: RegistryRecord;
 }
 
-const blocks = new Map<number, Block>();
+let block: Block | undefined;
+let reserving: Promise<void> | undefined;
 let registeredShards = 0;
 
 export interface Slot {
   shard: number;
   batchId: string;
   sessionNumber: number;
+  /** The block the number came from (to drop it when its batch turns out sealed). */
+  block: object;
+  abandonedRelease?: RegistryRecord;
 }
 
 export function pickShard(): number {
   return Math.floor(Math.random() * config().batchShards);
 }
 
-/** Makes sure the registry exists and counts this process's shards, so releases switch them all. */
+/**
+ * Makes sure the registry exists and counts this process's shards, so releases switch them all.
+ * Never waits for a release under way (README: why a release still seals every shard it must).
+ */
 export async function ensureShardsRegistered(now: number): Promise<void> {
   const shards = config().batchShards;
   if (registeredShards >= shards) return;
-  for (let attempt = 0; attempt < 12; attempt++) {
-    const outcome = await raiseShardCount(shards);
-    if (outcome === 'ok') {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    if ((await raiseShardCount(shards)) === 'ok') {
       registeredShards = shards;
       return;
     }
-    if (outcome === 'missing') {
-      await bootstrapRegistry(randomUUID(), shards, now);
-      continue;
+    await bootstrapRegistry(randomUUID(), shards, now);
+  }
+  throw unavailable('Could not register the batch shards; retry the request');
+}
+
+/** The next number of this process's block, reserving a new block when it is used up. */
+export async function takeSlot(now: number): Promise<Slot> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const b = block;
+    if (b && b.next <= b.last) {
+      const abandonedRelease = b.abandonedRelease;
+      b.abandonedRelease = undefined;
+      return { shard: b.shard, batchId: b.batchId, sessionNumber: sessionNumber(b.shard, b.next++), block: b, ...(abandonedRelease ? { abandonedRelease } : {}) };
     }
-    await backoff(attempt); // a release is under way; it takes a moment
+    // Concurrent requests of this process wait for one reservation instead of each making one.
+    reserving ??= reserveBlock(now).finally(() => (reserving = undefined));
+    await reserving;
   }
-  throw unavailable('A batch release is under way; retry the request');
+  throw unavailable('Could not find the collecting batch; retry the request');
 }
 
-export async function takeSlot(shard: number, now: number): Promise<Slot> {
-  let block = blocks.get(shard);
-  for (let attempt = 0; !block || block.next > block.last; attempt++) {
-    if (attempt >= 8) throw unavailable('Could not find the collecting batch; retry the request');
-    const reserved = await reserveSequence(shard, BLOCK_SIZE);
-    const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, now));
-    if (batchId === undefined) continue;
-    block = { batchId, next: reserved.last - BLOCK_SIZE + 1, last: reserved.last };
-    blocks.set(shard, block);
-  }
-  const sequence = block.next++;
-  return { shard, batchId: block.batchId, sessionNumber: sessionNumber(shard, sequence) };
+async function reserveBlock(now: number): Promise<void> {
+  const shard = pickShard();
+  // The registry look is eventually consistent (half a read unit per block) and advisory: it only
+  // serves to notice a release its caller abandoned, so its failure never fails a create.
+  const [reserved, registry] = await Promise.all([
+    reserveSequence(shard, BLOCK_SIZE),
+    getRegistry({ consistent: false }).catch(() => undefined),
+  ]);
+  const first = reserved.last - BLOCK_SIZE + 1;
+  const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, first - 1, now));
+  if (batchId === undefined) return; // look again
+  const abandoned = registry?.releasingId !== undefined && (registry.releasingSince === undefined || Date.now() - registry.releasingSince >= STALE_RELEASE_MS);
+  block = { shard, batchId, next: first, last: reserved.last, ...(abandoned ? { abandonedRelease: registry } : {}) };
 }
 
-/** The shard's batch changed under us (a release switched it): forget what we knew of it. */
-export function forgetShard(shard: number): void {
-  blocks.delete(shard);
+/** The block's batch was sealed (a tombstone took a number of it): forget it, the next slot reserves anew. */
+export function dropBlock(of: object): void {
+  if (block === of) block = undefined;
 }
 
-/** A shard that never collected joins the registry's collecting batch; undefined means "look again". */
-async function adoptCollectingBatch(shard: number, now: number): Promise<string | undefined> {
+/**
+ * A shard that never collected joins the registry's collecting batch, which owns the sequences
+ * after `since` (this block's start); undefined means "look again".
+ */
+async function adoptCollectingBatch(shard: number, since: number, now: number): Promise<string | undefined> {
+  // Strongly consistent, and read after this process registered its shards: see ensureShardsRegistered.
   let registry = await getRegistry();
   if (!registry) {
     await bootstrapRegistry(randomUUID(), config().batchShards, now);
     registry = await getRegistry();
     if (!registry) return undefined;
   }
-  return (await initShard(shard, registry.collectingBatchId)) ? registry.collectingBatchId : undefined;
+  return (await initShard(shard, registry.collectingBatchId, since)) ? registry.collectingBatchId : undefined;
 }
 
 /** For tests: start as a fresh process would. */
 export function resetAllocation(): void {
-  blocks.clear();
+  block = undefined;
+  reserving = undefined;
   registeredShards = 0;
 }

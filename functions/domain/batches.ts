@@ -1,113 +1,27 @@
 /**
- * Batches for fine-tuning: release the collecting batch (idempotent per release_id, race-free with
- * conditional writes and transactions), describe a batch, and page through a released batch.
- *
- * A release goes through three steps, each safe to repeat and to run concurrently; any caller that
- * finds a release under way finishes it before doing its own work, so no crash leaves one stuck:
- *   1. claim   - one transaction binds release_id to the collecting batch B and opens batch B'.
- *   2. switch  - every shard pointer moves from B to B' (conditional update); the shard keeps B's
- *                final count. After this no session can join B.
- *   3. finalize - one transaction marks the release and B released with the summed count.
+ * Batches for fine-tuning: describe a batch, list them, and page through a released batch. Releasing
+ * is in release.ts (re-exported here). A caller that meets a release abandoned by its caller (claimed
+ * more than STALE_RELEASE_MS ago) finishes it before answering.
  */
-import { randomUUID } from 'node:crypto';
 import { mapLimited } from '../shared/concurrency.js';
-import { conflict, notFound, unavailable } from '../shared/errors.js';
-import {
-  claimRelease,
-  finalizeRelease,
-  getBatch as readBatch,
-  getBatches,
-  getRegistry,
-  getRelease,
-  getShards,
-  countMembers,
-  queryBatchLog,
-  queryMembers,
-  switchShard,
-} from '../storage/batch-store.js';
+import { conflict, notFound } from '../shared/errors.js';
+import { countMembers, getBatch as readBatch, getBatches, queryBatchLog, queryMembers } from '../storage/batch-store.js';
 import type { BatchLogPosition } from '../storage/batch-store.js';
 import { SHARD_STRIDE, shardOfNumber } from '../storage/keys.js';
+import { getRegistry } from '../storage/registry-store.js';
+import { countCollecting, finishAbandonedRelease, noCollectingBatch, SHARD_CONCURRENCY } from './release.js';
 import { readSession, type EventSelection, type SessionView } from './sessions.js';
-import type { BatchRecord, ReleaseRecord } from './types.js';
+import type { BatchRecord } from './types.js';
 
-const MAX_RELEASE_ROUNDS = 20;
-const SWITCH_CONCURRENCY = 16;
+export { releaseBatch, type ReleaseAnswer } from './release.js';
+
 const EVENT_READ_CONCURRENCY = 16;
 
-export interface ReleaseAnswer {
-  releaseId: string;
-  batchId: string;
-  releasedAt: number;
-  sessionCount: number;
-}
-
-const noCollectingBatch = () => notFound('There is no collecting batch');
-
-export async function releaseBatch(releaseId: string, now = Date.now()): Promise<ReleaseAnswer> {
-  for (let round = 0; round < MAX_RELEASE_ROUNDS; round++) {
-    const release = await getRelease(releaseId);
-    if (release?.state === 'released') return answerOf(release);
-    if (release) {
-      await completeRelease(release.releaseId, release.batchId, release.nextBatchId);
-      continue;
-    }
-    const registry = await getRegistry();
-    if (!registry) throw noCollectingBatch();
-    if (registry.releasingId && registry.releasingBatchId) {
-      await completeRelease(registry.releasingId, registry.releasingBatchId, registry.collectingBatchId);
-      continue;
-    }
-    const batchId = registry.collectingBatchId;
-    if ((await countCollecting(batchId, registry.shardCount)) === 0) {
-      // A concurrent call with this release_id may have claimed and finished the release since we
-      // looked for it (its claim emptied the registry we read): then its answer is ours, not 404.
-      if (await getRelease(releaseId)) continue;
-      throw noCollectingBatch();
-    }
-    await claimRelease({ releaseId, batchId, nextBatchId: randomUUID(), now });
-    // Claimed by us or by a concurrent caller: either way the next round finishes what is recorded.
-  }
-  throw unavailable('The release did not settle; retry the request');
-}
-
-async function completeRelease(releaseId: string, batchId: string, nextBatchId: string): Promise<void> {
+/** The registry, after finishing a release its caller abandoned (if any: `finished`). */
+async function settledRegistry() {
   const registry = await getRegistry();
-  // Only while the registry names this release is it unfinished; its shard count is frozen meanwhile.
-  if (!registry || registry.releasingId !== releaseId) return;
-  const shardCount = registry.shardCount;
-  const shards = Array.from({ length: shardCount }, (_, shard) => shard);
-  const counts = await mapLimited(shards, SWITCH_CONCURRENCY, (shard) => switchShard(shard, batchId, nextBatchId));
-  if (counts.includes('superseded')) return; // finished by another caller; the caller re-reads it
-  const shardCounts = counts as number[];
-  const sessionCount = shardCounts.reduce((a, b) => a + b, 0);
-  await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, shardCounts, now: Date.now() });
-}
-
-function answerOf(release: ReleaseRecord): ReleaseAnswer {
-  return {
-    releaseId: release.releaseId,
-    batchId: release.batchId,
-    releasedAt: release.releasedAt!,
-    sessionCount: release.sessionCount!,
-  };
-}
-
-/** Sessions of a batch that still collects, counted from the shard pointers. */
-async function countCollecting(batchId: string, shardCount: number): Promise<number> {
-  return (await collectingCounts(shardCount)).get(batchId) ?? 0;
-}
-
-/** Sessions per batch on the shard pointers: the collecting batch's, and a batch being released. */
-async function collectingCounts(shardCount: number): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  const add = (batchId: string | undefined, n: number) => {
-    if (batchId !== undefined) counts.set(batchId, (counts.get(batchId) ?? 0) + n);
-  };
-  for (const s of await getShards(shardCount)) {
-    add(s.batchId, s.count);
-    add(s.prevBatchId, s.prevCount ?? 0);
-  }
-  return counts;
+  const finished = await finishAbandonedRelease(registry);
+  return { registry: finished ? await getRegistry() : registry, finished };
 }
 
 const batchNotFound = (id: string) => notFound(`Batch with id=${id} not found`);
@@ -139,24 +53,28 @@ export const shardRange = (shard: number, sessionCount: number): ShardRange => (
 /** A batch by id, or the collecting one when no id is given. */
 export async function getBatch(batchId?: string): Promise<BatchInfo> {
   let id = batchId;
-  let shardCount: number | undefined;
+  let registry: Awaited<ReturnType<typeof getRegistry>>;
   if (id === undefined) {
-    const registry = await getRegistry();
+    ({ registry } = await settledRegistry());
     if (!registry) throw noCollectingBatch();
     // During a release the batch being released still collects until the release answers.
     id = registry.releasingBatchId ?? registry.collectingBatchId;
-    shardCount = registry.shardCount;
   }
-  const batch = await readBatch(id);
+  let batch = await readBatch(id);
   if (!batch) throw batchId === undefined ? noCollectingBatch() : batchNotFound(id);
-  if (batch.status === 'released') {
-    const shards = Array.from({ length: batch.shardCount ?? 0 }, (_, shard) => shard);
-    // Batches released before per-shard counts were stored: counted from the membership items.
-    const counts = batch.shardCounts ?? (await mapLimited(shards, SWITCH_CONCURRENCY, (shard) => countMembers(batch.batchId, shard)));
-    return { ...batch, sessionCount: batch.sessionCount ?? 0, ranges: shards.map((shard) => shardRange(shard, counts[shard] ?? 0)) };
+  if (batch.status !== 'released' && registry === undefined) {
+    const settled = await settledRegistry();
+    registry = settled.registry;
+    if (settled.finished) batch = (await readBatch(id)) ?? batch; // released by this call, perhaps
   }
-  shardCount ??= (await getRegistry())?.shardCount ?? 0;
-  return { ...batch, sessionCount: await countCollecting(id, shardCount) };
+  if (batch.status === 'released') {
+    const released = batch;
+    const shards = Array.from({ length: released.shardCount ?? 0 }, (_, shard) => shard);
+    // Batches released before per-shard counts were stored: counted from the membership items.
+    const counts = released.shardCounts ?? (await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(released.batchId, shard)));
+    return { ...released, sessionCount: released.sessionCount ?? 0, ranges: shards.map((shard) => shardRange(shard, counts[shard] ?? 0)) };
+  }
+  return { ...batch, sessionCount: await countCollecting(id, registry?.shardCount ?? 0) };
 }
 
 export interface BatchList {
@@ -171,12 +89,22 @@ export interface BatchList {
  */
 export async function listBatches(limit: number, before?: BatchLogPosition): Promise<BatchList> {
   const page = await queryBatchLog(limit, before);
-  const found = await getBatches(page.entries.map((e) => e.batchId));
-  const records = page.entries.map((e) => found.get(e.batchId)).filter((b): b is BatchRecord => b !== undefined);
-  const collecting = records.filter((b) => b.status !== 'released');
-  const shardCount = collecting.length > 0 ? ((await getRegistry())?.shardCount ?? 0) : 0;
-  const counts = collecting.length > 0 ? await collectingCounts(shardCount) : new Map<string, number>();
-  const batches = records.map((b) => ({ ...b, sessionCount: b.status === 'released' ? (b.sessionCount ?? 0) : (counts.get(b.batchId) ?? 0) }));
+  const read = async () => {
+    const found = await getBatches(page.entries.map((e) => e.batchId));
+    return page.entries.map((e) => found.get(e.batchId)).filter((b): b is BatchRecord => b !== undefined);
+  };
+  let records = await read();
+  let registry: Awaited<ReturnType<typeof getRegistry>>;
+  if (records.some((b) => b.status !== 'released')) {
+    const settled = await settledRegistry();
+    registry = settled.registry;
+    if (settled.finished) records = await read(); // an abandoned release was finished
+  }
+  const shardCount = registry?.shardCount ?? 0;
+  const batches = await mapLimited(records, 4, async (b) => ({
+    ...b,
+    sessionCount: b.status === 'released' ? (b.sessionCount ?? 0) : await countCollecting(b.batchId, shardCount),
+  }));
   const last = page.entries.at(-1);
   return { batches, ...(page.more && last ? { next: last } : {}) };
 }
@@ -219,8 +147,9 @@ const MEMBER_PAGE = 1000;
  * byte budget or deadline may have read up to EVENT_READ_CONCURRENCY - 1 sessions it does not return.
  */
 export async function getBatchSessions(req: BatchPageRequest): Promise<BatchPage> {
-  const batch = await readBatch(req.batchId);
+  let batch = await readBatch(req.batchId);
   if (!batch) throw batchNotFound(req.batchId);
+  if (batch.status !== 'released' && (await finishAbandonedRelease(await getRegistry()))) batch = (await readBatch(req.batchId)) ?? batch;
   if (batch.status !== 'released') throw conflict(`Batch with id=${req.batchId} is still collecting`);
 
   const until = req.untilNumber ?? Number.MAX_SAFE_INTEGER;
@@ -239,6 +168,7 @@ export async function getBatchSessions(req: BatchPageRequest): Promise<BatchPage
 
   while (shard <= lastShard && !full()) {
     const want = Math.min(MEMBER_PAGE, req.limit - page.length);
+    // Fewer than `want` members only at the end of the shard's range (tombstones are skipped).
     const members = await queryMembers(req.batchId, shard, after, want, { until, consistent });
     let i = 0;
     while (i < members.length && !full()) {

@@ -6,7 +6,8 @@ import { conflict, DomainError, notFound, unavailable } from '../shared/errors.j
 import { inWindow, type TimeWindow } from '../shared/timestamps.js';
 import { assertSessionFits, insertSession } from '../storage/batch-store.js';
 import * as store from '../storage/session-store.js';
-import { ensureShardsRegistered, forgetShard, pickShard, takeSlot } from './allocation.js';
+import { dropBlock, ensureShardsRegistered, takeSlot } from './allocation.js';
+import { helpFinishRelease } from './release.js';
 import { compareCodePoints, jsonEqual, sameCreatedAt } from './equality.js';
 import type { EventContent, EventRecord, SessionContent, SessionRecord } from './types.js';
 
@@ -41,7 +42,11 @@ function isRetryOf(stored: SessionRecord, input: CreateSessionInput): boolean {
   return jsonEqual(stored.content, input.content) && sameCreatedAt(stored, input.createdAt?.ms) && owns(stored.ownerSub, input.caller ?? {});
 }
 
-/** Creates a session in the collecting batch; a retry with the same content changes nothing. */
+/**
+ * Creates a session in the collecting batch; a retry with the same content changes nothing. Never
+ * waits for a release: a release abandoned by its caller that this process noticed is helped along
+ * only after the session is stored, for at most CREATE_HELP_MS.
+ */
 export async function createSession(input: CreateSessionInput, now = Date.now()): Promise<{ created: boolean }> {
   const record: SessionRecord = {
     sessionId: input.sessionId,
@@ -62,22 +67,21 @@ export async function createSession(input: CreateSessionInput, now = Date.now())
   assertSessionFits(record);
   await ensureShardsRegistered(now);
 
-  let shard = pickShard();
   for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
-    const slot = await takeSlot(shard, now);
-    const outcome = await insertSession({ ...record, batchId: slot.batchId, sessionNumber: slot.sessionNumber }, shard);
+    const slot = await takeSlot(now);
+    const outcome = await insertSession({ ...record, batchId: slot.batchId, sessionNumber: slot.sessionNumber });
     switch (outcome.kind) {
       case 'created':
+        if (slot.abandonedRelease) await helpFinishRelease(slot.abandonedRelease);
         return { created: true };
       case 'exists':
         if (isRetryOf(outcome.existing, input)) return { created: false };
         throw conflict(`Session with id=${input.sessionId} already exists`);
-      case 'batch_moved':
-        forgetShard(shard);
+      case 'sealed':
+        dropBlock(slot.block); // its batch is being released: the next number comes from a new block
         break;
       case 'contention':
         await backoff(attempt);
-        shard = pickShard();
         break;
     }
   }

@@ -63,7 +63,7 @@ export interface BatchRecord {
   createdAt: number;
   releasedAt?: number;
   releaseId?: string;
-  /** Stored once released; for a collecting batch it is counted from the shards. */
+  /** Stored once released; for a collecting batch it is counted from its member partitions. */
   sessionCount?: number;
   /** How many shards the batch's members are spread over (known once released). */
   shardCount?: number;
@@ -80,13 +80,19 @@ export interface ReleaseRecord {
   sessionCount?: number;
 }
 
-/** The collecting-batch pointer of one shard. */
+/**
+ * The collecting-batch pointer of one shard. `sequence` is the last session number sequence
+ * reserved on the shard; the batch it names owns the sequences after `since`. The batch it named
+ * before owns `prevFrom < sequence <= prevUntil` (recorded by the release that switched it).
+ */
 export interface ShardRecord {
   shard: number;
   batchId?: string;
-  count: number;
+  sequence: number;
+  since?: number;
   prevBatchId?: string;
-  prevCount?: number;
+  prevFrom?: number;
+  prevUntil?: number;
 }
 
 export interface RegistryRecord {
@@ -94,6 +100,8 @@ export interface RegistryRecord {
   shardCount: number;
   releasingId?: string;
   releasingBatchId?: string;
+  /** When the release under way was claimed (absent for claims written before it was kept). */
+  releasingSince?: number;
 }
 
 /** The two line formats of an export (and of `clickstream export`): functions/domain/training-lines.ts. */

@@ -1,110 +1,81 @@
 /**
- * Batches: the registry (which batch collects, which release is under way), the per-shard
- * collecting-batch pointers with their session counters, batch items, membership items and
- * release records. Every expression that makes assignment and release race-free lives here.
+ * Batches: the per-shard pointers (which batch a shard collects for, the numbers reserved on it),
+ * the create transaction, member partitions (members and tombstones), batch items and release
+ * records. The registry is in registry-store.ts; condition fragments in transactions.ts.
+ *
+ * No item here is shared by concurrent create transactions: a create writes its session and its
+ * member item (both new); numbers come from blocks reserved outside the transaction.
  */
-import {
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../shared/config.js';
-import type { BatchRecord, RegistryRecord, ReleaseRecord, SessionRecord, ShardRecord } from '../domain/types.js';
+import type { BatchRecord, ReleaseRecord, SessionRecord, ShardRecord } from '../domain/types.js';
 import { batchGetConsistent, documentClient } from './client.js';
 import { cancellationReasons, conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
-import { assertFits, expiresAt, type Item, sessionItem, toSessionRecord } from './items.js';
+import {
+  assertFits,
+  memberItem,
+  type MemberEntry,
+  sessionItem,
+  TOMBSTONE_ATTRIBUTE,
+  toBatchRecord,
+  toMemberEntry,
+  toReleaseRecord,
+  toSessionRecord,
+  toShardRecord,
+  tombstoneItem,
+} from './items.js';
 import { BATCH_LOG_PREFIX, keys } from './keys.js';
-import { backoff } from '../shared/concurrency.js';
-import { unavailable } from '../shared/errors.js';
+import { conditions, newBatchItems, transactOrCancelled, type TransactItems } from './transactions.js';
 
 const table = () => config().tableName;
 const send = documentClient;
 
-// ---------------------------------------------------------------- registry
-
-export async function getRegistry(): Promise<RegistryRecord | undefined> {
-  const out = await storageCall('get registry', () =>
-    send().send(new GetCommand({ TableName: table(), Key: keys.registry(), ConsistentRead: true })),
-  );
-  const item = out.Item;
-  if (!item) return undefined;
-  return {
-    collectingBatchId: item.collectingBatchId as string,
-    shardCount: item.shardCount as number,
-    releasingId: item.releasingId as string | undefined,
-    releasingBatchId: item.releasingBatchId as string | undefined,
-  };
-}
-
-/** Creates the registry and the first collecting batch; false if another caller did it first. */
-export async function bootstrapRegistry(batchId: string, shardCount: number, now: number): Promise<boolean> {
-  return transactOrCancelled('bootstrap batches', [
-    { Put: { TableName: table(), Item: { ...keys.registry(), collectingBatchId: batchId, shardCount }, ConditionExpression: 'attribute_not_exists(pk)' } },
-    ...newBatch(batchId, now),
-  ]);
-}
+// ---------------------------------------------------------------- shard pointers
 
 /**
- * Raises the registry's shard count to `shardCount` (never lowers it). Refused while a release is
- * under way, so that a release always switches every shard that can hold its batch's sessions.
+ * Reserves `count` session numbers on a shard (`ADD sequence`, outside any transaction); also
+ * tells, atomically with the block, which batch the shard collects for.
  */
-export async function raiseShardCount(shardCount: number): Promise<'ok' | 'releasing' | 'missing'> {
-  try {
-    await storageCall('raise shard count', () =>
-      send().send(
-        new UpdateCommand({
-          TableName: table(),
-          Key: keys.registry(),
-          UpdateExpression: 'SET shardCount = :n',
-          ConditionExpression: 'attribute_exists(pk) AND shardCount < :n AND attribute_not_exists(releasingId)',
-          ExpressionAttributeValues: { ':n': shardCount },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      ),
-    );
-    return 'ok';
-  } catch (err) {
-    if (!isConditionFailed(err)) throw err;
-    const old = conditionFailedItem(err);
-    if (!old) return 'missing';
-    if ((old.shardCount as number) >= shardCount) return 'ok';
-    return 'releasing';
-  }
-}
-
-// ---------------------------------------------------------------- shards
-
-/** Reserves `count` session numbers on a shard; also tells which batch the shard collects for. */
 export async function reserveSequence(shard: number, count: number): Promise<{ batchId?: string; last: number }> {
-  const out = await storageCall('reserve numbers', () =>
-    send().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: keys.shard(shard),
-        UpdateExpression: 'ADD #seq :n',
-        ExpressionAttributeNames: { '#seq': 'sequence' },
-        ExpressionAttributeValues: { ':n': count },
-        ReturnValues: 'ALL_NEW',
-      }),
-    ),
-  );
-  return { batchId: out.Attributes?.batchId as string | undefined, last: out.Attributes?.sequence as number };
-}
-
-/** Points a shard that never collected at `batchId`; false if it already points somewhere. */
-export async function initShard(shard: number, batchId: string): Promise<boolean> {
-  try {
-    await storageCall('init shard', () =>
+  const out = await storageCall(
+    'reserve numbers',
+    () =>
       send().send(
         new UpdateCommand({
           TableName: table(),
           Key: keys.shard(shard),
-          UpdateExpression: 'SET batchId = :b, sessionCount = if_not_exists(sessionCount, :zero)',
-          ConditionExpression: 'attribute_not_exists(batchId)',
-          ExpressionAttributeValues: { ':b': batchId, ':zero': 0 },
+          UpdateExpression: 'ADD #seq :n',
+          ExpressionAttributeNames: { '#seq': 'sequence' },
+          ExpressionAttributeValues: { ':n': count },
+          ReturnValues: 'ALL_NEW',
         }),
       ),
+    { retryConflicts: true },
+  );
+  const pointer = toShardRecord({ ...keys.shard(shard), ...out.Attributes });
+  return { ...(pointer.batchId !== undefined ? { batchId: pointer.batchId } : {}), last: pointer.sequence };
+}
+
+/**
+ * Points a shard that never collected at `batchId`, which owns the sequences after `since` (the
+ * caller's block starts there: it was reserved before the pointer named a batch); false if the
+ * shard already names a batch.
+ */
+export async function initShard(shard: number, batchId: string, since: number): Promise<boolean> {
+  try {
+    await storageCall(
+      'init shard',
+      () =>
+        send().send(
+          new UpdateCommand({
+            TableName: table(),
+            Key: keys.shard(shard),
+            UpdateExpression: 'SET batchId = :b, since = :since',
+            ConditionExpression: conditions.shardNeverCollected,
+            ExpressionAttributeValues: { ':b': batchId, ':since': since },
+          }),
+        ),
+      { retryConflicts: true },
     );
     return true;
   } catch (err) {
@@ -114,60 +85,55 @@ export async function initShard(shard: number, batchId: string): Promise<boolean
 }
 
 export async function getShards(shardCount: number): Promise<ShardRecord[]> {
-  const shards: ShardRecord[] = Array.from({ length: shardCount }, (_, shard) => ({ shard, count: 0 }));
+  const shards: ShardRecord[] = Array.from({ length: shardCount }, (_, shard) => ({ shard, sequence: 0 }));
   const items = await batchGetConsistent(table(), shards.map((s) => keys.shard(s.shard)), storageCall);
   for (const item of items) {
-    const shard = keys.shardOf(item.pk as string);
-    shards[shard] = {
-      shard,
-      batchId: item.batchId as string | undefined,
-      count: (item.sessionCount as number | undefined) ?? 0,
-      prevBatchId: item.prevBatchId as string | undefined,
-      prevCount: item.prevCount as number | undefined,
-    };
+    const pointer = toShardRecord(item);
+    shards[pointer.shard] = pointer;
   }
   return shards;
 }
 
+/** Sequences of a batch on one shard: `from < sequence <= until`. */
+export interface SequenceRange {
+  from: number;
+  until: number;
+}
+
 /**
- * Moves one shard from `batchId` to `nextBatchId` and returns how many sessions of `batchId` it
- * holds. Safe to repeat and to run concurrently: whoever switches records the final count in the
- * shard (prevCount), and everyone else reads it from there.
+ * Moves one shard from `batchId` to `nextBatchId` and returns the sequences `batchId` owned on it
+ * (from when the pointer started naming it to the switch). Safe to repeat and to run concurrently:
+ * whoever switches records the range in the pointer (prevFrom, prevUntil), everyone else reads it
+ * there. 'superseded': a later release moved the shard on, so this release was finished by others.
  */
-export async function switchShard(
-  shard: number,
-  batchId: string,
-  nextBatchId: string,
-): Promise<number | 'superseded'> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const out = await send().send(
-        new UpdateCommand({
-          TableName: table(),
-          Key: keys.shard(shard),
-          UpdateExpression:
-            'SET prevBatchId = :b, prevCount = if_not_exists(sessionCount, :zero), batchId = :next, sessionCount = :zero',
-          ConditionExpression: 'attribute_not_exists(batchId) OR batchId = :b',
-          ExpressionAttributeValues: { ':b': batchId, ':next': nextBatchId, ':zero': 0 },
-          ReturnValues: 'ALL_OLD',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      const old = out.Attributes;
-      return old?.batchId === batchId ? ((old.sessionCount as number | undefined) ?? 0) : 0;
-    } catch (err) {
-      if (isConditionFailed(err)) {
-        const old = conditionFailedItem(err) ?? {};
-        if (old.prevBatchId === batchId) return (old.prevCount as number | undefined) ?? 0;
-        if (old.batchId === nextBatchId) return 0; // initialized straight into the next batch
-        return 'superseded'; // a later release moved the shard on: this release was finished by others
-      }
-      if (err instanceof Error && err.name === 'TransactionConflictException' && attempt < 20) {
-        await backoff(attempt);
-        continue;
-      }
-      return storageCall('switch shard', () => Promise.reject(err));
-    }
+export async function switchShard(shard: number, batchId: string, nextBatchId: string): Promise<SequenceRange | 'superseded'> {
+  try {
+    const out = await storageCall(
+      'switch shard',
+      () =>
+        send().send(
+          new UpdateCommand({
+            TableName: table(),
+            Key: keys.shard(shard),
+            UpdateExpression:
+              'SET prevBatchId = :b, prevFrom = if_not_exists(since, :zero), prevUntil = if_not_exists(#seq, :zero), since = if_not_exists(#seq, :zero), batchId = :next',
+            ConditionExpression: `${conditions.shardNeverCollected} OR ${conditions.shardNamesBatch}`,
+            ExpressionAttributeNames: { '#seq': 'sequence' },
+            ExpressionAttributeValues: { ':b': batchId, ':next': nextBatchId, ':zero': 0 },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      { retryConflicts: true },
+    );
+    const now = toShardRecord({ ...keys.shard(shard), ...out.Attributes });
+    return { from: now.prevFrom ?? 0, until: now.prevUntil ?? 0 };
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    const old = toShardRecord({ ...keys.shard(shard), ...conditionFailedItem(err) });
+    if (old.prevBatchId === batchId) return { from: old.prevFrom ?? 0, until: old.prevUntil ?? 0 };
+    if (old.batchId === nextBatchId) return { from: 0, until: 0 }; // initialized straight into the next batch
+    return 'superseded';
   }
 }
 
@@ -176,7 +142,8 @@ export async function switchShard(
 export type InsertResult =
   | { kind: 'created' }
   | { kind: 'exists'; existing: SessionRecord }
-  | { kind: 'batch_moved' }
+  /** The number is taken by a tombstone: its batch was sealed on this shard. Take a new block. */
+  | { kind: 'sealed' }
   | { kind: 'contention' };
 
 /** Refuses up front a session that could not be stored whole. */
@@ -185,59 +152,33 @@ export function assertSessionFits(record: SessionRecord): void {
 }
 
 /**
- * Creates a session in one transaction with its batch membership and its shard's counter. The
- * shard's pointer must still name `record.batchId`: a session can never join a batch after that
- * batch's release has switched its shard away.
+ * The create transaction, as sent: the session (new; ALL_OLD when it exists) and its member item in
+ * its batch's partition of its shard (new: a tombstone there means the batch was sealed). Two items,
+ * neither shared with another create.
  */
-export async function insertSession(record: SessionRecord, shard: number): Promise<InsertResult> {
+export function createSessionItems(record: SessionRecord): TransactItems {
   const item = sessionItem(record);
   assertFits(item, `Session ${record.sessionId}`);
+  return [
+    { Put: { TableName: table(), Item: item, ConditionExpression: conditions.isNew, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+    { Put: { TableName: table(), Item: memberItem(record), ConditionExpression: conditions.isNew } },
+  ];
+}
+
+/** Creates a session with its batch membership in one transaction (`createSessionItems`). */
+export async function insertSession(record: SessionRecord): Promise<InsertResult> {
+  const items = createSessionItems(record);
   try {
-    await storageCall('create session', () =>
-      send().send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: table(),
-                Item: item,
-                ConditionExpression: 'attribute_not_exists(pk)',
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            {
-              Put: {
-                TableName: table(),
-                Item: {
-                  ...keys.member(record.batchId, shard, record.sessionNumber),
-                  sessionId: record.sessionId,
-                  sessionNumber: record.sessionNumber,
-                  expiresAt: expiresAt(record.receivedAt),
-                },
-              },
-            },
-            {
-              Update: {
-                TableName: table(),
-                Key: keys.shard(shard),
-                UpdateExpression: 'ADD sessionCount :one',
-                ConditionExpression: 'batchId = :b',
-                ExpressionAttributeValues: { ':one': 1, ':b': record.batchId },
-              },
-            },
-          ],
-        }),
-      ),
-    );
+    await storageCall('create session', () => send().send(new TransactWriteCommand({ TransactItems: items })));
     return { kind: 'created' };
   } catch (err) {
     const reasons = cancellationReasons(err);
     if (!reasons) throw err;
-    const [session, , pointer] = reasons;
+    const [session, member] = reasons;
     if (session?.Code === 'ConditionalCheckFailed' && session.Item) {
       return { kind: 'exists', existing: toSessionRecord(session.Item) };
     }
-    if (pointer?.Code === 'ConditionalCheckFailed') return { kind: 'batch_moved' };
+    if (member?.Code === 'ConditionalCheckFailed') return { kind: 'sealed' };
     if (reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')) {
       return { kind: 'contention' };
     }
@@ -245,9 +186,57 @@ export async function insertSession(record: SessionRecord, shard: number): Promi
   }
 }
 
+/** One page of a member partition, ascending by number. */
+export interface MemberPage {
+  entries: MemberEntry[];
+  /** Where the next page starts (the last number this page looked at); absent at the end. */
+  next?: number;
+}
+
+const notTombstone = `attribute_not_exists(${TOMBSTONE_ATTRIBUTE})`;
+
 /**
- * Members of a batch on one shard with a number above `after` and at most `until`, ascending, at
- * most `limit` of them.
+ * Items of a batch's partition of one shard with a number above `after` and at most `until`,
+ * ascending, looking at most `limit` items. Tombstones are left out unless `withTombstones`: a page
+ * may then hold fewer than `limit` entries (even none) although more follow; `next` tells.
+ */
+export async function queryMemberPage(
+  batchId: string,
+  shard: number,
+  o: { after?: number; until?: number; limit?: number; consistent?: boolean; withTombstones?: boolean } = {},
+): Promise<MemberPage> {
+  const after = o.after ?? 0;
+  const until = o.until ?? Number.MAX_SAFE_INTEGER;
+  if (until <= after) return { entries: [] };
+  const out = await storageCall('query batch members', () =>
+    send().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :until',
+        ...(o.withTombstones ? {} : { FilterExpression: notTombstone }),
+        ExpressionAttributeValues: {
+          ':pk': keys.memberPartition(batchId, shard),
+          ':from': keys.memberSortKey(after + 1),
+          ':until': keys.memberSortKey(until),
+        },
+        ConsistentRead: o.consistent ?? true,
+        ...(o.limit !== undefined ? { Limit: o.limit } : {}),
+        ProjectionExpression: `sessionId, sessionNumber, ${TOMBSTONE_ATTRIBUTE}`,
+      }),
+    ),
+  );
+  const last = out.LastEvaluatedKey?.sk;
+  return {
+    entries: (out.Items ?? []).map(toMemberEntry),
+    ...(typeof last === 'string' ? { next: keys.numberOfMemberSortKey(last) } : {}),
+  };
+}
+
+/**
+ * Members (never tombstones) of a batch on one shard with a number above `after` and at most
+ * `until`, ascending, at most `limit` of them: fewer only when the range has no more. A Query that
+ * skips tombstones may return fewer items than its Limit although more follow, so this reads on
+ * until it has `limit` members or the Query has no LastEvaluatedKey.
  */
 export async function queryMembers(
   batchId: string,
@@ -256,29 +245,22 @@ export async function queryMembers(
   limit: number,
   o: { until?: number; consistent?: boolean } = {},
 ): Promise<{ sessionId: string; sessionNumber: number }[]> {
-  const until = o.until ?? Number.MAX_SAFE_INTEGER;
-  if (until <= after) return [];
-  const out = await storageCall('query batch members', () =>
-    send().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :until',
-        ExpressionAttributeValues: {
-          ':pk': keys.memberPartition(batchId, shard),
-          ':from': keys.memberSortKey(after + 1),
-          ':until': keys.memberSortKey(until),
-        },
-        ConsistentRead: o.consistent ?? true,
-        Limit: limit,
-        ProjectionExpression: 'sessionId, sessionNumber',
-      }),
-    ),
-  );
-  return (out.Items ?? []).map((i) => ({ sessionId: i.sessionId as string, sessionNumber: i.sessionNumber as number }));
+  const members: { sessionId: string; sessionNumber: number }[] = [];
+  let from: number | undefined = after;
+  while (from !== undefined && members.length < limit) {
+    const page = await queryMemberPage(batchId, shard, { after: from, limit: limit - members.length, ...o });
+    for (const e of page.entries) if (e.sessionId !== undefined) members.push({ sessionId: e.sessionId, sessionNumber: e.sessionNumber });
+    from = page.next;
+  }
+  return members;
 }
 
-/** How many members a batch has on one shard (for batches released before counts were kept per shard). */
-export async function countMembers(batchId: string, shard: number): Promise<number> {
+/**
+ * How many members (not tombstones) a batch has on one shard: a COUNT Query of its partition, which
+ * reads every item of it (about 1 read unit per 40 items strongly consistent). `atLeastOne` stops at
+ * the first member found.
+ */
+export async function countMembers(batchId: string, shard: number, o: { atLeastOne?: boolean } = {}): Promise<number> {
   let count = 0;
   let start: Record<string, unknown> | undefined;
   do {
@@ -287,34 +269,49 @@ export async function countMembers(batchId: string, shard: number): Promise<numb
         new QueryCommand({
           TableName: table(),
           KeyConditionExpression: 'pk = :pk',
+          FilterExpression: notTombstone,
           ExpressionAttributeValues: { ':pk': keys.memberPartition(batchId, shard) },
           ConsistentRead: true,
           Select: 'COUNT',
+          ...(o.atLeastOne ? { Limit: 100 } : {}),
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       ),
     );
     count += out.Count ?? 0;
     start = out.LastEvaluatedKey;
-  } while (start);
+  } while (start && !(o.atLeastOne && count > 0));
   return count;
 }
 
-// ---------------------------------------------------------------- batches and releases
-
-/** The parts of a transaction that open a batch: its item (new) and its entry in the batch log. */
-function newBatch(batchId: string, now: number): TransactItems {
-  return [
-    {
-      Put: {
-        TableName: table(),
-        Item: { ...keys.batch(batchId), batchId, status: 'collecting', createdAt: now },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      },
-    },
-    { Put: { TableName: table(), Item: { ...keys.batchLog(now, batchId), batchId, createdAt: now } } },
-  ];
+/**
+ * Puts a tombstone at a number of a batch being sealed, unless a member or a tombstone is there:
+ * 'member' when a session took the number (its create committed first), else 'tombstone'.
+ */
+export async function putTombstone(batchId: string, sessionNumber: number, now: number): Promise<'member' | 'tombstone'> {
+  try {
+    await storageCall(
+      'seal batch',
+      () =>
+        send().send(
+          new PutCommand({
+            TableName: table(),
+            Item: tombstoneItem(batchId, sessionNumber, now),
+            ConditionExpression: conditions.isNew,
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        ),
+      { retryConflicts: true },
+    );
+    return 'tombstone';
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    const old = conditionFailedItem(err);
+    return old && toMemberEntry(old).sessionId !== undefined ? 'member' : 'tombstone';
+  }
 }
+
+// ---------------------------------------------------------------- batches and releases
 
 export async function getBatch(batchId: string): Promise<BatchRecord | undefined> {
   const out = await storageCall('get batch', () =>
@@ -361,39 +358,18 @@ export async function queryBatchLog(limit: number, before?: BatchLogPosition): P
   };
 }
 
-function toBatchRecord(i: Record<string, unknown>): BatchRecord {
-  return {
-    batchId: i.batchId as string,
-    status: i.status as BatchRecord['status'],
-    createdAt: i.createdAt as number,
-    releasedAt: i.releasedAt as number | undefined,
-    releaseId: i.releaseId as string | undefined,
-    sessionCount: i.sessionCount as number | undefined,
-    shardCount: i.shardCount as number | undefined,
-    ...(Array.isArray(i.shardCounts) ? { shardCounts: i.shardCounts as number[] } : {}),
-  };
-}
-
 export async function getRelease(releaseId: string): Promise<ReleaseRecord | undefined> {
   const out = await storageCall('get release', () =>
     send().send(new GetCommand({ TableName: table(), Key: keys.release(releaseId), ConsistentRead: true })),
   );
-  const i = out.Item;
-  if (!i) return undefined;
-  return {
-    releaseId: i.releaseId as string,
-    batchId: i.batchId as string,
-    nextBatchId: i.nextBatchId as string,
-    state: i.state as ReleaseRecord['state'],
-    releasedAt: i.releasedAt as number | undefined,
-    sessionCount: i.sessionCount as number | undefined,
-  };
+  return out.Item ? toReleaseRecord(out.Item) : undefined;
 }
 
 /**
  * Binds `releaseId` to the collecting batch and opens the next batch, in one transaction: the
  * release record must be new and the registry must still name `batchId` with no release under way.
- * False when either condition failed (another caller got there first); the caller re-reads.
+ * The registry keeps when the release was claimed (`releasingSince`). False when either condition
+ * failed (another caller got there first); the caller re-reads.
  */
 export async function claimRelease(p: { releaseId: string; batchId: string; nextBatchId: string; now: number }): Promise<boolean> {
   return transactOrCancelled('claim release', [
@@ -401,24 +377,24 @@ export async function claimRelease(p: { releaseId: string; batchId: string; next
       Put: {
         TableName: table(),
         Item: { ...keys.release(p.releaseId), releaseId: p.releaseId, batchId: p.batchId, nextBatchId: p.nextBatchId, state: 'releasing' },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        ConditionExpression: conditions.isNew,
       },
     },
     {
       Update: {
         TableName: table(),
         Key: keys.registry(),
-        UpdateExpression: 'SET collectingBatchId = :next, releasingId = :rid, releasingBatchId = :b',
-        ConditionExpression: 'collectingBatchId = :b AND attribute_not_exists(releasingId)',
-        ExpressionAttributeValues: { ':next': p.nextBatchId, ':rid': p.releaseId, ':b': p.batchId },
+        UpdateExpression: 'SET collectingBatchId = :next, releasingId = :rid, releasingBatchId = :b, releasingSince = :now',
+        ConditionExpression: `${conditions.registryCollects} AND ${conditions.noReleaseUnderWay}`,
+        ExpressionAttributeValues: { ':next': p.nextBatchId, ':rid': p.releaseId, ':b': p.batchId, ':now': p.now },
       },
     },
-    ...newBatch(p.nextBatchId, p.now),
+    ...newBatchItems(p.nextBatchId, p.now),
   ]);
 }
 
 /**
- * Records the outcome of a release whose shards are all switched: the release record, the batch
+ * Records the outcome of a release whose shards are all sealed: the release record, the batch
  * (now released, with its count and shard count) and the registry (release no longer under way).
  * False when another caller finalized it first.
  */
@@ -465,31 +441,13 @@ export async function finalizeRelease(p: {
       Update: {
         TableName: table(),
         Key: keys.registry(),
-        UpdateExpression: 'REMOVE releasingId, releasingBatchId',
-        ConditionExpression: 'releasingId = :rid',
+        UpdateExpression: 'REMOVE releasingId, releasingBatchId, releasingSince',
+        ConditionExpression: conditions.releaseUnderWayIs,
         ExpressionAttributeValues: { ':rid': p.releaseId },
       },
     },
   ]);
 }
 
-type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
-
-/** Runs a transaction; false when a condition failed or it conflicted with another one. */
-async function transactOrCancelled(what: string, items: TransactItems): Promise<boolean> {
-  try {
-    await storageCall(what, () => send().send(new TransactWriteCommand({ TransactItems: items })));
-    return true;
-  } catch (err) {
-    const reasons = cancellationReasons(err);
-    if (reasons && reasons.every((r) => ['None', 'ConditionalCheckFailed', 'TransactionConflict', undefined].includes(r.Code))) {
-      return false;
-    }
-    // DynamoDB cancels a transaction it throttles (ThrottlingError, ProvisionedThroughputExceeded):
-    // transient, like a throttled single write, so 503 and not 500.
-    if (reasons?.some((r) => r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')) {
-      throw unavailable(`Storage is unavailable (${what}); retry the request`);
-    }
-    throw err;
-  }
-}
+/** The registry has its own module; re-exported for the callers that read it with the batches. */
+export { getRegistry } from './registry-store.js';

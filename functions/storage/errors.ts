@@ -1,5 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { backoff } from '../shared/concurrency.js';
 import { unavailable } from '../shared/errors.js';
 
 const TRANSIENT_NAMES = new Set([
@@ -29,14 +30,46 @@ export function isTransient(err: unknown): boolean {
   return false;
 }
 
-/** Runs a storage call; a transient failure becomes the domain's `unavailable`, others pass through. */
-export async function storageCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (isTransient(err)) throw unavailable(`Storage is unavailable (${what}); retry the request`);
-    throw err;
+/** Attempts at most of a write that meets an item held by an ongoing transaction. */
+const CONFLICT_ATTEMPTS = 12;
+
+export interface CallOptions {
+  /**
+   * For writes to an item that transactions also touch (registry, release, batch, member): a
+   * transaction conflict (`TransactionConflictException`, or a transaction cancelled only by
+   * `TransactionConflict`) is retried with backoff before it counts as transient.
+   */
+  retryConflicts?: boolean;
+}
+
+/**
+ * THE way every storage module sends a command: a transient failure becomes the domain's
+ * `unavailable`, others pass through (conditions are the caller's to read).
+ */
+export async function storageCall<T>(what: string, fn: () => Promise<T>, o: CallOptions = {}): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (o.retryConflicts && attempt + 1 < CONFLICT_ATTEMPTS && isTransactionConflict(err)) {
+        await backoff(attempt);
+        continue;
+      }
+      if (isTransient(err)) throw unavailable(`Storage is unavailable (${what}); retry the request`);
+      throw err;
+    }
   }
+}
+
+/**
+ * The write met an item held by another ongoing transaction: a single write fails with
+ * `TransactionConflictException`, a transaction is cancelled with reason `TransactionConflict`
+ * (and no failed condition, which a retry would only meet again).
+ */
+export function isTransactionConflict(err: unknown): boolean {
+  if (err instanceof Error && err.name === 'TransactionConflictException') return true;
+  const reasons = cancellationReasons(err);
+  return !!reasons && reasons.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
 export const isConditionFailed = (err: unknown): boolean =>

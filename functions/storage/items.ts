@@ -5,8 +5,8 @@
  */
 import { config } from '../shared/config.js';
 import { tooLarge } from '../shared/errors.js';
-import type { EventRecord, SessionContent, SessionRecord } from '../domain/types.js';
-import { keys } from './keys.js';
+import type { BatchRecord, EventRecord, RegistryRecord, ReleaseRecord, SessionContent, SessionRecord, ShardRecord } from '../domain/types.js';
+import { keys, shardOfNumber } from './keys.js';
 
 /** DynamoDB's item limit is 400 KB (409,600 bytes); keep room for later updates of the item. */
 export const MAX_ITEM_BYTES = 409_600;
@@ -104,5 +104,90 @@ export function toEventRecord(item: Item): EventRecord {
     createdAtAuto: item.createdAtAuto === true,
     receivedAt: item.receivedAt as number,
     ...(typeof item.writeToken === 'string' ? { writeToken: item.writeToken } : {}),
+  };
+}
+
+// ---------------------------------------------------------------- batches
+
+/** A session's membership item in its batch's partition of its shard (also its events counter). */
+export function memberItem(r: SessionRecord): Item {
+  return {
+    ...keys.member(r.batchId, shardOfNumber(r.sessionNumber), r.sessionNumber),
+    sessionId: r.sessionId,
+    sessionNumber: r.sessionNumber,
+    expiresAt: expiresAt(r.receivedAt),
+  };
+}
+
+/**
+ * A number of a sealed batch that no session took: the release puts it where a member would be, so
+ * that a creator still holding that number can no longer join the batch. Readers skip it.
+ */
+export function tombstoneItem(batchId: string, sessionNumber: number, now: number): Item {
+  return { ...keys.member(batchId, shardOfNumber(sessionNumber), sessionNumber), sessionNumber, tombstone: true, expiresAt: expiresAt(now) };
+}
+
+/** Attribute that marks a tombstone (see `tombstoneItem`). */
+export const TOMBSTONE_ATTRIBUTE = 'tombstone';
+
+export interface MemberEntry {
+  sessionNumber: number;
+  /** Absent on a tombstone. */
+  sessionId?: string;
+}
+
+export function toMemberEntry(item: Item): MemberEntry {
+  return {
+    sessionNumber: item.sessionNumber as number,
+    ...(item.tombstone === true || typeof item.sessionId !== 'string' ? {} : { sessionId: item.sessionId }),
+  };
+}
+
+export function toRegistryRecord(item: Item): RegistryRecord {
+  return {
+    collectingBatchId: item.collectingBatchId as string,
+    shardCount: item.shardCount as number,
+    ...(typeof item.releasingId === 'string' ? { releasingId: item.releasingId } : {}),
+    ...(typeof item.releasingBatchId === 'string' ? { releasingBatchId: item.releasingBatchId } : {}),
+    ...(typeof item.releasingSince === 'number' ? { releasingSince: item.releasingSince } : {}),
+  };
+}
+
+const optionalNumber = (v: unknown) => (typeof v === 'number' ? v : undefined);
+const optionalString = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+export function toShardRecord(item: Item): ShardRecord {
+  return {
+    shard: keys.shardOf(item.pk as string),
+    batchId: optionalString(item.batchId),
+    sequence: optionalNumber(item.sequence) ?? 0,
+    since: optionalNumber(item.since),
+    prevBatchId: optionalString(item.prevBatchId),
+    prevFrom: optionalNumber(item.prevFrom),
+    prevUntil: optionalNumber(item.prevUntil),
+  };
+}
+
+export function toBatchRecord(item: Item): BatchRecord {
+  return {
+    batchId: item.batchId as string,
+    status: item.status as BatchRecord['status'],
+    createdAt: item.createdAt as number,
+    releasedAt: optionalNumber(item.releasedAt),
+    releaseId: optionalString(item.releaseId),
+    sessionCount: optionalNumber(item.sessionCount),
+    shardCount: optionalNumber(item.shardCount),
+    ...(Array.isArray(item.shardCounts) ? { shardCounts: item.shardCounts as number[] } : {}),
+  };
+}
+
+export function toReleaseRecord(item: Item): ReleaseRecord {
+  return {
+    releaseId: item.releaseId as string,
+    batchId: item.batchId as string,
+    nextBatchId: item.nextBatchId as string,
+    state: item.state as ReleaseRecord['state'],
+    releasedAt: optionalNumber(item.releasedAt),
+    sessionCount: optionalNumber(item.sessionCount),
   };
 }

@@ -8,6 +8,8 @@
  *   batch              BATCH#<batch_id>                    BATCH
  *   batch member       BATCH#<batch_id>#SHARD#<shard>      N#<session_number, 16 digits>
  *     (also the session's event counter, attribute `eventCount`: one small item per session)
+ *   tombstone          BATCH#<batch_id>#SHARD#<shard>      N#<session_number, 16 digits>
+ *     (attribute `tombstone`: a number of a released batch that no session took)
  *   batch shard        SHARD#<shard>                       SHARD
  *   batch registry     BATCHES                             REGISTRY
  *   batch log entry    BATCHES                             LOG#<created_at, 13 digits>#<batch_id>
@@ -64,6 +66,7 @@ export const keys = {
   /** A session's membership item, which also counts its events (attribute `eventCount`). */
   eventCounter: (batchId: string, number: number): Key => keys.member(batchId, shardOfNumber(number), number),
   memberSortKey: (number: number) => `${MEMBER_PREFIX}${padNumber(number)}`,
+  numberOfMemberSortKey: (sk: string) => Number(sk.slice(MEMBER_PREFIX.length)),
   shard: (shard: number): Key => ({ pk: `${SHARD_PREFIX}${shard}`, sk: 'SHARD' }),
   shardOf: (pk: string) => Number(pk.slice(SHARD_PREFIX.length)),
   registry: (): Key => ({ pk: REGISTRY_PK, sk: 'REGISTRY' }),

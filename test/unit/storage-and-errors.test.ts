@@ -20,7 +20,7 @@ import { handler as getSession } from '../../functions/handlers/get-session.js';
 import { handler as markIrrelevant } from '../../functions/handlers/mark-session-irrelevant.js';
 import { handler as pushEvents } from '../../functions/handlers/push-events.js';
 import { resetConfig } from '../../functions/shared/config.js';
-import { insertSession, switchShard } from '../../functions/storage/batch-store.js';
+import { createSessionItems, insertSession, switchShard } from '../../functions/storage/batch-store.js';
 import { documentClient, setDocumentClient } from '../../functions/storage/client.js';
 import { putEventOnce } from '../../functions/storage/session-store.js';
 import { context, httpEvent } from '../support/events.js';
@@ -108,7 +108,7 @@ describe('exact DynamoDB requests', () => {
     expect(await putEventOnce(event)).toMatchObject({ stored: false });
   });
 
-  it('creates a session, its membership and its shard count in one transaction', async () => {
+  it('creates a session and its membership in one transaction of two new items (no shared item)', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const record = {
       sessionId: 's1',
@@ -120,49 +120,74 @@ describe('exact DynamoDB requests', () => {
       batchId: 'B',
       sessionNumber: 3 * 2 ** 40 + 7,
     };
-    expect(await insertSession(record, 3)).toEqual({ kind: 'created' });
+    expect(await insertSession(record)).toEqual({ kind: 'created' });
     const items = ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input.TransactItems!;
-    expect(items).toHaveLength(3);
+    expect(items).toEqual(createSessionItems(record));
+    expect(items).toHaveLength(2);
     expect(items[0]!.Put).toMatchObject({
       Item: { pk: 'SESSION#s1', sk: 'SESSION', batchId: 'B', sessionNumber: record.sessionNumber },
       ConditionExpression: 'attribute_not_exists(pk)',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    expect(items[1]!.Put!.Item).toEqual({
-      pk: 'BATCH#B#SHARD#3',
-      sk: `N#${String(record.sessionNumber).padStart(16, '0')}`,
-      sessionId: 's1',
-      sessionNumber: record.sessionNumber,
-      expiresAt: undefined,
-    });
-    expect(items[2]!.Update).toEqual({
+    expect(items[1]!.Put).toEqual({
       TableName: 'unit-table',
-      Key: { pk: 'SHARD#3', sk: 'SHARD' },
-      UpdateExpression: 'ADD sessionCount :one',
-      ConditionExpression: 'batchId = :b',
-      ExpressionAttributeValues: { ':one': 1, ':b': 'B' },
+      Item: {
+        pk: 'BATCH#B#SHARD#3',
+        sk: `N#${String(record.sessionNumber).padStart(16, '0')}`,
+        sessionId: 's1',
+        sessionNumber: record.sessionNumber,
+        expiresAt: undefined,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
     });
   });
 
-  it('switches a shard with one conditional update that keeps the final count', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { batchId: 'B', sessionCount: 5 } });
-    expect(await switchShard(2, 'B', 'C')).toBe(5);
+  it('reports a create whose number a tombstone took as sealed, and an existing session as exists', async () => {
+    const record = {
+      sessionId: 's1',
+      content: { search_query: 'q', search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null },
+      createdAt: 10, createdAtAuto: true, receivedAt: 11, isIrrelevant: false, batchId: 'B', sessionNumber: 7,
+    };
+    const cancelled = (reasons: object[]) =>
+      Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: reasons, $metadata: {} });
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled([{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }]))
+      .rejectsOnce(cancelled([{ Code: 'TransactionConflict' }, { Code: 'None' }]));
+    expect(await insertSession(record)).toEqual({ kind: 'sealed' });
+    expect(await insertSession(record)).toEqual({ kind: 'contention' });
+  });
+
+  it('switches a shard with one conditional update that records the batch\'s sequence range', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { batchId: 'C', prevBatchId: 'B', prevFrom: 64, prevUntil: 160, since: 160, sequence: 160 } });
+    expect(await switchShard(2, 'B', 'C')).toEqual({ from: 64, until: 160 });
     expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toEqual({
       TableName: 'unit-table',
       Key: { pk: 'SHARD#2', sk: 'SHARD' },
-      UpdateExpression: 'SET prevBatchId = :b, prevCount = if_not_exists(sessionCount, :zero), batchId = :next, sessionCount = :zero',
+      UpdateExpression:
+        'SET prevBatchId = :b, prevFrom = if_not_exists(since, :zero), prevUntil = if_not_exists(#seq, :zero), since = if_not_exists(#seq, :zero), batchId = :next',
       ConditionExpression: 'attribute_not_exists(batchId) OR batchId = :b',
+      ExpressionAttributeNames: { '#seq': 'sequence' },
       ExpressionAttributeValues: { ':b': 'B', ':next': 'C', ':zero': 0 },
-      ReturnValues: 'ALL_OLD',
+      ReturnValues: 'ALL_NEW',
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   });
 
-  it('reads the count another caller recorded when the shard was already switched', async () => {
+  it('reads the range another caller recorded when the shard was already switched', async () => {
     ddb.on(UpdateCommand).rejects(
-      new ConditionalCheckFailedException({ message: 'x', $metadata: {}, Item: marshall({ batchId: 'C', prevBatchId: 'B', prevCount: 9 }) }),
+      new ConditionalCheckFailedException({ message: 'x', $metadata: {}, Item: marshall({ batchId: 'C', prevBatchId: 'B', prevFrom: 3, prevUntil: 9 }) }),
     );
-    expect(await switchShard(0, 'B', 'C')).toBe(9);
+    expect(await switchShard(0, 'B', 'C')).toEqual({ from: 3, until: 9 });
+  });
+
+  it('retries a shard switch that meets an item held by a transaction', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejectsOnce(Object.assign(new Error('conflict'), { name: 'TransactionConflictException', $metadata: {} }))
+      .resolves({ Attributes: { prevFrom: 0, prevUntil: 5 } });
+    expect(await switchShard(1, 'B', 'C')).toEqual({ from: 0, until: 5 });
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(2);
   });
 });
 
