@@ -196,7 +196,7 @@ async function concurrentCreatorsAndReleases(): Promise<{ sessions: number; rele
       for (let i = 0; i < PER_CREATOR; i++) {
         const id = `c${c}-${i}`;
         const { created: isNew } = await create(id, i);
-        expect(isNew).toBe(true);
+        expect(isNew, `create ${id}`).toBe(true);
         created.push(id);
         if (i % 50 === 0) expect((await create(id, i)).created).toBe(false); // a retry changes nothing
       }
@@ -212,7 +212,7 @@ async function concurrentCreatorsAndReleases(): Promise<{ sessions: number; rele
       releaseCalls += parallel;
       const ok = results.filter((r): r is PromiseFulfilledResult<ReleaseAnswer> => r.status === 'fulfilled').map((r) => r.value);
       for (const r of results) {
-        if (r.status === 'rejected') expect((r.reason as DomainError).kind).toBe('not_found'); // nothing to release
+        if (r.status === 'rejected') expect((r.reason as DomainError).kind, `release ${releaseId}: ${String(r.reason)}`).toBe('not_found'); // nothing to release
       }
       if (ok.length === 0) return;
       // Calls that counted an empty batch before its first session arrived may answer 404 (nothing was
