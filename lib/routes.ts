@@ -60,9 +60,11 @@ export const routes: readonly Route[] = [
     logicalId: 'CreateSessionFunction',
     entry: 'functions/handlers/create-session.ts',
     internal: false,
-    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    // Query, PutItem on member partitions and the release record: a create helps finish a release
+    // its caller abandoned (README, "Batch assignment and release").
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
     writeThrottled: true,
-    partitions: ['session', 'batch', 'shard', 'registry'],
+    partitions: ['session', 'batch', 'shard', 'registry', 'release'],
   },
   {
     operation: 'get_session',
@@ -103,7 +105,7 @@ export const routes: readonly Route[] = [
     logicalId: 'ReleaseBatchFunction',
     entry: 'functions/handlers/release-batch.ts',
     internal: true,
-    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
     partitions: ['registry', 'release', 'batch', 'shard'],
   },
   {
@@ -113,8 +115,9 @@ export const routes: readonly Route[] = [
     logicalId: 'GetBatchSessionsFunction',
     entry: 'functions/handlers/get-batch-sessions.ts',
     internal: true,
-    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-    partitions: ['batch', 'session', 'registry'],
+    // The writes finish a release its caller abandoned (README, "Batch assignment and release").
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    partitions: ['batch', 'session', 'registry', 'shard', 'release'],
   },
   {
     operation: 'get_batch',
@@ -123,8 +126,9 @@ export const routes: readonly Route[] = [
     logicalId: 'GetBatchFunction',
     entry: 'functions/handlers/get-batch.ts',
     internal: true,
-    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
-    partitions: ['registry', 'batch', 'shard'],
+    // Query counts a collecting batch; the writes finish a release its caller abandoned.
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    partitions: ['registry', 'batch', 'shard', 'release'],
   },
   {
     operation: 'list_batches',
@@ -133,8 +137,9 @@ export const routes: readonly Route[] = [
     logicalId: 'ListBatchesFunction',
     entry: 'functions/handlers/list-batches.ts',
     internal: true,
-    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-    partitions: ['registry', 'batch', 'shard'],
+    // The writes finish a release its caller abandoned (README, "Batch assignment and release").
+    actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    partitions: ['registry', 'batch', 'shard', 'release'],
   },
   {
     operation: 'start_export',

@@ -17,10 +17,13 @@ export { releaseBatch, type ReleaseAnswer } from './release.js';
 
 const EVENT_READ_CONCURRENCY = 16;
 
-/** The registry, after finishing a release its caller abandoned (if any: `finished`). */
-async function settledRegistry() {
+/**
+ * The registry, after finishing a release its caller abandoned (if any: `finished`). Functions whose
+ * role may not write batches (the export's) pass `finish: false`.
+ */
+async function settledRegistry(finish = true) {
   const registry = await getRegistry();
-  const finished = await finishAbandonedRelease(registry);
+  const finished = finish && (await finishAbandonedRelease(registry));
   return { registry: finished ? await getRegistry() : registry, finished };
 }
 
@@ -51,11 +54,11 @@ export const shardRange = (shard: number, sessionCount: number): ShardRange => (
 });
 
 /** A batch by id, or the collecting one when no id is given. */
-export async function getBatch(batchId?: string): Promise<BatchInfo> {
+export async function getBatch(batchId?: string, o: { finishAbandoned?: boolean } = {}): Promise<BatchInfo> {
   let id = batchId;
   let registry: Awaited<ReturnType<typeof getRegistry>>;
   if (id === undefined) {
-    ({ registry } = await settledRegistry());
+    ({ registry } = await settledRegistry(o.finishAbandoned));
     if (!registry) throw noCollectingBatch();
     // During a release the batch being released still collects until the release answers.
     id = registry.releasingBatchId ?? registry.collectingBatchId;
@@ -63,7 +66,7 @@ export async function getBatch(batchId?: string): Promise<BatchInfo> {
   let batch = await readBatch(id);
   if (!batch) throw batchId === undefined ? noCollectingBatch() : batchNotFound(id);
   if (batch.status !== 'released' && registry === undefined) {
-    const settled = await settledRegistry();
+    const settled = await settledRegistry(o.finishAbandoned);
     registry = settled.registry;
     if (settled.finished) batch = (await readBatch(id)) ?? batch; // released by this call, perhaps
   }
@@ -124,6 +127,8 @@ export interface BatchPageRequest {
   measure?: (view: SessionView) => number;
   /** Ends the page early (at least one session) after this time. */
   deadline?: number;
+  /** Default true: a batch whose release was abandoned is released first (false for the export's functions). */
+  finishAbandoned?: boolean;
 }
 
 export interface BatchPage {
@@ -149,7 +154,7 @@ const MEMBER_PAGE = 1000;
 export async function getBatchSessions(req: BatchPageRequest): Promise<BatchPage> {
   let batch = await readBatch(req.batchId);
   if (!batch) throw batchNotFound(req.batchId);
-  if (batch.status !== 'released' && (await finishAbandonedRelease(await getRegistry()))) batch = (await readBatch(req.batchId)) ?? batch;
+  if (batch.status !== 'released' && req.finishAbandoned !== false && (await finishAbandonedRelease(await getRegistry()))) batch = (await readBatch(req.batchId)) ?? batch;
   if (batch.status !== 'released') throw conflict(`Batch with id=${req.batchId} is still collecting`);
 
   const until = req.untilNumber ?? Number.MAX_SAFE_INTEGER;
@@ -248,6 +253,7 @@ export async function readRange(req: RangeRequest): Promise<RangeResult> {
     events: { limit: Number.POSITIVE_INFINITY },
     maxBytes: req.maxBytes ?? RANGE_MAX_BYTES,
     measure: (v) => v.storedBytes ?? 0,
+    finishAbandoned: false, // export workers: their role writes only export records
   });
   return { sessions: page.sessions, next: page.more ? (page.lastNumber ?? null) : null };
 }

@@ -9,7 +9,7 @@ import type { ExportRange } from './types.js';
 
 /** The ranges of a batch, every shard included (an empty one costs one read and writes no file). */
 export async function releasedRanges(batchId: string): Promise<{ released: boolean; ranges: ExportRange[] }> {
-  const batch = await getBatch(batchId);
+  const batch = await getBatch(batchId, { finishAbandoned: false }); // its role writes only export records
   return {
     released: batch.status === 'released',
     ranges: (batch.ranges ?? []).map((r) => ({ shard: r.shard, after: r.afterNumber, until: r.untilNumber, sessions: r.sessionCount })),

@@ -18,6 +18,7 @@ import {
   countMembers,
   finalizeRelease,
   getRelease,
+  getShards,
   putTombstone,
   queryMemberPage,
   type SequenceRange,
@@ -106,6 +107,7 @@ export async function completeRelease(releaseId: string, batchId: string, nextBa
  * every sealer learns.
  */
 export async function sealShard(batchId: string, shard: number, range: SequenceRange, now: number): Promise<number> {
+  if (range.until <= range.from) return 0; // no number of the batch was ever reserved on this shard
   const high = sessionNumber(shard, range.until);
   let settled = sessionNumber(shard, range.from); // numbers of the range up to here are members or tombstones
   let members = 0;
@@ -166,15 +168,32 @@ function answerOf(release: ReleaseRecord): ReleaseAnswer {
   };
 }
 
+/**
+ * The shards where numbers of a batch that is not released yet were reserved (one BatchGet of the
+ * pointers): only their member partitions can hold its sessions. A pointer names the batch with
+ * sequences after `since`, or named it before a switch (prevFrom < prevUntil); pointers written
+ * before `since` was kept count as holding.
+ */
+async function shardsHolding(batchId: string, shardCount: number): Promise<number[]> {
+  const pointers = await getShards(shardCount);
+  return pointers
+    .filter(
+      (p) =>
+        (p.batchId === batchId && (p.since === undefined || p.sequence > p.since)) ||
+        (p.prevBatchId === batchId && (p.prevFrom === undefined || (p.prevUntil ?? 0) > p.prevFrom)),
+    )
+    .map((p) => p.shard);
+}
+
 /** Sessions of a batch that is not released yet, counted from its member partitions (tombstones left out). */
 export async function countCollecting(batchId: string, shardCount: number): Promise<number> {
-  const shards = Array.from({ length: shardCount }, (_, shard) => shard);
+  const shards = await shardsHolding(batchId, shardCount);
   const counts = await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(batchId, shard));
   return counts.reduce((a, b) => a + b, 0);
 }
 
 async function hasSessions(batchId: string, shardCount: number): Promise<boolean> {
-  const shards = Array.from({ length: shardCount }, (_, shard) => shard);
+  const shards = await shardsHolding(batchId, shardCount);
   const found = await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(batchId, shard, { atLeastOne: true }));
   return found.some((n) => n > 0);
 }

@@ -17,7 +17,9 @@ import {
   type MemberEntry,
   sessionItem,
   TOMBSTONE_ATTRIBUTE,
+  toBatchLogPosition,
   toBatchRecord,
+  type BatchLogPosition,
   toMemberEntry,
   toReleaseRecord,
   toSessionRecord,
@@ -323,14 +325,10 @@ export async function getBatch(batchId: string): Promise<BatchRecord | undefined
 /** Batches by id, strongly consistent; ids without a batch item are left out. */
 export async function getBatches(batchIds: string[]): Promise<Map<string, BatchRecord>> {
   const items = await batchGetConsistent(table(), batchIds.map((id) => keys.batch(id)), storageCall);
-  return new Map(items.map((i) => [i.batchId as string, toBatchRecord(i)]));
+  return new Map(items.map(toBatchRecord).map((b) => [b.batchId, b]));
 }
 
-/** Where a batch stands in the batch log. */
-export interface BatchLogPosition {
-  createdAt: number;
-  batchId: string;
-}
+export type { BatchLogPosition } from './items.js';
 
 /**
  * One page of the batch log, newest first: up to `limit` batches created before `before`, and
@@ -353,7 +351,7 @@ export async function queryBatchLog(limit: number, before?: BatchLogPosition): P
   );
   const items = out.Items ?? [];
   return {
-    entries: items.slice(0, limit).map((i) => ({ batchId: i.batchId as string, createdAt: i.createdAt as number })),
+    entries: items.slice(0, limit).map(toBatchLogPosition),
     more: items.length > limit,
   };
 }

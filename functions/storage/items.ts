@@ -181,6 +181,16 @@ export function toBatchRecord(item: Item): BatchRecord {
   };
 }
 
+/** Where a batch stands in the batch log. */
+export interface BatchLogPosition {
+  createdAt: number;
+  batchId: string;
+}
+
+export function toBatchLogPosition(item: Item): BatchLogPosition {
+  return { batchId: item.batchId as string, createdAt: item.createdAt as number };
+}
+
 export function toReleaseRecord(item: Item): ReleaseRecord {
   return {
     releaseId: item.releaseId as string,
