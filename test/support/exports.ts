@@ -8,14 +8,14 @@ import { expect } from 'vitest';
 import { releaseBatch } from '../../functions/domain/batches.js';
 import { createSession, pushEvents } from '../../functions/domain/sessions.js';
 import { markIrrelevant } from '../../functions/domain/sessions.js';
-import { BatchWriteCommand, type BatchWriteCommandInput, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type BatchWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { SessionContent, SessionRecord } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
-import { getRegistry, getShards, reserveSequence } from '../../functions/storage/batch-store.js';
+import { getRegistry, initShard, reserveSequence } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
-import { eventItem, sessionItem } from '../../functions/storage/items.js';
-import { keys, sessionNumber } from '../../functions/storage/keys.js';
+import { eventItem, memberItem, sessionItem } from '../../functions/storage/items.js';
+import { sessionNumber } from '../../functions/storage/keys.js';
 
 export interface Seeded {
   batchId: string;
@@ -40,7 +40,7 @@ const eventContentOf = (i: number, k: number) => ({ object_id: `o${(i + k) % 50}
 /**
  * `count` sessions (0 to 4 events each, every 7th irrelevant), released as one batch. The first
  * `viaApi` go through create_session and push_events; the rest are written as those would write
- * them (the storage module's items, numbers reserved on the shard, the shard's count raised), in
+ * them (the storage module's items, numbers reserved on each shard), in
  * bulk: DynamoDB Local takes about 30 ms per create transaction on a busy machine.
  */
 export async function seedReleasedBatch(count: number, prefix = 's', viaApi = 40): Promise<Seeded> {
@@ -63,20 +63,26 @@ export async function seedReleasedBatch(count: number, prefix = 's', viaApi = 40
   return { batchId: release.batchId, sessions };
 }
 
-/** Sessions from..to-1 spread over the shards that collect for the current batch, written in bulk. */
+/**
+ * Sessions from..to-1 spread over every shard, written in bulk as create_session writes them: numbers
+ * reserved on each shard's pointer (a shard no process used yet is pointed at the collecting batch,
+ * as a process's first block does), then the session and member items.
+ */
 async function bulkSessions(from: number, to: number, prefix: string, sessions: Map<string, string[]>): Promise<void> {
   const { tableName } = config();
   const registry = (await getRegistry())!;
-  const shards = (await getShards(registry.shardCount)).filter((s) => s.batchId === registry.collectingBatchId);
   const now = Date.now();
   const items: Record<string, unknown>[] = [];
   const perShard = new Map<number, number[]>();
   for (let i = from; i < to; i++) {
-    const shard = shards[i % shards.length]!.shard;
+    const shard = i % registry.shardCount;
     perShard.set(shard, [...(perShard.get(shard) ?? []), i]);
   }
   for (const [shard, indexes] of perShard) {
-    const { last } = await reserveSequence(shard, indexes.length);
+    const reserved = await reserveSequence(shard, indexes.length);
+    const first = reserved.last - indexes.length + 1;
+    const batchId = reserved.batchId ?? ((await initShard(shard, registry.collectingBatchId, first - 1)) ? registry.collectingBatchId : undefined);
+    expect(batchId).toBe(registry.collectingBatchId);
     indexes.forEach((i, k) => {
       const id = `${prefix}-${i}`;
       const record: SessionRecord = {
@@ -87,10 +93,10 @@ async function bulkSessions(from: number, to: number, prefix: string, sessions: 
         receivedAt: now,
         isIrrelevant: i % 7 === 0,
         batchId: registry.collectingBatchId,
-        sessionNumber: sessionNumber(shard, last - indexes.length + 1 + k),
+        sessionNumber: sessionNumber(shard, first + k),
       };
       items.push({ ...sessionItem(record), ...(record.isIrrelevant ? { isIrrelevant: true } : {}) });
-      items.push({ ...keys.member(record.batchId, shard, record.sessionNumber), sessionId: id, sessionNumber: record.sessionNumber });
+      items.push(memberItem(record));
       const eventIds = eventIdsOf(i);
       for (const [e, eventId] of eventIds.entries()) {
         items.push(eventItem({ sessionId: id, eventId, content: eventContentOf(i, e), createdAt: now + e, createdAtAuto: false, receivedAt: now }));
@@ -106,17 +112,6 @@ async function bulkSessions(from: number, to: number, prefix: string, sessions: 
       pending = out.UnprocessedItems;
     }
   });
-  for (const [shard, indexes] of perShard) {
-    await documentClient().send(
-      new UpdateCommand({
-        TableName: tableName,
-        Key: keys.shard(shard),
-        UpdateExpression: 'ADD sessionCount :n',
-        ConditionExpression: 'batchId = :b',
-        ExpressionAttributeValues: { ':n': indexes.length, ':b': registry.collectingBatchId },
-      }),
-    );
-  }
 }
 
 export interface ManifestFile {
