@@ -4,6 +4,7 @@
  *
  * Whatever stops it (Ctrl+C, SIGTERM to npm or to this process, SIGKILL, its parent dying),
  * DynamoDB Local stops too; if DynamoDB Local stops on its own, this process says so and exits 1.
+ * With --dynamodb-endpoint it starts no DynamoDB Local: it uses the one given, and leaves it running.
  * Exports (POST /internal/batch/export) run in-process and write to .exports/ (git-ignored); with
  * EXPORT_BUCKET and EXPORT_S3_ENDPOINT set they go to that bucket of any S3-compatible server
  * instead (credentials EXPORT_S3_ACCESS_KEY_ID / EXPORT_S3_SECRET_ACCESS_KEY).
@@ -36,6 +37,11 @@ Options:
   --in-memory         Keep no data (the default; kept for older scripts).
   --dynamodb-port N   Port of DynamoDB Local (default: a free port). DynamoDB Local listens on every
                       interface: its jar has no option to choose the address.
+  --dynamodb-endpoint URL
+                      Use a DynamoDB Local that is already running (or any DynamoDB endpoint that
+                      takes the local credentials), e.g. http://127.0.0.1:8000, instead of starting
+                      one. The table is created there if it is missing; stopping npm start leaves
+                      that DynamoDB running. Excludes --persist, --in-memory and --dynamodb-port.
   -h, --help          This text.
 
 Environment:
@@ -50,6 +56,7 @@ const OPTIONS = {
   persist: { type: 'boolean' },
   'in-memory': { type: 'boolean' },
   'dynamodb-port': { type: 'string' },
+  'dynamodb-endpoint': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -65,7 +72,7 @@ if (swallowed.length > 0 && process.env.npm_lifecycle_event === 'start') {
   fail(`npm kept ${swallowed.map((n) => `--${n}`).join(', ')} for itself. Put the options after "--", e.g.: npm start -- --port 3001`);
 }
 
-let values: { port?: string; host?: string; 'cors-origin'?: string[]; persist?: boolean; 'in-memory'?: boolean; 'dynamodb-port'?: string; help?: boolean };
+let values: { port?: string; host?: string; 'cors-origin'?: string[]; persist?: boolean; 'in-memory'?: boolean; 'dynamodb-port'?: string; 'dynamodb-endpoint'?: string; help?: boolean };
 let positionals: string[];
 try {
   ({ values, positionals } = parseArgs({ options: OPTIONS, allowPositionals: true }));
@@ -81,6 +88,22 @@ if (positionals.length > 0) {
   fail(`unexpected argument ${positionals.map((p) => JSON.stringify(p)).join(' ')}. Options go after "--", e.g.: npm start -- --port 3001`);
 }
 if (values.persist && values['in-memory']) fail('--persist and --in-memory exclude each other');
+/** An endpoint of a DynamoDB that runs already (--dynamodb-endpoint): nothing is started or stopped. */
+const givenEndpoint = values['dynamodb-endpoint'];
+if (givenEndpoint !== undefined) {
+  let url: URL | undefined;
+  try {
+    url = new URL(givenEndpoint);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.hostname === '') {
+    fail(`--dynamodb-endpoint must be an http(s) URL such as http://127.0.0.1:8000, got ${JSON.stringify(givenEndpoint)}`);
+  }
+  for (const other of ['persist', 'in-memory', 'dynamodb-port'] as const) {
+    if (values[other] !== undefined) fail(`--dynamodb-endpoint and --${other} exclude each other (--${other} is about the DynamoDB Local that npm start starts)`);
+  }
+}
 
 function portOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -118,7 +141,7 @@ function corsOrigins(): string[] {
 }
 const cors = corsOrigins();
 
-const problem = javaProblem();
+const problem = givenEndpoint === undefined ? javaProblem() : undefined;
 if (problem) {
   console.error(problem);
   process.exit(1);
@@ -148,12 +171,13 @@ if (portIssue) {
 }
 
 const TABLE_NAME = process.env.TABLE_NAME || 'clickstream-local';
-const dynamo = await startDynamoDbLocal({ dbPath: persist ? '.dynamodb' : undefined, port: dynamoPort });
+const dynamo = givenEndpoint === undefined ? await startDynamoDbLocal({ dbPath: persist ? '.dynamodb' : undefined, port: dynamoPort }) : undefined;
+const endpoint = dynamo?.endpoint ?? givenEndpoint!.replace(/\/+$/, '');
 // From here on, whatever stops this process stops DynamoDB Local too (no java process left behind).
-process.once('exit', () => dynamo.kill());
+if (dynamo) process.once('exit', () => dynamo.kill());
 let stopping = false;
 // Storage that stops under a running server would turn every answer into a 503: say so and stop.
-void dynamo.exited.then((code) => {
+void dynamo?.exited.then((code) => {
   if (stopping) return;
   console.error(
     [
@@ -165,11 +189,17 @@ void dynamo.exited.then((code) => {
   );
   process.exit(1);
 });
-await ensureTable(dynamo.endpoint, TABLE_NAME);
+try {
+  await ensureTable(endpoint, TABLE_NAME);
+} catch (err) {
+  if (dynamo) throw err;
+  console.error(`npm start: cannot use the table ${TABLE_NAME} at ${endpoint} (--dynamodb-endpoint): ${(err as Error).message}`);
+  process.exit(1);
+}
 
 Object.assign(process.env, {
   TABLE_NAME,
-  DYNAMODB_ENDPOINT: dynamo.endpoint,
+  DYNAMODB_ENDPOINT: endpoint,
   AWS_REGION: process.env.AWS_REGION ?? LOCAL_REGION,
   AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
@@ -181,7 +211,11 @@ Object.assign(process.env, {
 setExportRunner(inProcessExportRunner());
 
 const server = await startLocalServer({ port, host, corsOrigins: cors });
-console.log(`DynamoDB Local: ${dynamo.endpoint} (${persist ? 'data in .dynamodb/' : 'in memory'}), table ${TABLE_NAME}`);
+console.log(
+  dynamo
+    ? `DynamoDB Local: ${endpoint} (${persist ? 'data in .dynamodb/' : 'in memory'}), table ${TABLE_NAME}`
+    : `DynamoDB: ${endpoint} (--dynamodb-endpoint: not started or stopped here), table ${TABLE_NAME}`,
+);
 console.log(`Clickstream API: ${server.url}${BASE_PATH}`);
 for (const r of routes) console.log(`  ${r.method.padEnd(4)} ${BASE_PATH}${r.path}${r.internal ? '   (internal)' : ''}`);
 if (cors.length > 0) console.log(`CORS: ${cors.join(', ')}`);
@@ -195,13 +229,13 @@ console.log(
     ? `Exports: s3://${process.env.EXPORT_BUCKET}/ at ${process.env.EXPORT_S3_ENDPOINT ?? 'AWS'} (in-process workers)`
     : `Exports: ${process.env.EXPORT_DIR} (in-process workers)`,
 );
-console.log('Ctrl+C stops both.');
+console.log(dynamo ? 'Ctrl+C stops both.' : 'Ctrl+C stops it.');
 
 const stop = async () => {
   if (stopping) return;
   stopping = true;
   await server.close();
-  await dynamo.stop();
+  await dynamo?.stop();
   process.exit(0);
 };
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());

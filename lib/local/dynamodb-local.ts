@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
+  DescribeTableCommand,
   DynamoDBClient,
   ListTablesCommand,
   UpdateTimeToLiveCommand,
@@ -185,8 +186,15 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
 export async function ensureTable(endpoint: string, tableName: string): Promise<void> {
   const client = localClient(endpoint);
   try {
-    const existing = await client.send(new ListTablesCommand({}));
-    if (existing.TableNames?.includes(tableName)) return;
+    // DescribeTable, not ListTables: a list answers 100 names a page, and the test store holds more.
+    const exists = await client.send(new DescribeTableCommand({ TableName: tableName })).then(
+      () => true,
+      (err: Error) => {
+        if (err.name === 'ResourceNotFoundException') return false;
+        throw err;
+      },
+    );
+    if (exists) return;
     await client.send(new CreateTableCommand(tableDefinition(tableName)));
     await client.send(
       new UpdateTimeToLiveCommand({

@@ -11,9 +11,11 @@ import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { freePort } from '../../lib/local/dynamodb-local.js';
+import { getRaw } from '../robustness/support/storage.js';
 
 const TSX = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
 const children: ChildProcess[] = [];
@@ -228,6 +230,61 @@ describe('npm start options', () => {
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
   }, 120_000);
+});
+
+describe('npm start -- --dynamodb-endpoint URL', () => {
+  it('serves on a DynamoDB Local that already runs, creates the table there, and leaves it running', async () => {
+    const endpoint = inject('dynamoEndpoint');
+    const tableName = `npm-start-${randomUUID()}`;
+    const port = await freePort();
+    const run = start(['--port', String(port), '--dynamodb-endpoint', `${endpoint}/`], { env: { TABLE_NAME: tableName } });
+    await until('npm start coming up', () => run.output().includes('Ctrl+C stops it.') || run.child.exitCode !== null, run.output);
+    expect(run.output()).toContain(`DynamoDB: ${endpoint} (--dynamodb-endpoint: not started or stopped here), table ${tableName}`);
+    expect(run.output()).not.toContain('DynamoDB Local:');
+    const created = await fetch(`http://127.0.0.1:${port}/api/v1/clickstream/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ session_id: 'given-endpoint', search_query: 'q', search_results: [] }),
+    });
+    expect(await created.json()).toEqual({ session_id: 'given-endpoint', created: true });
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+    // The store outlives npm start, with what it stored (read straight from DynamoDB Local).
+    expect((await getRaw(endpoint, tableName, 'SESSION#given-endpoint', 'SESSION'))?.sessionId).toBe('given-endpoint');
+
+    // A second start finds the table there and serves what the first one stored.
+    const again = start(['--port', String(port), '--dynamodb-endpoint', endpoint], { env: { TABLE_NAME: tableName } });
+    await until('npm start coming up again', () => again.output().includes('Ctrl+C stops it.') || again.child.exitCode !== null, again.output);
+    const read = await fetch(`http://127.0.0.1:${port}/api/v1/clickstream/session?session_id=given-endpoint`);
+    expect(read.status).toBe(200);
+    again.child.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  }, 120_000);
+
+  it('is listed by --help', async () => {
+    const run = start(['--help']);
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('--dynamodb-endpoint URL');
+  });
+
+  it.each([
+    [['--dynamodb-endpoint', 'localhost:8000'], '--dynamodb-endpoint must be an http(s) URL such as http://127.0.0.1:8000, got "localhost:8000"'],
+    [['--dynamodb-endpoint', 'ftp://127.0.0.1:8000'], '--dynamodb-endpoint must be an http(s) URL'],
+    [['--dynamodb-endpoint', 'http://127.0.0.1:8000', '--persist'], '--dynamodb-endpoint and --persist exclude each other'],
+    [['--dynamodb-endpoint', 'http://127.0.0.1:8000', '--dynamodb-port', '8001'], '--dynamodb-endpoint and --dynamodb-port exclude each other'],
+  ])('%j: exits 2 with a clear message', async (args, message) => {
+    const run = start(args);
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain(message);
+    expect(run.output()).not.toMatch(/^\s+at /m);
+  });
+
+  it('says so and exits 1 when nothing answers at the endpoint', async () => {
+    const port = await freePort();
+    const run = start(['--port', String(await freePort()), '--dynamodb-endpoint', `http://127.0.0.1:${port}`]);
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain(`npm start: cannot use the table clickstream-local at http://127.0.0.1:${port} (--dynamodb-endpoint):`);
+  }, 60_000);
 });
 
 describe('without Java', () => {

@@ -2,13 +2,14 @@
  * Batch assignment and release against DynamoDB Local: concurrent creators and releases, the
  * release invariants of the contract, and exact paging of released batches.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getBatch, getBatchSessions, releaseBatch, type ReleaseAnswer } from '../../functions/domain/batches.js';
 import { createSession, getSession, markIrrelevant } from '../../functions/domain/sessions.js';
 import { DomainError } from '../../functions/shared/errors.js';
 import { getBatch as readBatchItem, queryMembers } from '../../functions/storage/batch-store.js';
 import { content } from '../support/sessions.js';
 import { useFreshTable } from '../support/table.js';
+import { FaultProxy } from '../robustness/support/fault-proxy.js';
 
 
 const create = (id: string, i = 0) => createSession({ sessionId: id, content: content(i) });
@@ -151,86 +152,120 @@ describe('concurrent creators and releases', () => {
   });
 
   it('keeps every session in exactly one batch and every released batch frozen', { timeout: 300_000 }, async () => {
-    const CREATORS = 8;
-    const PER_CREATOR = 260;
-    const created: string[] = [];
-    let creatorsDone = false;
-
-    const creators = Array.from({ length: CREATORS }, async (_, c) => {
-      for (let i = 0; i < PER_CREATOR; i++) {
-        const id = `c${c}-${i}`;
-        const { created: isNew } = await create(id, i);
-        expect(isNew).toBe(true);
-        created.push(id);
-        if (i % 50 === 0) expect((await create(id, i)).created).toBe(false); // a retry changes nothing
-      }
-    });
-
-    const answers = new Map<string, ReleaseAnswer>();
-    const membershipAtRelease = new Map<string, string[]>();
-    const releasedBatchIds = new Set<string>();
-    let releaseCalls = 0;
-
-    const releaseOnce = async (releaseId: string, parallel: number) => {
-      const results = await Promise.allSettled(Array.from({ length: parallel }, () => releaseBatch(releaseId)));
-      releaseCalls += parallel;
-      const ok = results.filter((r): r is PromiseFulfilledResult<ReleaseAnswer> => r.status === 'fulfilled').map((r) => r.value);
-      for (const r of results) {
-        if (r.status === 'rejected') expect((r.reason as DomainError).kind).toBe('not_found'); // nothing to release
-      }
-      if (ok.length === 0) return;
-      // Calls that counted an empty batch before its first session arrived may answer 404 (nothing was
-      // released for them); every call that succeeded got the one identical answer (README).
-      if (ok.length < parallel) expect(answers.has(releaseId)).toBe(false);
-      for (const answer of ok) expect(answer).toEqual(ok[0]); // identical answers
-      const answer = ok[0]!;
-      const earlier = answers.get(releaseId);
-      if (earlier) {
-        expect(answer).toEqual(earlier); // the same release_id later: the identical answer
-        return;
-      }
-      expect(releasedBatchIds.has(answer.batchId)).toBe(false); // one release_id released one new batch
-      releasedBatchIds.add(answer.batchId);
-      answers.set(releaseId, answer);
-      const now = await membershipItems(answer.batchId);
-      expect(now).toHaveLength(answer.sessionCount);
-      membershipAtRelease.set(answer.batchId, now);
-    };
-
-    const releaser = (async () => {
-      for (let r = 0; !creatorsDone && r < 2_000; r++) {
-        await releaseOnce(`rel-${r}`, r % 3 === 0 ? 4 : 2);
-        if (r % 4 === 3) await releaseOnce(`rel-${r - 2}`, 2); // an earlier id, later again
-      }
-    })();
-
-    await Promise.all(creators);
-    creatorsDone = true;
-    await releaser;
-    await releaseOnce('final', 3);
-
-    expect(created).toHaveLength(CREATORS * PER_CREATOR);
-    expect(releaseCalls).toBeGreaterThanOrEqual(40);
-    expect(answers.size).toBeGreaterThanOrEqual(21); // at least 20 while creators ran, plus the final one
-
-    // Repeating every release later gives the identical answer and releases nothing new.
-    for (const [id, answer] of answers) expect(await releaseBatch(id)).toEqual(answer);
-    await expectDomainError(releaseBatch('after-everything'), 'not_found');
-
-    // Every created session is in exactly one released batch, the one its record names.
-    const home = new Map<string, string>();
-    for (const batchId of releasedBatchIds) {
-      const now = (await members(batchId, 97)).map((m) => m.id).sort(); // the paged API agrees
-      expect(now).toEqual(membershipAtRelease.get(batchId)); // frozen since its release answered
-      expect(await membershipItems(batchId)).toEqual(now);
-      for (const id of now) {
-        expect(home.has(id)).toBe(false);
-        home.set(id, batchId);
-      }
-    }
-    expect([...home.keys()].sort()).toEqual([...created].sort());
-    for (const id of created.filter((_, i) => i % 97 === 0)) {
-      expect((await getSession(id, { limit: 1 })).session.batchId).toBe(home.get(id));
-    }
+    await concurrentCreatorsAndReleases();
   });
 });
+
+/**
+ * DynamoDB's transaction conflicts, which DynamoDB Local does not apply, simulated by the fault proxy
+ * in front of it: a transaction holds its items for 20 ms; any other transaction or single write that
+ * touches a held item is refused as AWS refuses it. The same scenario, the same invariants.
+ */
+describe('concurrent creators and releases under the transaction conflict simulation', () => {
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await FaultProxy.start(inject('dynamoEndpoint'));
+    await useFreshTable({ CLICKSTREAM_BATCH_SHARDS: '4', DYNAMODB_ENDPOINT: proxy.url });
+    proxy.simulateConflicts({ holdMs: 20 });
+  });
+  afterAll(async () => {
+    proxy.simulateConflicts(false);
+    await proxy.close();
+    await useFreshTable(); // the functions' client points at DynamoDB Local again
+  });
+
+  it('keeps every session in exactly one batch and every released batch frozen', { timeout: 400_000 }, async () => {
+    const started = Date.now();
+    const figures = await concurrentCreatorsAndReleases();
+    console.log(
+      `under the conflict simulation (hold 20 ms): ${figures.sessions} sessions by 8 creators, ${figures.releases} releases (${figures.calls} calls), ` +
+        `${proxy.conflicts.transactions} transactions and ${proxy.conflicts.singleWrites} single writes refused for conflicts, ${proxy.conflicts.held} transactions held, ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+  });
+});
+
+/** 8 creators and a releaser at once (some releases called concurrently with one release_id), then every invariant. */
+async function concurrentCreatorsAndReleases(): Promise<{ sessions: number; releases: number; calls: number }> {
+  const CREATORS = 8;
+  const PER_CREATOR = 260;
+  const created: string[] = [];
+  let creatorsDone = false;
+
+  const creators = Array.from({ length: CREATORS }, async (_, c) => {
+    for (let i = 0; i < PER_CREATOR; i++) {
+      const id = `c${c}-${i}`;
+      const { created: isNew } = await create(id, i);
+      expect(isNew, `create ${id}`).toBe(true);
+      created.push(id);
+      if (i % 50 === 0) expect((await create(id, i)).created).toBe(false); // a retry changes nothing
+    }
+  });
+
+  const answers = new Map<string, ReleaseAnswer>();
+  const membershipAtRelease = new Map<string, string[]>();
+  const releasedBatchIds = new Set<string>();
+  let releaseCalls = 0;
+
+  const releaseOnce = async (releaseId: string, parallel: number) => {
+    const results = await Promise.allSettled(Array.from({ length: parallel }, () => releaseBatch(releaseId)));
+    releaseCalls += parallel;
+    const ok = results.filter((r): r is PromiseFulfilledResult<ReleaseAnswer> => r.status === 'fulfilled').map((r) => r.value);
+    for (const r of results) {
+      if (r.status === 'rejected') expect((r.reason as DomainError).kind, `release ${releaseId}: ${String(r.reason)}`).toBe('not_found'); // nothing to release
+    }
+    if (ok.length === 0) return;
+    // Calls that counted an empty batch before its first session arrived may answer 404 (nothing was
+    // released for them); every call that succeeded got the one identical answer (README).
+    if (ok.length < parallel) expect(answers.has(releaseId)).toBe(false);
+    for (const answer of ok) expect(answer).toEqual(ok[0]); // identical answers
+    const answer = ok[0]!;
+    const earlier = answers.get(releaseId);
+    if (earlier) {
+      expect(answer).toEqual(earlier); // the same release_id later: the identical answer
+      return;
+    }
+    expect(releasedBatchIds.has(answer.batchId)).toBe(false); // one release_id released one new batch
+    releasedBatchIds.add(answer.batchId);
+    answers.set(releaseId, answer);
+    const now = await membershipItems(answer.batchId);
+    expect(now).toHaveLength(answer.sessionCount);
+    membershipAtRelease.set(answer.batchId, now);
+  };
+
+  const releaser = (async () => {
+    for (let r = 0; !creatorsDone && r < 2_000; r++) {
+      await releaseOnce(`rel-${r}`, r % 3 === 0 ? 4 : 2);
+      if (r % 4 === 3) await releaseOnce(`rel-${r - 2}`, 2); // an earlier id, later again
+    }
+  })();
+
+  await Promise.all(creators);
+  creatorsDone = true;
+  await releaser;
+  await releaseOnce('final', 3);
+
+  expect(created).toHaveLength(CREATORS * PER_CREATOR);
+  expect(releaseCalls).toBeGreaterThanOrEqual(40);
+  expect(answers.size).toBeGreaterThanOrEqual(21); // at least 20 while creators ran, plus the final one
+
+  // Repeating every release later gives the identical answer and releases nothing new.
+  for (const [id, answer] of answers) expect(await releaseBatch(id)).toEqual(answer);
+  await expectDomainError(releaseBatch('after-everything'), 'not_found');
+
+  // Every created session is in exactly one released batch, the one its record names.
+  const home = new Map<string, string>();
+  for (const batchId of releasedBatchIds) {
+    const now = (await members(batchId, 97)).map((m) => m.id).sort(); // the paged API agrees
+    expect(now).toEqual(membershipAtRelease.get(batchId)); // frozen since its release answered
+    expect(await membershipItems(batchId)).toEqual(now);
+    for (const id of now) {
+      expect(home.has(id)).toBe(false);
+      home.set(id, batchId);
+    }
+  }
+  expect([...home.keys()].sort()).toEqual([...created].sort());
+  for (const id of created.filter((_, i) => i % 97 === 0)) {
+    expect((await getSession(id, { limit: 1 })).session.batchId).toBe(home.get(id));
+  }
+  return { sessions: created.length, releases: answers.size, calls: releaseCalls };
+}

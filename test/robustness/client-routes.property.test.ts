@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_PATH, fullPath, routes } from '../../lib/routes.js';
 import { adversarialBodies } from './support/adversarial.js';
 import { anyString, idEdge, metaObject, Pool, postCase, queryCase, rawParams, timestampValue } from './support/generators.js';
+import { FaultProxy } from './support/fault-proxy.js';
 import { Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
-import { get, post, type RawRequest } from './support/invoke.js';
+import { get, post, type Answer, type RawRequest } from './support/invoke.js';
 import { checkAnswer, expectNoPollution, expectNoRecordWritten, Ledger, prototypeSnapshot } from './support/model.js';
 
 let h: Harness;
@@ -115,18 +116,19 @@ afterAll(async () => {
   await h.close();
 });
 
+/** create_session's oracle: the ledger's, and the pools grow with what was accepted. */
+const onCreateCase = (text: string) => (body: any, a: Answer, ctx: string) => {
+  ledger.onCreate(body, a, ctx);
+  if (a.status === 200) {
+    sessions.add(body.session_id);
+    createReplays.add(text);
+  }
+};
+
 describe.each([false, true])('client routes (http=%s)', (http) => {
   it('create_session', async () => {
     await fc.assert(
-      fc.asyncProperty(postCase(createBody), async (c) =>
-        h.postOne('create_session', '/session', c, http, (body, a, ctx) => {
-          ledger.onCreate(body, a, ctx);
-          if (a.status === 200) {
-            sessions.add(body.session_id);
-            createReplays.add(c.body.toString('utf8'));
-          }
-        }),
-      ),
+      fc.asyncProperty(postCase(createBody), async (c) => h.postOne('create_session', '/session', c, http, onCreateCase(c.body.toString('utf8')))),
       runs(http),
     );
     expectNoPollution(proto, 'create_session');
@@ -242,5 +244,42 @@ describe('adversarial bodies of about 1 MiB (issue 15): each gets its answer, no
       }
     }
     expectNoPollution(proto, 'adversarial bodies');
+  }, TEST_TIMEOUT_MS);
+});
+
+describe('create_session under the transaction conflict simulation (issue 11)', () => {
+  // The functions' client goes through the fault proxy, whose transactions hold their items 20 ms as
+  // in AWS (DynamoDB Local serializes them). Each case runs alongside a create of another session so
+  // that transactions overlap; the companion must be created (no 503), the case gets its usual checks.
+  let proxy: FaultProxy;
+  let companions = 0;
+  beforeAll(async () => {
+    proxy = await FaultProxy.start(h.table.endpoint);
+    proxy.simulateConflicts({ holdMs: 20 });
+    h.useEndpoint(proxy.url);
+    h.ignoreWrites = (w) => w.keys.some((k) => k.pk.startsWith('SESSION#companion-'));
+  });
+  afterAll(async () => {
+    h.ignoreWrites = () => false;
+    h.useEndpoint(h.table.endpoint);
+    console.log(
+      `robustness (client routes, conflict simulation): ${companions} cases with a concurrent create; ${proxy.conflicts.transactions} transactions and ${proxy.conflicts.singleWrites} single writes refused for conflicts, ${proxy.conflicts.held} transactions held`,
+    );
+    await proxy.close();
+  });
+
+  it('create_session', async () => {
+    await fc.assert(
+      fc.asyncProperty(postCase(createBody), async (c) => {
+        const companion = { session_id: `companion-${companions++}`, search_query: 'q', search_results: [{ object_id: 'o1' }] };
+        const [, { answer }] = await Promise.all([
+          h.postOne('create_session (conflicts)', '/session', c, false, onCreateCase(c.body.toString('utf8'))),
+          h.send('companion create (conflicts)', post('/session', companion)),
+        ]);
+        expect(answer.status, `companion ${companion.session_id}: ${answer.text}`).toBe(200);
+        ledger.onCreate(companion, answer, `companion ${companion.session_id}`);
+      }),
+      { ...runs(false), numRuns: Math.max(50, Math.ceil(RUNS / 10)) },
+    );
   }, TEST_TIMEOUT_MS);
 });

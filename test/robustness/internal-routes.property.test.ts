@@ -7,6 +7,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FaultProxy } from './support/fault-proxy.js';
 import { idEdge, Pool, postCase, queryCase, rawParams } from './support/generators.js';
 import { Harness, HTTP_RUNS, RUNS, SEED, summary, TEST_TIMEOUT_MS } from './support/harness.js';
 import { get, post, type Answer } from './support/invoke.js';
@@ -244,6 +245,37 @@ describe('query parameters as API Gateway decodes them (lone surrogates, any cod
         await h.getRawParams('get_batch_sessions', '/internal/batch/sessions', p, onGetBatchSessions);
       }),
       { ...runs(false), numRuns: Math.ceil(RUNS / 4) },
+    );
+  }, TEST_TIMEOUT_MS);
+});
+
+describe('release_batch between concurrent creates, under the transaction conflict simulation (issue 11)', () => {
+  // The functions' client goes through the fault proxy, whose transactions hold their items 20 ms as
+  // in AWS (DynamoDB Local serializes them). Sessions are created 1 to 4 at once between releases:
+  // every create must answer 200 (no 503), every release the batch the ledger expects.
+  let proxy: FaultProxy;
+  beforeAll(async () => {
+    proxy = await FaultProxy.start(h.table.endpoint);
+    proxy.simulateConflicts({ holdMs: 20 });
+    h.useEndpoint(proxy.url);
+  });
+  afterAll(async () => {
+    h.useEndpoint(h.table.endpoint);
+    console.log(
+      `robustness (internal routes, conflict simulation): ${proxy.conflicts.transactions} transactions and ${proxy.conflicts.singleWrites} single writes refused for conflicts, ${proxy.conflicts.held} transactions held`,
+    );
+    await proxy.close();
+  });
+
+  it('release_batch', async () => {
+    const releaseBody = fc.record({ release_id: fc.oneof({ weight: 3, arbitrary: fc.uuid() }, { weight: 1, arbitrary: releaseIds.arb() }) });
+    await fc.assert(
+      fc.asyncProperty(postCase(releaseBody), fc.integer({ min: 1, max: 4 }), async (c, n) => {
+        await Promise.all(Array.from({ length: n }, () => createSessions(1)));
+        h.forgetRecordCount();
+        await h.postOne('release_batch (conflicts)', '/internal/batch/release', c, false, onRelease);
+      }),
+      { ...runs(false), numRuns: Math.max(30, Math.ceil(RUNS / 20)) },
     );
   }, TEST_TIMEOUT_MS);
 });

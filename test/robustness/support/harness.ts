@@ -37,9 +37,20 @@ export class Harness {
 
   static async start(env: Record<string, string> = {}): Promise<Harness> {
     const table = await useFreshTable(env);
-    const writes: AckedWrite[] = [];
-    setDocumentClient(serviceClient({ endpoint: table.endpoint, onWrite: (w) => writes.push(w) }));
-    return new Harness(table, await startLocalServer(), writes);
+    const h = new Harness(table, await startLocalServer(), []);
+    h.useEndpoint(table.endpoint);
+    return h;
+  }
+
+  /** Writes of this request are not recorded (requests sent alongside the one under test). */
+  ignoreWrites: (w: AckedWrite) => boolean = () => false;
+
+  /**
+   * Points the functions' client at `endpoint` (DynamoDB Local itself, or a fault proxy in front of
+   * it), recording acknowledged writes as before.
+   */
+  useEndpoint(endpoint: string): void {
+    setDocumentClient(serviceClient({ endpoint, onWrite: (w) => (this.ignoreWrites(w) ? undefined : this.writes.push(w)) }));
   }
 
   count(route: string): RouteCount {
