@@ -19,7 +19,7 @@ import {
   sessionIdBody,
   startExportBody,
 } from '../functions/shared/schemas.js';
-import { BASE_PATH, fallbackRoute, fullPath, routes, type Route } from './routes.js';
+import { BASE_PATH, fallbackRoute, fullPath, type Operation, routes, type Route } from './routes.js';
 
 // ---- response schemas (the wire shapes of functions/http/views.ts and the handlers) ----
 
@@ -97,7 +97,7 @@ export const responseSchemas = {
   list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
   start_export: exportState,
   get_export: exportState,
-} as const;
+} as const satisfies Record<Operation, z.ZodMiniType>;
 
 /** `{"detail": "..."}`, or for 422 the list FastAPI writes. */
 export const errorSchema = z.strictObject({
@@ -106,7 +106,7 @@ export const errorSchema = z.strictObject({
 
 // ---- the document ----
 
-const REQUESTS: Record<string, { body?: z.ZodMiniType; query?: z.ZodMiniObject }> = {
+const REQUESTS: Record<Operation, { body?: z.ZodMiniType; query?: z.ZodMiniObject }> = {
   create_session: { body: createSessionBody },
   get_session: { query: getSessionQuery },
   push_events: { body: pushEventsBody },
@@ -120,7 +120,7 @@ const REQUESTS: Record<string, { body?: z.ZodMiniType; query?: z.ZodMiniObject }
 };
 
 /** What each operation does and which error statuses it can answer (beyond 413/415/422/503 of every POST). */
-const OPERATIONS: Record<string, { summary: string; errors: Record<number, string>; status?: number }> = {
+const OPERATIONS: Record<Operation, { summary: string; errors: Record<number, string>; status?: number }> = {
   create_session: {
     summary: 'Registers a search session (query and ranked results); a retry with the same content changes nothing.',
     errors: { 400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"', 409: 'The session id exists with other content' },
@@ -161,10 +161,9 @@ const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 
-function operation(route: Route) {
+function operation(route: Route & { operation: Operation }) {
   const request = REQUESTS[route.operation];
   const doc = OPERATIONS[route.operation];
-  if (!request || !doc) throw new Error(`No API document entry for ${route.operation}`);
   const parameters = request.query
     ? Object.entries(request.query.shape).map(([name, schema]) => ({
         name,
@@ -191,7 +190,7 @@ function operation(route: Route) {
     ...(parameters ? { parameters } : {}),
     ...(request.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(request.body, 'input') } } } } : {}),
     responses: {
-      [String(doc.status ?? 200)]: { description: doc.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation as keyof typeof responseSchemas], 'output') } } },
+      [String(doc.status ?? 200)]: { description: doc.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation], 'output') } } },
       ...errors,
     },
   };

@@ -52,7 +52,10 @@ export interface Route extends Grants {
   writeThrottled?: boolean;
 }
 
-export const routes: readonly Route[] = [
+/** Keeps each route's operation name as a literal type, so that `Operation` is the union of them. */
+const defineRoutes = <const O extends string>(table: readonly (Route & { operation: O })[]) => table;
+
+export const routes = defineRoutes([
   {
     operation: 'create_session',
     method: 'POST',
@@ -158,7 +161,10 @@ export const routes: readonly Route[] = [
     actions: ['dynamodb:Query'],
     partitions: ['export'],
   },
-];
+]);
+
+/** The operation names of the route table: a map keyed by `Operation` must have an entry for each. */
+export type Operation = (typeof routes)[number]['operation'];
 
 /** A function that is no route: a task of the export state machine (run in-process by npm start). */
 export interface TaskFunction extends Grants {
