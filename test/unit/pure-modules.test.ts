@@ -1,6 +1,6 @@
 /**
  * The pure modules on their own: ISO timestamps and their normalization, DynamoDB's item size rules,
- * the event selection of a session read, and `mapLimited`. (The JSON guard has its own file.)
+ * the event selection of a session read, `mapLimited`, and the item kinds of keys.ts. (The JSON guard has its own file.)
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import type { EventRecord } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { inWindow, parseIsoTimestamp, SECONDS_MS_BOUNDARY, toMillis, WrittenNumber } from '../../functions/shared/timestamps.js';
 import { itemSize } from '../../functions/storage/items.js';
+import { itemOf, keys } from '../../functions/storage/keys.js';
 
 describe('parseIsoTimestamp', () => {
   it.each([
@@ -182,5 +183,26 @@ describe('mapLimited', () => {
     await expect(run).rejects.toBe(failure);
     expect(started).toEqual([0, 1]);
     expect(finished).toEqual([0]);
+  });
+});
+
+describe('itemOf (item kinds from keys.ts)', () => {
+  it('names the kind of every key keys.ts builds, and the id its partition carries', () => {
+    expect(itemOf(keys.session('s#1'))).toEqual({ kind: 'session', id: 's#1' });
+    expect(itemOf(keys.event('s#1', 'e1'))).toEqual({ kind: 'event', id: 's#1' });
+    expect(itemOf(keys.batch('b1'))).toEqual({ kind: 'batch', id: 'b1' });
+    expect(itemOf(keys.member('b1', 7, 42))).toEqual({ kind: 'member', id: 'b1' });
+    expect(itemOf(keys.shard(7))).toEqual({ kind: 'shard', id: '7' });
+    expect(itemOf(keys.registry())).toEqual({ kind: 'registry', id: '' });
+    expect(itemOf(keys.batchLog(1_700_000_000_000, 'b1'))).toEqual({ kind: 'batchLog', id: '' });
+    expect(itemOf(keys.release('r1'))).toEqual({ kind: 'release', id: 'r1' });
+    expect(itemOf(keys.export('x1'))).toEqual({ kind: 'export', id: 'x1' });
+    expect(itemOf(keys.exportFile('x1', 'part-0.jsonl.gz'))).toEqual({ kind: 'exportFile', id: 'x1' });
+  });
+
+  it('knows no other key', () => {
+    for (const key of [{ pk: 'SESSION#s', sk: 'OTHER' }, { pk: 'BATCH#b', sk: 'N#1' }, { pk: 'BATCHES', sk: 'X' }, { pk: 'NOPE', sk: 'NOPE' }]) {
+      expect(itemOf(key), JSON.stringify(key)).toBeUndefined();
+    }
   });
 });
