@@ -39,7 +39,8 @@ import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_WORKER_TIMEOUT_SECONDS } from './
 import { ExportMachine } from './export-machine.js';
 import { BASE_PATH, exportTasks, fallbackRoute, fullPath, type Grants, routes, type TaskFunction } from './routes.js';
 import { addMonitoring } from './monitoring.js';
-import { checkSettings, DEFAULT_SETTINGS, type Settings } from './settings.js';
+import { checkSettings, DEFAULT_SETTINGS, functionSettingsOf, type Settings } from './settings.js';
+import { functionEnvironment } from '../functions/shared/config.js';
 
 export { CUSTOM_METRICS, METRICS_DIMENSIONS, METRICS_NAMESPACE } from './monitoring.js';
 
@@ -99,13 +100,7 @@ export class ClickstreamStack extends Stack {
     (this.table.node.defaultChild as CfnTable).overrideLogicalId('ClickstreamTable');
 
     const environment = {
-      TABLE_NAME: this.table.tableName,
-      CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC: String(settings.timeMaxDeltaMinusSec),
-      CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: String(settings.timeMaxDeltaPlusSec),
-      CLICKSTREAM_BATCH_SHARDS: String(settings.batchShards),
-      CLICKSTREAM_RETENTION_DAYS: String(settings.retentionDays),
-      CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(settings.maxEventsPerSession),
-      CLICKSTREAM_CLIENT_AUTH: settings.clientAuth,
+      ...functionEnvironment(this.table.tableName, functionSettingsOf(settings)),
       POWERTOOLS_LOG_LEVEL: settings.logLevel,
       // Empty: the SDK's regional endpoint. Declared so that `sam local --env-vars` can point it at
       // DynamoDB Local (SAM only overrides variables the template declares).

@@ -19,7 +19,7 @@ import {
   sessionIdBody,
   startExportBody,
 } from '../functions/shared/schemas.js';
-import { BASE_PATH, fallbackRoute, fullPath, routes, type Route } from './routes.js';
+import { BASE_PATH, fallbackRoute, fullPath, type Operation, routes, type Route } from './routes.js';
 
 // ---- response schemas (the wire shapes of functions/http/views.ts and the handlers) ----
 
@@ -97,7 +97,7 @@ export const responseSchemas = {
   list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
   start_export: exportState,
   get_export: exportState,
-} as const;
+} as const satisfies Record<Operation, z.ZodMiniType>;
 
 /** `{"detail": "..."}`, or for 422 the list FastAPI writes. */
 export const errorSchema = z.strictObject({
@@ -106,51 +106,50 @@ export const errorSchema = z.strictObject({
 
 // ---- the document ----
 
-const REQUESTS: Record<string, { body?: z.ZodMiniType; query?: z.ZodMiniObject }> = {
-  create_session: { body: createSessionBody },
-  get_session: { query: getSessionQuery },
-  push_events: { body: pushEventsBody },
-  mark_session_irrelevant: { body: sessionIdBody },
-  release_batch: { body: releaseBody },
-  get_batch_sessions: { query: getBatchSessionsQuery },
-  get_batch: { query: getBatchQuery },
-  list_batches: { query: listBatchesQuery },
-  start_export: { body: startExportBody },
-  get_export: { query: getExportQuery },
-};
-
-/** What each operation does and which error statuses it can answer (beyond 413/415/422/503 of every POST). */
-const OPERATIONS: Record<string, { summary: string; errors: Record<number, string>; status?: number }> = {
+/**
+ * Each operation's request schemas (body or query string), what it does, and which error statuses it
+ * can answer (beyond 413/415/422/503 of every POST).
+ */
+const OPERATIONS: Record<
+  Operation,
+  { body?: z.ZodMiniType; query?: z.ZodMiniObject; summary: string; errors: Record<number, string>; status?: number }
+> = {
   create_session: {
+    body: createSessionBody,
     summary: 'Registers a search session (query and ranked results); a retry with the same content changes nothing.',
     errors: { 400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"', 409: 'The session id exists with other content' },
   },
-  get_session: { summary: 'A session with its events, sorted by created_at then event_id; never truncated silently.', errors: { 404: 'Unknown session' } },
+  get_session: { query: getSessionQuery, summary: 'A session with its events, sorted by created_at then event_id; never truncated silently.', errors: { 404: 'Unknown session' } },
   push_events: {
+    body: pushEventsBody,
     summary: 'Stores 1 to 1,000 events of a session; each is accepted, duplicate, conflict or rejected (first write wins).',
     errors: { 404: 'Unknown session' },
   },
-  mark_session_irrelevant: { summary: 'Flags a session as irrelevant: left out of batch pages unless asked for.', errors: { 404: 'Unknown session' } },
+  mark_session_irrelevant: { body: sessionIdBody, summary: 'Flags a session as irrelevant: left out of batch pages unless asked for.', errors: { 404: 'Unknown session' } },
   release_batch: {
+    body: releaseBody,
     summary: 'Releases the collecting batch under an idempotency key: the same release_id always gets the identical answer.',
     errors: { 404: 'The collecting batch has no sessions' },
   },
   get_batch_sessions: {
+    query: getBatchSessionsQuery,
     summary: 'One page of a released batch, by session_number; page on with after_number = last_number.',
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
   },
-  get_batch: { summary: 'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
+  get_batch: { query: getBatchQuery, summary: 'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
   list_batches: {
+    query: listBatchesQuery,
     summary: 'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
     errors: {},
   },
   start_export: {
+    body: startExportBody,
     summary:
       'Starts (or joins) the export of a released batch into gzip JSON Lines files and a manifest under exports/<batch_id>/<export_id>/; the same export_id always names the same export.',
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting, or the export_id names an export of another batch or format' },
     status: 202,
   },
-  get_export: { summary: "An export's state and progress (files and sessions written so far).", errors: { 404: 'Unknown export' } },
+  get_export: { query: getExportQuery, summary: "An export's state and progress (files and sessions written so far).", errors: { 404: 'Unknown export' } },
 };
 
 const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {
@@ -161,12 +160,10 @@ const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {
 
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
 
-function operation(route: Route) {
-  const request = REQUESTS[route.operation];
+function operation(route: Route & { operation: Operation }) {
   const doc = OPERATIONS[route.operation];
-  if (!request || !doc) throw new Error(`No API document entry for ${route.operation}`);
-  const parameters = request.query
-    ? Object.entries(request.query.shape).map(([name, schema]) => ({
+  const parameters = doc.query
+    ? Object.entries(doc.query.shape).map(([name, schema]) => ({
         name,
         in: 'query',
         required: (schema as z.ZodMiniType)._zod.optin !== 'optional',
@@ -175,7 +172,7 @@ function operation(route: Route) {
     : undefined;
   const errors: Record<string, unknown> = {};
   for (const [status, description] of Object.entries(doc.errors)) errors[status] = errorResponse(description);
-  if (request.body) {
+  if (doc.body) {
     errors['413'] = errorResponse('The body is over 1 MiB, or a record would not fit one DynamoDB item (400 KB); any request over the 6 MB payload limit');
     errors['415'] = errorResponse('Content-Type is not application/json');
   } else {
@@ -189,9 +186,9 @@ function operation(route: Route) {
     tags: [route.internal ? 'internal' : 'client'],
     security: [{ [route.internal ? 'iam' : 'client'] : [] }],
     ...(parameters ? { parameters } : {}),
-    ...(request.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(request.body, 'input') } } } } : {}),
+    ...(doc.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(doc.body, 'input') } } } } : {}),
     responses: {
-      [String(doc.status ?? 200)]: { description: doc.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation as keyof typeof responseSchemas], 'output') } } },
+      [String(doc.status ?? 200)]: { description: doc.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation], 'output') } } },
       ...errors,
     },
   };

@@ -1,10 +1,12 @@
 /**
  * The route table: the one list of operations that the CDK stack deploys and the local server
- * serves. Pure data, no CDK imports, so that the functions and the local server can read it too.
+ * serves, each with its method and path (functions/http/api-routes.ts, which the functions read) and
+ * what the stack deploys for it. Pure data, no CDK imports, so that the local server can read it too.
  */
+import { API_ROUTES, type Operation } from '../functions/http/api-routes.js';
 import type { PartitionKind } from '../functions/storage/keys.js';
 
-export const BASE_PATH = '/api/v1/clickstream';
+export { BASE_PATH, fullPath, type Operation } from '../functions/http/api-routes.js';
 
 export type DynamoAction =
   | 'dynamodb:GetItem'
@@ -52,11 +54,12 @@ export interface Route extends Grants {
   writeThrottled?: boolean;
 }
 
-export const routes: readonly Route[] = [
+/** An operation's name, method and path (functions/http/api-routes.ts). */
+const api = <O extends Operation>(operation: O) => ({ operation, ...API_ROUTES[operation] });
+
+export const routes: readonly (Route & { operation: Operation })[] = [
   {
-    operation: 'create_session',
-    method: 'POST',
-    path: '/session',
+    ...api('create_session'),
     logicalId: 'CreateSessionFunction',
     entry: 'functions/handlers/create-session.ts',
     internal: false,
@@ -67,9 +70,7 @@ export const routes: readonly Route[] = [
     partitions: ['session', 'batch', 'shard', 'registry', 'release'],
   },
   {
-    operation: 'get_session',
-    method: 'GET',
-    path: '/session',
+    ...api('get_session'),
     logicalId: 'GetSessionFunction',
     entry: 'functions/handlers/get-session.ts',
     internal: false,
@@ -77,9 +78,7 @@ export const routes: readonly Route[] = [
     partitions: ['session'],
   },
   {
-    operation: 'push_events',
-    method: 'POST',
-    path: '/session/events',
+    ...api('push_events'),
     logicalId: 'PushEventsFunction',
     entry: 'functions/handlers/push-events.ts',
     internal: false,
@@ -88,9 +87,7 @@ export const routes: readonly Route[] = [
     partitions: ['session', 'member'],
   },
   {
-    operation: 'mark_session_irrelevant',
-    method: 'POST',
-    path: '/session/irrelevant',
+    ...api('mark_session_irrelevant'),
     logicalId: 'MarkSessionIrrelevantFunction',
     entry: 'functions/handlers/mark-session-irrelevant.ts',
     internal: false,
@@ -99,9 +96,7 @@ export const routes: readonly Route[] = [
     attributes: ['pk', 'sk', 'isIrrelevant', 'ownerSub'],
   },
   {
-    operation: 'release_batch',
-    method: 'POST',
-    path: '/internal/batch/release',
+    ...api('release_batch'),
     logicalId: 'ReleaseBatchFunction',
     entry: 'functions/handlers/release-batch.ts',
     internal: true,
@@ -109,9 +104,7 @@ export const routes: readonly Route[] = [
     partitions: ['registry', 'release', 'batch', 'shard'],
   },
   {
-    operation: 'get_batch_sessions',
-    method: 'GET',
-    path: '/internal/batch/sessions',
+    ...api('get_batch_sessions'),
     logicalId: 'GetBatchSessionsFunction',
     entry: 'functions/handlers/get-batch-sessions.ts',
     internal: true,
@@ -120,9 +113,7 @@ export const routes: readonly Route[] = [
     partitions: ['batch', 'session', 'registry', 'shard', 'release'],
   },
   {
-    operation: 'get_batch',
-    method: 'GET',
-    path: '/internal/batch',
+    ...api('get_batch'),
     logicalId: 'GetBatchFunction',
     entry: 'functions/handlers/get-batch.ts',
     internal: true,
@@ -131,9 +122,7 @@ export const routes: readonly Route[] = [
     partitions: ['registry', 'batch', 'shard', 'release'],
   },
   {
-    operation: 'list_batches',
-    method: 'GET',
-    path: '/internal/batches',
+    ...api('list_batches'),
     logicalId: 'ListBatchesFunction',
     entry: 'functions/handlers/list-batches.ts',
     internal: true,
@@ -142,9 +131,7 @@ export const routes: readonly Route[] = [
     partitions: ['registry', 'batch', 'shard', 'release'],
   },
   {
-    operation: 'start_export',
-    method: 'POST',
-    path: '/internal/batch/export',
+    ...api('start_export'),
     logicalId: 'StartExportFunction',
     entry: 'functions/handlers/start-export.ts',
     internal: true,
@@ -154,9 +141,7 @@ export const routes: readonly Route[] = [
     startsExports: true,
   },
   {
-    operation: 'get_export',
-    method: 'GET',
-    path: '/internal/batch/export',
+    ...api('get_export'),
     logicalId: 'GetExportFunction',
     entry: 'functions/handlers/get-export.ts',
     internal: true,
@@ -164,6 +149,10 @@ export const routes: readonly Route[] = [
     partitions: ['export'],
   },
 ];
+
+for (const operation of Object.keys(API_ROUTES)) {
+  if (!routes.some((r) => r.operation === operation)) throw new Error(`The route table has no entry for ${operation}`);
+}
 
 /** A function that is no route: a task of the export state machine (run in-process by npm start). */
 export interface TaskFunction extends Grants {
@@ -208,5 +197,3 @@ export const fallbackRoute = {
   actions: [] as DynamoAction[],
   partitions: [] as PartitionKind[],
 } as const;
-
-export const fullPath = (r: Pick<Route, 'path'>) => `${BASE_PATH}${r.path}`;

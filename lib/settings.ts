@@ -2,9 +2,9 @@
  * Settings of the stack. Each can be given as CDK context (`cdk deploy -c clientAuth=jwt ...` or in
  * cdk.json); docs/operations.md lists them with their defaults and what they are for.
  */
-import { DEFAULT_MAX_EVENTS_PER_SESSION, MAX_BATCH_SHARDS, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
+import { type Config, FUNCTION_SETTINGS, type FunctionSettings } from '../functions/shared/config.js';
 
-export type ClientAuth = 'iam' | 'jwt' | 'none';
+export type ClientAuth = Config['clientAuth'];
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface Settings {
@@ -67,11 +67,11 @@ export const DEFAULT_SETTINGS: Settings = {
   corsOrigins: [],
   throttleRateLimit: 1000,
   throttleBurstLimit: 2000,
-  timeMaxDeltaMinusSec: 43_200,
-  timeMaxDeltaPlusSec: 300,
-  batchShards: 64,
-  retentionDays: 0,
-  maxEventsPerSession: DEFAULT_MAX_EVENTS_PER_SESSION,
+  timeMaxDeltaMinusSec: FUNCTION_SETTINGS.timeMaxDeltaMinusSec.default,
+  timeMaxDeltaPlusSec: FUNCTION_SETTINGS.timeMaxDeltaPlusSec.default,
+  batchShards: FUNCTION_SETTINGS.batchShards.default,
+  retentionDays: FUNCTION_SETTINGS.retentionDays.default,
+  maxEventsPerSession: FUNCTION_SETTINGS.maxEventsPerSession.default,
   production: true,
   memorySize: 512,
   logRetentionDays: 30,
@@ -197,6 +197,22 @@ function bool(v: unknown, name: string, fallback: boolean): boolean {
   throw new Error(`Setting ${name} must be true or false, got ${String(v)}`);
 }
 
+/** A setting the functions read: default and bounds from their table (functions/shared/config.ts). */
+const functionSetting = (get: Lookup, name: keyof typeof FUNCTION_SETTINGS): number => {
+  const { default: fallback, min, max } = FUNCTION_SETTINGS[name];
+  return int(get(name), name, fallback, min, max);
+};
+
+/** What the functions are told of the stack's settings. */
+export const functionSettingsOf = (s: Settings): FunctionSettings => ({
+  timeMaxDeltaMinusSec: s.timeMaxDeltaMinusSec,
+  timeMaxDeltaPlusSec: s.timeMaxDeltaPlusSec,
+  batchShards: s.batchShards,
+  retentionDays: s.retentionDays,
+  maxEventsPerSession: s.maxEventsPerSession,
+  clientAuth: s.clientAuth,
+});
+
 const str = (v: unknown): string | undefined => (v === undefined || v === null || v === '' ? undefined : String(v));
 
 /** A setting that takes a word (clientAuth, logLevel, ...): any case is the same word. */
@@ -215,11 +231,11 @@ export function readSettings(get: Lookup): Settings {
     corsOrigins: list(get('corsOrigins')),
     throttleRateLimit: int(get('throttleRateLimit'), 'throttleRateLimit', d.throttleRateLimit, 1, 1_000_000),
     throttleBurstLimit: int(get('throttleBurstLimit'), 'throttleBurstLimit', d.throttleBurstLimit, 1, 1_000_000),
-    timeMaxDeltaMinusSec: int(get('timeMaxDeltaMinusSec'), 'timeMaxDeltaMinusSec', d.timeMaxDeltaMinusSec, 0, 315_360_000),
-    timeMaxDeltaPlusSec: int(get('timeMaxDeltaPlusSec'), 'timeMaxDeltaPlusSec', d.timeMaxDeltaPlusSec, 0, 315_360_000),
-    batchShards: int(get('batchShards'), 'batchShards', d.batchShards, 1, MAX_BATCH_SHARDS),
-    retentionDays: int(get('retentionDays'), 'retentionDays', d.retentionDays, 0, 36_500),
-    maxEventsPerSession: int(get('maxEventsPerSession'), 'maxEventsPerSession', d.maxEventsPerSession, 1, MAX_MAX_EVENTS_PER_SESSION),
+    timeMaxDeltaMinusSec: functionSetting(get, 'timeMaxDeltaMinusSec'),
+    timeMaxDeltaPlusSec: functionSetting(get, 'timeMaxDeltaPlusSec'),
+    batchShards: functionSetting(get, 'batchShards'),
+    retentionDays: functionSetting(get, 'retentionDays'),
+    maxEventsPerSession: functionSetting(get, 'maxEventsPerSession'),
     production: bool(get('production'), 'production', d.production),
     memorySize: int(get('memorySize'), 'memorySize', d.memorySize, 128, 10_240),
     logRetentionDays: int(get('logRetentionDays'), 'logRetentionDays', d.logRetentionDays, 1, 3653),

@@ -208,23 +208,18 @@ export async function readSession(sessionId: string, o: ReadSessionOptions): Pro
   const selector = new EventSelector(o.events);
   const consistent = o.consistent ?? true;
   let session: SessionRecord | undefined;
-  let start: Record<string, unknown> | undefined;
   let bytes = 0;
-  do {
-    const first = start === undefined;
-    const page = await store.querySessionPartition(sessionId, {
-      consistent,
-      limit: first && o.includeIrrelevant === false ? FIRST_PAGE_ITEMS_SKIPPING : store.PARTITION_PAGE_ITEMS,
-      start,
-    });
+  let first = true;
+  const firstLimit = o.includeIrrelevant === false ? FIRST_PAGE_ITEMS_SKIPPING : store.PARTITION_PAGE_ITEMS;
+  for await (const page of store.sessionPartitionPages(sessionId, { consistent, firstLimit })) {
     if (page.session) session = page.session;
     if (!session) return undefined; // the first item of the partition read backwards is the session
     if (first && o.includeIrrelevant === false && session.isIrrelevant) return undefined;
     if (first && o.accept && !o.accept(session)) return undefined;
     for (const event of page.events) selector.add(event);
     bytes += page.bytes;
-    start = page.next;
-  } while (start);
+    first = false;
+  }
   return { session: session!, ...selector.result(), storedBytes: bytes };
 }
 

@@ -23,6 +23,26 @@ export interface SessionContent {
   user_id: string | null;
 }
 
+/** A create_session body's fields, as validated (optional fields absent, null or given). */
+export interface SessionFields {
+  search_query: string | Record<string, unknown>;
+  search_results: readonly { object_id: string; rank?: number | null; meta?: Record<string, unknown> | null }[];
+  search_meta?: Record<string, unknown> | null;
+  payload_filter?: Record<string, unknown> | null;
+  sort_by?: SortBy | null;
+  user_id?: string | null;
+}
+
+/** The one normalization of a session's content: what is stored, compared on a retry and returned. */
+export const sessionContent = (b: SessionFields): SessionContent => ({
+  search_query: b.search_query,
+  search_results: b.search_results.map((r) => ({ object_id: r.object_id, rank: r.rank ?? null, meta: r.meta ?? null })),
+  search_meta: b.search_meta ?? null,
+  payload_filter: b.payload_filter ?? null,
+  sort_by: b.sort_by ?? null,
+  user_id: b.user_id ?? null,
+});
+
 export interface SessionRecord {
   sessionId: string;
   content: SessionContent;
@@ -42,6 +62,13 @@ export interface EventContent {
   event_type: string;
   meta: Record<string, unknown> | null;
 }
+
+/** The one normalization of an event's content (event_type has its default already). */
+export const eventContent = (e: { object_id: string; event_type: string; meta?: Record<string, unknown> | null }): EventContent => ({
+  object_id: e.object_id,
+  event_type: e.event_type,
+  meta: e.meta ?? null,
+});
 
 export interface EventRecord {
   sessionId: string;

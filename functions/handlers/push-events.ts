@@ -1,4 +1,5 @@
 import { pushEvents } from '../domain/sessions.js';
+import { eventContent } from '../domain/types.js';
 import { callerOf, httpHandler, json } from '../http/handler.js';
 import { metrics, MetricUnit } from '../http/observability.js';
 import { pushEventsBody } from '../shared/schemas.js';
@@ -9,7 +10,7 @@ export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }
     body.events.map((e) => ({
       eventId: e.event_id,
       createdAt: e.created_at,
-      content: { object_id: e.object_id, event_type: e.event_type, meta: e.meta ?? null },
+      content: eventContent(e),
     })),
     Date.now(),
     callerOf(event),

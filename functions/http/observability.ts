@@ -2,7 +2,7 @@
  * Powertools logger and metrics, one of each per process. Logs are JSON with the API request id as
  * correlation id (set per request in handler.ts). Metrics go out as EMF in namespace `Clickstream`
  * with the one dimension `service=clickstream` and nothing else: the stack's dashboard graphs
- * exactly that dimension set, so no code may add dimensions (test/cdk/observability.test.ts checks).
+ * exactly that dimension set, so no code may add dimensions (test/http/observability.test.ts checks).
  *
  * No Powertools Tracer: Lambda's active tracing already records every invocation in X-Ray, and the
  * Tracer's per-call DynamoDB subsegments would need aws-xray-sdk-core in every bundle, costing

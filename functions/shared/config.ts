@@ -36,9 +36,40 @@ export interface Config {
 export const MAX_BATCH_SHARDS = 256;
 export const DEFAULT_MAX_EVENTS_PER_SESSION = 10_000;
 export const MAX_MAX_EVENTS_PER_SESSION = 1_000_000;
-export const DEFAULT_EXPORT_SESSIONS_PER_FILE = 250_000;
+const TEN_YEARS_SEC = 10 * 365 * 86_400;
 
-function intSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+/**
+ * The numeric settings the stack passes to every function: each one's variable, default and bounds.
+ * The one table that the functions read (readConfig), the stack's settings take their defaults and
+ * bounds from (lib/settings.ts), and the stack and the benchmark build the environment from
+ * (functionEnvironment).
+ */
+export const FUNCTION_SETTINGS = {
+  timeMaxDeltaMinusSec: { variable: 'CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC', default: 43_200, min: 0, max: TEN_YEARS_SEC },
+  timeMaxDeltaPlusSec: { variable: 'CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC', default: 300, min: 0, max: TEN_YEARS_SEC },
+  batchShards: { variable: 'CLICKSTREAM_BATCH_SHARDS', default: 64, min: 1, max: MAX_BATCH_SHARDS },
+  retentionDays: { variable: 'CLICKSTREAM_RETENTION_DAYS', default: 0, min: 0, max: 36_500 },
+  maxEventsPerSession: {
+    variable: 'CLICKSTREAM_MAX_EVENTS_PER_SESSION',
+    default: DEFAULT_MAX_EVENTS_PER_SESSION,
+    min: 1,
+    max: MAX_MAX_EVENTS_PER_SESSION,
+  },
+} as const;
+
+export type FunctionSettings = { [K in keyof typeof FUNCTION_SETTINGS]: number } & { clientAuth: Config['clientAuth'] };
+
+/** The environment that gives a function these settings (the stack's, and the benchmark's functions). */
+export function functionEnvironment(tableName: string, settings: FunctionSettings): Record<string, string> {
+  const numeric = Object.entries(FUNCTION_SETTINGS).map(([key, s]) => [s.variable, String(settings[key as keyof typeof FUNCTION_SETTINGS])]);
+  return { TABLE_NAME: tableName, ...Object.fromEntries(numeric), CLICKSTREAM_CLIENT_AUTH: settings.clientAuth };
+}
+
+type Bounded = { variable: string; default: number; min: number; max: number };
+/** Read by the export tasks only; the stack leaves it at its default. */
+const EXPORT_SESSIONS_PER_FILE: Bounded = { variable: 'EXPORT_SESSIONS_PER_FILE', default: 250_000, min: 1, max: 100_000_000 };
+
+function intSetting(env: NodeJS.ProcessEnv, { variable: name, default: fallback, min, max }: Bounded): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a whole number, got "${raw}"`);
@@ -60,17 +91,17 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     tableName,
     endpoint: env.DYNAMODB_ENDPOINT || undefined,
-    maxDeltaMinusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC', 43_200, 0, 10 * 365 * 86_400),
-    maxDeltaPlusSec: intSetting(env, 'CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC', 300, 0, 10 * 365 * 86_400),
-    batchShards: intSetting(env, 'CLICKSTREAM_BATCH_SHARDS', 64, 1, MAX_BATCH_SHARDS),
-    retentionDays: intSetting(env, 'CLICKSTREAM_RETENTION_DAYS', 0, 0, 36_500),
-    maxEventsPerSession: intSetting(env, 'CLICKSTREAM_MAX_EVENTS_PER_SESSION', DEFAULT_MAX_EVENTS_PER_SESSION, 1, MAX_MAX_EVENTS_PER_SESSION),
+    maxDeltaMinusSec: intSetting(env, FUNCTION_SETTINGS.timeMaxDeltaMinusSec),
+    maxDeltaPlusSec: intSetting(env, FUNCTION_SETTINGS.timeMaxDeltaPlusSec),
+    batchShards: intSetting(env, FUNCTION_SETTINGS.batchShards),
+    retentionDays: intSetting(env, FUNCTION_SETTINGS.retentionDays),
+    maxEventsPerSession: intSetting(env, FUNCTION_SETTINGS.maxEventsPerSession),
     clientAuth: clientAuthSetting(env.CLICKSTREAM_CLIENT_AUTH),
     exportBucket: env.EXPORT_BUCKET || undefined,
     exportS3Endpoint: env.EXPORT_S3_ENDPOINT || undefined,
     exportDir: env.EXPORT_DIR || undefined,
     exportStateMachineArn: env.EXPORT_STATE_MACHINE_ARN || undefined,
-    exportSessionsPerFile: intSetting(env, 'EXPORT_SESSIONS_PER_FILE', DEFAULT_EXPORT_SESSIONS_PER_FILE, 1, 100_000_000),
+    exportSessionsPerFile: intSetting(env, EXPORT_SESSIONS_PER_FILE),
   };
 }
 

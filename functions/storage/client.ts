@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { backoff } from '../shared/concurrency.js';
 import { config } from '../shared/config.js';
 
@@ -48,4 +48,29 @@ export async function batchGetConsistent(
     }
   }
   return items;
+}
+
+/**
+ * The pages of one Query, each sent from where the previous one stopped (LastEvaluatedKey), until
+ * DynamoDB has no more or the caller stops iterating. `limit(page)` is the Limit of the page-th
+ * page (from 0); without it DynamoDB's 1 MB alone ends a page.
+ */
+export async function* queryPages(
+  what: string,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
+  call: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
+  limit?: (page: number) => number,
+): AsyncGenerator<Record<string, unknown>[]> {
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; ; page++) {
+    const request: QueryCommandInput = {
+      ...input,
+      ...(limit ? { Limit: limit(page) } : {}),
+      ...(start ? { ExclusiveStartKey: start } : {}),
+    };
+    const out = await call(what, () => documentClient().send(new QueryCommand(request)));
+    yield out.Items ?? [];
+    start = out.LastEvaluatedKey;
+    if (!start) return;
+  }
 }

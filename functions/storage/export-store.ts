@@ -3,10 +3,10 @@
  * one record per written file (`EXPORT#<id>` / `FILE#<path>`), all in the export's own partition, so
  * that one query reads an export with its progress. Every key and expression of exports lives here.
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ExportFileEntry, ExportRecord, ExportTotals } from '../domain/types.js';
 import { config } from '../shared/config.js';
-import { documentClient } from './client.js';
+import { documentClient, queryPages } from './client.js';
 import { conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
 import type { Item } from './items.js';
 import { EXPORT_FILE_PREFIX, keys } from './keys.js';
@@ -64,26 +64,23 @@ export async function getExport(exportId: string): Promise<ExportRecord | undefi
 export async function getExportWithFiles(exportId: string): Promise<{ record?: ExportRecord; files: ExportFileEntry[] }> {
   let record: ExportRecord | undefined;
   const files: ExportFileEntry[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await storageCall('query export', () =>
-      documentClient().send(
-        new QueryCommand({
-          TableName: table(),
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': keys.exportPartition(exportId) },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      ),
-    );
-    for (const i of out.Items ?? []) {
+  const pages = queryPages(
+    'query export',
+    {
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.exportPartition(exportId) },
+      ConsistentRead: true,
+    },
+    storageCall,
+  );
+  for await (const items of pages) {
+    for (const i of items) {
       if ((i.sk as string).startsWith(EXPORT_FILE_PREFIX)) {
         files.push({ path: i.path as string, sessions: i.sessions as number, events: i.events as number, bytes: i.bytes as number, sha256: i.sha256 as string });
       } else record = toExportRecord(i);
     }
-    start = out.LastEvaluatedKey;
-  } while (start);
+  }
   return { record, files };
 }
 

@@ -81,6 +81,35 @@ export const keys = {
   exportFile: (exportId: string, path: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: `${EXPORT_FILE_PREFIX}${path}` }),
 };
 
+/** What an item is, by its key (the table above); the batch log's entries share the registry's partition. */
+export type ItemKind = 'session' | 'event' | 'batch' | 'member' | 'shard' | 'registry' | 'batchLog' | 'release' | 'export' | 'exportFile';
+
+/** The kind of the item with this key, and the id its partition key carries; undefined for a key this module never builds. */
+export function itemOf({ pk, sk }: Key): { kind: ItemKind; id: string } | undefined {
+  if (pk.startsWith(SESSION_PREFIX)) {
+    const id = pk.slice(SESSION_PREFIX.length);
+    if (sk === SESSION_SORT_KEY) return { kind: 'session', id };
+    return sk.startsWith(EVENT_PREFIX) ? { kind: 'event', id } : undefined;
+  }
+  if (pk.startsWith(BATCH_PREFIX)) {
+    const shardAt = pk.lastIndexOf(MEMBER_SHARD);
+    if (shardAt >= 0 && sk.startsWith(MEMBER_PREFIX)) return { kind: 'member', id: pk.slice(BATCH_PREFIX.length, shardAt) };
+    return sk === 'BATCH' ? { kind: 'batch', id: pk.slice(BATCH_PREFIX.length) } : undefined;
+  }
+  if (pk.startsWith(SHARD_PREFIX) && sk === 'SHARD') return { kind: 'shard', id: pk.slice(SHARD_PREFIX.length) };
+  if (pk === REGISTRY_PK) {
+    if (sk === 'REGISTRY') return { kind: 'registry', id: '' };
+    return sk.startsWith(BATCH_LOG_PREFIX) ? { kind: 'batchLog', id: '' } : undefined;
+  }
+  if (pk.startsWith(RELEASE_PREFIX) && sk === 'RELEASE') return { kind: 'release', id: pk.slice(RELEASE_PREFIX.length) };
+  if (pk.startsWith(EXPORT_PREFIX)) {
+    const id = pk.slice(EXPORT_PREFIX.length);
+    if (sk === 'EXPORT') return { kind: 'export', id };
+    return sk.startsWith(EXPORT_FILE_PREFIX) ? { kind: 'exportFile', id } : undefined;
+  }
+  return undefined;
+}
+
 /** The kinds of partition a function may touch (IAM `dynamodb:LeadingKeys`, see below). */
 export type PartitionKind = 'session' | 'batch' | 'member' | 'shard' | 'registry' | 'release' | 'export';
 

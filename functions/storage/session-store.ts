@@ -1,9 +1,9 @@
 /** Sessions and their events: one partition per session (the session item and its event items). */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../shared/config.js';
 import { unavailable } from '../shared/errors.js';
 import type { EventRecord, SessionRecord } from '../domain/types.js';
-import { documentClient } from './client.js';
+import { documentClient, queryPages } from './client.js';
 import { conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
 import { assertFits, eventItem, type Item, itemSize, toEventRecord, toSessionRecord } from './items.js';
 import { EVENT_PREFIX, keys, SESSION_SORT_KEY } from './keys.js';
@@ -110,40 +110,39 @@ export interface PartitionPage {
   events: EventRecord[];
   /** Stored size of the page's items (DynamoDB's rules), for byte budgets. */
   bytes: number;
-  /** Where the next page starts; absent on the last page. */
-  next?: Record<string, unknown>;
 }
 
 /**
- * One page of a session's partition: the session item and its events in ONE Query. The partition is
- * read backwards, so the session item (sort key `SESSION`, after every `EVENT#...`) comes first and
- * a reader learns at once whether the session exists and whether it is irrelevant.
+ * The pages of a session's partition: the session item and its events in ONE paged Query. The
+ * partition is read backwards, so the session item (sort key `SESSION`, after every `EVENT#...`)
+ * comes first and a reader learns at once whether the session exists and whether it is irrelevant.
+ * The first page holds at most `firstLimit` items, the others PARTITION_PAGE_ITEMS.
  */
-export async function querySessionPartition(
+export async function* sessionPartitionPages(
   sessionId: string,
-  o: { consistent: boolean; limit: number; start?: Record<string, unknown> },
-): Promise<PartitionPage> {
-  const out = await storageCall('query session', () =>
-    documentClient().send(
-      new QueryCommand({
-        TableName: table(),
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.sessionPartition(sessionId) },
-        ScanIndexForward: false,
-        ConsistentRead: o.consistent,
-        Limit: o.limit,
-        ...(o.start ? { ExclusiveStartKey: o.start } : {}),
-      }),
-    ),
+  o: { consistent: boolean; firstLimit: number },
+): AsyncGenerator<PartitionPage> {
+  const pages = queryPages(
+    'query session',
+    {
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.sessionPartition(sessionId) },
+      ScanIndexForward: false,
+      ConsistentRead: o.consistent,
+    },
+    storageCall,
+    (page) => (page === 0 ? o.firstLimit : PARTITION_PAGE_ITEMS),
   );
-  const page: PartitionPage = { events: [], bytes: 0 };
-  for (const item of out.Items ?? []) {
-    page.bytes += itemSize(item);
-    if (item.sk === SESSION_SORT_KEY) page.session = toSessionRecord(item);
-    else if (typeof item.sk === 'string' && item.sk.startsWith(EVENT_PREFIX)) page.events.push(toEventRecord(item));
+  for await (const items of pages) {
+    const page: PartitionPage = { events: [], bytes: 0 };
+    for (const item of items) {
+      page.bytes += itemSize(item);
+      if (item.sk === SESSION_SORT_KEY) page.session = toSessionRecord(item);
+      else if (typeof item.sk === 'string' && item.sk.startsWith(EVENT_PREFIX)) page.events.push(toEventRecord(item));
+    }
+    yield page;
   }
-  if (out.LastEvaluatedKey) page.next = out.LastEvaluatedKey;
-  return page;
 }
 
 /** Sets the irrelevant flag; false when there is no such session (or, given `ownerSub`, none of that owner). */

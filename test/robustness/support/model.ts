@@ -3,6 +3,8 @@
  * checks every answer must pass, and the audit that compares the ledger with the table itself.
  */
 import { expect } from 'vitest';
+import { jsonEqual } from '../../../functions/domain/equality.js';
+import { eventContent as normalizedEvent, sessionContent as normalizedSession, type SessionFields } from '../../../functions/domain/types.js';
 import { toMillis, WrittenNumber } from '../../../functions/shared/timestamps.js';
 import type { Answer } from './invoke.js';
 import type { AckedWrite, StoredState } from './storage.js';
@@ -17,7 +19,8 @@ export function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'undefined';
 }
 
-export const sameJson = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+/** The service's own JSON equality (functions/domain/equality.ts): key order does not matter, array order does. */
+export const sameJson = jsonEqual;
 
 /** Every answer, whatever the input: no 5xx, JSON, and the contract's error body. */
 export function checkAnswer(a: Answer, context: string): void {
@@ -82,19 +85,13 @@ const ms = (v: unknown) =>
       ? toMillis(new WrittenNumber(JSON.stringify(v)))
       : toMillis(v);
 
-/** The normalized content of a create_session body, as the contract stores it. */
+/** The normalized content of a create_session body, as the contract stores it (sort_by with the schema's defaults). */
 export function sessionContent(body: Record<string, any>): Record<string, unknown> {
-  return {
-    search_query: body.search_query,
-    search_results: (body.search_results as Record<string, any>[]).map((r) => ({ object_id: r.object_id, rank: r.rank ?? null, meta: r.meta ?? null })),
-    search_meta: body.search_meta ?? null,
-    payload_filter: body.payload_filter ?? null,
-    sort_by: body.sort_by == null ? null : { field: body.sort_by.field, order: body.sort_by.order ?? 'asc', force_not_payload: body.sort_by.force_not_payload ?? false },
-    user_id: body.user_id ?? null,
-  };
+  const sortBy = body.sort_by == null ? null : { field: body.sort_by.field, order: body.sort_by.order ?? 'asc', force_not_payload: body.sort_by.force_not_payload ?? false };
+  return { ...normalizedSession({ ...body, sort_by: sortBy } as SessionFields) };
 }
 
-export const eventContent = (e: Record<string, any>) => ({ object_id: e.object_id, event_type: e.event_type ?? 'click', meta: e.meta ?? null });
+export const eventContent = (e: Record<string, any>) => normalizedEvent({ ...e, event_type: e.event_type ?? 'click' } as Parameters<typeof normalizedEvent>[0]);
 
 export class Ledger {
   readonly sessions = new Map<string, SessionEntry>();

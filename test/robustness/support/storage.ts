@@ -7,6 +7,7 @@ import { DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, type Attribu
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, localClient } from '../../../lib/local/dynamodb-local.js';
+import { itemOf, keys } from '../../../functions/storage/keys.js';
 
 export type RawItem = Record<string, unknown> & { pk: string; sk: string };
 
@@ -74,19 +75,17 @@ export interface StoredState {
 export function classify(items: RawItem[]): StoredState {
   const state: StoredState = { sessions: new Map(), events: new Map(), members: new Map(), tombstones: new Map(), batches: new Map(), releases: new Map(), other: [] };
   for (const item of items) {
-    const { pk, sk } = item;
-    if (pk.startsWith('SESSION#') && sk === 'SESSION') state.sessions.set(pk.slice(8), item);
-    else if (pk.startsWith('SESSION#') && sk.startsWith('EVENT#')) {
-      const sid = pk.slice(8);
-      if (!state.events.has(sid)) state.events.set(sid, new Map());
-      state.events.get(sid)!.set(sk.slice(6), item);
-    } else if (pk.startsWith('BATCH#') && sk === 'BATCH') state.batches.set(pk.slice(6), item);
-    else if (pk.startsWith('BATCH#') && sk.startsWith('N#')) {
-      const batchId = pk.slice(6, pk.lastIndexOf('#SHARD#'));
+    const found = itemOf(item);
+    if (found?.kind === 'session') state.sessions.set(found.id, item);
+    else if (found?.kind === 'event') {
+      if (!state.events.has(found.id)) state.events.set(found.id, new Map());
+      state.events.get(found.id)!.set(keys.eventIdOf(item.sk), item);
+    } else if (found?.kind === 'batch') state.batches.set(found.id, item);
+    else if (found?.kind === 'member') {
       const kind = item.tombstone === true ? state.tombstones : state.members;
-      if (!kind.has(batchId)) kind.set(batchId, []);
-      kind.get(batchId)!.push(item);
-    } else if (pk.startsWith('RELEASE#')) state.releases.set(pk.slice(8), item);
+      if (!kind.has(found.id)) kind.set(found.id, []);
+      kind.get(found.id)!.push(item);
+    } else if (found?.kind === 'release') state.releases.set(found.id, item);
     else state.other.push(item);
   }
   return state;

@@ -1,11 +1,12 @@
 /**
- * The retention setting end to end (the stack side is in operations.test.ts: TTL on `expiresAt`,
+ * The retention setting end to end (the stack side is in test/cdk/operations.test.ts: TTL on `expiresAt`,
  * CLICKSTREAM_RETENTION_DAYS in every function). With retentionDays > 0, sessions, events and
  * batch memberships carry `expiresAt` (Unix seconds, receive time + retention); the control items
  * (batch registry, shard pointers, batch records, release records) never do, because expiring them
  * would break release idempotency and session numbering. With 0, no item carries it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itemOf } from '../../functions/storage/keys.js';
 import { scanAll } from '../robustness/support/storage.js';
 import { Api, sessionBody } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
@@ -35,14 +36,11 @@ async function scenario(retentionDays: number): Promise<{ items: Item[]; started
   return { items, started, finished };
 }
 
+/** The item's kind (functions/storage/keys.ts); the batch log's entries count with the registry, whose partition they share. */
 const kindOf = (item: Item): string => {
   const { pk, sk } = item as { pk: string; sk: string };
-  if (pk.startsWith('SESSION#')) return sk === 'SESSION' ? 'session' : 'event';
-  if (pk.startsWith('BATCH#')) return pk.includes('#SHARD#') ? 'member' : 'batch';
-  if (pk.startsWith('SHARD#')) return 'shard';
-  if (pk === 'BATCHES') return 'registry';
-  if (pk.startsWith('RELEASE#')) return 'release';
-  return `unknown ${pk} ${sk}`;
+  const kind = itemOf({ pk, sk })?.kind;
+  return kind === 'batchLog' ? 'registry' : (kind ?? `unknown ${pk} ${sk}`);
 };
 
 describe('retentionDays > 0', () => {
