@@ -9,7 +9,7 @@
 import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config } from '../shared/config.js';
 import type { BatchRecord, ReleaseRecord, SessionRecord, ShardRecord } from '../domain/types.js';
-import { batchGetConsistent, documentClient } from './client.js';
+import { batchGetConsistent, documentClient, queryPages } from './client.js';
 import { cancellationReasons, conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
 import {
   assertFits,
@@ -264,25 +264,23 @@ export async function queryMembers(
  */
 export async function countMembers(batchId: string, shard: number, o: { atLeastOne?: boolean } = {}): Promise<number> {
   let count = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await storageCall('count batch members', () =>
-      send().send(
-        new QueryCommand({
-          TableName: table(),
-          KeyConditionExpression: 'pk = :pk',
-          FilterExpression: notTombstone,
-          ExpressionAttributeValues: { ':pk': keys.memberPartition(batchId, shard) },
-          ConsistentRead: true,
-          Select: 'COUNT',
-          ...(o.atLeastOne ? { Limit: 100 } : {}),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      ),
-    );
-    count += out.Count ?? 0;
-    start = out.LastEvaluatedKey;
-  } while (start && !(o.atLeastOne && count > 0));
+  const pages = queryPages(
+    'count batch members',
+    {
+      TableName: table(),
+      KeyConditionExpression: 'pk = :pk',
+      FilterExpression: notTombstone,
+      ExpressionAttributeValues: { ':pk': keys.memberPartition(batchId, shard) },
+      ConsistentRead: true,
+      Select: 'COUNT',
+    },
+    storageCall,
+    o.atLeastOne ? () => 100 : undefined,
+  );
+  for await (const page of pages) {
+    count += page.count;
+    if (o.atLeastOne && count > 0) break;
+  }
   return count;
 }
 

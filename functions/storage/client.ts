@@ -55,12 +55,18 @@ export async function batchGetConsistent(
  * DynamoDB has no more or the caller stops iterating. `limit(page)` is the Limit of the page-th
  * page (from 0); without it DynamoDB's 1 MB alone ends a page.
  */
+/** One page of a Query: its items (none with `Select: 'COUNT'`) and how many matched. */
+export interface QueryPage {
+  items: Record<string, unknown>[];
+  count: number;
+}
+
 export async function* queryPages(
   what: string,
   input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Limit'>,
   call: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
   limit?: (page: number) => number,
-): AsyncGenerator<Record<string, unknown>[]> {
+): AsyncGenerator<QueryPage> {
   let start: Record<string, unknown> | undefined;
   for (let page = 0; ; page++) {
     const request: QueryCommandInput = {
@@ -69,7 +75,7 @@ export async function* queryPages(
       ...(start ? { ExclusiveStartKey: start } : {}),
     };
     const out = await call(what, () => documentClient().send(new QueryCommand(request)));
-    yield out.Items ?? [];
+    yield { items: out.Items ?? [], count: out.Count ?? 0 };
     start = out.LastEvaluatedKey;
     if (!start) return;
   }

@@ -74,7 +74,7 @@ export async function getExportWithFiles(exportId: string): Promise<{ record?: E
     },
     storageCall,
   );
-  for await (const items of pages) {
+  for await (const { items } of pages) {
     for (const i of items) {
       if ((i.sk as string).startsWith(EXPORT_FILE_PREFIX)) {
         files.push({ path: i.path as string, sessions: i.sessions as number, events: i.events as number, bytes: i.bytes as number, sha256: i.sha256 as string });

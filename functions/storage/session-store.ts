@@ -134,7 +134,7 @@ export async function* sessionPartitionPages(
     storageCall,
     (page) => (page === 0 ? o.firstLimit : PARTITION_PAGE_ITEMS),
   );
-  for await (const items of pages) {
+  for await (const { items } of pages) {
     const page: PartitionPage = { events: [], bytes: 0 };
     for (const item of items) {
       page.bytes += itemSize(item);
