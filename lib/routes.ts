@@ -12,10 +12,12 @@ export type DynamoAction =
   | 'dynamodb:Query'
   | 'dynamodb:PutItem'
   | 'dynamodb:UpdateItem'
-  | 'dynamodb:ConditionCheckItem';
+  | 'dynamodb:ConditionCheckItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:Scan';
 
 /** The actions of DynamoDbAction that write; `writePartitions` confines these. */
-export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
+export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 
 /** What a function may do with DynamoDB, and its grants beyond the table. */
 export interface Grants {
@@ -33,6 +35,8 @@ export interface Grants {
   startsExports?: boolean;
   /** May write objects under the export prefix of the export bucket (and is told the bucket). */
   writesExports?: boolean;
+  /** May read the erasure key (the HMAC key of erasure receipts, a Secrets Manager secret). */
+  readsErasureKey?: boolean;
 }
 
 export interface Route extends Grants {
@@ -155,8 +159,30 @@ export const routes: readonly Route[] = [
     logicalId: 'GetExportFunction',
     entry: 'functions/handlers/get-export.ts',
     internal: true,
-    actions: ['dynamodb:Query'],
-    partitions: ['export'],
+    // GetItem on the batch: whether sessions of it were erased after the export started.
+    actions: ['dynamodb:Query', 'dynamodb:GetItem'],
+    partitions: ['export', 'batch'],
+  },
+  {
+    operation: 'erase_user',
+    method: 'POST',
+    path: '/internal/users/erase',
+    logicalId: 'EraseUserFunction',
+    entry: 'functions/handlers/request-erasure.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+    partitions: ['erasure'],
+    readsErasureKey: true,
+  },
+  {
+    operation: 'get_erasure',
+    method: 'GET',
+    path: '/internal/users/erase',
+    logicalId: 'GetErasureFunction',
+    entry: 'functions/handlers/get-erasure.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem'],
+    partitions: ['erasure'],
   },
 ];
 
@@ -185,10 +211,26 @@ export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
     operation: 'finish_export',
     logicalId: 'FinishExportFunction',
     entry: 'functions/handlers/finish-export.ts',
-    actions: ['dynamodb:Query', 'dynamodb:UpdateItem'],
-    partitions: ['export'],
+    // GetItem on the batch: how many of its sessions were erased (the files may hold fewer).
+    actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem'],
+    partitions: ['export', 'batch'],
+    writePartitions: ['export'],
     writesExports: true,
   },
+};
+
+/**
+ * The erasure worker (functions/domain/erasure.ts), invoked by a schedule (run in-process by npm
+ * start). Its Scan carries no partition key: IAM's `ForAllValues` LeadingKeys condition holds for a
+ * request without one, so the same statement allows it; every other call stays in its partitions.
+ */
+export const erasureWorker: TaskFunction = {
+  operation: 'erasure_worker',
+  logicalId: 'ErasureWorkerFunction',
+  entry: 'functions/handlers/erasure-worker.ts',
+  actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
+  partitions: ['erasure', 'session', 'batch'],
+  readsErasureKey: true,
 };
 
 /**

@@ -371,6 +371,9 @@ function toBatchRecord(i: Record<string, unknown>): BatchRecord {
     sessionCount: i.sessionCount as number | undefined,
     shardCount: i.shardCount as number | undefined,
     ...(Array.isArray(i.shardCounts) ? { shardCounts: i.shardCounts as number[] } : {}),
+    // Erasure (functions/storage/erasure-store.ts counts what it takes out of the batch).
+    ...(typeof i.erasedCount === 'number' ? { erasedCount: i.erasedCount } : {}),
+    ...(typeof i.lastErasedAt === 'number' ? { lastErasedAt: i.lastErasedAt } : {}),
   };
 }
 
