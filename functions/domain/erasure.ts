@@ -179,7 +179,7 @@ async function erasePartition(sessionId: string, until: number): Promise<{ sessi
   let start: Record<string, unknown> | undefined;
   do {
     const page = await store.partitionItems(sessionId, start);
-    for (const i of page.items) if ((i.receivedAt ?? 0) <= until) items.push(i);
+    for (const i of page.items) if ((i.receivedAt ?? 0) <= until) items.push({ pk: i.pk, sk: i.sk });
     start = page.next;
   } while (start);
   const events = items.filter((i) => !store.isSessionItem(i.sk));
