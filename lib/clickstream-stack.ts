@@ -183,7 +183,8 @@ export class ClickstreamStack extends Stack {
         environment: {
           ...environment,
           ...(r.writesExports || r.startsExports ? { EXPORT_BUCKET: this.exportBucket.bucketName } : {}),
-          ...(r.readsErasureKey ? { ERASURE_KEY_SECRET_ARN: this.erasureKey.secretArn } : {}),
+          // CLICKSTREAM_ERASURE_KEY is empty in AWS (the secret is used); declared so that SAM's --env-vars can set a local key.
+          ...(r.readsErasureKey ? { ERASURE_KEY_SECRET_ARN: this.erasureKey.secretArn, CLICKSTREAM_ERASURE_KEY: '' } : {}),
           ...extra.environment,
         },
         memorySize: settings.memorySize,
