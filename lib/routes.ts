@@ -233,6 +233,9 @@ export const erasureWorker: TaskFunction = {
   readsErasureKey: true,
 };
 
+/** Every function that is no route: the export state machine's tasks and the erasure worker. */
+export const taskFunctions: readonly TaskFunction[] = [exportTasks.range, exportTasks.finish, erasureWorker];
+
 /**
  * The catch-all route (`ANY /{proxy+}`, every path of at least one segment): answers unknown paths
  * and methods 404/405 with the contract's error body. The bare `/` is outside it and gets API
