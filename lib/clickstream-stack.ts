@@ -363,6 +363,10 @@ export class ClickstreamStack extends Stack {
     invokeArn('InternalReadInvokeArn', 'GET', '/internal/*', 'execute-api:Invoke resource of the internal reads (get_batch, get_batch_sessions): batch consumers');
     invokeArn('InternalWriteInvokeArn', 'POST', '/internal/*', 'execute-api:Invoke resource of the internal writes (release_batch): the release scheduler');
     new CfnOutput(this, 'ExportBucketName', { value: this.exportBucket.bucketName, description: 'Exports: s3://<bucket>/exports/<batch_id>/<export_id>/' });
+    new CfnOutput(this, 'ErasureKeySecretArn', {
+      value: this.erasureKey.secretArn,
+      description: 'The secret whose string is the HMAC key of erasure receipts (README "Erasing a user")',
+    });
     new CfnOutput(this, 'ExportStateMachineArn', { value: this.exportMachine.stateMachine.stateMachineArn, description: 'The state machine that runs exports (one execution per export_id)' });
     if (settings.clientAuth === 'iam') {
       invokeArn('ClientInvokeArn', '*', '/session*', 'execute-api:Invoke resource of every client route (reads and writes)');
