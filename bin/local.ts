@@ -9,7 +9,8 @@
  * EXPORT_BUCKET and EXPORT_S3_ENDPOINT set they go to that bucket of any S3-compatible server
  * instead (credentials EXPORT_S3_ACCESS_KEY_ID / EXPORT_S3_SECRET_ACCESS_KEY).
  */
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -120,6 +121,7 @@ const { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDb
 const { startLocalServer } = await import('../lib/local/server.js');
 const { inProcessExportRunner } = await import('../lib/local/export-runner.js');
 const { setExportRunner } = await import('../functions/domain/exports.js');
+const { inProcessErasureRunner } = await import('../lib/local/erasure-runner.js');
 const { BASE_PATH, routes } = await import('../lib/routes.js');
 const { readSettings } = await import('../lib/settings.js');
 
@@ -140,6 +142,20 @@ function corsOrigins(): string[] {
   }
 }
 const cors = corsOrigins();
+
+/** The local HMAC key of erasure receipts: kept in .dynamodb/ with persisted data, else new for this run. */
+function localErasureKey(): string {
+  if (!persist) return randomBytes(32).toString('hex');
+  const file = resolve('.dynamodb', 'erasure-key');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    const key = randomBytes(32).toString('hex');
+    mkdirSync(resolve('.dynamodb'), { recursive: true });
+    writeFileSync(file, `${key}\n`, { mode: 0o600 });
+    return key;
+  }
+}
 
 const problem = givenEndpoint === undefined ? javaProblem() : undefined;
 if (problem) {
@@ -209,6 +225,10 @@ Object.assign(process.env, {
 });
 // No Step Functions locally: the same workers run in this process.
 setExportRunner(inProcessExportRunner());
+// No schedule locally: the erasure worker runs in this process as soon as a request is accepted. The
+// receipts' HMAC key: CLICKSTREAM_ERASURE_KEY, else one kept with the data (--persist) or made for this run.
+process.env.CLICKSTREAM_ERASURE_KEY ||= localErasureKey();
+inProcessErasureRunner();
 
 const server = await startLocalServer({ port, host, corsOrigins: cors });
 console.log(

@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import {
   createSessionBody,
+  eraseUserBody,
   getBatchQuery,
+  getErasureQuery,
   getBatchSessionsQuery,
   getExportQuery,
   getSessionQuery,
@@ -62,6 +64,7 @@ const batch = z.strictObject({
   released_at: z.optional(int),
   release_id: z.optional(z.string()),
   session_count: int,
+  erased_count: z.optional(int),
 });
 
 const exportState = z.strictObject({
@@ -73,6 +76,19 @@ const exportState = z.strictObject({
   files: int,
   sessions: int,
   error: z.optional(z.string()),
+  contains_erased_sessions: z.optional(z.literal(true)),
+});
+
+const erasureState = z.strictObject({
+  request_id: z.string(),
+  state: z.enum(['pending', 'running', 'done']),
+  user_id_hmac: z.string(),
+  accepted_at: int,
+  started_at: nullable(int),
+  finished_at: nullable(int),
+  sessions_erased: int,
+  events_erased: int,
+  batch_memberships_erased: int,
 });
 
 export const responseSchemas = {
@@ -97,6 +113,8 @@ export const responseSchemas = {
   list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
   start_export: exportState,
   get_export: exportState,
+  erase_user: erasureState,
+  get_erasure: erasureState,
 } as const satisfies Record<Operation, z.ZodMiniType>;
 
 /** `{"detail": "..."}`, or for 422 the list FastAPI writes. */
@@ -149,7 +167,25 @@ const OPERATIONS: Record<
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting, or the export_id names an export of another batch or format' },
     status: 202,
   },
-  get_export: { query: getExportQuery, summary: "An export's state and progress (files and sessions written so far).", errors: { 404: 'Unknown export' } },
+  get_export: {
+    query: getExportQuery,
+    summary:
+      "An export's state and progress (files and sessions written so far); contains_erased_sessions: true when sessions of its batch were erased after it started (its files may hold them until they expire).",
+    errors: { 404: 'Unknown export' },
+  },
+  erase_user: {
+    body: eraseUserBody,
+    summary:
+      'Accepts the erasure of every session of a user_id (with its events and batch memberships), under an idempotency key: the same request_id always names the same request. Answers its state; the user appears only as an HMAC.',
+    errors: { 409: 'The request_id names an erasure request of another user (the stored request is not touched)' },
+    status: 202,
+  },
+  get_erasure: {
+    query: getErasureQuery,
+    summary:
+      'The state of an erasure request (pending, running, done) with what it erased and when: the receipt. The user appears only as user_id_hmac = HMAC-SHA256(key, user_id) (README "Erasing a user").',
+    errors: { 404: 'Unknown request_id' },
+  },
 };
 
 const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {

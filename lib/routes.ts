@@ -14,10 +14,12 @@ export type DynamoAction =
   | 'dynamodb:Query'
   | 'dynamodb:PutItem'
   | 'dynamodb:UpdateItem'
-  | 'dynamodb:ConditionCheckItem';
+  | 'dynamodb:ConditionCheckItem'
+  | 'dynamodb:DeleteItem'
+  | 'dynamodb:Scan';
 
 /** The actions of DynamoDbAction that write; `writePartitions` confines these. */
-export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
+export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
 
 /** What a function may do with DynamoDB, and its grants beyond the table. */
 export interface Grants {
@@ -35,6 +37,8 @@ export interface Grants {
   startsExports?: boolean;
   /** May write objects under the export prefix of the export bucket (and is told the bucket). */
   writesExports?: boolean;
+  /** May read the erasure key (the HMAC key of erasure receipts, a Secrets Manager secret). */
+  readsErasureKey?: boolean;
 }
 
 export interface Route extends Grants {
@@ -145,8 +149,26 @@ export const routes: readonly (Route & { operation: Operation })[] = [
     logicalId: 'GetExportFunction',
     entry: 'functions/handlers/get-export.ts',
     internal: true,
-    actions: ['dynamodb:Query'],
-    partitions: ['export'],
+    // GetItem on the batch: whether sessions of it were erased after the export started.
+    actions: ['dynamodb:Query', 'dynamodb:GetItem'],
+    partitions: ['export', 'batch'],
+  },
+  {
+    ...api('erase_user'),
+    logicalId: 'EraseUserFunction',
+    entry: 'functions/handlers/request-erasure.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+    partitions: ['erasure'],
+    readsErasureKey: true,
+  },
+  {
+    ...api('get_erasure'),
+    logicalId: 'GetErasureFunction',
+    entry: 'functions/handlers/get-erasure.ts',
+    internal: true,
+    actions: ['dynamodb:GetItem'],
+    partitions: ['erasure'],
   },
 ];
 
@@ -179,11 +201,30 @@ export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
     operation: 'finish_export',
     logicalId: 'FinishExportFunction',
     entry: 'functions/handlers/finish-export.ts',
-    actions: ['dynamodb:Query', 'dynamodb:UpdateItem'],
-    partitions: ['export'],
+    // GetItem on the batch: how many of its sessions were erased (the files may hold fewer).
+    actions: ['dynamodb:Query', 'dynamodb:UpdateItem', 'dynamodb:GetItem'],
+    partitions: ['export', 'batch'],
+    writePartitions: ['export'],
     writesExports: true,
   },
 };
+
+/**
+ * The erasure worker (functions/domain/erasure.ts), invoked by a schedule (run in-process by npm
+ * start). Its Scan carries no partition key: IAM's `ForAllValues` LeadingKeys condition holds for a
+ * request without one, so the same statement allows it; every other call stays in its partitions.
+ */
+export const erasureWorker: TaskFunction = {
+  operation: 'erasure_worker',
+  logicalId: 'ErasureWorkerFunction',
+  entry: 'functions/handlers/erasure-worker.ts',
+  actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
+  partitions: ['erasure', 'session', 'batch'],
+  readsErasureKey: true,
+};
+
+/** Every function that is no route: the export state machine's tasks and the erasure worker. */
+export const taskFunctions: readonly TaskFunction[] = [exportTasks.range, exportTasks.finish, erasureWorker];
 
 /**
  * The catch-all route (`ANY /{proxy+}`, every path of at least one segment): answers unknown paths

@@ -20,6 +20,7 @@ import { config } from '../shared/config.js';
 import { DomainError } from '../shared/errors.js';
 import { exportFiles } from '../storage/export-files.js';
 import { exportPrefix, MANIFEST_FILE } from '../storage/export-location.js';
+import { getBatch as readBatch } from '../storage/batch-store.js';
 import { endExport, getExportWithFiles, putExportFile } from '../storage/export-store.js';
 import { readRangePage } from './export-source.js';
 import type { SessionView } from './sessions.js';
@@ -140,9 +141,11 @@ export async function finishExport(input: { exportId: string; error?: string }, 
     bytes: files.reduce((n, f) => n + f.bytes, 0),
   };
   const expected = record.ranges.reduce((n, r) => n + r.sessions, 0);
-  // Sessions may expire through the table's TTL (retentionDays); then fewer is no error.
+  // Sessions may expire through the table's TTL (retentionDays); then fewer is no error. Sessions
+  // erased from the batch (README "Erasing a user") are left out: fewer by at most their count.
   const retention = config().retentionDays > 0;
-  if (record.ranges.every((r) => r.sessions >= 0) && (totals.sessions > expected || (totals.sessions < expected && !retention))) {
+  const erased = totals.sessions < expected && !retention ? ((await readBatch(record.batchId))?.erasedCount ?? 0) : 0;
+  if (record.ranges.every((r) => r.sessions >= 0) && (totals.sessions > expected || (totals.sessions < expected - erased && !retention))) {
     throw new ExportCheckFailed(`The files hold ${totals.sessions} sessions; the batch has ${expected}`);
   }
   const manifest: Manifest = {

@@ -6,6 +6,7 @@
  */
 import { conflict, notFound } from '../shared/errors.js';
 import { exportPrefix, locationOf } from '../storage/export-location.js';
+import { getBatch as readBatch } from '../storage/batch-store.js';
 import { createExport, getExportWithFiles } from '../storage/export-store.js';
 import { releasedRanges } from './export-source.js';
 import type { ExportFormat, ExportRange, ExportRecord } from './types.js';
@@ -50,6 +51,8 @@ export interface ExportStatus {
   files: number;
   /** Sessions in those files. */
   sessions: number;
+  /** Sessions of the batch were erased after the export started: its files may hold them (until they expire). */
+  containsErasedSessions?: boolean;
 }
 
 const exportNotFound = (id: string) => notFound(`Export with id=${id} not found`);
@@ -84,6 +87,13 @@ export async function startExport(input: { exportId: string; batchId: string; fo
 export async function getExportStatus(exportId: string): Promise<ExportStatus> {
   const { record, files } = await getExportWithFiles(exportId);
   if (!record) throw exportNotFound(exportId);
-  if (record.totals) return { record, files: record.totals.files, sessions: record.totals.sessions };
-  return { record, files: files.length, sessions: files.reduce((n, f) => n + f.sessions, 0) };
+  const erased = await erasedSince(record.batchId, record.createdAt);
+  if (record.totals) return { record, files: record.totals.files, sessions: record.totals.sessions, ...erased };
+  return { record, files: files.length, sessions: files.reduce((n, f) => n + f.sessions, 0), ...erased };
+}
+
+/** The mark an erasure leaves on the exports of a batch: one of its sessions was erased after the export started. */
+async function erasedSince(batchId: string, startedAt: number): Promise<{ containsErasedSessions?: true }> {
+  const batch = await readBatch(batchId);
+  return batch?.lastErasedAt !== undefined && batch.lastErasedAt >= startedAt ? { containsErasedSessions: true } : {};
 }

@@ -96,6 +96,13 @@ export interface BatchRecord {
   shardCount?: number;
   /** Sessions per shard, in shard order (stored at release; absent for batches released before). */
   shardCounts?: number[];
+  /**
+   * Sessions erased from the batch since they joined it (README "Erasing a user"): `sessionCount`
+   * still counts them, batch pages and exports leave them out. Absent when none was.
+   */
+  erasedCount?: number;
+  /** When a session of the batch was last erased: exports started before then may hold erased sessions. */
+  lastErasedAt?: number;
 }
 
 export interface ReleaseRecord {

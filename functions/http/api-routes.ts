@@ -16,6 +16,8 @@ export const API_ROUTES = {
   list_batches: { method: 'GET', path: '/internal/batches' },
   start_export: { method: 'POST', path: '/internal/batch/export' },
   get_export: { method: 'GET', path: '/internal/batch/export' },
+  erase_user: { method: 'POST', path: '/internal/users/erase' },
+  get_erasure: { method: 'GET', path: '/internal/users/erase' },
 } as const satisfies Record<string, { method: 'GET' | 'POST'; path: string }>;
 
 /** The operation names of the API: a map keyed by `Operation` must have an entry for each. */

@@ -1,5 +1,6 @@
 /** Domain records in the contract's wire shapes. */
 import type { BatchInfo, ShardRange } from '../domain/batches.js';
+import type { ErasureRecord } from '../domain/erasure.js';
 import type { ExportStatus } from '../domain/exports.js';
 import type { EventPosition, SessionView } from '../domain/sessions.js';
 import type { BatchLogPosition } from '../storage/batch-store.js';
@@ -70,6 +71,7 @@ export function batchView(b: BatchInfo) {
     ...(b.releasedAt !== undefined ? { released_at: b.releasedAt } : {}),
     ...(b.releaseId !== undefined ? { release_id: b.releaseId } : {}),
     session_count: b.sessionCount,
+    ...(b.erasedCount ? { erased_count: b.erasedCount } : {}),
   };
 }
 
@@ -97,5 +99,21 @@ export function exportView(s: ExportStatus) {
     files: s.files,
     sessions: s.sessions,
     ...(r.state === 'failed' ? { error: r.error ?? 'The export failed' } : {}),
+    ...(s.containsErasedSessions ? { contains_erased_sessions: true } : {}),
+  };
+}
+
+/** An erasure request's state: the receipt (the user only as an HMAC). */
+export function erasureView(r: ErasureRecord) {
+  return {
+    request_id: r.requestId,
+    state: r.state,
+    user_id_hmac: r.userHmac,
+    accepted_at: r.acceptedAt,
+    started_at: r.startedAt ?? null,
+    finished_at: r.finishedAt ?? null,
+    sessions_erased: r.sessions,
+    events_erased: r.events,
+    batch_memberships_erased: r.memberships,
   };
 }

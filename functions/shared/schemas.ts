@@ -288,3 +288,10 @@ export const finishExportInput = z.object({
   /** Set by the state machine's Catch: the failure to record (Step Functions' Error and Cause). */
   failure: z.optional(z.object({ Error: z.optional(z.string()), Cause: z.optional(z.string()) })),
 });
+
+// ---- erasure of a user (issue 12) ----
+
+/** `user_id`: as sessions carry it; `request_id`: the idempotency key (the same id always names the same request). */
+export const eraseUserBody = z.object({ user_id: idSchema, request_id: idSchema });
+
+export const getErasureQuery = z.object({ request_id: idSchema });

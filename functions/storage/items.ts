@@ -178,6 +178,9 @@ export function toBatchRecord(item: Item): BatchRecord {
     sessionCount: optionalNumber(item.sessionCount),
     shardCount: optionalNumber(item.shardCount),
     ...(Array.isArray(item.shardCounts) ? { shardCounts: item.shardCounts as number[] } : {}),
+    // Erasure (functions/storage/erasure-store.ts counts what it takes out of the batch).
+    ...(typeof item.erasedCount === 'number' ? { erasedCount: item.erasedCount } : {}),
+    ...(typeof item.lastErasedAt === 'number' ? { lastErasedAt: item.lastErasedAt } : {}),
   };
 }
 

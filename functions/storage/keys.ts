@@ -16,6 +16,10 @@
  *   release            RELEASE#<release_id>                RELEASE
  *   export             EXPORT#<export_id>                  EXPORT
  *   export file        EXPORT#<export_id>                  FILE#<path of the file in the export folder>
+ *   erasure request    ERASURE#<request_id>                REQUEST
+ *   erased session     ERASURE#<request_id>                SESSION#<session_id>   (until the request is done)
+ *   erasure queue      ERASURES                            PENDING#<request_id>   (until the request is done)
+ *   erasure pass       ERASURES                            PASS                   (while a pass runs)
  */
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' } as const;
 
@@ -38,6 +42,11 @@ const RELEASE_PREFIX = 'RELEASE#';
 /** Export records live in their own partitions: IAM can confine a function's writes to them (dynamodb:LeadingKeys). */
 export const EXPORT_PREFIX = 'EXPORT#';
 export const EXPORT_FILE_PREFIX = 'FILE#';
+/** Erasure requests (functions/storage/erasure-store.ts); `ERASURES` holds the queue and the pass. */
+const ERASURE_PREFIX = 'ERASURE#';
+const ERASURES_PK = 'ERASURES';
+export const ERASURE_PENDING_PREFIX = 'PENDING#';
+export const ERASED_SESSION_PREFIX = 'SESSION#';
 
 /**
  * A session number encodes the shard it was created on in its high bits:
@@ -79,6 +88,13 @@ export const keys = {
   export: (exportId: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: 'EXPORT' }),
   exportPartition: (exportId: string) => `${EXPORT_PREFIX}${exportId}`,
   exportFile: (exportId: string, path: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: `${EXPORT_FILE_PREFIX}${path}` }),
+  erasure: (requestId: string): Key => ({ pk: `${ERASURE_PREFIX}${requestId}`, sk: 'REQUEST' }),
+  erasurePartition: (requestId: string) => `${ERASURE_PREFIX}${requestId}`,
+  erasedSession: (requestId: string, sessionId: string): Key => ({ pk: `${ERASURE_PREFIX}${requestId}`, sk: `${ERASED_SESSION_PREFIX}${sessionId}` }),
+  erasedSessionIdOf: (sk: string) => sk.slice(ERASED_SESSION_PREFIX.length),
+  erasureQueuePartition: () => ERASURES_PK,
+  erasureQueued: (requestId: string): Key => ({ pk: ERASURES_PK, sk: `${ERASURE_PENDING_PREFIX}${requestId}` }),
+  erasurePass: (): Key => ({ pk: ERASURES_PK, sk: 'PASS' }),
 };
 
 /** What an item is, by its key (the table above); the batch log's entries share the registry's partition. */
@@ -111,7 +127,7 @@ export function itemOf({ pk, sk }: Key): { kind: ItemKind; id: string } | undefi
 }
 
 /** The kinds of partition a function may touch (IAM `dynamodb:LeadingKeys`, see below). */
-export type PartitionKind = 'session' | 'batch' | 'member' | 'shard' | 'registry' | 'release' | 'export';
+export type PartitionKind = 'session' | 'batch' | 'member' | 'shard' | 'registry' | 'release' | 'export' | 'erasure';
 
 /**
  * Each partition kind as an IAM `StringLike` pattern of `dynamodb:LeadingKeys`, derived from the
@@ -127,5 +143,7 @@ export const LEADING_KEY_PATTERNS: Record<PartitionKind, string> = {
   registry: REGISTRY_PK,
   release: `${RELEASE_PREFIX}*`,
   export: `${EXPORT_PREFIX}*`,
+  // `ERASURE#<request_id>` and `ERASURES` (no other key starts with ERASURE).
+  erasure: 'ERASURE*',
 };
 

@@ -195,7 +195,9 @@ describe('grants of the export functions, exactly', () => {
   it('the finishing task reads and ends export records only, and writes only under exports/', () => {
     expect(statementsOfFunction(byDefault.json, exportTasks.finish.logicalId)).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('FinishExport'), condition: undefined },
-      { actions: ['dynamodb:Query', 'dynamodb:UpdateItem'], resource: TABLE, condition: CONFINED },
+      // GetItem on the batch item: how many of its sessions were erased (README "Erasing a user").
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(exportTasks.finish.partitions) },
+      { actions: ['dynamodb:UpdateItem'], resource: TABLE, condition: CONFINED },
       { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resource: EXPORT_OBJECTS(), condition: undefined },
     ]);
   });
@@ -214,10 +216,10 @@ describe('grants of the export functions, exactly', () => {
     });
   });
 
-  it('get_export only queries the table', () => {
+  it('get_export only reads the table: its export, and the batch item (whether sessions were erased since)', () => {
     expect(statementsOfFunction(byDefault.json, 'GetExportFunction')).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('GetExport'), condition: undefined },
-      { actions: ['dynamodb:Query'], resource: TABLE, condition: CONFINED },
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(['export', 'batch']) },
     ]);
   });
 
@@ -226,7 +228,8 @@ describe('grants of the export functions, exactly', () => {
     const exportFunctions = new Set([exportTasks.range.logicalId, exportTasks.finish.logicalId, 'StartExportFunction']);
     for (const [id] of resourcesOf(t, 'AWS::Lambda::Function')) {
       if (exportFunctions.has(id)) continue;
-      for (const s of statementsOfFunction(t, id)) for (const a of s.actions) expect(a, id).toMatch(/^(logs|dynamodb):/);
+      // Besides logs and the table, only the erasure key (secretsmanager:GetSecretValue) is granted elsewhere.
+      for (const s of statementsOfFunction(t, id)) for (const a of s.actions) expect(a, id).toMatch(/^(logs|dynamodb|secretsmanager):/);
     }
     expect(routes.filter((r) => r.startsExports).map((r) => r.logicalId)).toEqual(['StartExportFunction']);
   });

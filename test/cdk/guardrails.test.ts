@@ -10,7 +10,7 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LEADING_KEY_PATTERNS } from '../../functions/storage/keys.js';
 import { dashboardNameOf } from '../../lib/monitoring.js';
-import { exportTasks, fallbackRoute, fullPath, routes } from '../../lib/routes.js';
+import { erasureWorker, exportTasks, fallbackRoute, fullPath, routes, taskFunctions } from '../../lib/routes.js';
 import { readSettings } from '../../lib/settings.js';
 import { type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
@@ -62,7 +62,9 @@ describe('reserved concurrency', () => {
     // The export tasks: the range workers as many as the state machine runs at once, the finishing task an internal pool.
     expect(fnOf(defaults.json, exportTasks.range.logicalId).ReservedConcurrentExecutions).toBe(16);
     expect(fnOf(defaults.json, exportTasks.finish.logicalId).ReservedConcurrentExecutions).toBe(10);
-    expect(resourcesOf(defaults.json, 'AWS::Lambda::Function')).toHaveLength(routes.length + 1 + Object.keys(exportTasks).length);
+    // The erasure worker: one at a time (each run goes on with the pass stored in the table).
+    expect(fnOf(defaults.json, erasureWorker.logicalId).ReservedConcurrentExecutions).toBe(1);
+    expect(resourcesOf(defaults.json, 'AWS::Lambda::Function')).toHaveLength(routes.length + 1 + taskFunctions.length);
   });
 
   it('are settings; 0 leaves a function in the unreserved pool', () => {
@@ -202,7 +204,7 @@ describe('outputs', () => {
     expect(arnPath(o.InternalReadInvokeArn!.Value)).toContain('/$default/GET/api/v1/clickstream/internal/*');
     expect(arnPath(o.InternalWriteInvokeArn!.Value)).toContain('/$default/POST/api/v1/clickstream/internal/*');
     // Every internal write is a POST and every internal read a GET, so the split ARNs cover them exactly.
-    const reads = ['get_session', 'get_batch_sessions', 'get_batch', 'list_batches', 'get_export'];
+    const reads = ['get_session', 'get_batch_sessions', 'get_batch', 'list_batches', 'get_export', 'get_erasure'];
     for (const r of routes) expect(r.method, r.operation).toBe(reads.includes(r.operation) ? 'GET' : 'POST');
   });
 

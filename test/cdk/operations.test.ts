@@ -6,12 +6,12 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_METRICS } from '../../lib/clickstream-stack.js';
-import { exportTasks, routes } from '../../lib/routes.js';
+import { routes, taskFunctions } from '../../lib/routes.js';
 import { DEFAULT_SETTINGS, readSettings } from '../../lib/settings.js';
 import { type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ops-alerts';
-const FUNCTIONS = routes.length + 1 + Object.keys(exportTasks).length; // one per route, the catch-all and the export tasks
+const FUNCTIONS = routes.length + 1 + taskFunctions.length; // one per route, the catch-all, the export tasks and the erasure worker
 /** Issue 15's alarms: 4xx rate, 401/403, 429, consumed write units (test/cdk/guardrails.test.ts). */
 const GUARDRAIL_ALARMS = 4;
 

@@ -7,7 +7,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ClickstreamStack } from '../../lib/clickstream-stack.js';
-import { BASE_PATH, exportTasks, fallbackRoute, fullPath, routes } from '../../lib/routes.js';
+import { BASE_PATH, erasureWorker, fallbackRoute, fullPath, routes, taskFunctions } from '../../lib/routes.js';
 
 let template: Template;
 let json: { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
@@ -35,7 +35,7 @@ function dynamoActions(logicalId: string): string[] {
 describe('functions', () => {
   it('has exactly one function per operation, plus the catch-all, under stable logical ids', () => {
     const ids = resourcesOfType('AWS::Lambda::Function').map(([id]) => id).sort();
-    expect(ids).toEqual([...routes.map((r) => r.logicalId), fallbackRoute.logicalId, ...Object.values(exportTasks).map((t) => t.logicalId)].sort());
+    expect(ids).toEqual([...routes.map((r) => r.logicalId), fallbackRoute.logicalId, ...taskFunctions.map((t) => t.logicalId)].sort());
   });
 
   it.each(routes.map((r) => [r.logicalId, r] as const))('%s runs its own bundle on Node.js 24, ARM64', (logicalId) => {
@@ -56,13 +56,21 @@ describe('functions', () => {
     expect(dynamoActions(route.logicalId)).toEqual([...route.actions].sort());
   });
 
-  it('grants no DynamoDB access to the catch-all, and no wildcard or Scan to anyone', () => {
+  it('only the erasure worker may Scan the table', () => {
+    expect(dynamoActions(erasureWorker.logicalId)).toEqual([...erasureWorker.actions].sort());
+    const scanners = resourcesOfType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: { Action: string | string[] }) => ([] as string[]).concat(s.Action).includes('dynamodb:Scan')))
+      .map(([, p]) => p.Properties.Roles[0].Ref as string);
+    expect(scanners).toEqual([json.Resources[erasureWorker.logicalId]!.Properties.Role['Fn::GetAtt'][0]]);
+  });
+
+  it('grants no DynamoDB access to the catch-all, and no wildcard to anyone, nor Scan but to the erasure worker', () => {
     expect(dynamoActions(fallbackRoute.logicalId)).toEqual([]);
     const statements = resourcesOfType('AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     for (const s of statements) {
       const actions: string[] = Array.isArray(s.Action) ? s.Action : [s.Action];
       expect(actions).not.toContain('dynamodb:*');
-      expect(actions).not.toContain('dynamodb:Scan');
+      if (actions.includes('dynamodb:Scan')) expect(s.Resource).toEqual({ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] });
       if (actions.some((a) => a.startsWith('dynamodb:'))) expect(s.Resource).toEqual({ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] });
     }
   });

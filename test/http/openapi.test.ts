@@ -11,6 +11,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setExportRunner } from '../../functions/domain/exports.js';
+import { resetErasureKey } from '../../functions/storage/erasure-key.js';
+import { inProcessErasureRunner } from '../../lib/local/erasure-runner.js';
 import { inProcessExportRunner } from '../../lib/local/export-runner.js';
 import { fullPath, routes } from '../../lib/routes.js';
 import { Api, nowSeconds, sessionBody, type Reply } from '../support/http.js';
@@ -35,8 +37,8 @@ describe('docs/openapi.json', () => {
       expect(op!.operationId).toBe(route.operation);
       expect(op!.tags).toEqual([route.internal ? 'internal' : 'client']);
       expect(op!.security).toEqual([{ [route.internal ? 'iam' : 'client']: [] }]);
-      // start_export answers 202 (the export runs on), every other operation 200.
-      expect(Object.keys(op!.responses)).toEqual(expect.arrayContaining([route.operation === 'start_export' ? '202' : '200', '422', '503']));
+      // start_export and erase_user answer 202 (the work runs on), every other operation 200.
+      expect(Object.keys(op!.responses)).toEqual(expect.arrayContaining([['start_export', 'erase_user'].includes(route.operation) ? '202' : '200', '422', '503']));
     }
     const documented = Object.values(doc.paths).flatMap((p) => Object.keys(p)).length;
     expect(documented).toBe(routes.length);
@@ -50,7 +52,8 @@ describe('every answer matches the document', () => {
   const runner = inProcessExportRunner();
 
   beforeAll(async () => {
-    await useFreshTable({ EXPORT_DIR: mkdtempSync(join(tmpdir(), 'doc-exports-')) });
+    await useFreshTable({ EXPORT_DIR: mkdtempSync(join(tmpdir(), 'doc-exports-')), CLICKSTREAM_ERASURE_KEY: 'doc-key' });
+    resetErasureKey();
     setExportRunner(runner);
     api = await Api.start();
   });
@@ -135,6 +138,24 @@ describe('every answer matches the document', () => {
     conforms('get_export', await api.get('/internal/batch/export', { export_id: 'nobody' }), 404);
     conforms('get_export', await api.get('/internal/batch/export'), 422);
 
+    // Erasure of a user (with erased_count on the batch, and the mark on an export written before).
+    const eraser = inProcessErasureRunner({ settleMs: 0, sweepDelayMs: 0 });
+    try {
+      const erasedSession = conforms('create_session', await api.post('/session', sessionBody('doc-erased', { user_id: 'doc-user' })), 200);
+      expect(erasedSession.body.created).toBe(true);
+      const erase = { user_id: 'doc-user', request_id: 'doc-q1' };
+      expect(conforms('erase_user', await api.post('/internal/users/erase', erase), 202).body.state).toBe('pending');
+      conforms('erase_user', await api.post('/internal/users/erase', { ...erase, user_id: 'someone-else' }), 409);
+      conforms('erase_user', await api.post('/internal/users/erase', { user_id: 'doc-user' }), 422);
+      await eraser.settled();
+      expect(conforms('get_erasure', await api.get('/internal/users/erase', { request_id: 'doc-q1' }), 200).body.state).toBe('done');
+      conforms('get_erasure', await api.get('/internal/users/erase', { request_id: 'nobody' }), 404);
+      conforms('get_erasure', await api.get('/internal/users/erase'), 422);
+      expect(conforms('get_batch', await api.get('/internal/batch'), 200).body.erased_count).toBe(1);
+    } finally {
+      eraser.stop();
+    }
+
     expect([...seen.keys()].sort()).toEqual(routes.map((r) => r.operation).sort());
-  });
+  }, 120_000);
 });

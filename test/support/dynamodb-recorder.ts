@@ -17,6 +17,11 @@ export interface SentCall {
 }
 
 const current = new AsyncLocalStorage<string>();
+/**
+ * A Scan names no partition: IAM evaluates its `ForAllValues` LeadingKeys condition over an empty
+ * set, which holds, so the action alone decides.
+ */
+export const SCAN_PK = '(no partition key: Scan)';
 export const sent: SentCall[] = [];
 
 export const recordAs = <T>(operation: string, fn: () => Promise<T>): Promise<T> => current.run(operation, fn);
@@ -45,8 +50,9 @@ function callsOf(command: string, input: AnyInput): { action: string; pk: string
     case 'PutItem':
       return [{ action: 'dynamodb:PutItem', pk: pkOf(input.Item) }];
     case 'Query':
+      return [{ action: 'dynamodb:Query', pk: queryPk(input) }];
     case 'Scan':
-      return [{ action: `dynamodb:${command}`, pk: command === 'Query' ? queryPk(input) : '*' }];
+      return [{ action: 'dynamodb:Scan', pk: SCAN_PK }];
     case 'BatchGetItem':
       return Object.values(input.RequestItems as Record<string, { Keys: AnyInput[] }>).flatMap((r) =>
         r.Keys.map((k) => ({ action: 'dynamodb:BatchGetItem', pk: pkOf(k) })),
