@@ -77,7 +77,7 @@ export async function getBatch(batchId?: string, o: { finishAbandoned?: boolean 
     const counts = released.shardCounts ?? (await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(released.batchId, shard)));
     return { ...released, sessionCount: released.sessionCount ?? 0, ranges: shards.map((shard) => shardRange(shard, counts[shard] ?? 0)) };
   }
-  return { ...batch, sessionCount: await countCollecting(id, registry?.shardCount ?? 0) };
+  return { ...batch, sessionCount: (await countCollecting(id, registry?.shardCount ?? 0)) + (batch.erasedCount ?? 0) };
 }
 
 export interface BatchList {
@@ -106,7 +106,7 @@ export async function listBatches(limit: number, before?: BatchLogPosition): Pro
   const shardCount = registry?.shardCount ?? 0;
   const batches = await mapLimited(records, 4, async (b) => ({
     ...b,
-    sessionCount: b.status === 'released' ? (b.sessionCount ?? 0) : await countCollecting(b.batchId, shardCount),
+    sessionCount: b.status === 'released' ? (b.sessionCount ?? 0) : (await countCollecting(b.batchId, shardCount)) + (b.erasedCount ?? 0),
   }));
   const last = page.entries.at(-1);
   return { batches, ...(page.more && last ? { next: last } : {}) };

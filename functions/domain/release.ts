@@ -17,6 +17,7 @@ import {
   claimRelease,
   countMembers,
   finalizeRelease,
+  getBatch as readBatch,
   getRelease,
   getShards,
   putTombstone,
@@ -29,6 +30,8 @@ import { getRegistry } from '../storage/registry-store.js';
 import type { RegistryRecord, ReleaseRecord } from './types.js';
 
 const MAX_RELEASE_ROUNDS = 20;
+/** Counts a finisher makes while erasures keep changing the batch, before it leaves the release to a retry. */
+const MAX_FINALIZE_ROUNDS = 5;
 export const SHARD_CONCURRENCY = 16;
 const TOMBSTONE_CONCURRENCY = 8;
 /** Items a sealing reads per Query of a member partition. */
@@ -88,14 +91,22 @@ export async function completeRelease(releaseId: string, batchId: string, nextBa
   const shardCount = registry.shardCount;
   const now = Date.now();
   const shards = Array.from({ length: shardCount }, (_, shard) => shard);
-  const counts = await mapLimited(shards, SHARD_CONCURRENCY, async (shard) => {
-    const range = await switchShard(shard, batchId, nextBatchId);
-    return range === 'superseded' ? range : sealShard(batchId, shard, range, now);
-  });
-  if (counts.includes('superseded')) return; // finished by another caller; the caller re-reads it
-  const shardCounts = counts as number[];
-  const sessionCount = shardCounts.reduce((a, b) => a + b, 0);
-  await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, shardCounts, now: Date.now() });
+  for (let round = 0; round < MAX_FINALIZE_ROUNDS; round++) {
+    // Erasures (README "Erasing a user") take members out; the batch's count keeps counting them, so
+    // the count is the members seen plus those erased before they were counted, and it is written
+    // only if no erasure fell between (else: count again).
+    const erasedCount = (await readBatch(batchId))?.erasedCount ?? 0;
+    const counts = await mapLimited(shards, SHARD_CONCURRENCY, async (shard) => {
+      const range = await switchShard(shard, batchId, nextBatchId);
+      return range === 'superseded' ? range : sealShard(batchId, shard, range, now);
+    });
+    if (counts.includes('superseded')) return; // finished by another caller; the caller re-reads it
+    const shardCounts = counts as number[];
+    const sessionCount = shardCounts.reduce((a, b) => a + b, 0) + erasedCount;
+    if (await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, shardCounts, erasedCount, now: Date.now() })) return;
+    const batch = await readBatch(batchId);
+    if (batch?.status !== 'collecting' || (batch.erasedCount ?? 0) === erasedCount) return; // finalized by another caller
+  }
 }
 
 /**

@@ -401,6 +401,11 @@ export async function finalizeRelease(p: {
   shardCount: number;
   /** Sessions of the batch on each shard, in shard order (get_batch's ranges). */
   shardCounts: number[];
+  /**
+   * The batch's `erasedCount` when its members were counted: the batch must still have it, so that
+   * no erasure fell between the count and this write (`sessionCount` includes the erased sessions).
+   */
+  erasedCount: number;
   now: number;
 }): Promise<boolean> {
   return transactOrCancelled('finalize release', [
@@ -420,11 +425,12 @@ export async function finalizeRelease(p: {
         Key: keys.batch(p.batchId),
         UpdateExpression:
           'SET #status = :released, releasedAt = :now, sessionCount = :count, releaseId = :rid, shardCount = :shards, shardCounts = :perShard',
-        ConditionExpression: '#status = :collecting',
+        ConditionExpression: `#status = :collecting AND ${conditions.erasedCountIs}`,
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':released': 'released',
           ':collecting': 'collecting',
+          ':erased': p.erasedCount,
           ':now': p.now,
           ':count': p.sessionCount,
           ':rid': p.releaseId,

@@ -28,6 +28,8 @@ export const conditions = {
   noReleaseUnderWay: 'attribute_not_exists(releasingId)',
   /** The release under way is `:rid`. */
   releaseUnderWayIs: 'releasingId = :rid',
+  /** A batch from which exactly `:erased` sessions were erased (none when the attribute is absent). */
+  erasedCountIs: '(attribute_not_exists(erasedCount) OR erasedCount = :erased)',
 } as const;
 
 const table = () => config().tableName;

@@ -149,9 +149,15 @@ describe('erasing a user', () => {
     const b2 = (await api.get('/internal/batch', { batch_id: batch2 })).body;
     expect(b2).toMatchObject({ session_count: 2, erased_count: 1 });
     expect(b2.ranges.reduce((n: number, r: { session_count: number }) => n + r.session_count, 0)).toBe(2);
-    expect((await api.get('/internal/batch')).body).toMatchObject({ status: 'collecting', session_count: 2, erased_count: 1 });
+    const collecting = (await api.get('/internal/batch')).body;
+    expect(collecting).toMatchObject({ status: 'collecting', session_count: 2, erased_count: 1 });
+    // Released after the erasure: its count still counts the erased session, and the pages leave it out.
+    const third = await api.post('/internal/batch/release', { release_id: 'after-erasure' });
+    expect(third.body).toMatchObject({ batch_id: collecting.batch_id, session_count: 2 });
+    expect((await api.get('/internal/batch', { batch_id: collecting.batch_id })).body).toMatchObject({ status: 'released', session_count: 2, erased_count: 1 });
+    expect((await allPages(collecting.batch_id)).length).toBe(1);
     const listed = (await api.get('/internal/batches')).body.batches;
-    expect(listed.map((b: { erased_count?: number }) => b.erased_count)).toEqual([1, 1, 2]);
+    expect(listed.map((b: { erased_count?: number }) => b.erased_count)).toEqual([undefined, 1, 1, 2]);
     // The export written before is marked; a new export leaves the erased sessions out.
     expect((await api.get('/internal/batch/export', { export_id: 'before' })).body).toMatchObject({ state: 'succeeded', contains_erased_sessions: true });
     expect((await api.post('/internal/batch/export', { batch_id: batch1, export_id: 'after' })).status).toBe(202);
