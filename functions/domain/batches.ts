@@ -32,7 +32,7 @@ import type { BatchRecord, ReleaseRecord } from './types.js';
 
 const MAX_RELEASE_ROUNDS = 20;
 const SWITCH_CONCURRENCY = 16;
-const EVENT_READ_CONCURRENCY = 16;
+export const EVENT_READ_CONCURRENCY = 16;
 
 export interface ReleaseAnswer {
   releaseId: string;

@@ -184,6 +184,40 @@ export function assertSessionFits(record: SessionRecord): void {
   assertFits(sessionItem(record), `Session ${record.sessionId}`);
 }
 
+/** The create transaction's items: the session, its batch membership and its shard's counter. */
+export function createSessionItems(record: SessionRecord, shard: number, tableName = table()): TransactItems {
+  return [
+    {
+      Put: {
+        TableName: tableName,
+        Item: sessionItem(record),
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    },
+    {
+      Put: {
+        TableName: tableName,
+        Item: {
+          ...keys.member(record.batchId, shard, record.sessionNumber),
+          sessionId: record.sessionId,
+          sessionNumber: record.sessionNumber,
+          expiresAt: expiresAt(record.receivedAt),
+        },
+      },
+    },
+    {
+      Update: {
+        TableName: tableName,
+        Key: keys.shard(shard),
+        UpdateExpression: 'ADD sessionCount :one',
+        ConditionExpression: 'batchId = :b',
+        ExpressionAttributeValues: { ':one': 1, ':b': record.batchId },
+      },
+    },
+  ];
+}
+
 /**
  * Creates a session in one transaction with its batch membership and its shard's counter. The
  * shard's pointer must still name `record.batchId`: a session can never join a batch after that
@@ -196,36 +230,7 @@ export async function insertSession(record: SessionRecord, shard: number): Promi
     await storageCall('create session', () =>
       send().send(
         new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: table(),
-                Item: item,
-                ConditionExpression: 'attribute_not_exists(pk)',
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            {
-              Put: {
-                TableName: table(),
-                Item: {
-                  ...keys.member(record.batchId, shard, record.sessionNumber),
-                  sessionId: record.sessionId,
-                  sessionNumber: record.sessionNumber,
-                  expiresAt: expiresAt(record.receivedAt),
-                },
-              },
-            },
-            {
-              Update: {
-                TableName: table(),
-                Key: keys.shard(shard),
-                UpdateExpression: 'ADD sessionCount :one',
-                ConditionExpression: 'batchId = :b',
-                ExpressionAttributeValues: { ':one': 1, ':b': record.batchId },
-              },
-            },
-          ],
+          TransactItems: createSessionItems(record, shard),
         }),
       ),
     );

@@ -29,6 +29,8 @@ export const MAX_BUNDLE_BYTES = 600 * 1024;
 export const MIN_PUSH_RATIO = 0.7;
 export const MAX_WRITES_PER_EVENT = 1.1;
 export const MAX_COST_RATIO = 1.25;
+/** A new session: its item, membership and counter (issue 11); the floor is one write unit. */
+export const MAX_CREATE_WRITE_UNITS = 4.1;
 /** The JSON guard's worst time per MiB over the adversarial bodies, against JSON.parse of the same body. */
 export const MAX_GUARD_RATIO = 5;
 export const MAX_READS_PER_SESSION = 1.1;
@@ -51,6 +53,7 @@ export function evaluateTargets(r: TargetInputs): Target[] {
   const batchRead = r.capacity.find((c) => c.key === 'batch_read')!;
   const readsPerSession = batchRead.reads / batchRead.sessions!;
   const firstCost = unitCost(first.reads, first.writes);
+  const create = r.capacity.find((c) => c.key === 'create_session')!;
   return [
     {
       key: 'init_ratio',
@@ -99,6 +102,14 @@ export function evaluateTargets(r: TargetInputs): Target[] {
       value: cost.ratio,
       limit: MAX_COST_RATIO,
       met: cost.ratio <= MAX_COST_RATIO,
+    },
+    {
+      key: 'create_write_units',
+      target: `<= ${MAX_CREATE_WRITE_UNITS} write units per create_session of a session under 1 KB`,
+      measured: `${create.writes.toFixed(3)} WRU (session item ${create.floorWrites === 1 ? 'under' : 'over'} 1 KB)`,
+      value: create.writes,
+      limit: MAX_CREATE_WRITE_UNITS,
+      met: create.floorWrites === 1 && create.writes <= MAX_CREATE_WRITE_UNITS,
     },
     guardTarget(r.guard),
     {

@@ -6,7 +6,7 @@
  */
 import { readJson } from '../../functions/http/json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../../functions/shared/timestamps.js';
-import { adversarialBodies, MIB } from '../../test/robustness/support/adversarial.js';
+import { adversarialBodies, MIB } from '../robustness/support/adversarial.js';
 
 export interface GuardRow {
   shape: string;
