@@ -1,19 +1,17 @@
 /**
  * The throughput floor: the items the service writes, written straight to DynamoDB Local with the
- * SDK (same client options as functions/storage/client.ts, same in-request parallelism as the
- * handler), without HTTP, validation or the handler. Runs in a process of its own
- * (floor-process.ts), as the local server does, so that neither side shares its event loop with the
- * load generator.
+ * functions' own document client and in-request parallelism, without HTTP, validation or the
+ * handler. Runs in a process of its own (child.ts), as the local server does.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { createSessionItems } from '../../functions/storage/batch-store.js';
+import { documentClient } from '../../functions/storage/client.js';
 import { eventItem } from '../../functions/storage/items.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, tableDefinition } from '../../lib/local/dynamodb-local.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { clickEvent, sessionBody } from './events.js';
 
 export const EVENTS_PER_REQUEST = 100;
@@ -71,24 +69,11 @@ export interface BatchToRead {
   limit: number;
 }
 
-export interface FloorWorkload {
-  push(i: number): Promise<number>;
-  create(i: number): Promise<number>;
-  /** One reader of a released batch: each call reads its next page and says how many sessions. */
-  reader(batch: BatchToRead): () => Promise<number>;
-  destroy(): void;
-}
+export type FloorWorkload = Awaited<ReturnType<typeof floorWorkload>>;
 
-export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
-  const raw = new DynamoDBClient({
-    endpoint: o.endpoint,
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-    maxAttempts: 4,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000 },
-  });
-  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  await raw.send(new CreateTableCommand(tableDefinition(o.tableName)));
+export async function floorWorkload(o: FloorOptions) {
+  const doc = documentClient(); // DYNAMODB_ENDPOINT is in the environment
+  await ensureTable(o.endpoint, o.tableName);
   // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
   for (let shard = 0; shard < o.shards; shard++) {
     await doc.send(new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }));
@@ -97,7 +82,7 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
   let pushSeq = 0;
   let createSeq = 0;
   return {
-    async push(i) {
+    async push(i: number) {
       const n = pushSeq++;
       const sessionId = `${o.runId}-floor-${i % o.sessions}`;
       const now = Date.now();
@@ -135,7 +120,8 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
       await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems(record, shard, o.tableName) }));
       return 1;
     },
-    reader(batch) {
+    /** One reader of a released batch: each call reads its next page and says how many sessions. */
+    reader(batch: BatchToRead) {
       // The least the API's reader needs: members of each shard in number order (one Query per
       // `limit` members), then one strongly consistent Query per session partition,
       // EVENT_READ_CONCURRENCY at once; no HTTP, no validation, no JSON answer. From the start
@@ -179,6 +165,6 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
         return 0;
       };
     },
-    destroy: () => raw.destroy(),
+    destroy: () => doc.destroy(),
   };
 }

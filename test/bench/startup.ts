@@ -90,45 +90,14 @@ export async function buildBundles(): Promise<Bundle[]> {
 
 const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
 
-interface Sample {
-  importMs: number;
-  firstMs: number;
-  /** Of firstMs, the time an HTTP request to DynamoDB was out (waiting for DynamoDB Local). */
-  waitMs: number;
-  importCpuMs: number;
-  coldCpuMs: number;
-  wallMs: number;
-  status: number | string;
-  rssMb: number;
-}
+/** One process: import, first request and, of it, the time an HTTP request to DynamoDB was out (ms). */
+type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCpuMs' | 'wallMs' | 'rssMb', number> & { status: number | string };
 
-export interface StartupResult {
-  name: string;
-  logicalId: string;
-  bytes: number;
-  mapBytes: number;
-  dynamo: string;
-  runs: number;
-  /** Medians, ms. */
-  importMs: number;
-  firstMs: number;
-  waitMs: number;
-  /** Import + first request - the time waiting for DynamoDB's answers: the function's own start-up work. */
-  initMs: number;
-  initP90Ms: number;
-  /** Import + first request, the DynamoDB round trips included. */
-  coldMs: number;
-  coldP90Ms: number;
-  /** CPU time (user + system) of import + first request: less sensitive to other load on the machine. */
-  coldCpuMs: number;
-  importCpuMs: number;
-  wallMs: number;
-  rssMb: number;
-  initRatio?: number;
-  coldRatio?: number;
-  importRatio?: number;
-  coldCpuRatio?: number;
-}
+/**
+ * Medians, ms. init = import + first request - the waits for DynamoDB: the function's own start-up
+ * work; cold = the same with the round trips; CPU (user + system) moves less with other load.
+ */
+export type StartupResult = Awaited<ReturnType<typeof measureStartup>>[number];
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
   const [spec, expect] = FIRST_REQUESTS[bundle.name]!;
@@ -161,14 +130,14 @@ function shuffle<T>(items: T[]): T[] {
 }
 
 /** `runs` fresh processes per bundle (after one uncounted run each that warms the file cache). */
-export async function measureStartup(bundles: Bundle[], runs: number, env: Record<string, string>, log: (line: string) => void): Promise<StartupResult[]> {
+export async function measureStartup(bundles: Bundle[], runs: number, env: Record<string, string>, log: (line: string) => void) {
   const samples = new Map<string, Sample[]>(bundles.map((b) => [b.name, []]));
   for (const b of bundles) await runOnce(b, env);
   for (let r = 0; r < runs; r++) {
     for (const b of shuffle(bundles)) samples.get(b.name)!.push(await runOnce(b, env));
     if ((r + 1) % 5 === 0) log(`  start-up: ${r + 1}/${runs} rounds`);
   }
-  const results = bundles.map((b): StartupResult => {
+  const results = bundles.map((b) => {
     const s = samples.get(b.name)!;
     const med = (f: (x: Sample) => number, digits = 2) => round(median(s.map(f)), digits);
     const init = s.map((x) => x.importMs + x.firstMs - x.waitMs);
@@ -191,6 +160,7 @@ export async function measureStartup(bundles: Bundle[], runs: number, env: Recor
       importCpuMs: med((x) => x.importCpuMs),
       wallMs: med((x) => x.wallMs),
       rssMb: med((x) => x.rssMb, 1),
+      ...{ initRatio: 0, coldRatio: 0, importRatio: 0, coldCpuRatio: 0 },
     };
   });
   const base = results.find((r) => r.name === 'baseline')!;

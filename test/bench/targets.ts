@@ -1,10 +1,9 @@
-/** The issue's targets, evaluated on a run's figures. */
-import type { CapacityRow } from './capacity.js';
+/** The targets (issues 1, 9, 10, 11, 15), evaluated on a run's figures. */
+import { type CapacityRow, unitCost } from './capacity.js';
 import type { CostRow } from './cost.js';
 import type { GuardResult } from './guard.js';
 import type { StartupResult } from './startup.js';
 import type { ThroughputResult } from './throughput.js';
-import { unitCost } from './capacity.js';
 
 export interface Target {
   key: string;
@@ -24,130 +23,69 @@ export interface TargetInputs {
   guard: GuardResult;
 }
 
-export const MAX_INIT_RATIO = 1.2;
-export const MAX_BUNDLE_BYTES = 600 * 1024;
-export const MIN_PUSH_RATIO = 0.7;
-export const MAX_WRITES_PER_EVENT = 1.1;
-export const MAX_COST_RATIO = 1.25;
-/** A new session: its item, membership and counter (issue 11); the floor is one write unit. */
-export const MAX_CREATE_WRITE_UNITS = 4.1;
-/** The JSON guard's worst time per MiB over the adversarial bodies, against JSON.parse of the same body. */
-export const MAX_GUARD_RATIO = 5;
-export const MAX_READS_PER_SESSION = 1.1;
-export const MIN_READ_RATIO = 0.8;
-/** The local server-side export against the direct-SDK read floor (sessions/s). */
-export const MIN_EXPORT_RATIO = 0.8;
-/** The request size the cost target is judged at: the push of the throughput figures. */
-export const COST_TARGET_EVENTS_PER_REQUEST = 100;
+const atMost = (key: string, target: string, measured: string, value: number, limit: number): Target => ({ key, target, measured, value, limit, met: value <= limit });
+const atLeast = (key: string, target: string, measured: string, value: number, limit: number): Target => ({ key, target, measured, value, limit, met: value >= limit });
+const x = (n: number) => `${n.toFixed(2)}x`;
 
 export function evaluateTargets(r: TargetInputs): Target[] {
   const fns = r.startup.results.filter((s) => s.name !== 'baseline');
+  const base = r.startup.results.find((s) => s.name === 'baseline')!;
   const worstInit = fns.reduce((a, b) => ((b.initRatio ?? 0) > (a.initRatio ?? 0) ? b : a));
   const biggest = fns.reduce((a, b) => (b.bytes > a.bytes ? b : a));
-  const pushes = r.capacity.filter((c) => c.operation === 'push_events' && (c.accepted ?? 0) > 0);
-  const worstWrites = pushes.reduce((a, b) => (b.writes / b.accepted! > a.writes / a.accepted! ? b : a));
-  const first = r.capacity.find((c) => c.key === 'push_events_100')!;
-  const dup = r.capacity.find((c) => c.key === 'push_events_duplicate')!;
-  const cost = r.cost.find((c) => c.key === `events_${COST_TARGET_EVENTS_PER_REQUEST}`)!;
-  const dupCost = unitCost(dup.reads, dup.writes);
-  const batchRead = r.capacity.find((c) => c.key === 'batch_read')!;
+  const row = (key: string) => r.capacity.find((c) => c.key === key)!;
+  const perEvent = (c: CapacityRow) => c.writes / c.accepted!;
+  const worstWrites = r.capacity.filter((c) => (c.accepted ?? 0) > 0).reduce((a, b) => (perEvent(b) > perEvent(a) ? b : a));
+  const [first, dup, create, batchRead] = [row('push_events_100'), row('push_events_duplicate'), row('create_session'), row('batch_read')];
+  const [firstCost, dupCost] = [unitCost(first.reads, first.writes), unitCost(dup.reads, dup.writes)];
+  const cost = r.cost.find((c) => c.key === 'events_100')!;
   const readsPerSession = batchRead.reads / batchRead.sessions!;
-  const firstCost = unitCost(first.reads, first.writes);
-  const create = r.capacity.find((c) => c.key === 'create_session')!;
+  const t = r.throughput;
+  const exportRate = t.rows.find((row) => row.scenario === 'batch_export')?.itemsPerSec ?? Number.NaN;
   return [
+    atMost('init_ratio', 'init time of every function <= 1.2x the SDK-only baseline', `worst: ${worstInit.name} ${x(worstInit.initRatio!)} (${worstInit.initMs.toFixed(1)} ms vs ${base.initMs.toFixed(1)} ms)`, worstInit.initRatio!, 1.2),
+    atMost('bundle_size', 'no function bundle over 600 KB', `largest: ${biggest.name} ${(biggest.bytes / 1024).toFixed(1)} KB`, biggest.bytes, 600 * 1024),
+    atLeast('push_throughput', 'push_events >= 0.7x the direct-SDK floor in events/s', x(t.pushRatio), t.pushRatio, 0.7),
+    atMost('writes_per_event', '<= 1.1 write units per accepted event under 1 KB', `worst: ${perEvent(worstWrites).toFixed(3)} (push of ${worstWrites.accepted})`, perEvent(worstWrites), 1.1),
+    atMost('duplicate_push', 'a duplicate push costs no more than a first push', `${dup.reads} RRU + ${dup.writes} WRU vs ${first.reads} RRU + ${first.writes} WRU (${x(dupCost / firstCost)})`, dupCost / firstCost, 1),
+    atMost(
+      'cost_per_million_events',
+      'cost per million events <= 1.25x the DynamoDB write floor plus API Gateway (at 100 events a request)',
+      `$${cost.total.toFixed(4)} vs $${cost.floor.toFixed(4)} (${x(cost.ratio)})`,
+      cost.ratio,
+      1.25,
+    ),
     {
-      key: 'init_ratio',
-      target: `init time of every function <= ${MAX_INIT_RATIO}x the SDK-only baseline`,
-      measured: `worst: ${worstInit.name} ${worstInit.initRatio?.toFixed(2)}x (${worstInit.initMs.toFixed(1)} ms vs ${r.startup.results.find((s) => s.name === 'baseline')?.initMs.toFixed(1)} ms)`,
-      value: worstInit.initRatio ?? Number.NaN,
-      limit: MAX_INIT_RATIO,
-      met: (worstInit.initRatio ?? Infinity) <= MAX_INIT_RATIO,
-    },
-    {
-      key: 'bundle_size',
-      target: 'no function bundle over 600 KB',
-      measured: `largest: ${biggest.name} ${(biggest.bytes / 1024).toFixed(1)} KB`,
-      value: biggest.bytes,
-      limit: MAX_BUNDLE_BYTES,
-      met: biggest.bytes <= MAX_BUNDLE_BYTES,
-    },
-    {
-      key: 'push_throughput',
-      target: `push_events >= ${MIN_PUSH_RATIO}x the direct-SDK floor in events/s`,
-      measured: `${r.throughput.pushRatio.toFixed(2)}x`,
-      value: r.throughput.pushRatio,
-      limit: MIN_PUSH_RATIO,
-      met: r.throughput.pushRatio >= MIN_PUSH_RATIO,
-    },
-    {
-      key: 'writes_per_event',
-      target: `<= ${MAX_WRITES_PER_EVENT} write units per accepted event under 1 KB`,
-      measured: `worst: ${(worstWrites.writes / worstWrites.accepted!).toFixed(3)} (push of ${worstWrites.accepted})`,
-      value: worstWrites.writes / worstWrites.accepted!,
-      limit: MAX_WRITES_PER_EVENT,
-      met: worstWrites.writes / worstWrites.accepted! <= MAX_WRITES_PER_EVENT,
-    },
-    {
-      key: 'duplicate_push',
-      target: 'a duplicate push costs no more than a first push',
-      measured: `${dup.reads} RRU + ${dup.writes} WRU vs ${first.reads} RRU + ${first.writes} WRU (${(dupCost / firstCost).toFixed(2)}x)`,
-      value: dupCost / firstCost,
-      limit: 1,
-      met: dupCost <= firstCost,
-    },
-    {
-      key: 'cost_per_million_events',
-      target: `cost per million events <= ${MAX_COST_RATIO}x the DynamoDB write floor plus API Gateway (at ${COST_TARGET_EVENTS_PER_REQUEST} events a request)`,
-      measured: `$${cost.total.toFixed(4)} vs $${cost.floor.toFixed(4)} (${cost.ratio.toFixed(2)}x)`,
-      value: cost.ratio,
-      limit: MAX_COST_RATIO,
-      met: cost.ratio <= MAX_COST_RATIO,
-    },
-    {
-      key: 'create_write_units',
-      target: `<= ${MAX_CREATE_WRITE_UNITS} write units per create_session of a session under 1 KB`,
-      measured: `${create.writes.toFixed(3)} WRU (session item ${create.floorWrites === 1 ? 'under' : 'over'} 1 KB)`,
-      value: create.writes,
-      limit: MAX_CREATE_WRITE_UNITS,
-      met: create.floorWrites === 1 && create.writes <= MAX_CREATE_WRITE_UNITS,
+      // Judged on a session under 1 KB only (its floor: one write unit).
+      ...atMost('create_write_units', '<= 4.1 write units per create_session of a session under 1 KB', `${create.writes.toFixed(3)} WRU (floor ${create.floorWrites} WRU)`, create.writes, 4.1),
+      ...(create.floorWrites > 1 ? { met: false } : {}),
     },
     guardTarget(r.guard),
-    {
-      key: 'batch_read_units',
-      target: `<= ${MAX_READS_PER_SESSION} read units per session of a released batch read through the API (sessions under 4 KB, strongly consistent)`,
-      measured: `${readsPerSession.toFixed(3)} (${batchRead.reads} RRU for ${batchRead.sessions} sessions)`,
-      value: readsPerSession,
-      limit: MAX_READS_PER_SESSION,
-      met: readsPerSession <= MAX_READS_PER_SESSION,
-    },
-    {
-      key: 'batch_read_ratio',
-      target: `one API reader of a released batch >= ${MIN_READ_RATIO}x the direct-SDK floor in sessions/s`,
-      measured: `${r.throughput.readRatio.toFixed(2)}x`,
-      value: r.throughput.readRatio,
-      limit: MIN_READ_RATIO,
-      met: r.throughput.readRatio >= MIN_READ_RATIO,
-    },
-    {
-      key: 'export_rate',
-      target: `the local server-side export of a released batch (POST to succeeded) >= ${MIN_EXPORT_RATIO}x the direct-SDK read floor in sessions/s`,
-      measured: `${r.throughput.rows.find((x) => x.scenario === 'batch_export')?.itemsPerSec ?? Number.NaN} sessions/s, ${r.throughput.exportRatio.toFixed(2)}x`,
-      value: r.throughput.exportRatio,
-      limit: MIN_EXPORT_RATIO,
-      met: r.throughput.exportRatio >= MIN_EXPORT_RATIO,
-    },
+    atMost(
+      'batch_read_units',
+      '<= 1.1 read units per session of a released batch read through the API (sessions under 4 KB, strongly consistent)',
+      `${readsPerSession.toFixed(3)} (${batchRead.reads} RRU for ${batchRead.sessions} sessions)`,
+      readsPerSession,
+      1.1,
+    ),
+    atLeast('batch_read_ratio', 'one API reader of a released batch >= 0.8x the direct-SDK floor in sessions/s', x(t.readRatio), t.readRatio, 0.8),
+    atLeast(
+      'export_rate',
+      'the local server-side export of a released batch (POST to succeeded) >= 0.8x the direct-SDK read floor in sessions/s',
+      `${exportRate} sessions/s, ${x(t.exportRatio)}`,
+      t.exportRatio,
+      0.8,
+    ),
   ];
 }
 
 export function guardTarget(guard: GuardResult): Target {
-  const w = guard.worst;
-  const h = guard.highestRatio;
-  return {
-    key: 'guard_worst_ratio',
-    target: `request checks (JSON guard): the worst time per MiB over ${guard.rows.length} adversarial bodies <= ${MAX_GUARD_RATIO}x JSON.parse of the same body`,
-    measured: `worst: ${w.shape} ${w.guardMsPerMib.toFixed(1)} ms/MiB vs ${w.parseMsPerMib.toFixed(1)} ms/MiB (${w.ratio.toFixed(2)}x); highest ratio: ${h.shape} ${h.ratio.toFixed(2)}x (${h.guardMsPerMib.toFixed(1)} vs ${h.parseMsPerMib.toFixed(1)} ms/MiB)`,
-    value: w.ratio,
-    limit: MAX_GUARD_RATIO,
-    met: w.ratio <= MAX_GUARD_RATIO,
-  };
+  const [w, h] = [guard.worst, guard.highestRatio];
+  const perMib = (n: number) => n.toFixed(1);
+  return atMost(
+    'guard_worst_ratio',
+    `request checks (JSON guard): the worst time per MiB over ${guard.rows.length} adversarial bodies <= 5x JSON.parse of the same body`,
+    `worst: ${w.shape} ${perMib(w.guardMsPerMib)} ms/MiB vs ${perMib(w.parseMsPerMib)} ms/MiB (${x(w.ratio)}); highest ratio: ${h.shape} ${x(h.ratio)} (${perMib(h.guardMsPerMib)} vs ${perMib(h.parseMsPerMib)} ms/MiB)`,
+    w.ratio,
+    5,
+  );
 }

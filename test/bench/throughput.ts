@@ -88,21 +88,7 @@ async function startFloorProcess(env: Record<string, string>, options: FloorOpti
   };
 }
 
-export interface ThroughputRow {
-  scenario: string;
-  mode: 'api' | 'floor';
-  what: string;
-  concurrency: number;
-  itemsPerRequest: number;
-  requests: number;
-  items: number;
-  errors: number;
-  seconds: number;
-  itemsPerSec: number;
-  requestsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-}
+export type ThroughputRow = ReturnType<typeof summarize>;
 
 export interface ThroughputResult {
   rows: ThroughputRow[];
@@ -120,22 +106,9 @@ export interface ThroughputResult {
 /** Sessions per page of the batch read (both readers). */
 export const READ_PAGE = 1000;
 
-export interface ThroughputOptions {
-  server: LocalServerProcess;
-  endpoint: string;
-  /** Environment of the floor process (region and credentials for DynamoDB Local). */
-  env: Record<string, string>;
-  /** The table the floor writes to (created by the floor process). */
-  floorTable: string;
-  /** The local server's table (the batch read compares both readers on it). */
-  tableName: string;
-  concurrency: number;
-  rounds: number;
-  segmentMs: number;
-  runId: string;
-  shards: number;
-  log: (line: string) => void;
-}
+/** `env`: the floor process's; `floorTable`: the floor's own; `tableName`: the server's (both readers read it). */
+export type ThroughputOptions = Record<'concurrency' | 'rounds' | 'segmentMs' | 'shards', number> &
+  Record<'endpoint' | 'floorTable' | 'tableName' | 'runId', string> & { server: LocalServerProcess; env: Record<string, string>; log: (line: string) => void };
 
 /**
  * A small HTTP client for the load generator: keep-alive sockets, bodies already serialized; it keeps
@@ -176,7 +149,7 @@ interface SegmentSpec {
   run: () => Promise<Segment>;
 }
 
-function summarize(spec: SegmentSpec, segs: Segment[]): ThroughputRow {
+function summarize(spec: SegmentSpec, segs: Segment[]) {
   const latencies = segs.flatMap((s) => s.latencies);
   const total = (f: (s: Segment) => number) => segs.reduce((a, s) => a + f(s), 0);
   const [seconds, items, requests, errors] = [total((s) => s.elapsedMs) / 1000, total((s) => s.items), total((s) => s.requests), total((s) => s.errors)];
