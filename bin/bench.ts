@@ -27,6 +27,7 @@ import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
 import { type BenchResults, docBlocks, renderConsole, renderSummary, replaceBetween } from '../test/bench/report.js';
 import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
+import { fmt } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget } from '../test/bench/targets.js';
 
 const { values } = parseArgs({
@@ -62,15 +63,11 @@ if (values.render) {
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  for (const row of guard.rows) {
-    const cells = [row.shape.padEnd(32), `${(row.bytes / 1024).toFixed(0).padStart(5)} KB`, `guard ${row.guardMsPerMib.toFixed(1).padStart(7)} ms/MiB`];
-    log(`${cells.join('  ')}  JSON.parse ${row.parseMsPerMib.toFixed(1).padStart(7)} ms/MiB  ${row.ratio.toFixed(2)}x`);
-  }
+  for (const r of guard.rows) log(`${r.shape.padEnd(32)} ${fmt(r.guardMsPerMib).padStart(7)} ms/MiB, JSON.parse ${fmt(r.parseMsPerMib).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`);
   const t = guardTarget(guard);
   log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
 }
-
 const quick = values.quick === true;
 const write = values['no-write'] ? false : (values.write ?? !quick);
 const plan = {

@@ -11,9 +11,9 @@ import { startLocalServer } from '../../lib/local/server.js';
 import { type BatchToRead, closedLoop, type FloorOptions, floorWorkload, type FloorWorkload } from './floor.js';
 
 type Message =
-  | { id: number; setup: FloorOptions }
-  | { id: number; run: 'push' | 'create'; concurrency: number; maxRequests: number; maxMs: number }
-  | { id: number; read: BatchToRead; maxMs: number }
+  | { setup: FloorOptions }
+  | { run: 'push' | 'create'; concurrency: number; maxRequests: number; maxMs: number }
+  | { read: BatchToRead; maxMs: number }
   | 'stop';
 
 let stop = async () => process.exit(0);
@@ -48,8 +48,8 @@ process.on('message', (m: Message) => {
   if (m === 'stop') void stop();
   else if (process.argv[2] === 'floor') {
     answer(m).then(
-      (a) => process.send?.({ id: m.id, ...a }),
-      (err) => process.send?.({ id: m.id, error: String((err as Error)?.stack ?? err) }),
+      (a) => process.send?.(a),
+      (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
     );
   }
 });

@@ -27,13 +27,7 @@ export function benchEvent(spec: EventSpec) {
   });
 }
 
-export interface Invocation {
-  status: number;
-  body: any;
-  ms: number;
-  cpuMs: number;
-  logBytes: number;
-}
+export type Invocation = { status: number; body: any; ms: number; cpuMs: number; logBytes: number };
 
 export class Invoker {
   private handlers = new Map<string, Awaited<ReturnType<typeof loadHandler>>>();

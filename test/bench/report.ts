@@ -37,7 +37,6 @@ export interface BenchResults {
 }
 
 type Table = [header: string[], rows: string[][], align?: ('l' | 'r')[]];
-const render = ([header, rows, align]: Table, md: boolean) => (md ? mdTable(header, rows, align) : textTable(header, rows));
 const machineLine = (m: Machine) =>
   `${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}; Node ${m.node}; ${m.java}; ${m.date.slice(0, 16).replace('T', ' ')} UTC`;
 
@@ -117,14 +116,14 @@ function flatten(value: unknown, prefix = ''): string[][] {
 }
 
 export function renderConsole(r: BenchResults): string {
-  return [
-    `Machine: ${machineLine(r.machine)}`,
-    `Start-up (medians; init = import + first request - DynamoDB waits)\n${render(startupTable(r.startup.results), false)}`,
-    `DynamoDB capacity per request (RRU/WRU = read/write request units)\n${render(capacityTable(r.capacity), false)}`,
-    `Throughput at concurrency ${r.throughput.concurrency}\n${render(throughputTable(r.throughput), false)}`,
-    `Cost in ${r.prices.region}, USD\n${render(costTable(r.cost), false)}`,
-    `Targets\n${textTable(['target', 'measured', ''], r.targets.map((t) => [t.target, t.measured, t.met ? 'met' : 'MISSED']))}`,
-  ].join('\n\n');
+  const parts: [string, Table][] = [
+    ['Start-up (medians; init = import + first request - DynamoDB waits)', startupTable(r.startup.results)],
+    ['DynamoDB capacity per request (RRU/WRU = read/write request units)', capacityTable(r.capacity)],
+    [`Throughput at concurrency ${r.throughput.concurrency}`, throughputTable(r.throughput)],
+    [`Cost in ${r.prices.region}, USD`, costTable(r.cost)],
+    ['Targets', targetsTable(r.targets)],
+  ];
+  return [`Machine: ${machineLine(r.machine)}`, ...parts.map(([title, table]) => `${title}\n${textTable(table[0], table[1])}`)].join('\n\n');
 }
 
 /** The generated blocks of docs/benchmarks.md, by marker name. */

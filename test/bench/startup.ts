@@ -43,14 +43,8 @@ export const STARTUP_FIXTURES: Record<string, unknown>[] = [
   { pk: 'RELEASE#startup-release', sk: 'RELEASE', releaseId: 'startup-release', batchId: 'startup-batch', nextBatchId: 'startup-next-batch', state: 'released', releasedAt: 1_700_000_000_000, sessionCount: 0 },
 ];
 
-export interface Bundle {
-  /** Operation name (route table), or `baseline`. */
-  name: string;
-  logicalId: string;
-  file: string;
-  bytes: number;
-  mapBytes: number;
-}
+/** `name`: the operation (route table), or `baseline`. */
+export type Bundle = { name: string; logicalId: string; file: string; bytes: number; mapBytes: number };
 
 /** esbuild options equivalent to the flags NodejsFunction passes for `BUNDLING`. */
 const esbuildOptions = (entry: string, outfile: string): esbuild.BuildOptions => ({

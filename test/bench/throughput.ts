@@ -66,18 +66,11 @@ export async function startServerProcess(env: Record<string, string>): Promise<L
 /** The floor process: setup once, then one segment per call. */
 async function startFloorProcess(env: Record<string, string>, options: FloorOptions) {
   const { child, stop } = await forkChild('floor', env);
-  let nextId = 0;
+  // One call at a time (the bench awaits each segment): the next message is its answer.
   const call = (message: Record<string, unknown>) =>
     new Promise<any>((resolve, reject) => {
-      const id = nextId++;
-      const onMessage = (m: any) => {
-        if (m?.id !== id) return;
-        child.off('message', onMessage);
-        if (m.error) reject(new Error(`floor process: ${m.error}`));
-        else resolve(m);
-      };
-      child.on('message', onMessage);
-      child.send({ id, ...message });
+      child.once('message', (m: any) => (m?.error ? reject(new Error(`floor process: ${m.error}`)) : resolve(m)));
+      child.send(message);
     });
   await call({ setup: options });
   return {
@@ -90,18 +83,8 @@ async function startFloorProcess(env: Record<string, string>, options: FloorOpti
 
 export type ThroughputRow = ReturnType<typeof summarize>;
 
-export interface ThroughputResult {
-  rows: ThroughputRow[];
-  pushRatio: number;
-  createRatio: number;
-  /** One API reader of a released batch against the direct-SDK reader (sessions/s). */
-  readRatio: number;
-  /** The server-side export of that batch (in-process workers, local folder) against the direct-SDK reader (sessions/s). */
-  exportRatio: number;
-  rounds: number;
-  segmentMs: number;
-  concurrency: number;
-}
+/** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
+export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
 
 /** Sessions per page of the batch read (both readers). */
 export const READ_PAGE = 1000;
@@ -179,7 +162,7 @@ async function runPhase(specs: SegmentSpec[], rounds: number, log: (line: string
   return specs.map((s, i) => summarize(s, segs[i]!));
 }
 
-export async function measureThroughput(o: ThroughputOptions): Promise<ThroughputResult> {
+export async function measureThroughput(o: ThroughputOptions) {
   const base = o.server.baseUrl;
   const c = o.concurrency;
   const MAX = 1_000_000;
