@@ -1,14 +1,8 @@
 /**
- * `npm run bench`: start-up, DynamoDB capacity, throughput and cost of the service, each beside its
- * floor (the parts: test/bench/). Starts its own DynamoDB Local (in memory), prints a table, and
- * writes docs/benchmarks.json, the generated blocks of docs/benchmarks.md and the README's table.
- *
- * Options: --quick (a shorter run; writes nothing unless --write is given), --write, --no-write,
- * --soak (or BENCH_SOAK=1: also the soak), --soak-ms N, --concurrency N, --startup-runs N,
- * --render (measure nothing: rewrite docs/benchmarks.md's blocks and the README table from
- * docs/benchmarks.json), --guard-only (only the JSON guard on adversarial bodies: printed, nothing written).
- */
-import { randomUUID } from 'node:crypto';
+ * `npm run bench` (parts in test/bench/, methodology in docs/benchmarks.md). Options: --quick (shorter;
+ * writes nothing unless --write), --write, --no-write, --soak (or BENCH_SOAK=1), --soak-ms N,
+ * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
+ */import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -185,7 +185,8 @@ export function assertSessionFits(record: SessionRecord): void {
 }
 
 /** The create transaction's items: the session, its batch membership and its shard's counter. */
-export function createSessionItems(record: SessionRecord, shard: number, tableName = table()): TransactItems {
+export function createSessionItems(record: SessionRecord, shard: number): TransactItems {
+  const tableName = table();
   return [
     {
       Put: {

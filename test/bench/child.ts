@@ -1,11 +1,7 @@
 /**
- * The bench's child processes, so that the load generator shares its event loop with neither side:
- * `child.ts server` runs the local HTTP server (lib/local/server.ts, exports in-process as under
- * npm start) and reports its URL; `child.ts floor` runs the throughput floor (floor.ts) driven over
- * IPC: `{ setup }` once, then `{ run, concurrency, maxRequests, maxMs }` or `{ read, maxMs }` per
- * segment. Both end on `stop` or when the parent goes away.
- */
-import { setExportRunner } from '../../functions/domain/exports.js';
+ * The bench's child processes: `child.ts server` runs the local server (exports in-process, as under
+ * npm start) and reports its URL; `child.ts floor` runs the floor (floor.ts), one IPC call at a time.
+ */import { setExportRunner } from '../../functions/domain/exports.js';
 import { inProcessExportRunner } from '../../lib/local/export-runner.js';
 import { startLocalServer } from '../../lib/local/server.js';
 import { type BatchToRead, closedLoop, type FloorOptions, floorWorkload, type FloorWorkload } from './floor.js';

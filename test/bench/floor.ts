@@ -72,7 +72,7 @@ export interface BatchToRead {
 export type FloorWorkload = Awaited<ReturnType<typeof floorWorkload>>;
 
 export async function floorWorkload(o: FloorOptions) {
-  const doc = documentClient(); // DYNAMODB_ENDPOINT is in the environment
+  const doc = documentClient(); // DYNAMODB_ENDPOINT and TABLE_NAME (o.tableName) are in the environment
   await ensureTable(o.endpoint, o.tableName);
   // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
   for (let shard = 0; shard < o.shards; shard++) {
@@ -117,7 +117,7 @@ export async function floorWorkload(o: FloorOptions) {
       const content = { search_query: body.search_query, search_results: body.search_results, search_meta: null, payload_filter: null, sort_by: null, user_id: body.user_id };
       const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now, isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
       // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
-      await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems(record, shard, o.tableName) }));
+      await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems(record, shard) }));
       return 1;
     },
     /** One reader of a released batch: each call reads its next page and says how many sessions. */

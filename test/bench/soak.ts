@@ -1,12 +1,7 @@
 /**
- * The soak: a bounded mixed load against the local server (creates and their retries and conflicts,
- * pushes with duplicates, marks, releases sent twice at once, reads) for a while, every answer checked
- * against the robustness suite's ledger (test/robustness/support/model.ts); then everything read back
- * through the API: every session and event as the ledger holds it, every released batch's membership
- * as read right after its release, every session in exactly one batch, zero 5xx.
- * Loopback only. Sessions of other traffic in the table (the bench's own) are counted as foreign.
- */
-import { randomUUID } from 'node:crypto';
+ * The soak: a bounded mixed load against the local server (loopback only), every answer checked with
+ * the robustness suite's ledger, then everything read back through the API (docs/benchmarks.md, section 6).
+ */import { randomUUID } from 'node:crypto';
 import { type Answer, get, post, type RawRequest, viaHttp } from '../robustness/support/invoke.js';
 import { Ledger, sameJson } from '../robustness/support/model.js';
 import { sleep } from './stats.js';

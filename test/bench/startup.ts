@@ -1,11 +1,7 @@
 /**
- * Start-up of every function: each bundle is built as the stack deploys it (BUNDLING, translated into
- * esbuild options as NodejsFunction does), then measured in fresh Node processes (startup-runner.ts):
- * import the bundle, serve one request. The baseline (baseline.ts) is built and measured the same way.
- * Bundles are interleaved in a new random order each round, so that every comparison is made under
- * the same conditions.
- */
-import { spawn } from 'node:child_process';
+ * Start-up of every function and of the baseline, bundled as the stack deploys them, each measured in
+ * fresh processes (startup-runner.ts), interleaved in a new random order each round.
+ */import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -1,11 +1,7 @@
 /**
- * Throughput and latency through the local HTTP server (its own process, the real handlers), beside
- * the floor on this machine: the same work straight from the SDK (floor.ts, its own process too).
- * The segments of a phase alternate (API, floor, API, floor, ...) so that drifting load on the
- * machine touches both sides alike. Every loop is bounded in requests and in time; traffic goes to
- * 127.0.0.1 only. A new figure is one more entry in a segment list.
- */
-import { type ChildProcess, fork } from 'node:child_process';
+ * Throughput through the local server (its own process) beside the floor (floor.ts, its own process).
+ * A phase runs its segments in turn (API, floor, ...) each round; a new figure is one more segment.
+ */import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
@@ -166,7 +162,7 @@ export async function measureThroughput(o: ThroughputOptions) {
   const base = o.server.baseUrl;
   const c = o.concurrency;
   const MAX = 1_000_000;
-  const floor = await startFloorProcess(o.env, { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c });
+  const floor = await startFloorProcess({ ...o.env, TABLE_NAME: o.floorTable }, { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c });
   const client = httpClient(c);
   try {
     // One session per worker for the pushes, released at once: the batch read below holds only the create segments' sessions.
