@@ -1,92 +1,72 @@
 /**
- * `npm run bench`: start-up, DynamoDB capacity, throughput and cost of the service, each beside its
- * floor. Starts its own DynamoDB Local (in memory), prints a table, writes docs/benchmarks.json and
- * docs/benchmarks.md, and refreshes the table between `<!-- bench:start -->` and
- * `<!-- bench:end -->` in README.md when those markers are there.
- *
- * Options: --quick (a shorter run), --soak (or BENCH_SOAK=1: also run lib/bench/soak.ts if it exists),
- * --soak-ms N, --concurrency N, --startup-runs N, --no-variants, --no-write (print only),
- * --render (measure nothing: rewrite docs/benchmarks.md and the README table from docs/benchmarks.json),
- * --guard-only (only the JSON guard on adversarial bodies, guard_worst_ratio: printed, nothing written).
- */
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+ * `npm run bench` (parts in test/bench/, methodology in docs/benchmarks.md). Options: --quick (shorter;
+ * writes nothing unless --write), --write, --no-write, --soak (or BENCH_SOAK=1), --soak-ms N,
+ * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
+ */import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import { BLOCK_SIZE } from '../functions/domain/allocation.js';
+import { PUT_CONCURRENCY } from '../functions/domain/sessions.js';
+import { MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
 import { BUNDLING, FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
 import { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, localClient, startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS } from '../lib/settings.js';
-import { MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
-import { BENCH_CACHE_DIR, buildBundles, stubPlugin } from '../lib/bench/bundles.js';
-import { measureStartup, STARTUP_FIXTURES, type StartupTarget } from '../lib/bench/startup.js';
-import { machine } from '../lib/bench/machine.js';
-import { renderConsole, renderMarkdown, renderSummary, type BenchResults, type StartupVariant } from '../lib/bench/report.js';
-import { PRICES } from '../lib/bench/prices.js';
-import { costRows } from '../lib/bench/cost.js';
-import { evaluateTargets, guardTarget } from '../lib/bench/targets.js';
-import { measureGuard } from '../lib/bench/guard.js';
-import { PUT_CONCURRENCY } from '../lib/bench/floor.js';
-import { BLOCK_SIZE } from '../functions/domain/allocation.js';
+import { costRows } from '../test/bench/cost.js';
+import { measureGuard } from '../test/bench/guard.js';
+import { machine } from '../test/bench/machine.js';
+import { PRICES } from '../test/bench/prices.js';
+import { type BenchResults, docBlocks, renderConsole, renderSummary, replaceBetween } from '../test/bench/report.js';
+import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
+import { fmt } from '../test/bench/stats.js';
+import { evaluateTargets, guardTarget } from '../test/bench/targets.js';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    write: { type: 'boolean' },
+    'no-write': { type: 'boolean', default: false },
     soak: { type: 'boolean', default: process.env.BENCH_SOAK === '1' || process.env.BENCH_SOAK === 'true' },
     'soak-ms': { type: 'string' },
     concurrency: { type: 'string', default: '8' },
     'startup-runs': { type: 'string' },
-    'no-variants': { type: 'boolean', default: false },
-    'no-write': { type: 'boolean', default: false },
     render: { type: 'boolean', default: false },
     'guard-only': { type: 'boolean', default: false },
   },
 });
+const log = (line: string) => process.stderr.write(`${line}\n`);
 
-/** docs/benchmarks.json (when `json`), docs/benchmarks.md, and the README table between its markers. */
+/** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
-  const docs = join(PROJECT_ROOT, 'docs');
-  mkdirSync(docs, { recursive: true });
-  if (json) writeFileSync(join(docs, 'benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
-  writeFileSync(join(docs, 'benchmarks.md'), renderMarkdown(r));
-  process.stderr.write(`Wrote ${json ? 'docs/benchmarks.json and ' : ''}docs/benchmarks.md\n`);
-  const readme = join(PROJECT_ROOT, 'README.md');
-  if (!existsSync(readme)) return;
-  const text = readFileSync(readme, 'utf8');
-  const start = '<!-- bench:start -->';
-  const end = '<!-- bench:end -->';
-  const i = text.indexOf(start);
-  const j = text.indexOf(end);
-  if (i >= 0 && j > i) {
-    writeFileSync(readme, `${text.slice(0, i + start.length)}\n${renderSummary(r)}\n${text.slice(j)}`);
-    process.stderr.write('Updated the benchmark table in README.md\n');
-  }
+  const file = (name: string) => join(PROJECT_ROOT, name);
+  if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
+  let doc = readFileSync(file('docs/benchmarks.md'), 'utf8');
+  for (const [name, block] of Object.entries(docBlocks(r))) doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
+  writeFileSync(file('docs/benchmarks.md'), doc);
+  const readme = readFileSync(file('README.md'), 'utf8');
+  writeFileSync(file('README.md'), replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)));
+  log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
 
 if (values.render) {
-  const saved = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs', 'benchmarks.json'), 'utf8')) as BenchResults;
-  writeOutputs(saved, false);
+  writeOutputs(JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs', 'benchmarks.json'), 'utf8')) as BenchResults, false);
   process.exit(0);
 }
-
 if (values['guard-only']) {
   const guard = measureGuard();
-  for (const row of guard.rows) {
-    process.stdout.write(`${row.shape.padEnd(32)} ${(row.bytes / 1024).toFixed(0).padStart(5)} KB  guard ${row.guardMsPerMib.toFixed(1).padStart(7)} ms/MiB  JSON.parse ${row.parseMsPerMib.toFixed(1).padStart(7)} ms/MiB  ${row.ratio.toFixed(2)}x\n`);
-  }
+  for (const r of guard.rows) log(`${r.shape.padEnd(32)} ${fmt(r.guardMsPerMib).padStart(7)} ms/MiB, JSON.parse ${fmt(r.parseMsPerMib).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`);
   const t = guardTarget(guard);
-  process.stdout.write(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}\n`);
+  log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
 }
-
 const quick = values.quick === true;
+const write = values['no-write'] ? false : (values.write ?? !quick);
 const plan = {
   quick,
   startupRuns: Number(values['startup-runs'] ?? (quick ? 20 : 40)),
-  variants: !values['no-variants'],
   warmCreates: quick ? 60 : 100,
   creates: quick ? 100 : 320,
   readSessions: quick ? 1_000 : 2_000,
@@ -99,15 +79,13 @@ const plan = {
   soakMs: Number(values['soak-ms'] ?? (quick ? 20_000 : 60_000)),
 };
 if (plan.startupRuns < 20) throw new Error('--startup-runs must be at least 20');
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
-const started = Date.now();
 const problem = javaProblem();
 if (problem) {
   console.error(problem);
   process.exit(1);
 }
 
+const started = Date.now();
 const host = machine();
 log(`clickstream bench${quick ? ' (quick)' : ''}: ${host.cpuModel}, ${host.cores} cores, Node ${host.node}`);
 const dynamo = await startDynamoDbLocal();
@@ -146,81 +124,38 @@ function functionEnv(tableName: string, name: string): Record<string, string> {
 
 let results: BenchResults | undefined;
 try {
-  // ---------------------------------------------------------------- 1. start-up
+  // ---------------------------------------------------------------- 1. start-up (fresh processes)
   await ensureTable(dynamo.endpoint, 'bench-startup');
   const fixtures = localClient(dynamo.endpoint);
   for (const item of STARTUP_FIXTURES) await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item: marshall(item) }));
   fixtures.destroy();
   mkdirSync(BENCH_CACHE_DIR, { recursive: true });
-  const deployed: StartupTarget[] = (await buildBundles()).map((b) => ({ ...b, key: b.name, group: 'deployed' }));
-  const startupEnv = functionEnv('bench-startup', 'bench-startup');
-
-  // Alternatives to the deployed bundling (push_events and a baseline built the same way), and
-  // diagnostic builds with one part replaced (push_events only; compared with the deployed baseline).
-  const variantSpecs: {
-    name: string;
-    description: string;
-    kind: 'bundling' | 'breakdown';
-    overrides?: Parameters<typeof buildBundles>[1];
-    stubs?: Record<string, string>;
-    nodeOptions?: string;
-  }[] = plan.variants
-    ? [
-        { name: 'source-maps-on', kind: 'bundling', description: 'NODE_OPTIONS=--enable-source-maps (the stack\'s former setting)', nodeOptions: '--enable-source-maps' },
-        { name: 'sdk-external', kind: 'bundling', description: '@aws-sdk/* left out of the bundle (loaded from node_modules, as from the Lambda runtime\'s SDK)', overrides: { externalModules: ['@aws-sdk/*'] } },
-        { name: 'keep-names', kind: 'bundling', description: 'esbuild keepNames (readable function names in stack traces without source maps)', overrides: { keepNames: true } },
-        { name: 'without-zod', kind: 'breakdown', description: 'request schemas replaced by pass-through stand-ins (no zod)', stubs: { '../shared/schemas.js': 'schemas.ts' } },
-        {
-          name: 'without-powertools',
-          kind: 'breakdown',
-          description: 'Powertools Logger and Metrics replaced by no-op stand-ins',
-          stubs: { '@aws-lambda-powertools/logger': 'powertools-logger.ts', '@aws-lambda-powertools/metrics': 'powertools-metrics.ts' },
-        },
-        { name: 'without-stream-web', kind: 'breakdown', description: 'node:stream/web (imported by @middy/core for streaming) replaced by a stand-in', stubs: { 'node:stream/web': 'stream-web.ts' } },
-      ]
-    : [];
-  const variantTargets: StartupTarget[] = [];
-  for (const v of variantSpecs) {
-    const plugins = v.stubs ? [stubPlugin(v.stubs)] : [];
-    const built = await buildBundles(join(BENCH_CACHE_DIR, `variant-${v.name}`), v.overrides ?? {}, plugins);
-    const wanted = v.kind === 'bundling' ? ['push_events', 'baseline'] : ['push_events'];
-    for (const b of built.filter((x) => wanted.includes(x.name))) {
-      variantTargets.push({ ...b, key: `${b.name}@${v.name}`, group: v.name, ...(v.nodeOptions ? { env: { NODE_OPTIONS: v.nodeOptions } } : {}) });
-    }
-  }
-  log(`Start-up: ${deployed.length} bundles${variantTargets.length ? ` and ${variantTargets.length} variant bundles` : ''}, ${plan.startupRuns} fresh processes each, interleaved`);
-  const measured = await measureStartup({ bundles: [...deployed, ...variantTargets], runs: plan.startupRuns, env: startupEnv, workDir: BENCH_CACHE_DIR, log });
-  const startup = measured.filter((m) => m.group === 'deployed');
-  const variants: StartupVariant[] = variantSpecs.length
-    ? [
-        { name: 'deployed', kind: 'bundling', description: 'as deployed (the figures above)', results: startup.filter((m) => m.name === 'push_events' || m.name === 'baseline') },
-        ...variantSpecs.map((v) => ({ name: v.name, kind: v.kind, description: v.description, results: measured.filter((m) => m.group === v.name) })),
-      ]
-    : [];
+  const bundles = await buildBundles();
+  log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
+  const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);
 
   // ---------------------------------------------------------------- 2. capacity and 3. durations (in this process)
   const capacityTable = 'bench-capacity';
   await ensureTable(dynamo.endpoint, capacityTable);
-  Object.assign(process.env, functionEnv(capacityTable, 'bench-in-process'));
-  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+  Object.assign(process.env, functionEnv(capacityTable, 'bench-in-process'), { POWERTOOLS_LOG_LEVEL: 'INFO' });
   const { documentClient } = await import('../functions/storage/client.js');
-  const { CapacityMeter } = await import('../lib/bench/capacity-meter.js');
-  const { Invoker } = await import('../lib/bench/invoke.js');
-  const { measureCapacity, itemSizer } = await import('../lib/bench/capacity.js');
-  const { measureDurations } = await import('../lib/bench/durations.js');
+  const { CapacityMeter } = await import('../test/bench/capacity-meter.js');
+  const { Invoker } = await import('../test/bench/invoke.js');
+  const { measureCapacity, itemSizer } = await import('../test/bench/capacity.js');
+  const { measureDurations } = await import('../test/bench/durations.js');
   const inspect = localClient(dynamo.endpoint);
   const meter = new CapacityMeter(itemSizer(inspect));
   meter.attach(documentClient());
   const invoker = new Invoker();
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, warmCreates: plan.warmCreates, creates: plan.creates, readSessions: plan.readSessions, runId, log });
+  const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, ...plan, runId, log });
   meter.detach();
   log('Durations: warm invocations, one at a time');
   const durations = await measureDurations({ invoker, memoryMb, runId, count: plan.durationCount, maxMsPerScenario: plan.durationMaxMs });
   inspect.destroy();
 
-  // ---------------------------------------------------------------- 4. throughput (local server in its own process)
-  const { startServerProcess, measureThroughput } = await import('../lib/bench/throughput.js');
+  // ---------------------------------------------------------------- 4. throughput and the soak (local server in its own process)
+  const { startServerProcess, measureThroughput } = await import('../test/bench/throughput.js');
   const throughputTable = 'bench-throughput';
   await ensureTable(dynamo.endpoint, throughputTable);
   const exportDir = join(tmpdir(), `clickstream-bench-exports-${runId}`);
@@ -230,61 +165,29 @@ try {
   let throughput;
   let soak: Record<string, unknown> | undefined;
   try {
-    throughput = await measureThroughput({
-      server,
-      endpoint: dynamo.endpoint,
-      env: serverEnv,
-      floorTable: 'bench-floor',
-      tableName: throughputTable,
-      concurrency: plan.concurrency,
-      rounds: plan.rounds,
-      segmentMs: plan.segmentMs,
-      runId,
-      shards: DEFAULT_SETTINGS.batchShards,
-      log,
-    });
-
-    // ---------------------------------------------------------------- 6. soak (optional)
+    const shards = DEFAULT_SETTINGS.batchShards;
+    throughput = await measureThroughput({ server, endpoint: dynamo.endpoint, env: serverEnv, floorTable: 'bench-floor', tableName: throughputTable, ...plan, runId, shards, log });
     if (plan.soak) {
-      const soakFile = join(PROJECT_ROOT, 'lib', 'bench', 'soak.ts');
-      if (existsSync(soakFile)) {
-        log(`Soak: lib/bench/soak.ts for ${plan.soakMs / 1000} s against ${server.baseUrl}`);
-        const mod = (await import(pathToFileURL(soakFile).href)) as {
-          runSoak?: (options: { baseUrl: string; durationMs: number; log?: (line: string) => void }) => Promise<Record<string, unknown>>;
-        };
-        if (typeof mod.runSoak !== 'function') throw new Error('lib/bench/soak.ts does not export runSoak');
-        soak = await mod.runSoak({ baseUrl: server.baseUrl, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
-      } else {
-        log('Soak: asked for, but lib/bench/soak.ts does not exist yet; skipped');
-        soak = { skipped: 'lib/bench/soak.ts does not exist' };
-      }
+      const { runSoak } = await import('../test/bench/soak.js');
+      soak = await runSoak({ origin: server.url, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
     }
   } finally {
     await server.stop();
     rmSync(exportDir, { recursive: true, force: true });
   }
 
-  // ---------------------------------------------------------------- 7. the JSON guard on adversarial bodies (in this process)
+  // ---------------------------------------------------------------- 5. the JSON guard on adversarial bodies (in this process)
   log('JSON guard: adversarial bodies of about 1 MiB against JSON.parse');
   const guard = measureGuard(quick ? 7 : 15);
 
-  // ---------------------------------------------------------------- 5. cost, targets, output
+  // ---------------------------------------------------------------- 6. cost, targets
   const cost = costRows(capacity, durations, memoryMb);
   const partial = {
-    version: 1,
-    machine: host,
-    plan,
-    memoryMb,
+    ...{ version: 1, machine: host, plan, memoryMb },
     settings: { batchShards: DEFAULT_SETTINGS.batchShards, blockSize: BLOCK_SIZE, putConcurrency: PUT_CONCURRENCY, memoryMb },
     prices: PRICES,
     bundling: { ...BUNDLING, nodeOptions: FUNCTION_RUNTIME_ENV.NODE_OPTIONS ?? '' },
-    startup: { results: startup, variants },
-    capacity,
-    durations,
-    throughput: throughput!,
-    cost,
-    ...(soak ? { soak } : {}),
-    guard,
+    ...{ startup: { results: startup }, capacity, durations, throughput, cost, ...(soak ? { soak } : {}), guard },
     seconds: Math.round((Date.now() - started) / 1000),
   };
   results = { ...partial, targets: evaluateTargets(partial) };
@@ -292,8 +195,8 @@ try {
   await dynamo.stop();
 }
 
-const r = results!;
-process.stdout.write(`${renderConsole(r)}\n`);
-if (!values['no-write']) writeOutputs(r, true);
-log(`Done in ${r.seconds} s`);
+process.stdout.write(`${renderConsole(results)}\n`);
+if (write) writeOutputs(results, true);
+else log(`Nothing written (${quick ? '--quick writes only with --write' : '--no-write'})`);
+log(`Done in ${results.seconds} s`);
 process.exit(0);

@@ -15,7 +15,7 @@ import type { BatchRecord } from './types.js';
 
 export { releaseBatch, type ReleaseAnswer } from './release.js';
 
-const EVENT_READ_CONCURRENCY = 16;
+export const EVENT_READ_CONCURRENCY = 16;
 
 /**
  * The registry, after finishing a release its caller abandoned (if any: `finished`). Functions whose

@@ -255,7 +255,7 @@ export interface PushResult {
   results: EventOutcome[];
 }
 
-const PUT_CONCURRENCY = 32;
+export const PUT_CONCURRENCY = 32;
 
 /**
  * Stores a session's events. Each (session_id, event_id) is written once with a conditional put

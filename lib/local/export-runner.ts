@@ -11,7 +11,8 @@ import { mapLimited } from '../../functions/shared/concurrency.js';
 import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_RETRY, EXPORT_WORKER_TIMEOUT_SECONDS } from '../export-policy.js';
 import { exportTasks } from '../routes.js';
 import { DEFAULT_SETTINGS } from '../settings.js';
-import { lambdaContext, loadHandler } from './server.js';
+import { lambdaContext } from './lambda-events.js';
+import { loadHandler } from './server.js';
 
 type TaskHandler<I, O> = (event: I, context: Context) => Promise<O>;
 
@@ -61,7 +62,7 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
 
   async function run(input: ExportRunInput): Promise<void> {
     const { range: rangeHandler, finish } = await load();
-    const finishContext = () => lambdaContext(exportTasks.finish.logicalId, 512, 'local', EXPORT_FINISH_TIMEOUT_SECONDS * 1000);
+    const finishContext = () => lambdaContext(exportTasks.finish.logicalId, { timeoutMs: EXPORT_FINISH_TIMEOUT_SECONDS * 1000 });
     try {
       await mapLimited(input.ranges, concurrency, async (range) => {
         let task: RangeTask = { exportId: input.exportId, batchId: input.batchId, format: input.format, range, cursor: range.after, part: 0 };
@@ -69,7 +70,7 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
           const current = task;
           const result = await withRetry(async (attempt) => {
             const remaining = await options.beforeTask?.(current, attempt);
-            const context = lambdaContext(exportTasks.range.logicalId, 512, 'local', workerMs);
+            const context = lambdaContext(exportTasks.range.logicalId, { timeoutMs: workerMs });
             if (remaining) context.getRemainingTimeInMillis = remaining;
             return rangeHandler(current, context);
           });

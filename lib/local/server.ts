@@ -3,13 +3,13 @@
  * the event API Gateway's HTTP API sends a Lambda function (payload format 2.0) and calling the very
  * handler the function runs.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { CORS_POLICY } from '../cors.js';
 import { fallbackRoute, fullPath, routes } from '../routes.js';
+import { apiGatewayEvent, lambdaContext } from './lambda-events.js';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -28,74 +28,6 @@ export async function loadRouteHandlers(): Promise<{ byRouteKey: Map<string, Han
   const byRouteKey = new Map<string, Handler>();
   for (const route of routes) byRouteKey.set(`${route.method} ${fullPath(route)}`, await loadHandler(route.entry));
   return { byRouteKey, fallback: await loadHandler(fallbackRoute.entry) };
-}
-
-/** The context object Lambda passes a handler, for local invocations. */
-export function lambdaContext(functionName: string, memoryMb = 512, logStreamName = 'local', timeoutMs = 29_000): Context {
-  const started = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
-    memoryLimitInMB: String(memoryMb),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName,
-    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/** Joins repeated values with commas, as API Gateway's HTTP API does. */
-function joinRepeated(pairs: Iterable<[string, string]>): Record<string, string> {
-  const out: Record<string, string> = Object.create(null); // keys like __proto__ are plain keys
-  for (const [k, v] of pairs) out[k] = Object.hasOwn(out, k) ? `${out[k]},${v}` : v;
-  return { ...out };
-}
-
-export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, routeKey: string): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://localhost');
-  const headers = joinRepeated(
-    Object.entries(req.headersDistinct).flatMap(([k, vs]) => (vs ?? []).map((v): [string, string] => [k.toLowerCase(), v])),
-  );
-  const cookies = headers.cookie?.split(';').map((c) => c.trim());
-  delete headers.cookie;
-  const rawQueryString = url.search.slice(1);
-  const query = joinRepeated(url.searchParams.entries());
-  const text = body.length > 0 ? new TextDecoder('utf-8', { fatal: false }).decode(body) : undefined;
-  const isText = text !== undefined && Buffer.from(text, 'utf8').equals(body);
-  const now = new Date();
-  return {
-    version: '2.0',
-    routeKey,
-    rawPath: url.pathname,
-    rawQueryString,
-    ...(cookies ? { cookies } : {}),
-    headers,
-    ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: headers.host ?? 'localhost',
-      domainPrefix: 'localhost',
-      http: {
-        method: req.method ?? 'GET',
-        path: url.pathname,
-        protocol: `HTTP/${req.httpVersion}`,
-        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-        userAgent: headers['user-agent'] ?? '',
-      },
-      requestId: randomUUID(),
-      routeKey,
-      stage: '$default',
-      time: now.toISOString(),
-      timeEpoch: now.getTime(),
-    },
-    ...(body.length > 0 ? { body: isText ? text : body.toString('base64'), isBase64Encoded: !isText } : { isBase64Encoded: false }),
-  };
 }
 
 function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2, extraHeaders: Record<string, string> = {}): void {
@@ -198,7 +130,15 @@ export async function startLocalServer(options: { port?: number; host?: string; 
         send(res, jsonAnswer(413, 'Request Entity Too Large', { connection: 'close' }), cors.headers(req));
         return;
       }
-      const event = toApiGatewayEvent(req, body, handler ? routeKey : '$default');
+      const event = apiGatewayEvent({
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.headersDistinct,
+        body,
+        routeKey: handler ? routeKey : '$default',
+        httpVersion: req.httpVersion,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      });
       const name = handler ? routeKey : fallbackRoute.logicalId;
       send(res, await (handler ?? fallback)(event, lambdaContext(name)), cors.headers(req));
     } catch (err) {

@@ -1,12 +1,12 @@
 /**
  * Calls the real handlers the way the local server does: a request (method, path with query string,
- * headers, body bytes) becomes API Gateway's payload-2.0 event through the server's own
- * `toApiGatewayEvent`, and the route table picks the handler (or the `$default` fallback). No socket,
+ * headers, body bytes) becomes API Gateway's payload-2.0 event through the builder the local server
+ * uses (lib/local/lambda-events.ts), and the route table picks the handler (or the `$default` fallback). No socket,
  * so thousands of cases run in seconds; `viaHttp` sends the same request through the local server.
  */
-import type { IncomingMessage } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { loadRouteHandlers, toApiGatewayEvent } from '../../../lib/local/server.js';
+import { apiGatewayEvent, lambdaContext } from '../../../lib/local/lambda-events.js';
+import { loadRouteHandlers } from '../../../lib/local/server.js';
 import { BASE_PATH } from '../../../lib/routes.js';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -33,20 +33,8 @@ export interface Answer {
 let loaded: Promise<{ byRouteKey: Map<string, Handler>; fallback: Handler }> | undefined;
 const handlers = () => (loaded ??= loadRouteHandlers());
 
-const context = (remainingMs = 29_000): Context => ({
-  callbackWaitsForEmptyEventLoop: true,
-  functionName: 'robustness',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:robustness',
-  memoryLimitInMB: '512',
-  awsRequestId: 'robustness',
-  logGroupName: '/aws/lambda/robustness',
-  logStreamName: 'local',
-  getRemainingTimeInMillis: () => remainingMs,
-  done: () => undefined,
-  fail: () => undefined,
-  succeed: () => undefined,
-});
+const context = (remainingMs = 29_000): Context =>
+  lambdaContext('robustness', { timeoutMs: remainingMs, frozen: true, logStreamName: 'local' });
 
 const fullUrl = (r: RawRequest) => `${r.absolute ? '' : BASE_PATH}${r.path}${r.query !== undefined && r.query !== '' ? `?${r.query}` : ''}`;
 
@@ -66,17 +54,11 @@ export async function eventFor(r: RawRequest): Promise<{ event: APIGatewayProxyE
   for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = [v];
   const body = r.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body, 'utf8');
   if (body.length > 0) headers['content-length'] = [String(body.length)];
-  const fake = {
-    url,
-    method: r.method,
-    headersDistinct: headers,
-    httpVersion: '1.1',
-    socket: { remoteAddress: '127.0.0.1' },
-  } as unknown as IncomingMessage;
   const pathname = new URL(url, 'http://localhost').pathname;
   const routeKey = `${r.method} ${pathname}`;
   const handler = byRouteKey.get(routeKey);
-  return { event: toApiGatewayEvent(fake, body, handler ? routeKey : '$default'), handler: handler ?? fallback };
+  const event = apiGatewayEvent({ method: r.method, url, headers, body, routeKey: handler ? routeKey : '$default' });
+  return { event, handler: handler ?? fallback };
 }
 
 /**

@@ -4,46 +4,50 @@
  * (its logs and EMF metrics, which CloudWatch Logs ingests). The environment must be set before the
  * first call: the handlers read it when they are loaded.
  */
-import { loadHandler } from '../local/server.js';
-import { fallbackRoute, routes } from '../routes.js';
-import { apiEvent, type EventSpec, lambdaContext } from './events.js';
+import { apiGatewayEvent, lambdaContext } from '../../lib/local/lambda-events.js';
+import { loadHandler } from '../../lib/local/server.js';
+import { BASE_PATH, fallbackRoute, routes } from '../../lib/routes.js';
 
-type Handler = Awaited<ReturnType<typeof loadHandler>>;
-
-export interface Invocation {
-  status: number;
-  body: any;
-  ms: number;
-  cpuMs: number;
-  logBytes: number;
+export interface EventSpec {
+  method: 'GET' | 'POST';
+  /** Path below the API's base path, e.g. `/session/events`. */
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
 }
 
-export class Invoker {
-  private handlers = new Map<string, Handler>();
+/** The event API Gateway sends for a JSON request below the base path. */
+export function benchEvent(spec: EventSpec) {
+  const query = new URLSearchParams(spec.query ?? {}).toString();
+  return apiGatewayEvent({
+    method: spec.method,
+    url: `${BASE_PATH}${spec.path}${query ? `?${query}` : ''}`,
+    headers: { host: '127.0.0.1', 'user-agent': 'clickstream-bench', ...(spec.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(spec.body !== undefined ? { body: JSON.stringify(spec.body) } : {}),
+  });
+}
 
-  async handler(operation: string): Promise<Handler> {
-    let h = this.handlers.get(operation);
-    if (!h) {
-      const route = routes.find((r) => r.operation === operation);
-      const entry = route?.entry ?? (operation === fallbackRoute.operation ? fallbackRoute.entry : undefined);
-      if (!entry) throw new Error(`No route for ${operation}`);
-      h = await loadHandler(entry);
-      this.handlers.set(operation, h);
-    }
-    return h;
-  }
+export type Invocation = { status: number; body: any; ms: number; cpuMs: number; logBytes: number };
+
+export class Invoker {
+  private handlers = new Map<string, Awaited<ReturnType<typeof loadHandler>>>();
 
   async invoke(operation: string, spec: EventSpec): Promise<Invocation> {
-    const handler = await this.handler(operation);
-    const event = apiEvent(spec);
-    const context = lambdaContext(operation);
+    let handler = this.handlers.get(operation);
+    if (!handler) {
+      const entry = [...routes, fallbackRoute].find((r) => r.operation === operation)?.entry;
+      if (!entry) throw new Error(`No route for ${operation}`);
+      handler = await loadHandler(entry);
+      this.handlers.set(operation, handler);
+    }
+    const event = benchEvent(spec);
+    const context = lambdaContext(operation, { logStreamName: 'bench' });
     let logBytes = 0;
     const write = process.stdout.write;
     // Swallow (and count) what the handler writes: Powertools' logger and metrics write to stdout.
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       logBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-      cb?.();
+      (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
       return true;
     }) as typeof process.stdout.write;
     const cpu0 = process.cpuUsage();

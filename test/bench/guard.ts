@@ -6,30 +6,14 @@
  */
 import { readJson } from '../../functions/http/json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../../functions/shared/timestamps.js';
-import { adversarialBodies, MIB } from '../../test/robustness/support/adversarial.js';
+import { adversarialBodies, MIB } from '../robustness/support/adversarial.js';
 
-export interface GuardRow {
-  shape: string;
-  bytes: number;
-  /** Median ms per MiB. */
-  guardMsPerMib: number;
-  parseMsPerMib: number;
-  /** guard / JSON.parse, same body. */
-  ratio: number;
-}
-
-export interface GuardResult {
-  rounds: number;
-  rows: GuardRow[];
-  /** The shape where the guard takes longest per MiB (the figure of guard_worst_ratio: its ratio). */
-  worst: GuardRow;
-  /** The shape with the highest ratio to JSON.parse (where JSON.parse itself is fastest, typically). */
-  highestRatio: GuardRow;
-}
+/** Per body: median ms per MiB of the guard and of JSON.parse, and their ratio. `worst`: the longest per MiB (guard_worst_ratio). */
+export type GuardResult = ReturnType<typeof measureGuard>;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export function measureGuard(rounds = 15): GuardResult {
+export function measureGuard(rounds = 15) {
   const bodies = adversarialBodies('bench-guard', 'bench', Math.floor(Date.now() / 1000));
   const guardMs = bodies.map((): number[] => []);
   const parseMs = bodies.map((): number[] => []);
@@ -49,7 +33,7 @@ export function measureGuard(rounds = 15): GuardResult {
       }
     });
   }
-  const rows = bodies.map((b, k): GuardRow => {
+  const rows = bodies.map((b, k) => {
     const mib = Buffer.byteLength(b.text) / MIB;
     const g = median(guardMs[k]!);
     const p = median(parseMs[k]!);

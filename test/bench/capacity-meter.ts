@@ -1,39 +1,16 @@
 /**
  * Counts the DynamoDB capacity that the functions' own document client consumes, without touching
- * function code: a middleware on the client's middleware stack asks every command for
- * ReturnConsumedCapacity=TOTAL and adds up what comes back.
- *
- * DynamoDB Local reports consumed capacity for successful calls, but not everything DynamoDB bills.
- * Where it falls short, the meter applies DynamoDB's pricing rules itself and marks the record
- * `modelled` (see docs/benchmarks.md):
- *  - TransactWriteItems: DynamoDB Local's figure for a transaction is not per item (three small
- *    items can come back as 2 units), and DynamoDB bills 2 write units per KB for every item of a
- *    transaction. The meter computes it: each Put from the size of its item, each Update, Delete or
- *    ConditionCheck from the size of the item as it is stored afterwards (read with a client that is
- *    not metered), rounded up to 1 KB, times 2.
- *  - A failed conditional write (ConditionalCheckFailedException) returns no capacity, but DynamoDB
- *    bills it: the size of the existing item (ReturnValuesOnConditionCheckFailure gives it to us), or
- *    of the new item if no existing item came back, rounded up to 1 KB, at least 1 unit.
- *  - A cancelled transaction returns no capacity either; it is counted as if it had been written
- *    (an upper bound).
- *  - A Query that finds nothing: DynamoDB Local reports 0, DynamoDB bills the minimum read
- *    (1 unit strongly consistent, 0.5 eventually consistent).
- *  - BatchGetItem keys that find no item: DynamoDB Local reports nothing for them, DynamoDB bills a
- *    minimum read for each.
+ * function code: a middleware on the client asks every command for ReturnConsumedCapacity=TOTAL and
+ * adds up what comes back. Where DynamoDB Local does not report what DynamoDB bills (transactions,
+ * failed conditional writes, cancelled transactions, empty Queries, BatchGetItem keys without an item),
+ * it applies DynamoDB's pricing rules itself and says so (`modelled`; docs/benchmarks.md, section 2).
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 
-export interface CapacityRecord {
-  op: string;
-  kind: 'read' | 'write';
-  units: number;
-  /** What DynamoDB Local reported (undefined: nothing). */
-  reported?: number;
-  /** Set when the units were computed from DynamoDB's pricing rules rather than taken as reported. */
-  modelled?: string;
-}
+/** `modelled`: the units were computed from DynamoDB's pricing rules rather than taken as reported. */
+type CapacityRecord = { op: string; kind: 'read' | 'write'; units: number; modelled?: string };
 
 export interface CapacityTotals {
   reads: number;
@@ -170,8 +147,7 @@ export class CapacityMeter {
 
   private async recordSuccess(op: string, input: Record<string, unknown>, output: Record<string, unknown>): Promise<void> {
     const kind = READ_OPS.has(op) ? 'read' : 'write';
-    const reported = sumCapacity(output.ConsumedCapacity as Capacity | Capacity[] | undefined);
-    let units = reported ?? 0;
+    let units = sumCapacity(output.ConsumedCapacity as Capacity | Capacity[] | undefined) ?? 0;
     let modelled: string | undefined;
     const consistent = input.ConsistentRead === true;
     if (op === 'TransactWriteItems' || op === 'TransactWrite') {
@@ -192,7 +168,7 @@ export class CapacityMeter {
         }
       }
     }
-    this.records.push({ op, kind, units, reported, ...(modelled ? { modelled } : {}) });
+    this.records.push({ op, kind, units, ...(modelled ? { modelled } : {}) });
   }
 
   private recordFailure(op: string, input: Record<string, unknown>, err: unknown): void {

@@ -1,21 +1,20 @@
 /**
  * The throughput floor: the items the service writes, written straight to DynamoDB Local with the
- * SDK (same client options as functions/storage/client.ts, same in-request parallelism as the
- * handler), without HTTP, validation or the handler. Runs in a process of its own
- * (floor-process.ts), as the local server does, so that neither side shares its event loop with the
- * load generator.
+ * functions' own document client and in-request parallelism, without HTTP, validation or the
+ * handler. Runs in a process of its own (child.ts), as the local server does.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
+import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
-import { eventItem, expiresAt, sessionItem } from '../../functions/storage/items.js';
+import { createSessionItems } from '../../functions/storage/batch-store.js';
+import { documentClient } from '../../functions/storage/client.js';
+import { eventItem } from '../../functions/storage/items.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, tableDefinition } from '../local/dynamodb-local.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { clickEvent, sessionBody } from './events.js';
 
 export const EVENTS_PER_REQUEST = 100;
-/** The handler's in-request parallelism (functions/domain/sessions.ts PUT_CONCURRENCY). */
-export const PUT_CONCURRENCY = 32;
 const FLOOR_BATCH = 'floor-batch';
 
 export interface Segment {
@@ -70,27 +69,11 @@ export interface BatchToRead {
   limit: number;
 }
 
-/** The handler's concurrency of session reads in a page (functions/domain/batches.ts EVENT_READ_CONCURRENCY). */
-export const READ_CONCURRENCY = 16;
+export type FloorWorkload = Awaited<ReturnType<typeof floorWorkload>>;
 
-export interface FloorWorkload {
-  push(i: number): Promise<number>;
-  create(i: number): Promise<number>;
-  /** Reads a released batch from its start, as one reader, for at most maxMs: sessions read. */
-  read(batch: BatchToRead, maxMs: number): Promise<Segment>;
-  destroy(): void;
-}
-
-export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
-  const raw = new DynamoDBClient({
-    endpoint: o.endpoint,
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-    maxAttempts: 4,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 4_000 },
-  });
-  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  await raw.send(new CreateTableCommand(tableDefinition(o.tableName)));
+export async function floorWorkload(o: FloorOptions) {
+  const doc = documentClient(); // DYNAMODB_ENDPOINT and TABLE_NAME (o.tableName) are in the environment
+  await ensureTable(o.endpoint, o.tableName);
   // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
   for (let shard = 0; shard < o.shards; shard++) {
     await doc.send(new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }));
@@ -99,7 +82,7 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
   let pushSeq = 0;
   let createSeq = 0;
   return {
-    async push(i) {
+    async push(i: number) {
       const n = pushSeq++;
       const sessionId = `${o.runId}-floor-${i % o.sessions}`;
       const now = Date.now();
@@ -131,70 +114,22 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
       const shard = Math.floor(Math.random() * o.shards);
       const now = Date.now();
       const body = sessionBody(`${o.runId}-fc-${n}`);
-      const record = {
-        sessionId: body.session_id,
-        content: {
-          search_query: body.search_query,
-          search_results: body.search_results.map((r) => ({ object_id: r.object_id, rank: r.rank, meta: r.meta })),
-          search_meta: null,
-          payload_filter: null,
-          sort_by: null,
-          user_id: body.user_id,
-        },
-        createdAt: now,
-        createdAtAuto: true,
-        receivedAt: now,
-        isIrrelevant: false,
-        batchId: FLOOR_BATCH,
-        sessionNumber: sessionNumber(shard, n + 1),
-      };
-      await doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: o.tableName,
-                Item: sessionItem(record),
-                ConditionExpression: 'attribute_not_exists(pk)',
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-            {
-              Put: {
-                TableName: o.tableName,
-                Item: {
-                  ...keys.member(FLOOR_BATCH, shard, record.sessionNumber),
-                  sessionId: record.sessionId,
-                  sessionNumber: record.sessionNumber,
-                  expiresAt: expiresAt(now),
-                },
-              },
-            },
-            {
-              Update: {
-                TableName: o.tableName,
-                Key: keys.shard(shard),
-                UpdateExpression: 'ADD sessionCount :one',
-                ConditionExpression: 'batchId = :b',
-                ExpressionAttributeValues: { ':one': 1, ':b': FLOOR_BATCH },
-              },
-            },
-          ],
-        }),
-      );
+      const content = { search_query: body.search_query, search_results: body.search_results, search_meta: null, payload_filter: null, sort_by: null, user_id: body.user_id };
+      const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now, isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
+      // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
+      await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems(record) }));
       return 1;
     },
-    async read(batch, maxMs) {
+    /** One reader of a released batch: each call reads its next page and says how many sessions. */
+    reader(batch: BatchToRead) {
       // The least the API's reader needs: members of each shard in number order (one Query per
-      // `limit` members), then one strongly consistent Query per session partition, READ_CONCURRENCY
-      // at once; no HTTP, no validation, no JSON answer.
-      const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
-      const started = performance.now();
-      const deadline = started + maxMs;
-      // From the start again until the time is up, as the API reader does.
-      outer: for (let shard = 0; performance.now() < deadline; shard = (shard + 1) % batch.shards) {
-        for (let after = 0; ; ) {
-          const t0 = performance.now();
+      // `limit` members), then one strongly consistent Query per session partition,
+      // EVENT_READ_CONCURRENCY at once; no HTTP, no validation, no JSON answer. From the start
+      // again at the end, as the API reader does.
+      let shard = 0;
+      let after = 0;
+      return async () => {
+        for (let empty = 0; empty <= batch.shards; empty++) {
           const members = await doc.send(
             new QueryCommand({
               TableName: batch.tableName,
@@ -206,8 +141,10 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
             }),
           );
           const items = members.Items ?? [];
-          if (items.length === 0) break;
-          await mapLimited(items, READ_CONCURRENCY, async (m) => {
+          after = (items.at(-1)?.sessionNumber as number | undefined) ?? after;
+          if (items.length < batch.limit) [shard, after] = [(shard + 1) % batch.shards, 0];
+          if (items.length === 0) continue;
+          await mapLimited(items, EVENT_READ_CONCURRENCY, async (m) => {
             let start: Record<string, unknown> | undefined;
             do {
               const out = await doc.send(
@@ -223,17 +160,11 @@ export async function floorWorkload(o: FloorOptions): Promise<FloorWorkload> {
               start = out.LastEvaluatedKey;
             } while (start);
           });
-          seg.items += items.length;
-          seg.requests++;
-          seg.latencies.push(performance.now() - t0);
-          after = items.at(-1)!.sessionNumber as number;
-          if (performance.now() > deadline) break outer;
-          if (items.length < batch.limit) break;
+          return items.length;
         }
-      }
-      seg.elapsedMs = performance.now() - started;
-      return seg;
+        return 0;
+      };
     },
-    destroy: () => raw.destroy(),
+    destroy: () => doc.destroy(),
   };
 }
