@@ -11,10 +11,10 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { BLOCK_SIZE } from '../functions/domain/allocation.js';
 import { PUT_CONCURRENCY } from '../functions/domain/sessions.js';
-import { MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
+import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
 import { BUNDLING, FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
 import { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, localClient, startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
-import { DEFAULT_SETTINGS } from '../lib/settings.js';
+import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
 import { costRows } from '../test/bench/cost.js';
 import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
@@ -23,6 +23,7 @@ import { type BenchResults, docBlocks, renderConsole, renderSummary, replaceBetw
 import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
 import { fmt } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget } from '../test/bench/targets.js';
+import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 
 const { values } = parseArgs({
   options: {
@@ -99,14 +100,9 @@ function functionEnv(tableName: string, name: string): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
-    TABLE_NAME: tableName,
-    CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC: String(DEFAULT_SETTINGS.timeMaxDeltaMinusSec),
-    CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC: String(DEFAULT_SETTINGS.timeMaxDeltaPlusSec),
-    CLICKSTREAM_BATCH_SHARDS: String(DEFAULT_SETTINGS.batchShards),
-    CLICKSTREAM_RETENTION_DAYS: String(DEFAULT_SETTINGS.retentionDays),
     // The throughput segments push more events into their few sessions than the production cap
     // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
-    CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(MAX_MAX_EVENTS_PER_SESSION),
+    ...functionEnvironment(tableName, { ...functionSettingsOf(DEFAULT_SETTINGS), maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION }),
     ...FUNCTION_RUNTIME_ENV,
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
@@ -181,13 +177,18 @@ try {
   const guard = measureGuard(quick ? 7 : 15);
 
   // ---------------------------------------------------------------- 6. cost, targets
+  // ---------------------------------------------------------------- 6. create_session on one shard under the conflict simulation
+  log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
+  const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: quick ? 4 : 8 });
+  log(`  ${conflicts.design.perSecond.toFixed(1)} creates/s (${conflicts.design.conflicts} refused) vs ${conflicts.previous.perSecond.toFixed(1)} (${conflicts.previous.conflicts} refused)`);
+
   const cost = costRows(capacity, durations, memoryMb);
   const partial = {
     ...{ version: 1, machine: host, plan, memoryMb },
     settings: { batchShards: DEFAULT_SETTINGS.batchShards, blockSize: BLOCK_SIZE, putConcurrency: PUT_CONCURRENCY, memoryMb },
     prices: PRICES,
     bundling: { ...BUNDLING, nodeOptions: FUNCTION_RUNTIME_ENV.NODE_OPTIONS ?? '' },
-    ...{ startup: { results: startup }, capacity, durations, throughput, cost, ...(soak ? { soak } : {}), guard },
+    ...{ startup: { results: startup }, capacity, durations, throughput, cost, ...(soak ? { soak } : {}), guard, conflicts },
     seconds: Math.round((Date.now() - started) / 1000),
   };
   results = { ...partial, targets: evaluateTargets(partial) };

@@ -117,7 +117,8 @@ async function previousDesign(creators: number, seconds: number): Promise<Omit<C
         );
         return true;
       } catch (err) {
-        if ((err as Error).name !== 'TransactionCanceledException') throw err;
+        // Anything but a cancelled transaction (a timeout under load) gives up, as the service would.
+        if ((err as Error).name !== 'TransactionCanceledException') return false;
         await backoff(attempt);
       }
     }

@@ -8,6 +8,7 @@ import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
 import type { DurationRow } from './durations.js';
 import type { GuardResult } from './guard.js';
+import type { ConflictFigures } from './create-conflicts.js';
 import type { Machine } from './machine.js';
 import type { PRICES } from './prices.js';
 import type { StartupResult } from './startup.js';
@@ -32,6 +33,8 @@ export interface BenchResults {
   soak?: Record<string, unknown>;
   /** The JSON guard on adversarial bodies (guard_worst_ratio). */
   guard: GuardResult;
+  /** create_session on one shard under the conflict simulation (create_conflict_throughput). */
+  conflicts?: ConflictFigures;
   seconds: number;
   targets: Target[];
 }

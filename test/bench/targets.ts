@@ -2,6 +2,7 @@
 import { type CapacityRow, unitCost } from './capacity.js';
 import type { CostRow } from './cost.js';
 import type { GuardResult } from './guard.js';
+import type { ConflictFigures } from './create-conflicts.js';
 import type { StartupResult } from './startup.js';
 import type { ThroughputResult } from './throughput.js';
 
@@ -21,6 +22,7 @@ export interface TargetInputs {
   throughput: ThroughputResult;
   cost: CostRow[];
   guard: GuardResult;
+  conflicts?: ConflictFigures;
 }
 
 const atMost = (key: string, target: string, measured: string, value: number, limit: number): Target => ({ key, target, measured, value, limit, met: value <= limit });
@@ -38,6 +40,8 @@ export function evaluateTargets(r: TargetInputs): Target[] {
   const [first, dup, create, batchRead] = [row('push_events_100'), row('push_events_duplicate'), row('create_session'), row('batch_read')];
   const [firstCost, dupCost] = [unitCost(first.reads, first.writes), unitCost(dup.reads, dup.writes)];
   const cost = r.cost.find((c) => c.key === 'events_100')!;
+  const sessionCost = r.cost.find((c) => c.key === 'sessions')!;
+  const cf = r.conflicts;
   const readsPerSession = batchRead.reads / batchRead.sessions!;
   const t = r.throughput;
   const exportRate = t.rows.find((row) => row.scenario === 'batch_export')?.itemsPerSec ?? Number.NaN;
@@ -59,6 +63,24 @@ export function evaluateTargets(r: TargetInputs): Target[] {
       ...atMost('create_write_units', '<= 4.1 write units per create_session of a session under 1 KB', `${create.writes.toFixed(3)} WRU (floor ${create.floorWrites} WRU)`, create.writes, 4.1),
       ...(create.floorWrites > 1 ? { met: false } : {}),
     },
+    atMost(
+      'cost_per_million_sessions',
+      'cost per million sessions <= 2.4x the DynamoDB write floor plus API Gateway',
+      `$${sessionCost.total.toFixed(4)} vs $${sessionCost.floor.toFixed(4)} (${x(sessionCost.ratio)})`,
+      sessionCost.ratio,
+      2.4,
+    ),
+    ...(cf
+      ? [
+          atLeast(
+            'create_conflict_throughput',
+            'creates/s on one shard under the transaction conflict simulation >= 10x the previous design in the same run',
+            `${cf.design.perSecond.toFixed(1)} vs ${cf.previous.perSecond.toFixed(1)} creates/s (${x(cf.ratio)}; ${cf.creators} creators, ${cf.holdMs} ms hold; refused ${cf.design.conflicts} vs ${cf.previous.conflicts}, gave up ${cf.design.failed} vs ${cf.previous.failed})`,
+            cf.ratio,
+            10,
+          ),
+        ]
+      : []),
     guardTarget(r.guard),
     atMost(
       'batch_read_units',
