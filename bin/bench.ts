@@ -10,7 +10,7 @@
  * --guard-only (only the JSON guard on adversarial bodies, guard_worst_ratio: printed, nothing written).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -155,6 +155,10 @@ try {
   const deployed: StartupTarget[] = (await buildBundles()).map((b) => ({ ...b, key: b.name, group: 'deployed' }));
   const startupEnv = functionEnv('bench-startup', 'bench-startup');
 
+  // Every handler imports its schemas from ../schemas/<name>.js (functions/schemas): all get the one stand-in.
+  const SCHEMA_STUBS = Object.fromEntries(
+    readdirSync(join(PROJECT_ROOT, 'functions', 'schemas')).map((f) => [`../schemas/${f.replace(/\.ts$/, '.js')}`, 'schemas.ts']),
+  );
   // Alternatives to the deployed bundling (push_events and a baseline built the same way), and
   // diagnostic builds with one part replaced (push_events only; compared with the deployed baseline).
   const variantSpecs: {
@@ -169,7 +173,7 @@ try {
         { name: 'source-maps-on', kind: 'bundling', description: 'NODE_OPTIONS=--enable-source-maps (the stack\'s former setting)', nodeOptions: '--enable-source-maps' },
         { name: 'sdk-external', kind: 'bundling', description: '@aws-sdk/* left out of the bundle (loaded from node_modules, as from the Lambda runtime\'s SDK)', overrides: { externalModules: ['@aws-sdk/*'] } },
         { name: 'keep-names', kind: 'bundling', description: 'esbuild keepNames (readable function names in stack traces without source maps)', overrides: { keepNames: true } },
-        { name: 'without-zod', kind: 'breakdown', description: 'request schemas replaced by pass-through stand-ins (no zod)', stubs: { '../shared/schemas.js': 'schemas.ts' } },
+        { name: 'without-zod', kind: 'breakdown', description: 'request schemas replaced by pass-through stand-ins (no zod)', stubs: SCHEMA_STUBS },
         {
           name: 'without-powertools',
           kind: 'breakdown',

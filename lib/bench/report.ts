@@ -564,7 +564,7 @@ ${mdTable(
     ['l', 'r', 'l'],
   )}
 
-- **zod through its namespace, then \`zod/mini\`** (\`functions/shared/schemas.ts\`): \`import { z } from 'zod'\`
+- **zod through its namespace, then \`zod/mini\`** (\`functions/schemas/\`): \`import { z } from 'zod'\`
   pulls in a re-exported namespace object that esbuild cannot tree-shake, with all of zod's locales,
   JSON-schema conversion and codecs (443 KB of the 831 KB bundle); \`import * as z from 'zod'\` lets esbuild
   keep what the schemas use (83 KB). The schemas are now written with \`zod/mini\` (the same parser core,
@@ -574,7 +574,7 @@ ${mdTable(
   140,000 generated inputs (valid and invalid, every schema) found no difference in output or issues,
   and the test suite passes unchanged. \`functions/http/handler.ts\` and \`functions/http/errors.ts\` only
   changed their schema types (\`zod/mini\`'s type, zod core's error type).
-- **zod without its JIT** (\`functions/shared/schemas.ts\`, \`jitless: true\`): by default zod compiles a parser
+- **zod without its JIT** (\`functions/schemas/shared.ts\`, \`jitless: true\`): by default zod compiles a parser
   for each object schema with \`new Function\` the first time it parses; a cold start pays for that
   compilation in its first request. The plain code path gives the same answers and, for these small
   objects, is no slower (a 1,000-event body parses in 0.40 ms instead of 0.50 ms here).

@@ -1,5 +1,5 @@
 /**
- * Diagnostic stand-in for functions/shared/schemas.ts without zod: accepts everything (with the
+ * Diagnostic stand-in for every functions/schemas/<name>.ts without zod: accepts everything (with the
  * defaults the handlers rely on). Start-up breakdown only, never deployed.
  */
 const ok = <T>(data: T) => ({ success: true as const, data });
