@@ -1,26 +1,24 @@
 /**
  * The API document (OpenAPI 3.1), built from the route table and the zod schemas: the request
- * schemas the functions validate with (functions/shared/schemas.ts, with the facts in `schemaDocs`
+ * schemas the functions validate with (functions/schemas/<name>.ts, with the facts in `schemaDocs`
  * merged in) and the response schemas below, which test/http/openapi.test.ts checks every answer of
  * a full scenario against. `npm run openapi` writes docs/openapi.json; a test keeps it current.
  */
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
-import {
-  createSessionBody,
-  eraseUserBody,
-  getBatchQuery,
-  getErasureQuery,
-  getBatchSessionsQuery,
-  getExportQuery,
-  getSessionQuery,
-  listBatchesQuery,
-  pushEventsBody,
-  releaseBody,
-  schemaDocs,
-  sessionIdBody,
-  startExportBody,
-} from '../functions/shared/schemas.js';
+import { createSessionBody } from '../functions/schemas/create-session.js';
+import { getBatchQuery } from '../functions/schemas/get-batch.js';
+import { getBatchSessionsQuery } from '../functions/schemas/get-batch-sessions.js';
+import { getErasureQuery } from '../functions/schemas/get-erasure.js';
+import { getExportQuery } from '../functions/schemas/get-export.js';
+import { getSessionQuery } from '../functions/schemas/get-session.js';
+import { listBatchesQuery } from '../functions/schemas/list-batches.js';
+import { sessionIdBody } from '../functions/schemas/mark-session-irrelevant.js';
+import { pushEventsBody } from '../functions/schemas/push-events.js';
+import { releaseBody } from '../functions/schemas/release-batch.js';
+import { eraseUserBody } from '../functions/schemas/request-erasure.js';
+import { schemaDocs } from '../functions/schemas/shared.js';
+import { startExportBody } from '../functions/schemas/start-export.js';
 import { BASE_PATH, fallbackRoute, fullPath, type Operation, routes, type Route } from './routes.js';
 
 // ---- response schemas (the wire shapes of functions/http/views.ts and the handlers) ----

@@ -2,7 +2,7 @@ import { createSession } from '../domain/sessions.js';
 import { sessionContent } from '../domain/types.js';
 import { callerOf, httpHandler, json } from '../http/handler.js';
 import { metrics, MetricUnit } from '../http/observability.js';
-import { createSessionBody } from '../shared/schemas.js';
+import { createSessionBody } from '../schemas/create-session.js';
 
 export const handler = httpHandler({ name: 'create_session', body: createSessionBody }, async ({ body, event }) => {
   const { created } = await createSession({

@@ -8,7 +8,7 @@ import { exportRange, type RangeTaskResult } from '../domain/export-worker.js';
 import { lineOf } from '../domain/training-lines.js';
 import { logger } from '../http/observability.js';
 import { sessionView } from '../http/views.js';
-import { rangeTaskSchema } from '../shared/schemas.js';
+import { rangeTaskSchema } from '../schemas/export-range.js';
 
 export const handler = async (event: unknown, context: Context): Promise<RangeTaskResult> => {
   const task = rangeTaskSchema.parse(event);

@@ -3,7 +3,7 @@
  * export succeeded, or - called from the state machine's Catch with the failure - marks it failed.
  */
 import { finishExport } from '../domain/export-worker.js';
-import { finishExportInput } from '../shared/schemas.js';
+import { finishExportInput } from '../schemas/finish-export.js';
 
 const MAX_ERROR_CHARS = 1000;
 

@@ -1,7 +1,7 @@
 import { getBatchSessions } from '../domain/batches.js';
 import { httpHandler, json } from '../http/handler.js';
 import { eventView, RESPONSE_BUDGET_BYTES, responseBytes, sessionView } from '../http/views.js';
-import { getBatchSessionsQuery } from '../shared/schemas.js';
+import { getBatchSessionsQuery } from '../schemas/get-batch-sessions.js';
 
 /** Leaves room inside API Gateway's 30 s for the answer to travel. */
 const PAGE_TIME_BUDGET_MS = 15_000;

@@ -1,7 +1,7 @@
 import { getSession } from '../domain/sessions.js';
 import { callerOf, httpHandler, json } from '../http/handler.js';
 import { decodeCursor, eventView, RESPONSE_BUDGET_BYTES, responseBytes, sessionView } from '../http/views.js';
-import { getSessionQuery } from '../shared/schemas.js';
+import { getSessionQuery } from '../schemas/get-session.js';
 
 export const handler = httpHandler({ name: 'get_session', query: getSessionQuery }, async ({ query, event }) => {
   const view = await getSession(

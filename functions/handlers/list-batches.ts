@@ -1,7 +1,7 @@
 import { listBatches } from '../domain/batches.js';
 import { httpHandler, json } from '../http/handler.js';
 import { batchView, decodeBatchCursor, encodeBatchCursor } from '../http/views.js';
-import { listBatchesQuery } from '../shared/schemas.js';
+import { listBatchesQuery } from '../schemas/list-batches.js';
 
 export const handler = httpHandler({ name: 'list_batches', query: listBatchesQuery }, async ({ query }) => {
   const page = await listBatches(query.limit, decodeBatchCursor(query.cursor));

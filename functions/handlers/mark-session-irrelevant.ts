@@ -1,6 +1,6 @@
 import { markIrrelevant } from '../domain/sessions.js';
 import { callerOf, httpHandler, json } from '../http/handler.js';
-import { sessionIdBody } from '../shared/schemas.js';
+import { sessionIdBody } from '../schemas/mark-session-irrelevant.js';
 
 export const handler = httpHandler({ name: 'mark_session_irrelevant', body: sessionIdBody }, async ({ body, event }) => {
   await markIrrelevant(body.session_id, callerOf(event));

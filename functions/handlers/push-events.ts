@@ -2,7 +2,7 @@ import { pushEvents } from '../domain/sessions.js';
 import { eventContent } from '../domain/types.js';
 import { callerOf, httpHandler, json } from '../http/handler.js';
 import { metrics, MetricUnit } from '../http/observability.js';
-import { pushEventsBody } from '../shared/schemas.js';
+import { pushEventsBody } from '../schemas/push-events.js';
 
 export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }, async ({ body, event }) => {
   const result = await pushEvents(

@@ -1,7 +1,7 @@
 import { releaseBatch } from '../domain/batches.js';
 import { httpHandler, json } from '../http/handler.js';
 import { metrics, MetricUnit } from '../http/observability.js';
-import { releaseBody } from '../shared/schemas.js';
+import { releaseBody } from '../schemas/release-batch.js';
 
 export const handler = httpHandler({ name: 'release_batch', body: releaseBody }, async ({ body }) => {
   const release = await releaseBatch(body.release_id);
