@@ -84,6 +84,17 @@ describe('conflict simulation', () => {
     expect((await settle(client.send(new PutItemCommand({ TableName: tableName, Item: { ...key('single-1'), v: { S: 'y' } } })))).ok).toBe(true);
   });
 
+  it('answers a repeat of a held transaction\'s ClientRequestToken with TransactionInProgressException, then idempotently', async () => {
+    const same = () => client.send(new TransactWriteItemsCommand({ ClientRequestToken: 'token-1', TransactItems: [add('token-item')] }));
+    const first = settle(same());
+    await started(30);
+    const repeat = await settle(same());
+    expect((await first).ok).toBe(true);
+    expect(repeat.ok).toBe(false);
+    if (!repeat.ok) expect(repeat.error.name).toBe('TransactionInProgressException');
+    expect((await settle(same())).ok, 'the same token once the first attempt is done').toBe(true);
+  });
+
   it('conflicts with nothing when the mode is off', async () => {
     proxy.simulateConflicts(false);
     const answers = await Promise.all(Array.from({ length: 6 }, () => settle(transact(add('off-1')))));

@@ -15,6 +15,9 @@
  * for that item (`None` for the others), and a PutItem, UpdateItem or DeleteItem on it is refused
  * with `TransactionConflictException`, as AWS's developer guide ("Transaction conflict handling")
  * describes and reports them. Items are told apart by table and the key attributes `pk` and `sk`.
+ * A TransactWriteItems that repeats the `ClientRequestToken` of one still held (the SDK retrying a
+ * transaction whose answer it gave up on) gets `TransactionInProgressException`, as in AWS; the SDK
+ * retries that, and once the first attempt is done DynamoDB Local answers the repeat idempotently.
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -66,6 +69,8 @@ export interface ConflictCounts {
   singleWrites: number;
   /** Transactions that held their items and went through. */
   held: number;
+  /** Repeats of a held transaction's ClientRequestToken refused with TransactionInProgressException. */
+  inProgress: number;
 }
 
 const SINGLE_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
@@ -110,7 +115,9 @@ export class FaultProxy {
   private conflictMode: ConflictMode | undefined;
   /** Items held by ongoing transactions (a count: only one holder at a time, but kept safe). */
   private readonly held = new Map<string, number>();
-  readonly conflicts: ConflictCounts = { transactions: 0, singleWrites: 0, held: 0 };
+  /** ClientRequestTokens of the transactions that hold items now. */
+  private readonly heldTokens = new Set<string>();
+  readonly conflicts: ConflictCounts = { transactions: 0, singleWrites: 0, held: 0, inProgress: 0 };
   private readonly sockets = new Set<Socket>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -175,6 +182,17 @@ export class FaultProxy {
     return { hold: items };
   }
 
+  /** The ClientRequestToken of a TransactWriteItems, if it has one. */
+  private static tokenOf(operation: string, body: string): string | undefined {
+    if (operation !== 'TransactWriteItems') return undefined;
+    try {
+      const token = (JSON.parse(body) as { ClientRequestToken?: unknown }).ClientRequestToken;
+      return typeof token === 'string' ? token : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private release(items: string[] | undefined): void {
     for (const id of items ?? []) {
       const n = (this.held.get(id) ?? 1) - 1;
@@ -214,17 +232,28 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
     const text = body.toString('utf8');
+    const token = this.conflictMode ? FaultProxy.tokenOf(operation, text) : undefined;
+    if (token !== undefined && this.heldTokens.has(token)) {
+      this.conflicts.inProgress++;
+      const refusal = DYNAMO_ERROR('TransactionInProgressException', 'The transaction with the given request token is already in progress.');
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'fault-proxy', 'content-length': Buffer.byteLength(refusal) });
+      res.end(refusal);
+      return;
+    }
     const admitted = this.admit(operation, text);
     if (admitted.refusal) {
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'fault-proxy', 'content-length': Buffer.byteLength(admitted.refusal.text) });
       res.end(admitted.refusal.text);
       return;
     }
+    const holdsToken = admitted.hold !== undefined && token !== undefined;
+    if (holdsToken) this.heldTokens.add(token);
     try {
       if (admitted.hold) await new Promise((r) => setTimeout(r, this.conflictMode?.holdMs ?? 0));
       await this.respond(req, res, body, operation, text);
     } finally {
       this.release(admitted.hold);
+      if (holdsToken) this.heldTokens.delete(token);
     }
   }
 
