@@ -104,6 +104,7 @@ function functionEnv(tableName: string, name: string): Record<string, string> {
     // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
     ...functionEnvironment(tableName, { ...functionSettingsOf(DEFAULT_SETTINGS), maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION }),
     ...FUNCTION_RUNTIME_ENV,
+    CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Operation } from '../../functions/http/api-routes.js';
 import * as esbuild from 'esbuild';
 import { BUNDLING, PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
@@ -17,7 +18,8 @@ export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'cli
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
 /** The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it can). */
-const FIRST_REQUESTS: Record<string, [EventSpec, number, string]> = {
+/** Keyed by every operation of the route table: a function without a first request fails the type check. */
+const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, number, string]> = {
   // A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
   create_session: [p('/session', { session_id: 'startup-s', search_query: 'q', search_results: [{ object_id: 'o1', rank: 1 }], created_at: 1_000_000 }), 400, '1 GetItem'],
   get_session: [q('/session', { session_id: 'startup-unknown' }), 404, '1 Query (the session partition)'],
@@ -30,6 +32,9 @@ const FIRST_REQUESTS: Record<string, [EventSpec, number, string]> = {
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
   start_export: [p('/internal/batch/export', { batch_id: 'startup-unknown', export_id: 'startup-export' }), 404, '1 GetItem'],
   get_export: [q('/internal/batch/export', { export_id: 'startup-unknown' }), 404, '1 Query (the export partition)'],
+  // A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
+  erase_user: [p('/internal/users/erase', { user_id: 'startup-user', request_id: 'startup-erasure' }), 202, '1 GetItem, 1 PutItem (condition fails)'],
+  get_erasure: [q('/internal/users/erase', { request_id: 'startup-unknown' }), 404, '1 GetItem'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
 };
@@ -90,7 +95,7 @@ type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCp
 export type StartupResult = Awaited<ReturnType<typeof measureStartup>>[number];
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
-  const [spec, expect] = FIRST_REQUESTS[bundle.name]!;
+  const [spec, expect] = FIRST_REQUESTS[bundle.name as keyof typeof FIRST_REQUESTS];
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(benchEvent(spec)), bundle.logicalId];
@@ -137,7 +142,7 @@ export async function measureStartup(bundles: Bundle[], runs: number, env: Recor
       logicalId: b.logicalId,
       bytes: b.bytes,
       mapBytes: b.mapBytes,
-      dynamo: FIRST_REQUESTS[b.name]![2],
+      dynamo: FIRST_REQUESTS[b.name as keyof typeof FIRST_REQUESTS][2],
       runs: s.length,
       importMs: med((x) => x.importMs),
       firstMs: med((x) => x.firstMs),
