@@ -39,10 +39,13 @@ async function scenario(retentionDays: number): Promise<{ items: Item[]; started
   return { items, started, finished };
 }
 
-/** The item's kind (functions/storage/keys.ts); the batch log's entries count with the registry, whose partition they share. */
+/**
+ * The item's kind (functions/storage/keys.ts); the batch log's entries count with the registry, whose
+ * partition they share; a release's tombstones (member keys no session took) are a kind of their own.
+ */
 const kindOf = (item: Item): string => {
   const { pk, sk } = item as { pk: string; sk: string };
-  const kind = itemOf({ pk, sk })?.kind;
+  const kind = item.tombstone === true ? 'tombstone' : itemOf({ pk, sk })?.kind;
   return kind === 'batchLog' ? 'registry' : (kind ?? `unknown ${pk} ${sk}`);
 };
 
@@ -55,7 +58,25 @@ describe('retentionDays > 0', () => {
 
   it('writes every kind of item the scenario should produce', () => {
     const kinds = new Set(result.items.map(kindOf));
-    expect([...kinds].sort()).toEqual(['batch', 'event', 'member', 'registry', 'release', 'session', 'shard']);
+    expect([...kinds].sort()).toEqual([
+      'batch',
+      'event',
+      'member',
+      'registry',
+      'release',
+      'session',
+      'shard',
+      'tombstone',
+    ]);
+  });
+
+  it('tombstones expire retentionDays after the release that sealed them', () => {
+    const tombstones = result.items.filter((i) => kindOf(i) === 'tombstone');
+    expect(tombstones.length).toBeGreaterThan(0);
+    for (const item of tombstones) {
+      expect(item.expiresAt).toBeGreaterThanOrEqual(Math.floor(result.started / 1000) + days * 86_400);
+      expect(item.expiresAt).toBeLessThanOrEqual(Math.ceil(result.finished / 1000) + days * 86_400);
+    }
   });
 
   it('sessions, events and batch memberships expire retentionDays after they were received (Unix seconds)', () => {
