@@ -2,7 +2,7 @@
  * `npm run bench` (parts in test/bench/, methodology in docs/benchmarks.md). Options: --quick (shorter;
  * writes nothing unless --write), --write, --no-write, --soak (or BENCH_SOAK=1), --soak-ms N,
  * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
- */import { randomUUID } from 'node:crypto';
+ */ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,14 @@ import { BLOCK_SIZE } from '../functions/domain/allocation.js';
 import { PUT_CONCURRENCY } from '../functions/domain/sessions.js';
 import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
 import { BUNDLING, FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
-import { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, localClient, startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
+import {
+  ensureTable,
+  javaProblem,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  localClient,
+  startDynamoDbLocal,
+} from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
 import { costRows } from '../test/bench/cost.js';
 import { measureGuard } from '../test/bench/guard.js';
@@ -45,10 +52,14 @@ function writeOutputs(r: BenchResults, json: boolean): void {
   const file = (name: string) => join(PROJECT_ROOT, name);
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
   let doc = readFileSync(file('docs/benchmarks.md'), 'utf8');
-  for (const [name, block] of Object.entries(docBlocks(r))) doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
+  for (const [name, block] of Object.entries(docBlocks(r)))
+    doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
   writeFileSync(file('docs/benchmarks.md'), doc);
   const readme = readFileSync(file('README.md'), 'utf8');
-  writeFileSync(file('README.md'), replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)));
+  writeFileSync(
+    file('README.md'),
+    replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)),
+  );
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
 
@@ -58,7 +69,10 @@ if (values.render) {
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  for (const r of guard.rows) log(`${r.shape.padEnd(32)} ${fmt(r.guardMsPerMib).padStart(7)} ms/MiB, JSON.parse ${fmt(r.parseMsPerMib).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`);
+  for (const r of guard.rows)
+    log(
+      `${r.shape.padEnd(32)} ${fmt(r.guardMsPerMib).padStart(7)} ms/MiB, JSON.parse ${fmt(r.parseMsPerMib).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`,
+    );
   const t = guardTarget(guard);
   log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
@@ -102,7 +116,10 @@ function functionEnv(tableName: string, name: string): Record<string, string> {
     HOME: process.env.HOME ?? '/tmp',
     // The throughput segments push more events into their few sessions than the production cap
     // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
-    ...functionEnvironment(tableName, { ...functionSettingsOf(DEFAULT_SETTINGS), maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION }),
+    ...functionEnvironment(tableName, {
+      ...functionSettingsOf(DEFAULT_SETTINGS),
+      maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION,
+    }),
     ...FUNCTION_RUNTIME_ENV,
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
@@ -123,7 +140,8 @@ try {
   // ---------------------------------------------------------------- 1. start-up (fresh processes)
   await ensureTable(dynamo.endpoint, 'bench-startup');
   const fixtures = localClient(dynamo.endpoint);
-  for (const item of STARTUP_FIXTURES) await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item: marshall(item) }));
+  for (const item of STARTUP_FIXTURES)
+    await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item: marshall(item) }));
   fixtures.destroy();
   mkdirSync(BENCH_CACHE_DIR, { recursive: true });
   const bundles = await buildBundles();
@@ -147,7 +165,13 @@ try {
   const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, ...plan, runId, log });
   meter.detach();
   log('Durations: warm invocations, one at a time');
-  const durations = await measureDurations({ invoker, memoryMb, runId, count: plan.durationCount, maxMsPerScenario: plan.durationMaxMs });
+  const durations = await measureDurations({
+    invoker,
+    memoryMb,
+    runId,
+    count: plan.durationCount,
+    maxMsPerScenario: plan.durationMaxMs,
+  });
   inspect.destroy();
 
   // ---------------------------------------------------------------- 4. throughput and the soak (local server in its own process)
@@ -155,14 +179,28 @@ try {
   const throughputTable = 'bench-throughput';
   await ensureTable(dynamo.endpoint, throughputTable);
   const exportDir = join(tmpdir(), `clickstream-bench-exports-${runId}`);
-  const serverEnv = { ...functionEnv(throughputTable, 'bench-local-server'), POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR: exportDir };
+  const serverEnv = {
+    ...functionEnv(throughputTable, 'bench-local-server'),
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+    EXPORT_DIR: exportDir,
+  };
   const server = await startServerProcess(serverEnv);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
   let throughput;
   let soak: Record<string, unknown> | undefined;
   try {
     const shards = DEFAULT_SETTINGS.batchShards;
-    throughput = await measureThroughput({ server, endpoint: dynamo.endpoint, env: serverEnv, floorTable: 'bench-floor', tableName: throughputTable, ...plan, runId, shards, log });
+    throughput = await measureThroughput({
+      server,
+      endpoint: dynamo.endpoint,
+      env: serverEnv,
+      floorTable: 'bench-floor',
+      tableName: throughputTable,
+      ...plan,
+      runId,
+      shards,
+      log,
+    });
     if (plan.soak) {
       const { runSoak } = await import('../test/bench/soak.js');
       soak = await runSoak({ origin: server.url, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
@@ -180,15 +218,31 @@ try {
   // ---------------------------------------------------------------- 6. create_session on one shard under the conflict simulation
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
   const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: quick ? 4 : 8 });
-  log(`  ${conflicts.design.perSecond.toFixed(1)} creates/s (${conflicts.design.conflicts} refused) vs ${conflicts.previous.perSecond.toFixed(1)} (${conflicts.previous.conflicts} refused)`);
+  log(
+    `  ${conflicts.design.perSecond.toFixed(1)} creates/s (${conflicts.design.conflicts} refused) vs ${conflicts.previous.perSecond.toFixed(1)} (${conflicts.previous.conflicts} refused)`,
+  );
 
   const cost = costRows(capacity, durations, memoryMb);
   const partial = {
     ...{ version: 1, machine: host, plan, memoryMb },
-    settings: { batchShards: DEFAULT_SETTINGS.batchShards, blockSize: BLOCK_SIZE, putConcurrency: PUT_CONCURRENCY, memoryMb },
+    settings: {
+      batchShards: DEFAULT_SETTINGS.batchShards,
+      blockSize: BLOCK_SIZE,
+      putConcurrency: PUT_CONCURRENCY,
+      memoryMb,
+    },
     prices: PRICES,
     bundling: { ...BUNDLING, nodeOptions: FUNCTION_RUNTIME_ENV.NODE_OPTIONS ?? '' },
-    ...{ startup: { results: startup }, capacity, durations, throughput, cost, ...(soak ? { soak } : {}), guard, conflicts },
+    ...{
+      startup: { results: startup },
+      capacity,
+      durations,
+      throughput,
+      cost,
+      ...(soak ? { soak } : {}),
+      guard,
+      conflicts,
+    },
     seconds: Math.round((Date.now() - started) / 1000),
   };
   results = { ...partial, targets: evaluateTargets(partial) };

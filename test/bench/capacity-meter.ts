@@ -21,7 +21,16 @@ export interface CapacityTotals {
   notes: string[];
 }
 
-const READ_OPS = new Set(['GetItem', 'Get', 'Query', 'Scan', 'BatchGetItem', 'BatchGet', 'TransactGetItems', 'TransactGet']);
+const READ_OPS = new Set([
+  'GetItem',
+  'Get',
+  'Query',
+  'Scan',
+  'BatchGetItem',
+  'BatchGet',
+  'TransactGetItems',
+  'TransactGet',
+]);
 const MIDDLEWARE_NAME = 'benchConsumedCapacity';
 
 type Capacity = { CapacityUnits?: number } | undefined;
@@ -47,7 +56,8 @@ export function attributeValueSize(v: AttributeValue): number {
   if (v.NS) return v.NS.reduce((n, s) => n + numberSize(s), 0);
   if (v.BS) return v.BS.reduce((n, b) => n + b.length, 0);
   if (v.L) return 3 + v.L.reduce((n, x) => n + 1 + attributeValueSize(x), 0);
-  if (v.M) return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + attributeValueSize(x), 0);
+  if (v.M)
+    return 3 + Object.entries(v.M).reduce((n, [k, x]) => n + 1 + Buffer.byteLength(k) + attributeValueSize(x), 0);
   return 0;
 }
 
@@ -62,14 +72,25 @@ export function nativeItemSize(item: Record<string, unknown>): number {
 }
 
 export const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
-export const readUnits = (bytes: number, consistent = true) => Math.max(1, Math.ceil(bytes / 4096)) * (consistent ? 1 : 0.5);
+export const readUnits = (bytes: number, consistent = true) =>
+  Math.max(1, Math.ceil(bytes / 4096)) * (consistent ? 1 : 0.5);
 
 /** Whatever the input holds as an item: native when it comes from the document client, marshalled otherwise. */
 function itemSize(item: unknown): number | undefined {
   if (!item || typeof item !== 'object') return undefined;
   const values = Object.values(item as Record<string, unknown>);
-  const looksMarshalled = values.length > 0 && values.every((v) => v !== null && typeof v === 'object' && Object.keys(v as object).length === 1 && /^(S|N|B|BOOL|NULL|SS|NS|BS|L|M)$/.test(Object.keys(v as object)[0]!));
-  return looksMarshalled ? attributeMapSize(item as Record<string, AttributeValue>) : nativeItemSize(item as Record<string, unknown>);
+  const looksMarshalled =
+    values.length > 0 &&
+    values.every(
+      (v) =>
+        v !== null &&
+        typeof v === 'object' &&
+        Object.keys(v as object).length === 1 &&
+        /^(S|N|B|BOOL|NULL|SS|NS|BS|L|M)$/.test(Object.keys(v as object)[0]!),
+    );
+  return looksMarshalled
+    ? attributeMapSize(item as Record<string, AttributeValue>)
+    : nativeItemSize(item as Record<string, unknown>);
 }
 
 /** Reads the stored size of an item (undefined: no such item); must not go through a metered client. */
@@ -134,7 +155,10 @@ export class CapacityMeter {
 
   private async transactionUnits(input: Record<string, unknown>): Promise<number> {
     let units = 0;
-    for (const part of (input.TransactItems ?? []) as Record<string, { TableName?: string; Item?: unknown; Key?: Record<string, unknown> }>[]) {
+    for (const part of (input.TransactItems ?? []) as Record<
+      string,
+      { TableName?: string; Item?: unknown; Key?: Record<string, unknown> }
+    >[]) {
       const [action, spec] = Object.entries(part)[0] ?? [];
       if (!spec) continue;
       let bytes = 0;
@@ -145,7 +169,11 @@ export class CapacityMeter {
     return units;
   }
 
-  private async recordSuccess(op: string, input: Record<string, unknown>, output: Record<string, unknown>): Promise<void> {
+  private async recordSuccess(
+    op: string,
+    input: Record<string, unknown>,
+    output: Record<string, unknown>,
+  ): Promise<void> {
     const kind = READ_OPS.has(op) ? 'read' : 'write';
     let units = sumCapacity(output.ConsumedCapacity as Capacity | Capacity[] | undefined) ?? 0;
     let modelled: string | undefined;
@@ -161,7 +189,8 @@ export class CapacityMeter {
       const responses = (output.Responses ?? {}) as Record<string, unknown[]>;
       const unprocessed = (output.UnprocessedKeys ?? {}) as Record<string, { Keys?: unknown[] }>;
       for (const [table, req] of Object.entries(requestItems)) {
-        const missing = (req.Keys?.length ?? 0) - (responses[table]?.length ?? 0) - (unprocessed[table]?.Keys?.length ?? 0);
+        const missing =
+          (req.Keys?.length ?? 0) - (responses[table]?.length ?? 0) - (unprocessed[table]?.Keys?.length ?? 0);
         if (missing > 0) {
           units += missing * (req.ConsistentRead ? 1 : 0.5);
           modelled = 'BatchGetItem keys without an item billed at the minimum read';
@@ -176,14 +205,24 @@ export class CapacityMeter {
     if (name === 'ConditionalCheckFailedException') {
       const old = (err as { Item?: Record<string, AttributeValue> }).Item;
       const bytes = old ? attributeMapSize(old) : (itemSize(input.Item) ?? 0);
-      this.records.push({ op, kind: 'write', units: writeUnits(bytes), modelled: 'failed conditional writes billed by item size' });
+      this.records.push({
+        op,
+        kind: 'write',
+        units: writeUnits(bytes),
+        modelled: 'failed conditional writes billed by item size',
+      });
     } else if (name === 'TransactionCanceledException') {
       const items = (input.TransactItems ?? []) as Record<string, { Item?: unknown }>[];
       const units = items.reduce((n, t) => {
         const part = Object.values(t)[0];
         return n + 2 * writeUnits(itemSize(part?.Item) ?? 0);
       }, 0);
-      this.records.push({ op, kind: 'write', units, modelled: 'cancelled transactions counted as if written (upper bound)' });
+      this.records.push({
+        op,
+        kind: 'write',
+        units,
+        modelled: 'cancelled transactions counted as if written (upper bound)',
+      });
     }
   }
 }

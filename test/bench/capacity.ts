@@ -9,13 +9,21 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
 import { keys } from '../../functions/storage/keys.js';
-import { attributeMapSize, type CapacityMeter, type CapacityTotals, type ItemSizer, readUnits, writeUnits } from './capacity-meter.js';
+import {
+  attributeMapSize,
+  type CapacityMeter,
+  type CapacityTotals,
+  type ItemSizer,
+  readUnits,
+  writeUnits,
+} from './capacity-meter.js';
 import { events, sessionBody } from './events.js';
 import type { EventSpec, Invoker } from './invoke.js';
 import { PRICES } from './prices.js';
 import { round } from './stats.js';
 
-export const unitCost = (reads: number, writes: number) => reads * PRICES.dynamoReadPerUnit + writes * PRICES.dynamoWritePerUnit;
+export const unitCost = (reads: number, writes: number) =>
+  reads * PRICES.dynamoReadPerUnit + writes * PRICES.dynamoWritePerUnit;
 
 export interface CapacityContext {
   invoker: Invoker;
@@ -36,7 +44,9 @@ export interface CapacityContext {
 /** Stored item sizes, read with a client that is not metered. */
 export function itemSizer(client: DynamoDBClient): ItemSizer {
   return async (tableName, key) => {
-    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: true }));
+    const out = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: true }),
+    );
     return out.Item ? attributeMapSize(out.Item) : undefined;
   };
 }
@@ -44,7 +54,14 @@ export function itemSizer(client: DynamoDBClient): ItemSizer {
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** One row: the measured totals beside the floor; `accepted` events (push_events) or `sessions` read (batch_read). */
-function row(key: string, operation: string, scenario: string, t: CapacityTotals, floor: { reads: number; writes: number; what: string }, counts: { accepted?: number; sessions?: number } = {}) {
+function row(
+  key: string,
+  operation: string,
+  scenario: string,
+  t: CapacityTotals,
+  floor: { reads: number; writes: number; what: string },
+  counts: { accepted?: number; sessions?: number } = {},
+) {
   return {
     ...{ key, operation, scenario, reads: round(t.reads, 3), writes: round(t.writes, 3), calls: round(t.calls, 2) },
     ...{ floorReads: round(floor.reads, 3), floorWrites: round(floor.writes, 3), floor: floor.what },
@@ -66,7 +83,14 @@ function averageTotals(list: CapacityTotals[]): CapacityTotals {
   }
   for (const o of Object.values(byOp)) [o.calls, o.units] = [round(o.calls, 3), round(o.units, 3)];
   const mean = (f: (t: CapacityTotals) => number) => sum(list.map(f)) / n;
-  return { reads: mean((t) => t.reads), writes: mean((t) => t.writes), calls: mean((t) => t.calls), modelledCalls: mean((t) => t.modelledCalls), byOp, notes: [...new Set(list.flatMap((t) => t.notes))] };
+  return {
+    reads: mean((t) => t.reads),
+    writes: mean((t) => t.writes),
+    calls: mean((t) => t.calls),
+    modelledCalls: mean((t) => t.modelledCalls),
+    byOp,
+    notes: [...new Set(list.flatMap((t) => t.notes))],
+  };
 }
 
 export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow[]> {
@@ -75,8 +99,10 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   const rows: CapacityRow[] = [];
   const post = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
   const create = (sid: string) => invoker.expect('create_session', post('/session', sessionBody(sid)));
-  const push = (sid: string, prefix: string, n: number) => invoker.expect('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
-  const getBatchSessions = (query: Record<string, string>) => invoker.expect('get_batch_sessions', { method: 'GET', path: '/internal/batch/sessions', query });
+  const push = (sid: string, prefix: string, n: number) =>
+    invoker.expect('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
+  const getBatchSessions = (query: Record<string, string>) =>
+    invoker.expect('get_batch_sessions', { method: 'GET', path: '/internal/batch/sessions', query });
   /** Sizes (DynamoDB's rules) of the items of a session's partition whose sort key begins with `prefix`. */
   const partitionSizes = async (sessionId: string, prefix = ''): Promise<number[]> => {
     const sizes: number[] = [];
@@ -86,7 +112,10 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
         new QueryCommand({
           TableName: ctx.tableName,
           KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': { S: keys.sessionPartition(sessionId) }, ...(prefix ? { ':p': { S: prefix } } : {}) },
+          ExpressionAttributeValues: {
+            ':pk': { S: keys.sessionPartition(sessionId) },
+            ...(prefix ? { ':p': { S: prefix } } : {}),
+          },
           ExclusiveStartKey: start,
         }),
       );
@@ -104,7 +133,9 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   const shardsInUse = async () => {
     let n = 0;
     for (let shard = 0; shard < shards; shard++) {
-      const out = await ctx.inspect.send(new GetItemCommand({ TableName: ctx.tableName, Key: marshall(keys.shard(shard)), ConsistentRead: true }));
+      const out = await ctx.inspect.send(
+        new GetItemCommand({ TableName: ctx.tableName, Key: marshall(keys.shard(shard)), ConsistentRead: true }),
+      );
       if (out.Item?.batchId) n++;
     }
     return n;
@@ -126,9 +157,21 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   }
   const sessionSize = (await partitionSizes(created.at(-1)!, 'SESSION'))[0]!;
   const what = `one PutItem of the session item (${sessionSize} B)`;
-  rows.push(row('create_session', 'create_session', `new session (mean of ${ctx.creates}, after ${warmed} creates)`, averageTotals(creates), { reads: 0, writes: writeUnits(sessionSize), what }));
+  rows.push(
+    row(
+      'create_session',
+      'create_session',
+      `new session (mean of ${ctx.creates}, after ${warmed} creates)`,
+      averageTotals(creates),
+      { reads: 0, writes: writeUnits(sessionSize), what },
+    ),
+  );
   await create(created.at(-1)!); // a retry of the same create (same content): answered created=false
-  const retryFloor = { reads: readUnits(sessionSize), writes: 0, what: 'one strongly consistent read of the session item' };
+  const retryFloor = {
+    reads: readUnits(sessionSize),
+    writes: 0,
+    what: 'one strongly consistent read of the session item',
+  };
   rows.push(row('create_session_retry', 'create_session', 'the same create again (a retry)', meter.take(), retryFloor));
 
   // More sessions, so that the released batch holds as many sessions per shard as a small real batch
@@ -143,21 +186,55 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   meter.reset();
   const releaseBody = post('/internal/batch/release', { release_id: id('release') });
   const release = await invoker.expect('release_batch', releaseBody);
-  const releaseFloor = { reads: 0, writes: 1, what: 'one conditional write that marks the batch released under the release id' };
-  rows.push(row('release_batch', 'release_batch', `batch of ${release.body.session_count} sessions, ${shards} shards`, meter.take(), releaseFloor));
+  const releaseFloor = {
+    reads: 0,
+    writes: 1,
+    what: 'one conditional write that marks the batch released under the release id',
+  };
+  rows.push(
+    row(
+      'release_batch',
+      'release_batch',
+      `batch of ${release.body.session_count} sessions, ${shards} shards`,
+      meter.take(),
+      releaseFloor,
+    ),
+  );
   await invoker.expect('release_batch', releaseBody);
-  rows.push(row('release_batch_repeat', 'release_batch', 'the same release_id again', meter.take(), { reads: 1, writes: 0, what: 'one strongly consistent read of the release record' }));
+  rows.push(
+    row('release_batch_repeat', 'release_batch', 'the same release_id again', meter.take(), {
+      reads: 1,
+      writes: 0,
+      what: 'one strongly consistent read of the release record',
+    }),
+  );
 
   const batchId = release.body.batch_id as string;
-  const pageSessions = (await getBatchSessions({ batch_id: batchId, limit: '10' })).body.sessions as { session_id: string }[];
+  const pageSessions = (await getBatchSessions({ batch_id: batchId, limit: '10' })).body.sessions as {
+    session_id: string;
+  }[];
   const pageTotals = meter.take();
   let pageFloor = 1; // the membership of the page: one Query of at most 4 KB of small items
   for (const s of pageSessions) pageFloor += readUnits(sum(await partitionSizes(s.session_id)));
   const pageWhat = "one Query for the page's members, then one Query per session partition";
-  rows.push(row('get_batch_sessions', 'get_batch_sessions', `one page: ${pageSessions.length} sessions with 10 events each`, pageTotals, { reads: pageFloor, writes: 0, what: pageWhat }));
+  rows.push(
+    row(
+      'get_batch_sessions',
+      'get_batch_sessions',
+      `one page: ${pageSessions.length} sessions with 10 events each`,
+      pageTotals,
+      { reads: pageFloor, writes: 0, what: pageWhat },
+    ),
+  );
 
   await invoker.expect('get_batch', { method: 'GET', path: '/internal/batch', query: { batch_id: batchId } });
-  rows.push(row('get_batch', 'get_batch', 'a released batch', meter.take(), { reads: 1, writes: 0, what: 'one strongly consistent read of the batch item' }));
+  rows.push(
+    row('get_batch', 'get_batch', 'a released batch', meter.take(), {
+      reads: 1,
+      writes: 0,
+      what: 'one strongly consistent read of the batch item',
+    }),
+  );
 
   // The whole released batch read as a training job does: strongly consistent, every session with its
   // events (batch_read_units), pages of 1,000 as a bulk reader asks.
@@ -171,7 +248,11 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   const readTotals = meter.take();
   const readSizes = await mapLimited(readIds, 16, async (sid) => sum(await partitionSizes(sid)));
   const readScenario = `the whole released batch: ${readIds.length} sessions (10 events each, at most ${Math.max(...readSizes)} B), pages of 1,000, strongly consistent`;
-  const readFloor = { reads: sum(readSizes.map((b) => readUnits(b))), writes: 0, what: 'one strongly consistent Query per session partition (the session and its events)' };
+  const readFloor = {
+    reads: sum(readSizes.map((b) => readUnits(b))),
+    writes: 0,
+    what: 'one strongly consistent Query per session partition (the session and its events)',
+  };
   rows.push(row('batch_read', 'get_batch_sessions', readScenario, readTotals, readFloor, { sessions: readIds.length }));
 
   // get_session with 10 events.
@@ -182,7 +263,13 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
   await invoker.expect('get_session', { method: 'GET', path: '/session', query: { session_id: getId } });
   const getSizes = await partitionSizes(getId);
   const getWhat = `one strongly consistent Query of the session's partition (${getSizes.length} items, ${sum(getSizes)} B)`;
-  rows.push(row('get_session', 'get_session', 'session with 10 events', meter.take(), { reads: readUnits(sum(getSizes)), writes: 0, what: getWhat }));
+  rows.push(
+    row('get_session', 'get_session', 'session with 10 events', meter.take(), {
+      reads: readUnits(sum(getSizes)),
+      writes: 0,
+      what: getWhat,
+    }),
+  );
 
   // push_events: 1, 10, 100 and 1,000 new events, then the 100 again (a duplicate push).
   const pushId = id('push');
@@ -194,19 +281,58 @@ export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow
     const t = meter.take();
     const sizes = await partitionSizes(pushId, `EVENT#p${n}-`);
     const what = `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`;
-    rows.push(row(`push_events_${n}`, 'push_events', `${n} new event${n > 1 ? 's' : ''}`, t, { reads: 0, writes: sum(sizes.map(writeUnits)), what }, { accepted: n }));
+    rows.push(
+      row(
+        `push_events_${n}`,
+        'push_events',
+        `${n} new event${n > 1 ? 's' : ''}`,
+        t,
+        { reads: 0, writes: sum(sizes.map(writeUnits)), what },
+        { accepted: n },
+      ),
+    );
   }
   const dup = await push(pushId, 'p100', 100);
   if (dup.body.duplicates !== 100) throw new Error(`duplicate push reported ${dup.body.duplicates} duplicates`);
   const dupSizes = await partitionSizes(pushId, 'EVENT#p100-');
-  const dupFloor = { reads: readUnits(sum(dupSizes)), writes: 0, what: `reading the 100 stored events back (one Query, ${sum(dupSizes)} B)` };
-  rows.push(row('push_events_duplicate', 'push_events', 'the 100 events again (all duplicates)', meter.take(), dupFloor, { accepted: 0 }));
+  const dupFloor = {
+    reads: readUnits(sum(dupSizes)),
+    writes: 0,
+    what: `reading the 100 stored events back (one Query, ${sum(dupSizes)} B)`,
+  };
+  rows.push(
+    row('push_events_duplicate', 'push_events', 'the 100 events again (all duplicates)', meter.take(), dupFloor, {
+      accepted: 0,
+    }),
+  );
 
   await invoker.expect('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
   const markedSize = (await partitionSizes(getId, 'SESSION'))[0]!;
-  rows.push(row('mark_session_irrelevant', 'mark_session_irrelevant', 'existing session', meter.take(), { reads: 0, writes: writeUnits(markedSize), what: 'one UpdateItem of the session item' }));
+  rows.push(
+    row('mark_session_irrelevant', 'mark_session_irrelevant', 'existing session', meter.take(), {
+      reads: 0,
+      writes: writeUnits(markedSize),
+      what: 'one UpdateItem of the session item',
+    }),
+  );
 
-  const order = ['create_session', 'create_session_retry', 'get_session', 'push_events_1', 'push_events_10', 'push_events_100', 'push_events_1000'];
-  order.push('push_events_duplicate', 'mark_session_irrelevant', 'release_batch', 'release_batch_repeat', 'get_batch_sessions', 'batch_read', 'get_batch');
+  const order = [
+    'create_session',
+    'create_session_retry',
+    'get_session',
+    'push_events_1',
+    'push_events_10',
+    'push_events_100',
+    'push_events_1000',
+  ];
+  order.push(
+    'push_events_duplicate',
+    'mark_session_irrelevant',
+    'release_batch',
+    'release_batch_repeat',
+    'get_batch_sessions',
+    'batch_read',
+    'get_batch',
+  );
   return rows.sort((x, y) => order.indexOf(x.key) - order.indexOf(y.key));
 }

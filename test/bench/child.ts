@@ -1,7 +1,7 @@
 /**
  * The bench's child processes: `child.ts server` runs the local server (exports in-process, as under
  * npm start) and reports its URL; `child.ts floor` runs the floor (floor.ts), one IPC call at a time.
- */import { setExportRunner } from '../../functions/domain/exports.js';
+ */ import { setExportRunner } from '../../functions/domain/exports.js';
 import { inProcessExportRunner } from '../../lib/local/export-runner.js';
 import { startLocalServer } from '../../lib/local/server.js';
 import { type BatchToRead, closedLoop, type FloorOptions, floorWorkload, type FloorWorkload } from './floor.js';
@@ -22,7 +22,14 @@ async function answer(m: Exclude<Message, 'stop'>): Promise<Record<string, unkno
   }
   if (!workload) throw new Error('floor process: run before setup');
   if ('read' in m) return { segment: await closedLoop(1, Number.MAX_SAFE_INTEGER, m.maxMs, workload.reader(m.read)) };
-  return { segment: await closedLoop(m.concurrency, m.maxRequests, m.maxMs, m.run === 'push' ? workload.push : workload.create) };
+  return {
+    segment: await closedLoop(
+      m.concurrency,
+      m.maxRequests,
+      m.maxMs,
+      m.run === 'push' ? workload.push : workload.create,
+    ),
+  };
 }
 
 if (process.argv[2] === 'server') {

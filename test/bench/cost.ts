@@ -10,7 +10,14 @@ import { round } from './stats.js';
 
 export type CostRow = NonNullable<ReturnType<typeof costRow>>;
 
-function costRow(key: string, unit: 'event' | 'session', cap: CapacityRow | undefined, dur: DurationRow | undefined, itemsPerRequest: number, memoryMb: number) {
+function costRow(
+  key: string,
+  unit: 'event' | 'session',
+  cap: CapacityRow | undefined,
+  dur: DurationRow | undefined,
+  itemsPerRequest: number,
+  memoryMb: number,
+) {
   if (!cap || !dur) return undefined;
   const requests = 1e6 / itemsPerRequest;
   const dynamoReads = requests * cap.reads * PRICES.dynamoReadPerUnit;
@@ -19,7 +26,8 @@ function costRow(key: string, unit: 'event' | 'session', cap: CapacityRow | unde
   const lambdaRequests = requests * PRICES.lambdaPerRequest;
   const lambdaDuration = requests * (dur.billedMs / 1000) * (memoryMb / 1024) * PRICES.lambdaArmPerGbSecond;
   const total = dynamoReads + dynamoWrites + httpApi + lambdaRequests + lambdaDuration;
-  const floor = requests * (cap.floorWrites * PRICES.dynamoWritePerUnit + cap.floorReads * PRICES.dynamoReadPerUnit) + httpApi;
+  const floor =
+    requests * (cap.floorWrites * PRICES.dynamoWritePerUnit + cap.floorReads * PRICES.dynamoReadPerUnit) + httpApi;
   const money = { dynamoReads, dynamoWrites, httpApi, lambdaRequests, lambdaDuration, total, floor };
   return {
     ...{ key, unit, itemsPerRequest, requestsPerMillion: Math.round(requests) },

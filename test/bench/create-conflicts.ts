@@ -51,7 +51,11 @@ const content = (): SessionContent => ({
 });
 
 /** `creators` closed loops for `seconds`: each calls `create` again as soon as it answered. */
-async function closedLoop(creators: number, seconds: number, create: () => Promise<boolean>): Promise<Omit<ConflictRun, 'conflicts'>> {
+async function closedLoop(
+  creators: number,
+  seconds: number,
+  create: () => Promise<boolean>,
+): Promise<Omit<ConflictRun, 'conflicts'>> {
   const end = Date.now() + seconds * 1000;
   let creates = 0;
   let failed = 0;
@@ -71,7 +75,14 @@ async function closedLoop(creators: number, seconds: number, create: () => Promi
 async function freshTable(dynamoEndpoint: string, endpoint: string): Promise<void> {
   const tableName = `conflicts-${randomUUID()}`;
   await ensureTable(dynamoEndpoint, tableName);
-  Object.assign(process.env, { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', TABLE_NAME: tableName, DYNAMODB_ENDPOINT: endpoint, CLICKSTREAM_BATCH_SHARDS: '1' });
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    TABLE_NAME: tableName,
+    DYNAMODB_ENDPOINT: endpoint,
+    CLICKSTREAM_BATCH_SHARDS: '1',
+  });
   resetConfig();
   setDocumentClient(undefined);
   resetAllocation();
@@ -90,19 +101,35 @@ async function production(creators: number, seconds: number): Promise<Omit<Confl
 async function previousDesign(creators: number, seconds: number): Promise<Omit<ConflictRun, 'conflicts'>> {
   const table = process.env.TABLE_NAME!;
   const batchId = randomUUID();
-  await documentClient().send(new PutCommand({ TableName: table, Item: { ...keys.shard(0), batchId, sessionCount: 0 } }));
+  await documentClient().send(
+    new PutCommand({ TableName: table, Item: { ...keys.shard(0), batchId, sessionCount: 0 } }),
+  );
   let sequence = 0;
   const createOnce = async (): Promise<boolean> => {
     const now = Date.now();
     const number = sessionNumber(0, ++sequence); // blocks of numbers cost nothing in the comparison
-    const record = { sessionId: randomUUID(), content: content(), createdAt: now, createdAtAuto: true, receivedAt: now, isIrrelevant: false, batchId, sessionNumber: number };
+    const record = {
+      sessionId: randomUUID(),
+      content: content(),
+      createdAt: now,
+      createdAtAuto: true,
+      receivedAt: now,
+      isIrrelevant: false,
+      batchId,
+      sessionNumber: number,
+    };
     for (let attempt = 0; attempt < PREVIOUS_ATTEMPTS; attempt++) {
       try {
         await documentClient().send(
           new TransactWriteCommand({
             TransactItems: [
               { Put: { TableName: table, Item: sessionItem(record), ConditionExpression: 'attribute_not_exists(pk)' } },
-              { Put: { TableName: table, Item: { ...keys.member(batchId, 0, number), sessionId: record.sessionId, sessionNumber: number } } },
+              {
+                Put: {
+                  TableName: table,
+                  Item: { ...keys.member(batchId, 0, number), sessionId: record.sessionId, sessionNumber: number },
+                },
+              },
               {
                 Update: {
                   TableName: table,
@@ -128,7 +155,10 @@ async function previousDesign(creators: number, seconds: number): Promise<Omit<C
 }
 
 /** Measures both designs through one conflict-simulating proxy in front of `dynamoEndpoint`. */
-export async function measureCreateConflicts(dynamoEndpoint: string, o: { holdMs?: number; creators?: number; seconds?: number } = {}): Promise<ConflictFigures> {
+export async function measureCreateConflicts(
+  dynamoEndpoint: string,
+  o: { holdMs?: number; creators?: number; seconds?: number } = {},
+): Promise<ConflictFigures> {
   const holdMs = o.holdMs ?? 20;
   const creators = o.creators ?? 32;
   const seconds = o.seconds ?? 5;
@@ -137,7 +167,9 @@ export async function measureCreateConflicts(dynamoEndpoint: string, o: { holdMs
   proxy.simulateConflicts({ holdMs });
   const refused = () => proxy.conflicts.transactions + proxy.conflicts.singleWrites;
   try {
-    const run = async (measure: (c: number, s: number) => Promise<Omit<ConflictRun, 'conflicts'>>): Promise<ConflictRun> => {
+    const run = async (
+      measure: (c: number, s: number) => Promise<Omit<ConflictRun, 'conflicts'>>,
+    ): Promise<ConflictRun> => {
       await freshTable(dynamoEndpoint, proxy.url);
       const before = refused();
       const figures = await measure(creators, seconds);
@@ -145,7 +177,14 @@ export async function measureCreateConflicts(dynamoEndpoint: string, o: { holdMs
     };
     const previous = await run(previousDesign);
     const design = await run(production);
-    return { holdMs, creators, seconds, design, previous, ratio: design.perSecond / Math.max(previous.perSecond, 1e-9) };
+    return {
+      holdMs,
+      creators,
+      seconds,
+      design,
+      previous,
+      ratio: design.perSecond / Math.max(previous.perSecond, 1e-9),
+    };
   } finally {
     await proxy.close();
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

@@ -27,7 +27,12 @@ export interface Segment {
 }
 
 /** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
-export async function closedLoop(concurrency: number, maxRequests: number, maxMs: number, call: (i: number) => Promise<number>): Promise<Segment> {
+export async function closedLoop(
+  concurrency: number,
+  maxRequests: number,
+  maxMs: number,
+  call: (i: number) => Promise<number>,
+): Promise<Segment> {
   const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
   let next = 0;
   const started = performance.now();
@@ -76,7 +81,9 @@ export async function floorWorkload(o: FloorOptions) {
   await ensureTable(o.endpoint, o.tableName);
   // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
   for (let shard = 0; shard < o.shards; shard++) {
-    await doc.send(new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }));
+    await doc.send(
+      new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }),
+    );
   }
 
   let pushSeq = 0;
@@ -114,8 +121,24 @@ export async function floorWorkload(o: FloorOptions) {
       const shard = Math.floor(Math.random() * o.shards);
       const now = Date.now();
       const body = sessionBody(`${o.runId}-fc-${n}`);
-      const content = { search_query: body.search_query, search_results: body.search_results, search_meta: null, payload_filter: null, sort_by: null, user_id: body.user_id };
-      const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now, isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
+      const content = {
+        search_query: body.search_query,
+        search_results: body.search_results,
+        search_meta: null,
+        payload_filter: null,
+        sort_by: null,
+        user_id: body.user_id,
+      };
+      const record = {
+        sessionId: body.session_id,
+        content,
+        createdAt: now,
+        createdAtAuto: true,
+        receivedAt: now,
+        isIrrelevant: false,
+        batchId: FLOOR_BATCH,
+        sessionNumber: sessionNumber(shard, n + 1),
+      };
       // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
       await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems(record) }));
       return 1;
@@ -134,7 +157,10 @@ export async function floorWorkload(o: FloorOptions) {
             new QueryCommand({
               TableName: batch.tableName,
               KeyConditionExpression: 'pk = :pk AND sk > :after',
-              ExpressionAttributeValues: { ':pk': keys.memberPartition(batch.batchId, shard), ':after': keys.memberSortKey(after) },
+              ExpressionAttributeValues: {
+                ':pk': keys.memberPartition(batch.batchId, shard),
+                ':after': keys.memberSortKey(after),
+              },
               ConsistentRead: true,
               Limit: batch.limit,
               ProjectionExpression: 'sessionId, sessionNumber',

@@ -37,7 +37,13 @@ export function measureGuard(rounds = 15) {
     const mib = Buffer.byteLength(b.text) / MIB;
     const g = median(guardMs[k]!);
     const p = median(parseMs[k]!);
-    return { shape: b.name, bytes: Buffer.byteLength(b.text), guardMsPerMib: g / mib, parseMsPerMib: p / mib, ratio: g / p };
+    return {
+      shape: b.name,
+      bytes: Buffer.byteLength(b.text),
+      guardMsPerMib: g / mib,
+      parseMsPerMib: p / mib,
+      ratio: g / p,
+    };
   });
   return {
     rounds,

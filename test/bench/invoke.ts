@@ -22,7 +22,11 @@ export function benchEvent(spec: EventSpec) {
   return apiGatewayEvent({
     method: spec.method,
     url: `${BASE_PATH}${spec.path}${query ? `?${query}` : ''}`,
-    headers: { host: '127.0.0.1', 'user-agent': 'clickstream-bench', ...(spec.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      host: '127.0.0.1',
+      'user-agent': 'clickstream-bench',
+      ...(spec.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     ...(spec.body !== undefined ? { body: JSON.stringify(spec.body) } : {}),
   });
 }
@@ -72,7 +76,8 @@ export class Invoker {
   /** Invokes and insists on the expected status. */
   async expect(operation: string, spec: EventSpec, status = 200): Promise<Invocation> {
     const r = await this.invoke(operation, spec);
-    if (r.status !== status) throw new Error(`${operation} answered ${r.status}, expected ${status}: ${JSON.stringify(r.body).slice(0, 500)}`);
+    if (r.status !== status)
+      throw new Error(`${operation} answered ${r.status}, expected ${status}: ${JSON.stringify(r.body).slice(0, 500)}`);
     return r;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The soak: a bounded mixed load against the local server (loopback only), every answer checked with
  * the robustness suite's ledger, then everything read back through the API (docs/benchmarks.md, section 6).
- */import { randomUUID } from 'node:crypto';
+ */ import { randomUUID } from 'node:crypto';
 import { type Answer, get, post, type RawRequest, viaHttp } from '../robustness/support/invoke.js';
 import { Ledger, sameJson } from '../robustness/support/model.js';
 import { sleep } from './stats.js';
@@ -13,7 +13,9 @@ const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo
 function sessionBody(id: string): Record<string, unknown> {
   return {
     session_id: id,
-    search_query: chance(0.3) ? { text: `query ${int(1, 99)}`, filters: { color: pick(['red', 'blue', 'green']) } } : `query ${int(1, 99)}`,
+    search_query: chance(0.3)
+      ? { text: `query ${int(1, 99)}`, filters: { color: pick(['red', 'blue', 'green']) } }
+      : `query ${int(1, 99)}`,
     search_results: Array.from({ length: int(0, 6) }, (_, i) => ({
       object_id: `obj-${int(1, 500)}`,
       ...(chance(0.8) ? { rank: i + 1 } : {}),
@@ -31,19 +33,53 @@ const freshEvent = (eventId: string) => ({
   event_id: eventId,
   object_id: `obj-${int(1, 500)}`,
   ...(chance(0.3) ? { event_type: pick(['view', 'add_to_cart', 'purchase']) } : {}),
-  ...(chance(0.3) ? { created_at: chance(0.5) ? Date.now() - int(0, 240_000) : Math.floor(Date.now() / 1000) - int(0, 240) } : {}),
+  ...(chance(0.3)
+    ? { created_at: chance(0.5) ? Date.now() - int(0, 240_000) : Math.floor(Date.now() / 1000) - int(0, 240) }
+    : {}),
   ...(chance(0.3) ? { meta: { position: int(1, 20), note: 'x'.repeat(int(0, 200)) } } : {}),
 });
 
-export async function runSoak(o: { origin: string; durationMs: number; concurrency?: number; log: (line: string) => void }) {
-  if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(o.origin)) throw new Error(`the soak talks to the loopback interface only, not to ${o.origin}`);
+export async function runSoak(o: {
+  origin: string;
+  durationMs: number;
+  concurrency?: number;
+  log: (line: string) => void;
+}) {
+  if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(o.origin))
+    throw new Error(`the soak talks to the loopback interface only, not to ${o.origin}`);
   const concurrency = o.concurrency ?? 8;
   const runId = randomUUID().slice(0, 8);
   const started = Date.now();
   const ledger = new Ledger();
-  const c = { requests: 0, retries: 0, serverErrors: 0, networkErrors: 0, unexpectedStatus: 0, ledgerMismatches: 0, creates: 0, pushes: 0, marks: 0 };
-  const v = { releases: 0, emptyReleases: 0, releaseMismatches: 0, liveLost: 0, liveDuplicated: 0, sessionsChecked: 0, eventsChecked: 0 };
-  const b = { batchesChecked: 0, batchSessionsChecked: 0, membershipChanged: 0, countMismatches: 0, foreignSessions: 0, homeless: 0, inTwoBatches: 0 };
+  const c = {
+    requests: 0,
+    retries: 0,
+    serverErrors: 0,
+    networkErrors: 0,
+    unexpectedStatus: 0,
+    ledgerMismatches: 0,
+    creates: 0,
+    pushes: 0,
+    marks: 0,
+  };
+  const v = {
+    releases: 0,
+    emptyReleases: 0,
+    releaseMismatches: 0,
+    liveLost: 0,
+    liveDuplicated: 0,
+    sessionsChecked: 0,
+    eventsChecked: 0,
+  };
+  const b = {
+    batchesChecked: 0,
+    batchSessionsChecked: 0,
+    membershipChanged: 0,
+    countMismatches: 0,
+    foreignSessions: 0,
+    homeless: 0,
+    inTwoBatches: 0,
+  };
   const statuses: Record<string, Record<number, number>> = {};
   const problems: string[] = [];
   const problem = (line: string) => void (problems.length < 50 && problems.push(line));
@@ -61,12 +97,16 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
   async function call(op: string, r: RawRequest, ...ok: number[]): Promise<Answer> {
     for (let attempt = 1; ; attempt++) {
       c.requests++;
-      const a = await viaHttp(o.origin, r).catch((err: Error) => (c.networkErrors++, problem(`${op}: ${err.message}`), undefined));
+      const a = await viaHttp(o.origin, r).catch(
+        (err: Error) => (c.networkErrors++, problem(`${op}: ${err.message}`), undefined),
+      );
       if (a) (statuses[op] ??= {})[a.status] = (statuses[op]![a.status] ?? 0) + 1;
       if (a && a.status >= 500) (c.serverErrors++, problem(`${op}: ${a.status} ${a.text.slice(0, 200)}`));
       if ((a && a.status !== 503) || attempt >= 8) {
         const answer = a ?? { status: 0, headers: {}, text: '', json: undefined };
-        if (ok.length > 0 && !ok.includes(answer.status)) (c.unexpectedStatus++, problem(`${op}: expected ${ok.join('/')}, got ${answer.status} ${answer.text.slice(0, 200)}`));
+        if (ok.length > 0 && !ok.includes(answer.status))
+          (c.unexpectedStatus++,
+            problem(`${op}: expected ${ok.join('/')}, got ${answer.status} ${answer.text.slice(0, 200)}`));
         return answer;
       }
       c.retries++;
@@ -78,8 +118,14 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
   /** Every session of a released batch (all events, irrelevant ones included), paging on last_number. */
   async function batchSessions(batchId: string, eventsLimit: number): Promise<Record<string, any>[] | undefined> {
     const all: Record<string, any>[] = [];
-    for (let after = 0; ; ) {
-      const q = { batch_id: batchId, after_number: after, limit: 1000, events_limit: eventsLimit, include_irrelevant: true };
+    for (let after = 0; ;) {
+      const q = {
+        batch_id: batchId,
+        after_number: after,
+        limit: 1000,
+        events_limit: eventsLimit,
+        include_irrelevant: true,
+      };
       const a = await call('get_batch_sessions', get('/internal/batch/sessions', q), 200);
       if (a.status !== 200) return undefined;
       if (json(a).last_number === null) return all;
@@ -94,7 +140,8 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
     const body = sessionBody(`soak-${runId}-w${w}-s${k}`);
     const a = await call('create_session', post('/session', body), 200);
     check(() => ledger.onCreate(body, a, 'create_session'));
-    if (a.status === 200) (ids.push(body.session_id as string), sent.set(body.session_id as string, { body, events: [] }), c.creates++);
+    if (a.status === 200)
+      (ids.push(body.session_id as string), sent.set(body.session_id as string, { body, events: [] }), c.creates++);
   };
   /** The same create again (created: false), or other content under the same id (409). */
   const createAgain = async () => {
@@ -108,13 +155,18 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
     const fresh = Array.from({ length: int(1, 30) }, () => freshEvent(`w${w}-e${n.next++}`));
     // Duplicates: events this worker had accepted for this session before, and a repeat inside the request.
     const mine = sent.get(id)!.events.filter((e) => (e.event_id as string).startsWith(`w${w}-`));
-    const events = [...fresh, ...Array.from({ length: mine.length > 0 ? int(0, Math.min(10, mine.length)) : 0 }, () => pick(mine))];
+    const events = [
+      ...fresh,
+      ...Array.from({ length: mine.length > 0 ? int(0, Math.min(10, mine.length)) : 0 }, () => pick(mine)),
+    ];
     if (chance(0.3)) events.push(fresh[0]!);
     events.sort(() => Math.random() - 0.5);
     const body = { session_id: id, events };
     const a = await call('push_events', post('/session/events', body), 200);
     check(() => ledger.onPush(body, a, 'push_events'));
-    json(a)?.results?.forEach((r: { status: string }, i: number) => r.status === 'accepted' && sent.get(id)!.events.push(events[i]!));
+    json(a)?.results?.forEach(
+      (r: { status: string }, i: number) => r.status === 'accepted' && sent.get(id)!.events.push(events[i]!),
+    );
     c.pushes++;
   };
   const mark = async () => {
@@ -140,13 +192,16 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
     lastRelease = Date.now();
     const r = post('/internal/batch/release', { release_id: releaseId });
     const [a, twin] = await Promise.all([call('release_batch', r, 200, 404), call('release_batch', r, 200, 404)]);
-    if (a.status !== twin.status || !sameJson(a.json, twin.json)) (v.releaseMismatches++, problem(`release ${releaseId} twice at once: ${a.text} / ${twin.text}`));
+    if (a.status !== twin.status || !sameJson(a.json, twin.json))
+      (v.releaseMismatches++, problem(`release ${releaseId} twice at once: ${a.text} / ${twin.text}`));
     if (a.status === 404) return void v.emptyReleases++;
     const batchId = json(a).batch_id as string;
     if (ledger.released.has(batchId)) (v.releaseMismatches++, problem(`batch ${batchId} released twice`));
     const members = await batchSessions(batchId, 1);
     if (!members) return;
-    if (members.length !== json(a).session_count) (b.countMismatches++, problem(`release ${releaseId}: ${members.length} members, answered ${json(a).session_count}`));
+    if (members.length !== json(a).session_count)
+      (b.countMismatches++,
+        problem(`release ${releaseId}: ${members.length} members, answered ${json(a).session_count}`));
     ledger.releases.set(releaseId, json(a));
     ledger.released.set(batchId, new Set(members.map((s) => s.session_id as string)));
     v.releases++;
@@ -154,7 +209,8 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
   const repeatRelease = async () => {
     const [releaseId, answer] = pick([...ledger.releases]);
     const a = await call('release_batch', post('/internal/batch/release', { release_id: releaseId }), 200);
-    if (!sameJson(a.json, answer)) (v.releaseMismatches++, problem(`release ${releaseId} repeated: ${a.text.slice(0, 200)}`));
+    if (!sameJson(a.json, answer))
+      (v.releaseMismatches++, problem(`release ${releaseId} repeated: ${a.text.slice(0, 200)}`));
   };
 
   // ------------------------------------------------------------------ load
@@ -162,7 +218,7 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
   const releaseEveryMs = Math.max(2_000, Math.min(15_000, o.durationMs / 12));
   const worker = async (w: number) => {
     const n = { next: 0 };
-    for (let k = 0; Date.now() < started + o.durationMs && c.requests < 2_000_000; ) {
+    for (let k = 0; Date.now() < started + o.durationMs && c.requests < 2_000_000;) {
       const dice = Math.random();
       if (w === 0 && Date.now() - lastRelease > releaseEveryMs) await release(w);
       else if (dice < 0.22 || ids.length < concurrency) await create(w, k++);
@@ -200,7 +256,8 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
     const all = await batchSessions(batchId, 10_000);
     if (!all) continue;
     b.batchesChecked++;
-    if (!sameJson(all.map((s) => s.session_id).sort(), [...members].sort())) (b.membershipChanged++, problem(`batch ${batchId}: membership changed after its release`));
+    if (!sameJson(all.map((s) => s.session_id).sort(), [...members].sort()))
+      (b.membershipChanged++, problem(`batch ${batchId}: membership changed after its release`));
     for (const s of all) {
       if (!ledger.sessions.has(s.session_id)) {
         b.foreignSessions++;
@@ -215,15 +272,34 @@ export async function runSoak(o: { origin: string; durationMs: number; concurren
   const collecting = await call('get_batch', get('/internal/batch'), 200, 404);
   for (const id of ids) {
     if ((homes.get(id) ?? 0) > 1) b.inTwoBatches++;
-    if (!homes.has(id) && batchOf.get(id) !== json(collecting)?.batch_id) (b.homeless++, problem(`session ${id}: in no released batch, not in the collecting one`));
+    if (!homes.has(id) && batchOf.get(id) !== json(collecting)?.batch_id)
+      (b.homeless++, problem(`session ${id}: in no released batch, not in the collecting one`));
   }
 
-  const failures = c.serverErrors + c.networkErrors + c.unexpectedStatus + c.ledgerMismatches + v.releaseMismatches + v.liveLost + v.liveDuplicated;
+  const failures =
+    c.serverErrors +
+    c.networkErrors +
+    c.unexpectedStatus +
+    c.ledgerMismatches +
+    v.releaseMismatches +
+    v.liveLost +
+    v.liveDuplicated;
   const ok = failures + b.membershipChanged + b.countMismatches + b.homeless + b.inTwoBatches === 0;
   const checked = v.sessionsChecked + v.eventsChecked + b.batchSessionsChecked;
-  o.log(`soak ${runId}: ${ok ? 'OK' : 'FAILED'}: ${v.sessionsChecked} sessions, ${v.eventsChecked} events, ${b.batchesChecked} released batches read back; 5xx ${c.serverErrors}`);
+  o.log(
+    `soak ${runId}: ${ok ? 'OK' : 'FAILED'}: ${v.sessionsChecked} sessions, ${v.eventsChecked} events, ${b.batchesChecked} released batches read back; 5xx ${c.serverErrors}`,
+  );
   return {
-    ...{ ok, runId, concurrency, durationMs: o.durationMs, loadMs, totalMs: Date.now() - started, requests: c.requests, loadRequests },
+    ...{
+      ok,
+      runId,
+      concurrency,
+      durationMs: o.durationMs,
+      loadMs,
+      totalMs: Date.now() - started,
+      requests: c.requests,
+      loadRequests,
+    },
     loadRequestsPerSecond: Math.round(loadRequests / Math.max(1, loadMs / 1000)),
     ...{ statuses, load: c, verification: { ...v, ...b }, itemsChecked: checked, problems },
   };

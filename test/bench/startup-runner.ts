@@ -28,18 +28,34 @@ dc.subscribe('http.client.request.error', end);
 
 const c0 = process.cpuUsage();
 const t0 = performance.now();
-const mod = (await import(bundleUrl)) as { handler: (e: APIGatewayProxyEventV2, c: Context) => Promise<APIGatewayProxyStructuredResultV2> };
+const mod = (await import(bundleUrl)) as {
+  handler: (e: APIGatewayProxyEventV2, c: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+};
 const t1 = performance.now();
 const c1 = process.cpuUsage(c0);
 let status: number | string | undefined;
 try {
-  status = (await mod.handler(JSON.parse(eventJson) as APIGatewayProxyEventV2, lambdaContext(functionName, { logStreamName: 'bench' }))).statusCode;
+  status = (
+    await mod.handler(
+      JSON.parse(eventJson) as APIGatewayProxyEventV2,
+      lambdaContext(functionName, { logStreamName: 'bench' }),
+    )
+  ).statusCode;
 } catch (err) {
   status = `threw: ${(err as Error)?.message}`;
 }
 const t2 = performance.now();
 const c2 = process.cpuUsage(c0);
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
-const sample = { boot, importMs: t1 - t0, firstMs: t2 - t1, waitMs, importCpuMs: cpuMs(c1), coldCpuMs: cpuMs(c2), status, rssMb: process.memoryUsage().rss / 1048576 };
+const sample = {
+  boot,
+  importMs: t1 - t0,
+  firstMs: t2 - t1,
+  waitMs,
+  importCpuMs: cpuMs(c1),
+  coldCpuMs: cpuMs(c2),
+  status,
+  rssMb: process.memoryUsage().rss / 1048576,
+};
 process.stdout.write(`\n@@BENCH ${JSON.stringify(sample)}\n`);
 process.exit(0);

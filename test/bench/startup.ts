@@ -1,7 +1,7 @@
 /**
  * Start-up of every function and of the baseline, bundled as the stack deploys them, each measured in
  * fresh processes (startup-runner.ts), interleaved in a new random order each round.
- */import { spawn } from 'node:child_process';
+ */ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,16 +19,37 @@ const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, b
 /** The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it can). */
 const FIRST_REQUESTS: Record<string, [EventSpec, number, string]> = {
   // A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
-  create_session: [p('/session', { session_id: 'startup-s', search_query: 'q', search_results: [{ object_id: 'o1', rank: 1 }], created_at: 1_000_000 }), 400, '1 GetItem'],
+  create_session: [
+    p('/session', {
+      session_id: 'startup-s',
+      search_query: 'q',
+      search_results: [{ object_id: 'o1', rank: 1 }],
+      created_at: 1_000_000,
+    }),
+    400,
+    '1 GetItem',
+  ],
   get_session: [q('/session', { session_id: 'startup-unknown' }), 404, '1 Query (the session partition)'],
-  push_events: [p('/session/events', { session_id: 'startup-unknown', events: [{ event_id: 'e1', object_id: 'o1' }] }), 404, '1 GetItem'],
-  mark_session_irrelevant: [p('/session/irrelevant', { session_id: 'startup-unknown' }), 404, '1 UpdateItem (condition fails)'],
+  push_events: [
+    p('/session/events', { session_id: 'startup-unknown', events: [{ event_id: 'e1', object_id: 'o1' }] }),
+    404,
+    '1 GetItem',
+  ],
+  mark_session_irrelevant: [
+    p('/session/irrelevant', { session_id: 'startup-unknown' }),
+    404,
+    '1 UpdateItem (condition fails)',
+  ],
   // A retry of a finished release (STARTUP_FIXTURES): answered from the release record.
   release_batch: [p('/internal/batch/release', { release_id: 'startup-release' }), 200, '1 GetItem'],
   get_batch_sessions: [q('/internal/batch/sessions', { batch_id: 'startup-unknown' }), 404, '1 GetItem'],
   get_batch: [q('/internal/batch', { batch_id: 'startup-unknown' }), 404, '1 GetItem'],
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
-  start_export: [p('/internal/batch/export', { batch_id: 'startup-unknown', export_id: 'startup-export' }), 404, '1 GetItem'],
+  start_export: [
+    p('/internal/batch/export', { batch_id: 'startup-unknown', export_id: 'startup-export' }),
+    404,
+    '1 GetItem',
+  ],
   get_export: [q('/internal/batch/export', { export_id: 'startup-unknown' }), 404, '1 Query (the export partition)'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
@@ -36,7 +57,16 @@ const FIRST_REQUESTS: Record<string, [EventSpec, number, string]> = {
 
 /** Items the first requests expect in the start-up table. */
 export const STARTUP_FIXTURES: Record<string, unknown>[] = [
-  { pk: 'RELEASE#startup-release', sk: 'RELEASE', releaseId: 'startup-release', batchId: 'startup-batch', nextBatchId: 'startup-next-batch', state: 'released', releasedAt: 1_700_000_000_000, sessionCount: 0 },
+  {
+    pk: 'RELEASE#startup-release',
+    sk: 'RELEASE',
+    releaseId: 'startup-release',
+    batchId: 'startup-batch',
+    nextBatchId: 'startup-next-batch',
+    state: 'released',
+    releasedAt: 1_700_000_000_000,
+    sessionCount: 0,
+  },
 ];
 
 /** `name`: the operation (route table), or `baseline`. */
@@ -65,23 +95,40 @@ export async function buildBundles(): Promise<Bundle[]> {
   const outDir = join(BENCH_CACHE_DIR, 'bundles');
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  const targets: { name: string; logicalId: string; entry: string }[] = [...routes, fallbackRoute].map((r) => ({ name: r.operation, logicalId: r.logicalId, entry: r.entry }));
+  const targets: { name: string; logicalId: string; entry: string }[] = [...routes, fallbackRoute].map((r) => ({
+    name: r.operation,
+    logicalId: r.logicalId,
+    entry: r.entry,
+  }));
   targets.push({ name: 'baseline', logicalId: 'Baseline', entry: 'test/bench/baseline.ts' });
   const built: Bundle[] = [];
   for (const t of targets) {
     const file = join(outDir, t.logicalId, 'index.mjs');
     await esbuild.build(esbuildOptions(join(PROJECT_ROOT, t.entry), file));
     const map = `${file}.map`;
-    built.push({ name: t.name, logicalId: t.logicalId, file, bytes: statSync(file).size, mapBytes: existsSync(map) ? statSync(map).size : 0 });
+    built.push({
+      name: t.name,
+      logicalId: t.logicalId,
+      file,
+      bytes: statSync(file).size,
+      mapBytes: existsSync(map) ? statSync(map).size : 0,
+    });
   }
-  await esbuild.build({ ...esbuildOptions(join(PROJECT_ROOT, 'test/bench/startup-runner.ts'), RUNNER), minify: false, sourcemap: false, banner: {} });
+  await esbuild.build({
+    ...esbuildOptions(join(PROJECT_ROOT, 'test/bench/startup-runner.ts'), RUNNER),
+    minify: false,
+    sourcemap: false,
+    banner: {},
+  });
   return built;
 }
 
 const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
 
 /** One process: import, first request and, of it, the time an HTTP request to DynamoDB was out (ms). */
-type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCpuMs' | 'wallMs' | 'rssMb', number> & { status: number | string };
+type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCpuMs' | 'wallMs' | 'rssMb', number> & {
+  status: number | string;
+};
 
 /**
  * Medians, ms. init = import + first request - the waits for DynamoDB: the function's own start-up
@@ -104,7 +151,12 @@ function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('@@BENCH '));
       const sample = line ? (JSON.parse(line.slice('@@BENCH '.length)) as Sample) : undefined;
-      if (sample?.status !== expect) reject(new Error(`Start-up run of ${bundle.name} (exit ${code}) answered ${sample?.status}, expected ${expect}:\n${out.slice(-3000)}`));
+      if (sample?.status !== expect)
+        reject(
+          new Error(
+            `Start-up run of ${bundle.name} (exit ${code}) answered ${sample?.status}, expected ${expect}:\n${out.slice(-3000)}`,
+          ),
+        );
       else resolve({ ...sample, wallMs: performance.now() - started });
     });
   });
@@ -120,7 +172,12 @@ function shuffle<T>(items: T[]): T[] {
 }
 
 /** `runs` fresh processes per bundle (after one uncounted run each that warms the file cache). */
-export async function measureStartup(bundles: Bundle[], runs: number, env: Record<string, string>, log: (line: string) => void) {
+export async function measureStartup(
+  bundles: Bundle[],
+  runs: number,
+  env: Record<string, string>,
+  log: (line: string) => void,
+) {
   const samples = new Map<string, Sample[]>(bundles.map((b) => [b.name, []]));
   for (const b of bundles) await runOnce(b, env);
   for (let r = 0; r < runs; r++) {

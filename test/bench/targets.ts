@@ -25,8 +25,22 @@ export interface TargetInputs {
   conflicts?: ConflictFigures;
 }
 
-const atMost = (key: string, target: string, measured: string, value: number, limit: number): Target => ({ key, target, measured, value, limit, met: value <= limit });
-const atLeast = (key: string, target: string, measured: string, value: number, limit: number): Target => ({ key, target, measured, value, limit, met: value >= limit });
+const atMost = (key: string, target: string, measured: string, value: number, limit: number): Target => ({
+  key,
+  target,
+  measured,
+  value,
+  limit,
+  met: value <= limit,
+});
+const atLeast = (key: string, target: string, measured: string, value: number, limit: number): Target => ({
+  key,
+  target,
+  measured,
+  value,
+  limit,
+  met: value >= limit,
+});
 const x = (n: number) => `${n.toFixed(2)}x`;
 
 export function evaluateTargets(r: TargetInputs): Target[] {
@@ -36,8 +50,15 @@ export function evaluateTargets(r: TargetInputs): Target[] {
   const biggest = fns.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   const row = (key: string) => r.capacity.find((c) => c.key === key)!;
   const perEvent = (c: CapacityRow) => c.writes / c.accepted!;
-  const worstWrites = r.capacity.filter((c) => (c.accepted ?? 0) > 0).reduce((a, b) => (perEvent(b) > perEvent(a) ? b : a));
-  const [first, dup, create, batchRead] = [row('push_events_100'), row('push_events_duplicate'), row('create_session'), row('batch_read')];
+  const worstWrites = r.capacity
+    .filter((c) => (c.accepted ?? 0) > 0)
+    .reduce((a, b) => (perEvent(b) > perEvent(a) ? b : a));
+  const [first, dup, create, batchRead] = [
+    row('push_events_100'),
+    row('push_events_duplicate'),
+    row('create_session'),
+    row('batch_read'),
+  ];
   const [firstCost, dupCost] = [unitCost(first.reads, first.writes), unitCost(dup.reads, dup.writes)];
   const cost = r.cost.find((c) => c.key === 'events_100')!;
   const sessionCost = r.cost.find((c) => c.key === 'sessions')!;
@@ -46,11 +67,41 @@ export function evaluateTargets(r: TargetInputs): Target[] {
   const t = r.throughput;
   const exportRate = t.rows.find((row) => row.scenario === 'batch_export')?.itemsPerSec ?? Number.NaN;
   return [
-    atMost('init_ratio', 'init time of every function <= 1.2x the SDK-only baseline', `worst: ${worstInit.name} ${x(worstInit.initRatio!)} (${worstInit.initMs.toFixed(1)} ms vs ${base.initMs.toFixed(1)} ms)`, worstInit.initRatio!, 1.2),
-    atMost('bundle_size', 'no function bundle over 600 KB', `largest: ${biggest.name} ${(biggest.bytes / 1024).toFixed(1)} KB`, biggest.bytes, 600 * 1024),
-    atLeast('push_throughput', 'push_events >= 0.7x the direct-SDK floor in events/s', x(t.pushRatio), t.pushRatio, 0.7),
-    atMost('writes_per_event', '<= 1.1 write units per accepted event under 1 KB', `worst: ${perEvent(worstWrites).toFixed(3)} (push of ${worstWrites.accepted})`, perEvent(worstWrites), 1.1),
-    atMost('duplicate_push', 'a duplicate push costs no more than a first push', `${dup.reads} RRU + ${dup.writes} WRU vs ${first.reads} RRU + ${first.writes} WRU (${x(dupCost / firstCost)})`, dupCost / firstCost, 1),
+    atMost(
+      'init_ratio',
+      'init time of every function <= 1.2x the SDK-only baseline',
+      `worst: ${worstInit.name} ${x(worstInit.initRatio!)} (${worstInit.initMs.toFixed(1)} ms vs ${base.initMs.toFixed(1)} ms)`,
+      worstInit.initRatio!,
+      1.2,
+    ),
+    atMost(
+      'bundle_size',
+      'no function bundle over 600 KB',
+      `largest: ${biggest.name} ${(biggest.bytes / 1024).toFixed(1)} KB`,
+      biggest.bytes,
+      600 * 1024,
+    ),
+    atLeast(
+      'push_throughput',
+      'push_events >= 0.7x the direct-SDK floor in events/s',
+      x(t.pushRatio),
+      t.pushRatio,
+      0.7,
+    ),
+    atMost(
+      'writes_per_event',
+      '<= 1.1 write units per accepted event under 1 KB',
+      `worst: ${perEvent(worstWrites).toFixed(3)} (push of ${worstWrites.accepted})`,
+      perEvent(worstWrites),
+      1.1,
+    ),
+    atMost(
+      'duplicate_push',
+      'a duplicate push costs no more than a first push',
+      `${dup.reads} RRU + ${dup.writes} WRU vs ${first.reads} RRU + ${first.writes} WRU (${x(dupCost / firstCost)})`,
+      dupCost / firstCost,
+      1,
+    ),
     atMost(
       'cost_per_million_events',
       'cost per million events <= 1.25x the DynamoDB write floor plus API Gateway (at 100 events a request)',
@@ -60,7 +111,13 @@ export function evaluateTargets(r: TargetInputs): Target[] {
     ),
     {
       // Judged on a session under 1 KB only (its floor: one write unit).
-      ...atMost('create_write_units', '<= 4.1 write units per create_session of a session under 1 KB', `${create.writes.toFixed(3)} WRU (floor ${create.floorWrites} WRU)`, create.writes, 4.1),
+      ...atMost(
+        'create_write_units',
+        '<= 4.1 write units per create_session of a session under 1 KB',
+        `${create.writes.toFixed(3)} WRU (floor ${create.floorWrites} WRU)`,
+        create.writes,
+        4.1,
+      ),
       ...(create.floorWrites > 1 ? { met: false } : {}),
     },
     atMost(
@@ -89,7 +146,13 @@ export function evaluateTargets(r: TargetInputs): Target[] {
       readsPerSession,
       1.1,
     ),
-    atLeast('batch_read_ratio', 'one API reader of a released batch >= 0.8x the direct-SDK floor in sessions/s', x(t.readRatio), t.readRatio, 0.8),
+    atLeast(
+      'batch_read_ratio',
+      'one API reader of a released batch >= 0.8x the direct-SDK floor in sessions/s',
+      x(t.readRatio),
+      t.readRatio,
+      0.8,
+    ),
     atLeast(
       'export_rate',
       'the local server-side export of a released batch (POST to succeeded) >= 0.8x the direct-SDK read floor in sessions/s',

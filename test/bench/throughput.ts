@@ -1,7 +1,7 @@
 /**
  * Throughput through the local server (its own process) beside the floor (floor.ts, its own process).
  * A phase runs its segments in turn (API, floor, ...) each round; a new figure is one more segment.
- */import { type ChildProcess, fork } from 'node:child_process';
+ */ import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
@@ -87,7 +87,11 @@ export const READ_PAGE = 1000;
 
 /** `env`: the floor process's; `floorTable`: the floor's own; `tableName`: the server's (both readers read it). */
 export type ThroughputOptions = Record<'concurrency' | 'rounds' | 'segmentMs' | 'shards', number> &
-  Record<'endpoint' | 'floorTable' | 'tableName' | 'runId', string> & { server: LocalServerProcess; env: Record<string, string>; log: (line: string) => void };
+  Record<'endpoint' | 'floorTable' | 'tableName' | 'runId', string> & {
+    server: LocalServerProcess;
+    env: Record<string, string>;
+    log: (line: string) => void;
+  };
 
 /**
  * A small HTTP client for the load generator: keep-alive sockets, bodies already serialized; it keeps
@@ -97,7 +101,8 @@ function httpClient(maxSockets: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets });
   const send = (method: 'GET' | 'POST', url: string, body?: string) =>
     new Promise<string>((resolve, reject) => {
-      const headers = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      const headers =
+        body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       const req = http.request(url, { method, agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
@@ -113,7 +118,11 @@ function httpClient(maxSockets: number) {
       req.on('error', reject);
       req.end(body);
     });
-  return { post: (url: string, body: string) => send('POST', url, body), get: (url: string) => send('GET', url), destroy: () => agent.destroy() };
+  return {
+    post: (url: string, body: string) => send('POST', url, body),
+    get: (url: string) => send('GET', url),
+    destroy: () => agent.destroy(),
+  };
 }
 
 /** One figure: its segments, run in turn with the others of its phase. */
@@ -131,8 +140,16 @@ interface SegmentSpec {
 function summarize(spec: SegmentSpec, segs: Segment[]) {
   const latencies = segs.flatMap((s) => s.latencies);
   const total = (f: (s: Segment) => number) => segs.reduce((a, s) => a + f(s), 0);
-  const [seconds, items, requests, errors] = [total((s) => s.elapsedMs) / 1000, total((s) => s.items), total((s) => s.requests), total((s) => s.errors)];
-  if (errors > 0) throw new Error(`${spec.scenario} (${spec.mode}): ${errors} of ${requests} requests failed, e.g. ${segs.find((s) => s.firstError)?.firstError}`);
+  const [seconds, items, requests, errors] = [
+    total((s) => s.elapsedMs) / 1000,
+    total((s) => s.items),
+    total((s) => s.requests),
+    total((s) => s.errors),
+  ];
+  if (errors > 0)
+    throw new Error(
+      `${spec.scenario} (${spec.mode}): ${errors} of ${requests} requests failed, e.g. ${segs.find((s) => s.firstError)?.firstError}`,
+    );
   const { scenario, mode, what, concurrency, itemsPerRequest } = spec;
   return {
     ...{ scenario, mode, what, concurrency, itemsPerRequest, requests, items, errors },
@@ -162,7 +179,10 @@ export async function measureThroughput(o: ThroughputOptions) {
   const base = o.server.baseUrl;
   const c = o.concurrency;
   const MAX = 1_000_000;
-  const floor = await startFloorProcess({ ...o.env, TABLE_NAME: o.floorTable }, { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c });
+  const floor = await startFloorProcess(
+    { ...o.env, TABLE_NAME: o.floorTable },
+    { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c },
+  );
   const client = httpClient(c);
   try {
     // One session per worker for the pushes, released at once: the batch read below holds only the create segments' sessions.
@@ -170,12 +190,18 @@ export async function measureThroughput(o: ThroughputOptions) {
     for (const sid of sessions) await client.post(`${base}/session`, JSON.stringify(sessionBody(sid)));
     await client.post(`${base}/internal/batch/release`, JSON.stringify({ release_id: `${o.runId}-push-sessions` }));
     // Request bodies from a template: only the session and the event ids change.
-    const pushTemplate = JSON.stringify({ session_id: '@S@', events: Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => clickEvent(`t@N@-${k}`, k)) });
+    const pushTemplate = JSON.stringify({
+      session_id: '@S@',
+      events: Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => clickEvent(`t@N@-${k}`, k)),
+    });
     const createTemplate = JSON.stringify(sessionBody('@S@'));
     const accepted = new RegExp(`"accepted":${EVENTS_PER_REQUEST},`);
     let seq = 0;
     const apiPush = async (i: number) => {
-      const text = await client.post(`${base}/session/events`, pushTemplate.replace('@S@', sessions[i % c]!).replaceAll('@N@', String(seq++)));
+      const text = await client.post(
+        `${base}/session/events`,
+        pushTemplate.replace('@S@', sessions[i % c]!).replaceAll('@N@', String(seq++)),
+      );
       if (!accepted.test(text)) throw new Error(`not all accepted: ${text.slice(0, 200)}`);
       return EVENTS_PER_REQUEST;
     };
@@ -218,12 +244,21 @@ export async function measureThroughput(o: ThroughputOptions) {
     // events), pages of READ_PAGE, through the local server and straight from the SDK; then the
     // server-side export of the same batch (in-process workers, gzip JSON Lines to a local folder),
     // from the POST until GET says succeeded.
-    const released = JSON.parse(await client.post(`${base}/internal/batch/release`, JSON.stringify({ release_id: `${o.runId}-read` }))) as { batch_id: string; session_count: number };
-    const toRead: BatchToRead = { tableName: o.tableName, batchId: released.batch_id, shards: o.shards, limit: READ_PAGE };
+    const released = JSON.parse(
+      await client.post(`${base}/internal/batch/release`, JSON.stringify({ release_id: `${o.runId}-read` })),
+    ) as { batch_id: string; session_count: number };
+    const toRead: BatchToRead = {
+      tableName: o.tableName,
+      batchId: released.batch_id,
+      shards: o.shards,
+      limit: READ_PAGE,
+    };
     let after = 0;
     const apiPage = async () => {
       for (;;) {
-        const text = await client.get(`${base}/internal/batch/sessions?batch_id=${released.batch_id}&after_number=${after}&limit=${READ_PAGE}`);
+        const text = await client.get(
+          `${base}/internal/batch/sessions?batch_id=${released.batch_id}&after_number=${after}&limit=${READ_PAGE}`,
+        );
         const last = /"last_number":(null|\d+)/.exec(text)?.[1];
         if (last === undefined) throw new Error(`unexpected page: ${text.slice(0, 200)}`);
         after = last === 'null' ? 0 : Number(last); // from the start again until the segment's time is up
@@ -234,7 +269,10 @@ export async function measureThroughput(o: ThroughputOptions) {
     const apiExport = async (): Promise<Segment> => {
       const exportId = `${o.runId}-export-${exportSeq++}`;
       const started = performance.now();
-      await client.post(`${base}/internal/batch/export`, JSON.stringify({ batch_id: released.batch_id, export_id: exportId }));
+      await client.post(
+        `${base}/internal/batch/export`,
+        JSON.stringify({ batch_id: released.batch_id, export_id: exportId }),
+      );
       let state: { state: string; sessions: number; error?: string };
       do {
         await sleep(50);
@@ -259,7 +297,12 @@ export async function measureThroughput(o: ThroughputOptions) {
         run: () => floor.read(toRead, ms),
       },
       {
-        ...{ scenario: 'batch_export', mode: 'api', concurrency: DEFAULT_SETTINGS.exportConcurrency, itemsPerRequest: released.session_count },
+        ...{
+          scenario: 'batch_export',
+          mode: 'api',
+          concurrency: DEFAULT_SETTINGS.exportConcurrency,
+          itemsPerRequest: released.session_count,
+        },
         what: `server-side export of that batch: POST /internal/batch/export until GET says succeeded (in-process workers, ${DEFAULT_SETTINGS.exportConcurrency} ranges at once, gzip JSON Lines to a folder)`,
         run: apiExport,
       },
