@@ -153,17 +153,14 @@ try {
   await ensureTable(dynamo.endpoint, capacityTable);
   Object.assign(process.env, functionEnv(capacityTable, 'bench-in-process'), { POWERTOOLS_LOG_LEVEL: 'INFO' });
   const { documentClient } = await import('../functions/storage/client.js');
-  const { CapacityMeter } = await import('../test/bench/capacity-meter.js');
   const { Invoker } = await import('../test/bench/invoke.js');
-  const { measureCapacity, itemSizer } = await import('../test/bench/capacity.js');
+  const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
   const inspect = localClient(dynamo.endpoint);
-  const meter = new CapacityMeter(itemSizer(inspect));
-  meter.attach(documentClient());
   const invoker = new Invoker();
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, ...plan, runId, log });
-  meter.detach();
+  const client = documentClient();
+  const capacity = await measureCapacity({ invoker, client, inspect, tableName: capacityTable, ...plan, runId, log });
   log('Durations: warm invocations, one at a time');
   const durations = await measureDurations({
     invoker,
