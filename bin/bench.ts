@@ -102,6 +102,7 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
     maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION,
   }),
   ...FUNCTION_RUNTIME_ENV,
+  CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
   ...{
     AWS_REGION: local.LOCAL_REGION,
     AWS_DEFAULT_REGION: local.LOCAL_REGION,

@@ -114,7 +114,8 @@ const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, 
 
 function positiveInt(name: string, raw: string | undefined, fallback: number, max: number): number {
   if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) throw new UsageError(`--${name}: an integer from 1 to ${max}`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max)
+    throw new UsageError(`--${name}: an integer from 1 to ${max}`);
   return Number(raw);
 }
 
@@ -134,7 +135,10 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parse(rest, { 'release-id': { type: 'string' } });
       if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
       if (!values['release-id']) throw new UsageError('--release-id is required');
-      print((await apiOf(values).request('POST', '/internal/batch/release', { body: { release_id: values['release-id'] } })).body);
+      print(
+        (await apiOf(values).request('POST', '/internal/batch/release', { body: { release_id: values['release-id'] } }))
+          .body,
+      );
       return 0;
     }
     case 'batch': {
@@ -160,10 +164,16 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
       if (!values.batch) throw new UsageError('--batch is required');
       if (values['server-side']) {
-        const local = (['out', 'workers', 'page-size', 'eventual', 'restart'] as const).filter((o) => values[o] !== undefined);
-        if (local.length > 0) throw new UsageError(`--${local[0]} goes with an export by this command, not with --server-side (the service writes the files)`);
+        const local = (['out', 'workers', 'page-size', 'eventual', 'restart'] as const).filter(
+          (o) => values[o] !== undefined,
+        );
+        if (local.length > 0)
+          throw new UsageError(
+            `--${local[0]} goes with an export by this command, not with --server-side (the service writes the files)`,
+          );
         const format = values.format ?? 'sessions';
-        if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format: one of ${FORMATS.join(', ')}`);
+        if (!(FORMATS as readonly string[]).includes(format))
+          throw new UsageError(`--format: one of ${FORMATS.join(', ')}`);
         const tty = process.stderr.isTTY === true;
         const { state } = await serverSideExport({
           api: apiOf(values),
@@ -172,12 +182,18 @@ async function main(argv: string[]): Promise<number> {
           format,
           ...(values.download ? { download: values.download } : {}),
           ...(values.region ? { region: values.region } : {}),
-          ...(values.quiet ? {} : { progress: (line: string, final: boolean) => process.stderr.write(tty ? `\r\x1b[K${line}${final ? '\n' : ''}` : `${line}\n`) }),
+          ...(values.quiet
+            ? {}
+            : {
+                progress: (line: string, final: boolean) =>
+                  process.stderr.write(tty ? `\r\x1b[K${line}${final ? '\n' : ''}` : `${line}\n`),
+              }),
         });
         process.stdout.write(`${state.location}\n`);
         return 0;
       }
-      if (values.download || values['export-id']) throw new UsageError('--download and --export-id go with --server-side');
+      if (values.download || values['export-id'])
+        throw new UsageError('--download and --export-id go with --server-side');
       if (!values.out) throw new UsageError('--out is required (a file, or - for stdout)');
       const format = (values.format ?? 'sessions') as LineFormat;
       if (!FORMATS.includes(format)) throw new UsageError(`--format: one of ${FORMATS.join(', ')}`);
@@ -196,7 +212,8 @@ async function main(argv: string[]): Promise<number> {
           ? undefined
           : (line, final) => process.stderr.write(tty ? `\r\x1b[K${line}${final ? '\n' : ''}` : `${line}\n`),
       });
-      if (!values.quiet && result.resumed) process.stderr.write(`(resumed: ${result.sessions - result.readNow} sessions were already exported)\n`);
+      if (!values.quiet && result.resumed)
+        process.stderr.write(`(resumed: ${result.sessions - result.readNow} sessions were already exported)\n`);
       return 0;
     }
     case 'smoke': {
@@ -205,7 +222,9 @@ async function main(argv: string[]): Promise<number> {
       const api = apiOf(values);
       process.stderr.write(`smoke: ${api.base.href}${api.signed ? ' (SigV4)' : ''}\n`);
       const r = await smoke(api, (line) => process.stderr.write(`${line}\n`));
-      process.stdout.write(`smoke: OK (session ${r.sessionId}, ${r.steps.length} steps, ${r.requests} requests, ${r.ms} ms)\n`);
+      process.stdout.write(
+        `smoke: OK (session ${r.sessionId}, ${r.steps.length} steps, ${r.requests} requests, ${r.ms} ms)\n`,
+      );
       return 0;
     }
   }
@@ -219,7 +238,8 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`clickstream: ${err.message}\nRun \`clickstream --help\` for usage.\n`);
       process.exit(2);
     }
-    const message = err instanceof SmokeFailure ? `smoke FAILED: ${err.message}` : `clickstream: ${(err as Error)?.message ?? err}`;
+    const message =
+      err instanceof SmokeFailure ? `smoke FAILED: ${err.message}` : `clickstream: ${(err as Error)?.message ?? err}`;
     process.stderr.write(`${message}\n`);
     process.exit(1);
   },

@@ -68,25 +68,42 @@ function fail(message: string): never {
 
 // `npm start --port 3001` (without `--`): npm takes `--port` as its own setting and passes only
 // `3001`. npm then exports npm_config_port; name the fix instead of starting on the default port.
-const swallowed = Object.keys(OPTIONS).filter((name) => process.env[`npm_config_${name.replace(/-/g, '_')}`] !== undefined);
+const swallowed = Object.keys(OPTIONS).filter(
+  (name) => process.env[`npm_config_${name.replace(/-/g, '_')}`] !== undefined,
+);
 if (swallowed.length > 0 && process.env.npm_lifecycle_event === 'start') {
-  fail(`npm kept ${swallowed.map((n) => `--${n}`).join(', ')} for itself. Put the options after "--", e.g.: npm start -- --port 3001`);
+  fail(
+    `npm kept ${swallowed.map((n) => `--${n}`).join(', ')} for itself. Put the options after "--", e.g.: npm start -- --port 3001`,
+  );
 }
 
-let values: { port?: string; host?: string; 'cors-origin'?: string[]; persist?: boolean; 'in-memory'?: boolean; 'dynamodb-port'?: string; 'dynamodb-endpoint'?: string; help?: boolean };
+let values: {
+  port?: string;
+  host?: string;
+  'cors-origin'?: string[];
+  persist?: boolean;
+  'in-memory'?: boolean;
+  'dynamodb-port'?: string;
+  'dynamodb-endpoint'?: string;
+  help?: boolean;
+};
 let positionals: string[];
 try {
   ({ values, positionals } = parseArgs({ options: OPTIONS, allowPositionals: true }));
 } catch (err) {
   const { code, message } = err as NodeJS.ErrnoException;
-  fail(code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `unknown option ${/'([^']*)'/.exec(message)?.[1] ?? message}` : message);
+  fail(
+    code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? `unknown option ${/'([^']*)'/.exec(message)?.[1] ?? message}` : message,
+  );
 }
 if (values.help) {
   console.log(HELP);
   process.exit(0);
 }
 if (positionals.length > 0) {
-  fail(`unexpected argument ${positionals.map((p) => JSON.stringify(p)).join(' ')}. Options go after "--", e.g.: npm start -- --port 3001`);
+  fail(
+    `unexpected argument ${positionals.map((p) => JSON.stringify(p)).join(' ')}. Options go after "--", e.g.: npm start -- --port 3001`,
+  );
 }
 if (values.persist && values['in-memory']) fail('--persist and --in-memory exclude each other');
 /** An endpoint of a DynamoDB that runs already (--dynamodb-endpoint): nothing is started or stopped. */
@@ -99,16 +116,22 @@ if (givenEndpoint !== undefined) {
     url = undefined;
   }
   if (!url || !['http:', 'https:'].includes(url.protocol) || url.hostname === '') {
-    fail(`--dynamodb-endpoint must be an http(s) URL such as http://127.0.0.1:8000, got ${JSON.stringify(givenEndpoint)}`);
+    fail(
+      `--dynamodb-endpoint must be an http(s) URL such as http://127.0.0.1:8000, got ${JSON.stringify(givenEndpoint)}`,
+    );
   }
   for (const other of ['persist', 'in-memory', 'dynamodb-port'] as const) {
-    if (values[other] !== undefined) fail(`--dynamodb-endpoint and --${other} exclude each other (--${other} is about the DynamoDB Local that npm start starts)`);
+    if (values[other] !== undefined)
+      fail(
+        `--dynamodb-endpoint and --${other} exclude each other (--${other} is about the DynamoDB Local that npm start starts)`,
+      );
   }
 }
 
 function portOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) fail(`${name} must be a port number from 1 to 65535, got ${JSON.stringify(value)}`);
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535)
+    fail(`${name} must be a port number from 1 to 65535, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 const port = portOption(values.port, '--port') ?? portOption(process.env.PORT || undefined, 'PORT') ?? DEFAULT_PORT;
@@ -117,7 +140,8 @@ const host = values.host ?? '127.0.0.1';
 if (host === '' || /\s/.test(host)) fail(`--host must be an address such as 127.0.0.1, got ${JSON.stringify(host)}`);
 const persist = values.persist === true;
 
-const { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } = await import('../lib/local/dynamodb-local.js');
+const { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } =
+  await import('../lib/local/dynamodb-local.js');
 const { startLocalServer } = await import('../lib/local/server.js');
 const { inProcessExportRunner } = await import('../lib/local/export-runner.js');
 const { setExportRunner } = await import('../functions/domain/exports.js');
@@ -130,7 +154,8 @@ function corsOrigins(): string[] {
   let given: unknown = values['cors-origin']?.join(',');
   if (given === undefined) {
     try {
-      given = (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context?.corsOrigins;
+      given = (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context
+        ?.corsOrigins;
     } catch {
       given = undefined;
     }
@@ -164,7 +189,9 @@ if (problem) {
 }
 
 const isLoopback = (address: string) =>
-  address === 'localhost' || (isIPv4(address) && address.startsWith('127.')) || (isIPv6(address) && /^(::1|0*:(0*:)*0*1|::ffff:127\.[\d.]+)$/i.test(address));
+  address === 'localhost' ||
+  (isIPv4(address) && address.startsWith('127.')) ||
+  (isIPv6(address) && /^(::1|0*:(0*:)*0*1|::ffff:127\.[\d.]+)$/i.test(address));
 
 /** Fails early, before DynamoDB Local starts, when the port is taken (another `npm start`, say). */
 async function portProblem(): Promise<string | undefined> {
@@ -187,7 +214,10 @@ if (portIssue) {
 }
 
 const TABLE_NAME = process.env.TABLE_NAME || 'clickstream-local';
-const dynamo = givenEndpoint === undefined ? await startDynamoDbLocal({ dbPath: persist ? '.dynamodb' : undefined, port: dynamoPort }) : undefined;
+const dynamo =
+  givenEndpoint === undefined
+    ? await startDynamoDbLocal({ dbPath: persist ? '.dynamodb' : undefined, port: dynamoPort })
+    : undefined;
 const endpoint = dynamo?.endpoint ?? givenEndpoint!.replace(/\/+$/, '');
 // From here on, whatever stops this process stops DynamoDB Local too (no java process left behind).
 if (dynamo) process.once('exit', () => dynamo.kill());
@@ -198,7 +228,9 @@ void dynamo?.exited.then((code) => {
   console.error(
     [
       '',
-      '!!! DynamoDB Local stopped on its own (java exited' + (code === null ? ' on a signal' : ` with code ${code}`) + ').',
+      '!!! DynamoDB Local stopped on its own (java exited' +
+        (code === null ? ' on a signal' : ` with code ${code}`) +
+        ').',
       '!!! The API cannot store or read anything without it, so npm start stops too. Start it again.',
       '',
     ].join('\n'),
@@ -209,7 +241,9 @@ try {
   await ensureTable(endpoint, TABLE_NAME);
 } catch (err) {
   if (dynamo) throw err;
-  console.error(`npm start: cannot use the table ${TABLE_NAME} at ${endpoint} (--dynamodb-endpoint): ${(err as Error).message}`);
+  console.error(
+    `npm start: cannot use the table ${TABLE_NAME} at ${endpoint} (--dynamodb-endpoint): ${(err as Error).message}`,
+  );
   process.exit(1);
 }
 
@@ -237,7 +271,8 @@ console.log(
     : `DynamoDB: ${endpoint} (--dynamodb-endpoint: not started or stopped here), table ${TABLE_NAME}`,
 );
 console.log(`Clickstream API: ${server.url}${BASE_PATH}`);
-for (const r of routes) console.log(`  ${r.method.padEnd(4)} ${BASE_PATH}${r.path}${r.internal ? '   (internal)' : ''}`);
+for (const r of routes)
+  console.log(`  ${r.method.padEnd(4)} ${BASE_PATH}${r.path}${r.internal ? '   (internal)' : ''}`);
 if (cors.length > 0) console.log(`CORS: ${cors.join(', ')}`);
 if (!isLoopback(host)) {
   console.warn(

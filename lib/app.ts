@@ -17,7 +17,9 @@ export function buildApp(props: AppProps = {}): { app: App; stack: ClickstreamSt
     settings,
     // Pinned to the account and region of the credentials when there are any (cdk deploy); without
     // them (an offline synth, SAM) environment-agnostic, so the template names no region of its own.
-    env: process.env.CDK_DEFAULT_ACCOUNT ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION } : undefined,
+    env: process.env.CDK_DEFAULT_ACCOUNT
+      ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION }
+      : undefined,
   });
   // CDK runs the plugin after synthesis; an unacknowledged error fails `cdk synth`/`deploy`.
   // Acknowledged findings are also written to the template's Metadata (cdk_nag) for auditors.

@@ -71,7 +71,10 @@ export interface ClickstreamFunctionProps {
  * partition kinds (patterns from functions/storage/keys.ts, the module that builds the keys), and,
  * for a function that updates one attribute, only those attributes may be named.
  */
-export function dynamoConditions(partitions: readonly PartitionKind[], attributes?: readonly string[]): Record<string, Record<string, string[]>> {
+export function dynamoConditions(
+  partitions: readonly PartitionKind[],
+  attributes?: readonly string[],
+): Record<string, Record<string, string[]>> {
   if (partitions.length === 0) throw new Error('A function with DynamoDB actions must name the partitions it touches');
   return {
     'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': partitions.map((p) => LEADING_KEY_PATTERNS[p]) },

@@ -18,11 +18,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import {
-  Alarm,
-  ComparisonOperator,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { CfnBudget } from 'aws-cdk-lib/aws-budgets';
 import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -40,7 +36,16 @@ import { ClickstreamFunction } from './clickstream-function.js';
 import { CORS_POLICY } from './cors.js';
 import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_WORKER_TIMEOUT_SECONDS } from './export-policy.js';
 import { ExportMachine } from './export-machine.js';
-import { BASE_PATH, erasureWorker, exportTasks, fallbackRoute, fullPath, type Grants, routes, type TaskFunction } from './routes.js';
+import {
+  BASE_PATH,
+  erasureWorker,
+  exportTasks,
+  fallbackRoute,
+  fullPath,
+  type Grants,
+  routes,
+  type TaskFunction,
+} from './routes.js';
 import { ERASURE_SCHEDULE_MINUTES, ERASURE_WORKER_TIMEOUT_SECONDS } from '../functions/domain/erasure.js';
 import { addMonitoring } from './monitoring.js';
 import { checkSettings, DEFAULT_SETTINGS, functionSettingsOf, type Settings } from './settings.js';
@@ -49,7 +54,14 @@ import { functionEnvironment } from '../functions/shared/config.js';
 export { CUSTOM_METRICS, METRICS_DIMENSIONS, METRICS_NAMESPACE } from './monitoring.js';
 
 /** Methods of the catch-all route when CORS is on: all but OPTIONS, which API Gateway answers itself. */
-const CATCH_ALL_METHODS_WITH_CORS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE, HttpMethod.HEAD];
+const CATCH_ALL_METHODS_WITH_CORS = [
+  HttpMethod.GET,
+  HttpMethod.POST,
+  HttpMethod.PUT,
+  HttpMethod.PATCH,
+  HttpMethod.DELETE,
+  HttpMethod.HEAD,
+];
 
 export interface ClickstreamStackProps extends StackProps {
   settings?: Partial<Settings>;
@@ -135,7 +147,7 @@ export class ClickstreamStack extends Stack {
       id: 'AwsSolutions-S1',
       reason:
         'No server access logs: only the export functions write to the bucket (their roles are confined to exports/*), ' +
-        'and readers are the account\'s own IAM principals; CloudTrail data events can audit object access where required.',
+        "and readers are the account's own IAM principals; CloudTrail data events can audit object access where required.",
     });
     const exportPrefixArn = this.exportBucket.arnForObjects(`${EXPORTS_PREFIX}*`);
 
@@ -147,7 +159,9 @@ export class ClickstreamStack extends Stack {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
       removalPolicy,
     });
-    (this.erasureKey.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId('ErasureKey');
+    (this.erasureKey.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId(
+      'ErasureKey',
+    );
     Validations.of(this.erasureKey).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
@@ -158,11 +172,21 @@ export class ClickstreamStack extends Stack {
       ...(grants.writesExports
         ? [
             // PutObject covers the multipart upload's create, part and complete calls.
-            new PolicyStatement({ effect: Effect.ALLOW, actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: [exportPrefixArn] }),
+            new PolicyStatement({
+              effect: Effect.ALLOW,
+              actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+              resources: [exportPrefixArn],
+            }),
           ]
         : []),
       ...(grants.readsErasureKey
-        ? [new PolicyStatement({ effect: Effect.ALLOW, actions: ['secretsmanager:GetSecretValue'], resources: [this.erasureKey.secretArn] })]
+        ? [
+            new PolicyStatement({
+              effect: Effect.ALLOW,
+              actions: ['secretsmanager:GetSecretValue'],
+              resources: [this.erasureKey.secretArn],
+            }),
+          ]
         : []),
     ];
 
@@ -170,7 +194,12 @@ export class ClickstreamStack extends Stack {
       id: string,
       r: TaskFunction,
       pool: 'client' | 'internal' | 'export',
-      extra: { timeout?: Duration; environment?: Record<string, string>; statements?: PolicyStatement[]; reservedConcurrency?: number } = {},
+      extra: {
+        timeout?: Duration;
+        environment?: Record<string, string>;
+        statements?: PolicyStatement[];
+        reservedConcurrency?: number;
+      } = {},
     ) => {
       const f = new ClickstreamFunction(this, id, {
         ...r,
@@ -179,7 +208,9 @@ export class ClickstreamStack extends Stack {
           ...environment,
           ...(r.writesExports || r.startsExports ? { EXPORT_BUCKET: this.exportBucket.bucketName } : {}),
           // CLICKSTREAM_ERASURE_KEY is empty in AWS (the secret is used); declared so that SAM's --env-vars can set a local key.
-          ...(r.readsErasureKey ? { ERASURE_KEY_SECRET_ARN: this.erasureKey.secretArn, CLICKSTREAM_ERASURE_KEY: '' } : {}),
+          ...(r.readsErasureKey
+            ? { ERASURE_KEY_SECRET_ARN: this.erasureKey.secretArn, CLICKSTREAM_ERASURE_KEY: '' }
+            : {}),
           ...extra.environment,
         },
         memorySize: settings.memorySize,
@@ -190,7 +221,11 @@ export class ClickstreamStack extends Stack {
         // the account's concurrency from the others (nor from other workloads of the account).
         reservedConcurrency:
           extra.reservedConcurrency ??
-          (pool === 'client' ? settings.clientReservedConcurrency : pool === 'export' ? settings.exportConcurrency : settings.internalReservedConcurrency),
+          (pool === 'client'
+            ? settings.clientReservedConcurrency
+            : pool === 'export'
+              ? settings.exportConcurrency
+              : settings.internalReservedConcurrency),
         tableKey: this.tableKey,
       });
       f.logGroup.applyRemovalPolicy(removalPolicy);
@@ -205,8 +240,12 @@ export class ClickstreamStack extends Stack {
       return f;
     };
 
-    const rangeFunction = build('ExportRange', exportTasks.range, 'export', { timeout: Duration.seconds(EXPORT_WORKER_TIMEOUT_SECONDS) });
-    const finishFunction = build('FinishExport', exportTasks.finish, 'internal', { timeout: Duration.seconds(EXPORT_FINISH_TIMEOUT_SECONDS) });
+    const rangeFunction = build('ExportRange', exportTasks.range, 'export', {
+      timeout: Duration.seconds(EXPORT_WORKER_TIMEOUT_SECONDS),
+    });
+    const finishFunction = build('FinishExport', exportTasks.finish, 'internal', {
+      timeout: Duration.seconds(EXPORT_FINISH_TIMEOUT_SECONDS),
+    });
     this.exportMachine = new ExportMachine(this, 'ExportMachine', {
       rangeFunction: rangeFunction.fn,
       finishFunction: finishFunction.fn,
@@ -218,7 +257,11 @@ export class ClickstreamStack extends Stack {
     const startsExports = {
       environment: { EXPORT_STATE_MACHINE_ARN: this.exportMachine.stateMachine.stateMachineArn },
       statements: [
-        new PolicyStatement({ effect: Effect.ALLOW, actions: ['states:StartExecution'], resources: [this.exportMachine.stateMachine.stateMachineArn] }),
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          actions: ['states:StartExecution'],
+          resources: [this.exportMachine.stateMachine.stateMachineArn],
+        }),
       ],
     };
 
@@ -251,7 +294,9 @@ export class ClickstreamStack extends Stack {
           }
         : {}),
     });
-    (this.api.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId('ClickstreamApi');
+    (this.api.node.defaultChild as unknown as { overrideLogicalId(id: string): void }).overrideLogicalId(
+      'ClickstreamApi',
+    );
     const stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
@@ -297,7 +342,12 @@ export class ClickstreamStack extends Stack {
 
     const writeRoutes: HttpRoute[] = [];
     routes.forEach((route) => {
-      const f = build(route.logicalId.replace(/Function$/, ''), route, route.internal ? 'internal' : 'client', route.startsExports ? startsExports : {});
+      const f = build(
+        route.logicalId.replace(/Function$/, ''),
+        route,
+        route.internal ? 'internal' : 'client',
+        route.startsExports ? startsExports : {},
+      );
       const added = this.api.addRoutes({
         path: fullPath(route),
         methods: [route.method === 'GET' ? HttpMethod.GET : HttpMethod.POST],
@@ -315,7 +365,10 @@ export class ClickstreamStack extends Stack {
         .filter((r) => r.writeThrottled)
         .map((r) => [
           `${r.method} ${fullPath(r)}`,
-          { ThrottlingRateLimit: settings.writeThrottleRateLimit, ThrottlingBurstLimit: settings.writeThrottleBurstLimit },
+          {
+            ThrottlingRateLimit: settings.writeThrottleRateLimit,
+            ThrottlingBurstLimit: settings.writeThrottleBurstLimit,
+          },
         ]),
     );
     // Route settings name routes by key: the routes must exist before the stage names them.
@@ -325,7 +378,11 @@ export class ClickstreamStack extends Stack {
     // With CORS it leaves OPTIONS out: API Gateway answers preflights itself, which it cannot do
     // when an authorized ANY route catches them (browsers send preflights without credentials).
     // The catch-all answers only 404/405: the small internal pool is plenty.
-    const fallback = build('NotFound', { ...fallbackRoute, actions: [...fallbackRoute.actions], partitions: [] }, 'internal');
+    const fallback = build(
+      'NotFound',
+      { ...fallbackRoute, actions: [...fallbackRoute.actions], partitions: [] },
+      'internal',
+    );
     publicRoutes.push(
       ...this.api.addRoutes({
         path: '/{proxy+}',
@@ -348,25 +405,73 @@ export class ClickstreamStack extends Stack {
     this.addAlarmsAndDashboard(settings, accessLogs);
     this.addBudget(settings);
 
-    new CfnOutput(this, 'ApiUrl', { value: `${this.api.apiEndpoint}${BASE_PATH}`, description: 'Base URL of the clickstream API' });
-    new CfnOutput(this, 'ApiId', { value: this.api.apiId, description: 'Id of the HTTP API (metrics dimension ApiId, execute-api ARNs)' });
-    new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'The DynamoDB table of sessions, events and batches' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: `${this.api.apiEndpoint}${BASE_PATH}`,
+      description: 'Base URL of the clickstream API',
+    });
+    new CfnOutput(this, 'ApiId', {
+      value: this.api.apiId,
+      description: 'Id of the HTTP API (metrics dimension ApiId, execute-api ARNs)',
+    });
+    new CfnOutput(this, 'TableName', {
+      value: this.table.tableName,
+      description: 'The DynamoDB table of sessions, events and batches',
+    });
     // Resources for execute-api:Invoke in callers' IAM policies; grant the narrowest that fits.
     const invokeArn = (id: string, method: string, path: string, description: string) =>
-      new CfnOutput(this, id, { value: this.api.arnForExecuteApi(method, `${BASE_PATH}${path}`, '$default'), description });
-    invokeArn('InternalInvokeArn', '*', '/internal/*', 'execute-api:Invoke resource of every internal route (reads and writes)');
-    invokeArn('InternalReadInvokeArn', 'GET', '/internal/*', 'execute-api:Invoke resource of the internal reads (get_batch, get_batch_sessions): batch consumers');
-    invokeArn('InternalWriteInvokeArn', 'POST', '/internal/*', 'execute-api:Invoke resource of the internal writes (release_batch): the release scheduler');
-    new CfnOutput(this, 'ExportBucketName', { value: this.exportBucket.bucketName, description: 'Exports: s3://<bucket>/exports/<batch_id>/<export_id>/' });
+      new CfnOutput(this, id, {
+        value: this.api.arnForExecuteApi(method, `${BASE_PATH}${path}`, '$default'),
+        description,
+      });
+    invokeArn(
+      'InternalInvokeArn',
+      '*',
+      '/internal/*',
+      'execute-api:Invoke resource of every internal route (reads and writes)',
+    );
+    invokeArn(
+      'InternalReadInvokeArn',
+      'GET',
+      '/internal/*',
+      'execute-api:Invoke resource of the internal reads (get_batch, get_batch_sessions): batch consumers',
+    );
+    invokeArn(
+      'InternalWriteInvokeArn',
+      'POST',
+      '/internal/*',
+      'execute-api:Invoke resource of the internal writes (release_batch): the release scheduler',
+    );
+    new CfnOutput(this, 'ExportBucketName', {
+      value: this.exportBucket.bucketName,
+      description: 'Exports: s3://<bucket>/exports/<batch_id>/<export_id>/',
+    });
     new CfnOutput(this, 'ErasureKeySecretArn', {
       value: this.erasureKey.secretArn,
       description: 'The secret whose string is the HMAC key of erasure receipts (README "Erasing a user")',
     });
-    new CfnOutput(this, 'ExportStateMachineArn', { value: this.exportMachine.stateMachine.stateMachineArn, description: 'The state machine that runs exports (one execution per export_id)' });
+    new CfnOutput(this, 'ExportStateMachineArn', {
+      value: this.exportMachine.stateMachine.stateMachineArn,
+      description: 'The state machine that runs exports (one execution per export_id)',
+    });
     if (settings.clientAuth === 'iam') {
-      invokeArn('ClientInvokeArn', '*', '/session*', 'execute-api:Invoke resource of every client route (reads and writes)');
-      invokeArn('ClientWriteInvokeArn', 'POST', '/session*', 'execute-api:Invoke resource of the client writes (create_session, push_events, mark_session_irrelevant): producers');
-      invokeArn('ClientReadInvokeArn', 'GET', '/session*', 'execute-api:Invoke resource of the client read (get_session)');
+      invokeArn(
+        'ClientInvokeArn',
+        '*',
+        '/session*',
+        'execute-api:Invoke resource of every client route (reads and writes)',
+      );
+      invokeArn(
+        'ClientWriteInvokeArn',
+        'POST',
+        '/session*',
+        'execute-api:Invoke resource of the client writes (create_session, push_events, mark_session_irrelevant): producers',
+      );
+      invokeArn(
+        'ClientReadInvokeArn',
+        'GET',
+        '/session*',
+        'execute-api:Invoke resource of the client read (get_session)',
+      );
     }
   }
 
@@ -392,11 +497,13 @@ export class ClickstreamStack extends Stack {
     Validations.of(role.node.tryFindChild('DefaultPolicy') ?? role).acknowledge(
       {
         id: 'AwsSolutions-IAM5[Resource::<ExportRangeFunction.Arn>:*]',
-        reason: 'lambda:InvokeFunction on the versions and aliases of the export worker (CDK grants the function ARN and its qualifiers); no other function.',
+        reason:
+          'lambda:InvokeFunction on the versions and aliases of the export worker (CDK grants the function ARN and its qualifiers); no other function.',
       },
       {
         id: 'AwsSolutions-IAM5[Resource::<FinishExportFunction.Arn>:*]',
-        reason: 'lambda:InvokeFunction on the versions and aliases of the finishing function (CDK grants the function ARN and its qualifiers); no other function.',
+        reason:
+          'lambda:InvokeFunction on the versions and aliases of the finishing function (CDK grants the function ARN and its qualifiers); no other function.',
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',

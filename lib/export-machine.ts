@@ -94,7 +94,11 @@ export class ExportMachine extends Construct {
       props.finishFunction,
       TaskInput.fromObject({ exportId: JsonPath.stringAt('$.exportId'), failure: JsonPath.objectAt('$.failure') }),
     ).next(new Fail(this, 'ExportFailed', { error: 'ExportFailed', causePath: '$.failure.Cause' }));
-    const finish = invoke('WriteManifest', props.finishFunction, TaskInput.fromObject({ exportId: JsonPath.stringAt('$.exportId') }));
+    const finish = invoke(
+      'WriteManifest',
+      props.finishFunction,
+      TaskInput.fromObject({ exportId: JsonPath.stringAt('$.exportId') }),
+    );
     ranges.addCatch(markFailed, { errors: [Errors.ALL], resultPath: '$.failure' });
     finish.addCatch(markFailed, { errors: [Errors.ALL], resultPath: '$.failure' });
 

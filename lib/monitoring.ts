@@ -65,7 +65,8 @@ export interface MonitoringProps {
 }
 
 /** The dashboard's name: the stack name, prefixed with `clickstream-` unless it already says so. */
-export const dashboardNameOf = (stackName: string) => (/clickstream/i.test(stackName) ? stackName : `clickstream-${stackName}`);
+export const dashboardNameOf = (stackName: string) =>
+  /clickstream/i.test(stackName) ? stackName : `clickstream-${stackName}`;
 
 export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: Alarm[]; alarmTopic?: ITopic } {
   const { settings, api, table, functions } = props;
@@ -77,7 +78,10 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
     const created = new Topic(stack, 'AlarmTopic', { enforceSSL: true, displayName: 'Clickstream alarms' });
     created.addSubscription(new EmailSubscription(settings.alarmEmail));
     alarmTopic = created;
-    new CfnOutput(stack, 'AlarmTopicArn', { value: created.topicArn, description: 'SNS topic the alarms notify (subscribe more addresses to it)' });
+    new CfnOutput(stack, 'AlarmTopicArn', {
+      value: created.topicArn,
+      description: 'SNS topic the alarms notify (subscribe more addresses to it)',
+    });
   }
   if (settings.production && !alarmTopic) {
     Annotations.of(stack).addWarning(
@@ -114,17 +118,36 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
   };
   const anyOver = (id: string, description: string, metric: IMetric) => alarm(id, description, metric, 0, 3, 2);
   const rate = (errors: IMetric, label: string) =>
-    new MathExpression({ expression: 'IF(requests > 0, 100 * errors / requests, 0)', usingMetrics: { errors, requests: apiMetric('Count') }, period, label });
+    new MathExpression({
+      expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+      usingMetrics: { errors, requests: apiMetric('Count') },
+      period,
+      label,
+    });
 
   const serverErrorRate = rate(apiMetric('5xx'), 'API 5xx rate (%)');
-  alarm('Api5xxRateAlarm', 'More than 1% of API requests answered 5xx in 3 of the last 5 minutes', serverErrorRate, 1, 5, 3);
+  alarm(
+    'Api5xxRateAlarm',
+    'More than 1% of API requests answered 5xx in 3 of the last 5 minutes',
+    serverErrorRate,
+    1,
+    5,
+    3,
+  );
   for (const [operation, f] of Object.entries(functions)) {
     const id = f.node.id;
     anyOver(`${id}ErrorsAlarm`, `Lambda errors (crashes, timeouts) in ${operation}`, f.fn.metricErrors({ period }));
     anyOver(`${id}ThrottlesAlarm`, `Lambda throttles in ${operation}`, f.fn.metricThrottles({ period }));
   }
   // Every operation the functions send (TransactWriteItems carries the conditional puts/updates).
-  const operations = [Operation.GET_ITEM, Operation.BATCH_GET_ITEM, Operation.QUERY, Operation.PUT_ITEM, Operation.UPDATE_ITEM, Operation.TRANSACT_WRITE_ITEMS];
+  const operations = [
+    Operation.GET_ITEM,
+    Operation.BATCH_GET_ITEM,
+    Operation.QUERY,
+    Operation.PUT_ITEM,
+    Operation.UPDATE_ITEM,
+    Operation.TRANSACT_WRITE_ITEMS,
+  ];
   const ddbThrottles = table.metricThrottledRequestsForOperations({ operations, period });
   const ddbSystemErrors = table.metricSystemErrorsForOperations({ operations, period });
   anyOver('TableThrottlesAlarm', 'DynamoDB throttled requests on the clickstream table', ddbThrottles);
@@ -133,13 +156,27 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
   const machine = props.exportMachine;
   const exportsFailed = machine.metricFailed({ period, statistic: 'Sum' });
   const exportsTimedOut = machine.metricTimedOut({ period, statistic: 'Sum' });
-  alarm('ExportFailedAlarm', 'An export execution failed (its tasks outlasted their retries; the export is marked failed)', exportsFailed, 0, 1, 1);
+  alarm(
+    'ExportFailedAlarm',
+    'An export execution failed (its tasks outlasted their retries; the export is marked failed)',
+    exportsFailed,
+    0,
+    1,
+    1,
+  );
 
   // Abuse and overload: a 4xx rate, 401/403 (bad or missing credentials) and 429 (throttled) counts.
   // API Gateway's metrics have one 4xx figure; the access log knows the status, so metric filters count.
   const t = ALARM_THRESHOLDS;
   const clientErrorRate = rate(apiMetric('4xx'), 'API 4xx rate (%)');
-  alarm('Api4xxRateAlarm', `More than ${t.clientErrorRatePercent}% of API requests answered 4xx in 3 of the last 5 minutes`, clientErrorRate, t.clientErrorRatePercent, 5, 3);
+  alarm(
+    'Api4xxRateAlarm',
+    `More than ${t.clientErrorRatePercent}% of API requests answered 4xx in 3 of the last 5 minutes`,
+    clientErrorRate,
+    t.clientErrorRatePercent,
+    5,
+    3,
+  );
   const logMetric = (id: string, metricName: string, pattern: string) => {
     new MetricFilter(stack, id, {
       logGroup: props.accessLogs,
@@ -151,10 +188,28 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
     });
     return new Metric({ namespace: METRICS_NAMESPACE, metricName, statistic: 'Sum', period });
   };
-  const authFailures = logMetric('ApiAuthFailuresFilter', ACCESS_LOG_METRICS.authFailures, '{ ($.status = "401") || ($.status = "403") }');
+  const authFailures = logMetric(
+    'ApiAuthFailuresFilter',
+    ACCESS_LOG_METRICS.authFailures,
+    '{ ($.status = "401") || ($.status = "403") }',
+  );
   const throttled = logMetric('ApiThrottledFilter', ACCESS_LOG_METRICS.throttled, '{ $.status = "429" }');
-  alarm('ApiAuthFailuresAlarm', `More than ${t.authFailuresPerMinute} answers 401/403 a minute in 3 of the last 5 minutes (credential stuffing, a broken client)`, authFailures, t.authFailuresPerMinute, 5, 3);
-  alarm('ApiThrottledAlarm', `More than ${t.throttledPerMinute} answers 429 a minute in 2 of the last 3 minutes (route throttles reached)`, throttled, t.throttledPerMinute, 3, 2);
+  alarm(
+    'ApiAuthFailuresAlarm',
+    `More than ${t.authFailuresPerMinute} answers 401/403 a minute in 3 of the last 5 minutes (credential stuffing, a broken client)`,
+    authFailures,
+    t.authFailuresPerMinute,
+    5,
+    3,
+  );
+  alarm(
+    'ApiThrottledAlarm',
+    `More than ${t.throttledPerMinute} answers 429 a minute in 2 of the last 3 minutes (route throttles reached)`,
+    throttled,
+    t.throttledPerMinute,
+    3,
+    2,
+  );
   // Consumed write units per second against the table's maximum (settings.tableMaxWriteUnits).
   const writeUnitsPercent = new MathExpression({
     expression: `100 * wcu / 60 / ${settings.tableMaxWriteUnits}`,
@@ -180,15 +235,29 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
   }
 
   const custom = (metricName: string) =>
-    new Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { ...METRICS_DIMENSIONS }, statistic: 'Sum', period });
+    new Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { ...METRICS_DIMENSIONS },
+      statistic: 'Sum',
+      period,
+    });
   const fns = Object.values(functions);
   new Dashboard(stack, 'Dashboard', {
     dashboardName: dashboardNameOf(stack.stackName),
     widgets: [
       [
-        new GraphWidget({ title: 'API requests and errors', left: [apiMetric('Count'), apiMetric('4xx'), apiMetric('5xx')], width: 8 }),
+        new GraphWidget({
+          title: 'API requests and errors',
+          left: [apiMetric('Count'), apiMetric('4xx'), apiMetric('5xx')],
+          width: 8,
+        }),
         new GraphWidget({ title: 'API 5xx rate (%)', left: [serverErrorRate], width: 8 }),
-        new GraphWidget({ title: 'API latency p99 (ms)', left: [apiMetric('Latency', 'p99'), apiMetric('IntegrationLatency', 'p99')], width: 8 }),
+        new GraphWidget({
+          title: 'API latency p99 (ms)',
+          left: [apiMetric('Latency', 'p99'), apiMetric('IntegrationLatency', 'p99')],
+          width: 8,
+        }),
       ],
       [
         new GraphWidget({
@@ -196,13 +265,29 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
           left: ['EventsAccepted', 'EventsDuplicate', 'EventsConflict', 'EventsRejected'].map(custom),
           width: 8,
         }),
-        new GraphWidget({ title: 'Sessions and releases', left: ['SessionsCreated', 'BatchReleases'].map(custom), width: 8 }),
-        new GraphWidget({ title: 'Answers 4xx / 5xx (functions)', left: ['ClientErrors', 'ServerErrors'].map(custom), width: 8 }),
+        new GraphWidget({
+          title: 'Sessions and releases',
+          left: ['SessionsCreated', 'BatchReleases'].map(custom),
+          width: 8,
+        }),
+        new GraphWidget({
+          title: 'Answers 4xx / 5xx (functions)',
+          left: ['ClientErrors', 'ServerErrors'].map(custom),
+          width: 8,
+        }),
       ],
       [
         new GraphWidget({ title: 'Lambda errors', left: fns.map((f) => f.fn.metricErrors({ period })), width: 8 }),
-        new GraphWidget({ title: 'Lambda throttles', left: fns.map((f) => f.fn.metricThrottles({ period })), width: 8 }),
-        new GraphWidget({ title: 'Lambda duration p99', left: fns.map((f) => f.fn.metricDuration({ period, statistic: 'p99' })), width: 8 }),
+        new GraphWidget({
+          title: 'Lambda throttles',
+          left: fns.map((f) => f.fn.metricThrottles({ period })),
+          width: 8,
+        }),
+        new GraphWidget({
+          title: 'Lambda duration p99',
+          left: fns.map((f) => f.fn.metricDuration({ period, statistic: 'p99' })),
+          width: 8,
+        }),
       ],
       [
         // Two widgets: both expressions name their per-operation metrics alike.
@@ -213,7 +298,12 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
       [
         new GraphWidget({
           title: 'Exports (executions)',
-          left: [machine.metricStarted({ period, statistic: 'Sum' }), machine.metricSucceeded({ period, statistic: 'Sum' }), exportsFailed, exportsTimedOut],
+          left: [
+            machine.metricStarted({ period, statistic: 'Sum' }),
+            machine.metricSucceeded({ period, statistic: 'Sum' }),
+            exportsFailed,
+            exportsTimedOut,
+          ],
           width: 24,
         }),
       ],

@@ -39,10 +39,14 @@ const event = z.strictObject({
 const session = z.strictObject({
   session_id: z.string(),
   search_query: z.union([z.string(), jsonObject]),
-  search_results: z.array(z.strictObject({ object_id: z.string(), rank: nullable(z.number()), meta: nullable(jsonObject) })),
+  search_results: z.array(
+    z.strictObject({ object_id: z.string(), rank: nullable(z.number()), meta: nullable(jsonObject) }),
+  ),
   search_meta: nullable(jsonObject),
   payload_filter: nullable(jsonObject),
-  sort_by: nullable(z.strictObject({ field: z.string(), order: z.enum(['asc', 'desc']), force_not_payload: z.boolean() })),
+  sort_by: nullable(
+    z.strictObject({ field: z.string(), order: z.enum(['asc', 'desc']), force_not_payload: z.boolean() }),
+  ),
   user_id: nullable(z.string()),
   created_at: int,
   received_at: int,
@@ -98,7 +102,11 @@ export const responseSchemas = {
     duplicates: int,
     rejected: int,
     results: z.array(
-      z.strictObject({ event_id: z.string(), status: z.enum(['accepted', 'duplicate', 'conflict', 'rejected']), detail: z.optional(z.string()) }),
+      z.strictObject({
+        event_id: z.string(),
+        status: z.enum(['accepted', 'duplicate', 'conflict', 'rejected']),
+        detail: z.optional(z.string()),
+      }),
     ),
   }),
   mark_session_irrelevant: z.strictObject({ session_id: z.string(), is_irrelevant: z.literal(true) }),
@@ -106,7 +114,9 @@ export const responseSchemas = {
   get_batch_sessions: z.strictObject({ batch_id: z.string(), last_number: nullable(int), sessions: z.array(session) }),
   get_batch: z.strictObject({
     ...batch.shape,
-    ranges: z.optional(z.array(z.strictObject({ shard: int, after_number: int, until_number: int, session_count: int }))),
+    ranges: z.optional(
+      z.array(z.strictObject({ shard: int, after_number: int, until_number: int, session_count: int })),
+    ),
   }),
   list_batches: z.strictObject({ batches: z.array(batch), next_cursor: nullable(z.string()) }),
   start_export: exportState,
@@ -117,7 +127,10 @@ export const responseSchemas = {
 
 /** `{"detail": "..."}`, or for 422 the list FastAPI writes. */
 export const errorSchema = z.strictObject({
-  detail: z.union([z.string(), z.array(z.strictObject({ loc: z.array(z.union([z.string(), int])), msg: z.string(), type: z.string() }))]),
+  detail: z.union([
+    z.string(),
+    z.array(z.strictObject({ loc: z.array(z.union([z.string(), int])), msg: z.string(), type: z.string() })),
+  ]),
 });
 
 // ---- the document ----
@@ -133,18 +146,31 @@ const OPERATIONS: Record<
   create_session: {
     body: createSessionBody,
     summary: 'Registers a search session (query and ranked results); a retry with the same content changes nothing.',
-    errors: { 400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"', 409: 'The session id exists with other content' },
+    errors: {
+      400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"',
+      409: 'The session id exists with other content',
+    },
   },
-  get_session: { query: getSessionQuery, summary: 'A session with its events, sorted by created_at then event_id; never truncated silently.', errors: { 404: 'Unknown session' } },
-  push_events: {
-    body: pushEventsBody,
-    summary: 'Stores 1 to 1,000 events of a session; each is accepted, duplicate, conflict or rejected (first write wins).',
+  get_session: {
+    query: getSessionQuery,
+    summary: 'A session with its events, sorted by created_at then event_id; never truncated silently.',
     errors: { 404: 'Unknown session' },
   },
-  mark_session_irrelevant: { body: sessionIdBody, summary: 'Flags a session as irrelevant: left out of batch pages unless asked for.', errors: { 404: 'Unknown session' } },
+  push_events: {
+    body: pushEventsBody,
+    summary:
+      'Stores 1 to 1,000 events of a session; each is accepted, duplicate, conflict or rejected (first write wins).',
+    errors: { 404: 'Unknown session' },
+  },
+  mark_session_irrelevant: {
+    body: sessionIdBody,
+    summary: 'Flags a session as irrelevant: left out of batch pages unless asked for.',
+    errors: { 404: 'Unknown session' },
+  },
   release_batch: {
     body: releaseBody,
-    summary: 'Releases the collecting batch under an idempotency key: the same release_id always gets the identical answer.',
+    summary:
+      'Releases the collecting batch under an idempotency key: the same release_id always gets the identical answer.',
     errors: { 404: 'The collecting batch has no sessions' },
   },
   get_batch_sessions: {
@@ -152,17 +178,26 @@ const OPERATIONS: Record<
     summary: 'One page of a released batch, by session_number; page on with after_number = last_number.',
     errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
   },
-  get_batch: { query: getBatchQuery, summary: 'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.', errors: { 404: 'Unknown batch, or no collecting batch yet' } },
+  get_batch: {
+    query: getBatchQuery,
+    summary:
+      'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.',
+    errors: { 404: 'Unknown batch, or no collecting batch yet' },
+  },
   list_batches: {
     query: listBatchesQuery,
-    summary: 'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
+    summary:
+      'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
     errors: {},
   },
   start_export: {
     body: startExportBody,
     summary:
       'Starts (or joins) the export of a released batch into gzip JSON Lines files and a manifest under exports/<batch_id>/<export_id>/; the same export_id always names the same export.',
-    errors: { 404: 'Unknown batch', 409: 'The batch is still collecting, or the export_id names an export of another batch or format' },
+    errors: {
+      404: 'Unknown batch',
+      409: 'The batch is still collecting, or the export_id names an export of another batch or format',
+    },
     status: 202,
   },
   get_export: {
@@ -192,7 +227,10 @@ const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {
   return out;
 };
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
 
 function operation(route: Route & { operation: Operation }) {
   const doc = OPERATIONS[route.operation];
@@ -207,29 +245,41 @@ function operation(route: Route & { operation: Operation }) {
   const errors: Record<string, unknown> = {};
   for (const [status, description] of Object.entries(doc.errors)) errors[status] = errorResponse(description);
   if (doc.body) {
-    errors['413'] = errorResponse('The body is over 1 MiB, or a record would not fit one DynamoDB item (400 KB); any request over the 6 MB payload limit');
+    errors['413'] = errorResponse(
+      'The body is over 1 MiB, or a record would not fit one DynamoDB item (400 KB); any request over the 6 MB payload limit',
+    );
     errors['415'] = errorResponse('Content-Type is not application/json');
   } else {
     errors['413'] = errorResponse('The request is over the 6 MB payload limit (a body on a GET counts too)');
   }
   errors['422'] = errorResponse('Malformed JSON or a schema error: a list of {loc, msg, type}');
-  errors['503'] = errorResponse('Storage unavailable after retries: retry the same request (Retry-After; every write is idempotent)');
+  errors['503'] = errorResponse(
+    'Storage unavailable after retries: retry the same request (Retry-After; every write is idempotent)',
+  );
   return {
     operationId: route.operation,
     summary: doc.summary,
     tags: [route.internal ? 'internal' : 'client'],
-    security: [{ [route.internal ? 'iam' : 'client'] : [] }],
+    security: [{ [route.internal ? 'iam' : 'client']: [] }],
     ...(parameters ? { parameters } : {}),
-    ...(doc.body ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(doc.body, 'input') } } } } : {}),
+    ...(doc.body
+      ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(doc.body, 'input') } } } }
+      : {}),
     responses: {
-      [String(doc.status ?? 200)]: { description: doc.status === 202 ? 'Accepted' : 'OK', content: { 'application/json': { schema: toSchema(responseSchemas[route.operation], 'output') } } },
+      [String(doc.status ?? 200)]: {
+        description: doc.status === 202 ? 'Accepted' : 'OK',
+        content: { 'application/json': { schema: toSchema(responseSchemas[route.operation], 'output') } },
+      },
       ...errors,
     },
   };
 }
 
 export function buildOpenApi(): Record<string, unknown> {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    name: string;
+    version: string;
+  };
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) (paths[fullPath(route)] ??= {})[route.method.toLowerCase()] = operation(route);
   return {
@@ -243,15 +293,28 @@ export function buildOpenApi(): Record<string, unknown> {
         `both as {"detail": ...} (the ${fallbackRoute.operation} function). Generated from lib/routes.ts and the zod schemas by \`npm run openapi\`.`,
     },
     tags: [
-      { name: 'client', description: 'Search front ends: authorization per the clientAuth setting (IAM by default, JWT, or none)' },
+      {
+        name: 'client',
+        description: 'Search front ends: authorization per the clientAuth setting (IAM by default, JWT, or none)',
+      },
       { name: 'internal', description: 'Fine-tuning jobs: always AWS IAM (SigV4)' },
     ],
     paths,
     components: {
       schemas: { Error: toSchema(errorSchema, 'output') },
       securitySchemes: {
-        iam: { type: 'apiKey', name: 'Authorization', in: 'header', description: 'AWS Signature Version 4 (IAM), service execute-api' },
-        client: { type: 'apiKey', name: 'Authorization', in: 'header', description: 'As the clientAuth setting says: SigV4 (iam), a bearer JWT (jwt), or nothing (none)' },
+        iam: {
+          type: 'apiKey',
+          name: 'Authorization',
+          in: 'header',
+          description: 'AWS Signature Version 4 (IAM), service execute-api',
+        },
+        client: {
+          type: 'apiKey',
+          name: 'Authorization',
+          in: 'header',
+          description: 'As the clientAuth setting says: SigV4 (iam), a bearer JWT (jwt), or nothing (none)',
+        },
       },
     },
   };

@@ -19,7 +19,11 @@ export type DynamoAction =
   | 'dynamodb:Scan';
 
 /** The actions of DynamoDbAction that write; `writePartitions` confines these. */
-export const WRITE_ACTIONS: readonly DynamoAction[] = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+export const WRITE_ACTIONS: readonly DynamoAction[] = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+];
 
 /** What a function may do with DynamoDB, and its grants beyond the table. */
 export interface Grants {
@@ -218,7 +222,14 @@ export const erasureWorker: TaskFunction = {
   operation: 'erasure_worker',
   logicalId: 'ErasureWorkerFunction',
   entry: 'functions/handlers/erasure-worker.ts',
-  actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:Scan'],
+  actions: [
+    'dynamodb:GetItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:Query',
+    'dynamodb:Scan',
+  ],
   partitions: ['erasure', 'session', 'batch'],
   readsErasureKey: true,
 };

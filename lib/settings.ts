@@ -166,7 +166,9 @@ export function checkContextKeys(keys: Iterable<string>): void {
     return meant ? [`${key} (did you mean ${meant}?)`] : [];
   });
   if (typos.length > 0) {
-    throw new Error(`Unknown setting${typos.length > 1 ? 's' : ''} ${typos.join(', ')}: a misspelled setting would be ignored. Settings: ${SETTING_NAMES.join(', ')}`);
+    throw new Error(
+      `Unknown setting${typos.length > 1 ? 's' : ''} ${typos.join(', ')}: a misspelled setting would be ignored. Settings: ${SETTING_NAMES.join(', ')}`,
+    );
   }
 }
 
@@ -176,14 +178,18 @@ const list = (v: unknown): string[] =>
   Array.isArray(v)
     ? v.map(String)
     : typeof v === 'string' && v !== ''
-      ? v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
       : [];
 
 function int(v: unknown, name: string, fallback: number, min: number, max: number): number {
   if (v === undefined || v === '') return fallback;
   // Decimal digits only from the command line: `0x10`, `1e3` or ` 7 ` are typos, not numbers.
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`Setting ${name} must be a whole number from ${min} to ${max}, got ${String(v)}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`Setting ${name} must be a whole number from ${min} to ${max}, got ${String(v)}`);
   return n;
 }
 
@@ -242,12 +248,36 @@ export function readSettings(get: Lookup): Settings {
     logLevel: (word(get('logLevel'), (s) => s.toUpperCase()) ?? d.logLevel) as LogLevel,
     alarmTopicArn: str(get('alarmTopicArn')),
     alarmEmail: str(get('alarmEmail')),
-    clientReservedConcurrency: int(get('clientReservedConcurrency'), 'clientReservedConcurrency', d.clientReservedConcurrency, 0, 100_000),
-    internalReservedConcurrency: int(get('internalReservedConcurrency'), 'internalReservedConcurrency', d.internalReservedConcurrency, 0, 100_000),
+    clientReservedConcurrency: int(
+      get('clientReservedConcurrency'),
+      'clientReservedConcurrency',
+      d.clientReservedConcurrency,
+      0,
+      100_000,
+    ),
+    internalReservedConcurrency: int(
+      get('internalReservedConcurrency'),
+      'internalReservedConcurrency',
+      d.internalReservedConcurrency,
+      0,
+      100_000,
+    ),
     tableMaxReadUnits: int(get('tableMaxReadUnits'), 'tableMaxReadUnits', d.tableMaxReadUnits, 1, 10_000_000),
     tableMaxWriteUnits: int(get('tableMaxWriteUnits'), 'tableMaxWriteUnits', d.tableMaxWriteUnits, 1, 10_000_000),
-    writeThrottleRateLimit: int(get('writeThrottleRateLimit'), 'writeThrottleRateLimit', d.writeThrottleRateLimit, 1, 1_000_000),
-    writeThrottleBurstLimit: int(get('writeThrottleBurstLimit'), 'writeThrottleBurstLimit', d.writeThrottleBurstLimit, 1, 1_000_000),
+    writeThrottleRateLimit: int(
+      get('writeThrottleRateLimit'),
+      'writeThrottleRateLimit',
+      d.writeThrottleRateLimit,
+      1,
+      1_000_000,
+    ),
+    writeThrottleBurstLimit: int(
+      get('writeThrottleBurstLimit'),
+      'writeThrottleBurstLimit',
+      d.writeThrottleBurstLimit,
+      1,
+      1_000_000,
+    ),
     ...(str(get('monthlyBudgetUsd')) !== undefined
       ? { monthlyBudgetUsd: int(get('monthlyBudgetUsd'), 'monthlyBudgetUsd', 0, 1, 100_000_000) }
       : {}),
@@ -264,15 +294,20 @@ export function readSettings(get: Lookup): Settings {
  * built in code (tests, other apps) cannot skip them.
  */
 export function checkSettings(s: Settings): void {
-  if (!['iam', 'jwt', 'none'].includes(s.clientAuth)) throw new Error(`Setting clientAuth must be iam, jwt or none, got ${s.clientAuth}`);
+  if (!['iam', 'jwt', 'none'].includes(s.clientAuth))
+    throw new Error(`Setting clientAuth must be iam, jwt or none, got ${s.clientAuth}`);
   if (s.clientAuth === 'jwt') {
-    if (!s.jwtIssuer || s.jwtAudience.length === 0) throw new Error('clientAuth=jwt needs the settings jwtIssuer and jwtAudience');
-    if (!/^https:\/\/[^\s]+$/.test(s.jwtIssuer)) throw new Error(`Setting jwtIssuer must be an https URL, got ${s.jwtIssuer}`);
+    if (!s.jwtIssuer || s.jwtAudience.length === 0)
+      throw new Error('clientAuth=jwt needs the settings jwtIssuer and jwtAudience');
+    if (!/^https:\/\/[^\s]+$/.test(s.jwtIssuer))
+      throw new Error(`Setting jwtIssuer must be an https URL, got ${s.jwtIssuer}`);
   }
   for (const origin of s.corsOrigins) {
     if (origin.includes('*')) throw new Error('corsOrigins must name origins; a wildcard is not allowed');
     if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
-      throw new Error(`corsOrigins must be origins like https://app.example.com (scheme and host, no path), got ${origin}`);
+      throw new Error(
+        `corsOrigins must be origins like https://app.example.com (scheme and host, no path), got ${origin}`,
+      );
     }
     // Plain http only for a developer's own machine: elsewhere the page (and its tokens) could be tampered with.
     if (origin.startsWith('http://') && !/^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/.test(origin)) {
@@ -280,17 +315,25 @@ export function checkSettings(s: Settings): void {
     }
   }
   if (!(LOG_RETENTION_DAYS as readonly number[]).includes(s.logRetentionDays)) {
-    throw new Error(`Setting logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}, got ${s.logRetentionDays}`);
+    throw new Error(
+      `Setting logRetentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}, got ${s.logRetentionDays}`,
+    );
   }
-  if (!LOG_LEVELS.includes(s.logLevel)) throw new Error(`Setting logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${s.logLevel}`);
+  if (!LOG_LEVELS.includes(s.logLevel))
+    throw new Error(`Setting logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${s.logLevel}`);
   if (s.alarmTopicArn && s.alarmEmail) {
     throw new Error('Give alarmTopicArn or alarmEmail, not both (subscribe the address to your own topic instead)');
   }
   if (s.alarmTopicArn && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/.test(s.alarmTopicArn)) {
     throw new Error(`Setting alarmTopicArn must be an SNS topic ARN, got ${s.alarmTopicArn}`);
   }
-  if (s.alarmEmail && !/^[^\s@]+@[^\s@]+$/.test(s.alarmEmail)) throw new Error(`Setting alarmEmail must be an e-mail address, got ${s.alarmEmail}`);
-  if (s.tableKmsKey !== undefined && s.tableKmsKey !== 'create' && !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+$/.test(s.tableKmsKey)) {
+  if (s.alarmEmail && !/^[^\s@]+@[^\s@]+$/.test(s.alarmEmail))
+    throw new Error(`Setting alarmEmail must be an e-mail address, got ${s.alarmEmail}`);
+  if (
+    s.tableKmsKey !== undefined &&
+    s.tableKmsKey !== 'create' &&
+    !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+$/.test(s.tableKmsKey)
+  ) {
     throw new Error(`Setting tableKmsKey must be "create" or a KMS key ARN, got ${s.tableKmsKey}`);
   }
 }

@@ -65,12 +65,18 @@ export async function ensureShardsRegistered(now: number): Promise<void> {
 export async function takeSlot(now: number): Promise<Slot> {
   // Only reservations that found no batch count as failed attempts: concurrent requests of this
   // process may use up a new block before a waiter gets a number of it, which is no failure.
-  for (let failed = 0; failed < 8; ) {
+  for (let failed = 0; failed < 8;) {
     const b = block;
     if (b && b.next <= b.last) {
       const abandonedRelease = b.abandonedRelease;
       b.abandonedRelease = undefined;
-      return { shard: b.shard, batchId: b.batchId, sessionNumber: sessionNumber(b.shard, b.next++), block: b, ...(abandonedRelease ? { abandonedRelease } : {}) };
+      return {
+        shard: b.shard,
+        batchId: b.batchId,
+        sessionNumber: sessionNumber(b.shard, b.next++),
+        block: b,
+        ...(abandonedRelease ? { abandonedRelease } : {}),
+      };
     }
     // Concurrent requests of this process wait for one reservation instead of each making one.
     reserving ??= reserveBlock(now).finally(() => (reserving = undefined));
@@ -91,7 +97,9 @@ async function reserveBlock(now: number): Promise<boolean> {
   const first = reserved.last - BLOCK_SIZE + 1;
   const batchId = reserved.batchId ?? (await adoptCollectingBatch(shard, first - 1, now));
   if (batchId === undefined) return false;
-  const abandoned = registry?.releasingId !== undefined && (registry.releasingSince === undefined || Date.now() - registry.releasingSince >= STALE_RELEASE_MS);
+  const abandoned =
+    registry?.releasingId !== undefined &&
+    (registry.releasingSince === undefined || Date.now() - registry.releasingSince >= STALE_RELEASE_MS);
   block = { shard, batchId, next: first, last: reserved.last, ...(abandoned ? { abandonedRelease: registry } : {}) };
   return true;
 }

@@ -5,7 +5,13 @@
  */
 import { mapLimited } from '../shared/concurrency.js';
 import { conflict, notFound } from '../shared/errors.js';
-import { countMembers, getBatch as readBatch, getBatches, queryBatchLog, queryMembers } from '../storage/batch-store.js';
+import {
+  countMembers,
+  getBatch as readBatch,
+  getBatches,
+  queryBatchLog,
+  queryMembers,
+} from '../storage/batch-store.js';
 import type { BatchLogPosition } from '../storage/batch-store.js';
 import { SHARD_STRIDE, shardOfNumber } from '../storage/keys.js';
 import { getRegistry } from '../storage/registry-store.js';
@@ -74,8 +80,14 @@ export async function getBatch(batchId?: string, o: { finishAbandoned?: boolean 
     const released = batch;
     const shards = Array.from({ length: released.shardCount ?? 0 }, (_, shard) => shard);
     // Batches released before per-shard counts were stored: counted from the membership items.
-    const counts = released.shardCounts ?? (await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(released.batchId, shard)));
-    return { ...released, sessionCount: released.sessionCount ?? 0, ranges: shards.map((shard) => shardRange(shard, counts[shard] ?? 0)) };
+    const counts =
+      released.shardCounts ??
+      (await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(released.batchId, shard)));
+    return {
+      ...released,
+      sessionCount: released.sessionCount ?? 0,
+      ranges: shards.map((shard) => shardRange(shard, counts[shard] ?? 0)),
+    };
   }
   return { ...batch, sessionCount: (await countCollecting(id, registry?.shardCount ?? 0)) + (batch.erasedCount ?? 0) };
 }
@@ -106,7 +118,10 @@ export async function listBatches(limit: number, before?: BatchLogPosition): Pro
   const shardCount = registry?.shardCount ?? 0;
   const batches = await mapLimited(records, 4, async (b) => ({
     ...b,
-    sessionCount: b.status === 'released' ? (b.sessionCount ?? 0) : (await countCollecting(b.batchId, shardCount)) + (b.erasedCount ?? 0),
+    sessionCount:
+      b.status === 'released'
+        ? (b.sessionCount ?? 0)
+        : (await countCollecting(b.batchId, shardCount)) + (b.erasedCount ?? 0),
   }));
   const last = page.entries.at(-1);
   return { batches, ...(page.more && last ? { next: last } : {}) };
@@ -154,7 +169,12 @@ const MEMBER_PAGE = 1000;
 export async function getBatchSessions(req: BatchPageRequest): Promise<BatchPage> {
   let batch = await readBatch(req.batchId);
   if (!batch) throw batchNotFound(req.batchId);
-  if (batch.status !== 'released' && req.finishAbandoned !== false && (await finishAbandonedRelease(await getRegistry()))) batch = (await readBatch(req.batchId)) ?? batch;
+  if (
+    batch.status !== 'released' &&
+    req.finishAbandoned !== false &&
+    (await finishAbandonedRelease(await getRegistry()))
+  )
+    batch = (await readBatch(req.batchId)) ?? batch;
   if (batch.status !== 'released') throw conflict(`Batch with id=${req.batchId} is still collecting`);
 
   const until = req.untilNumber ?? Number.MAX_SAFE_INTEGER;

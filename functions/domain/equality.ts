@@ -10,14 +10,21 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return ka.every(
+    (k) =>
+      Object.prototype.hasOwnProperty.call(b, k) &&
+      jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
 }
 
 /**
  * Whether a retry's timestamp matches a stored one: a retry that omits created_at matches a value
  * the server filled in; an explicit one must be the same instant.
  */
-export function sameCreatedAt(stored: { createdAt: number; createdAtAuto: boolean }, sent: number | undefined): boolean {
+export function sameCreatedAt(
+  stored: { createdAt: number; createdAtAuto: boolean },
+  sent: number | undefined,
+): boolean {
   return sent === undefined ? stored.createdAtAuto : stored.createdAt === sent;
 }
 

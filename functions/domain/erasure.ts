@@ -78,12 +78,24 @@ const erasureNotFound = (id: string) => notFound(`Erasure request with id=${id} 
  * `requestId`: the same request_id always names the same request. The same request_id with another
  * user is a conflict (409), and the stored request is not touched.
  */
-export async function requestErasure(input: { requestId: string; userId: string }, now = Date.now()): Promise<ErasureRecord> {
+export async function requestErasure(
+  input: { requestId: string; userId: string },
+  now = Date.now(),
+): Promise<ErasureRecord> {
   const hmac = await userHmac(input.userId);
-  const record: ErasureRecord = { requestId: input.requestId, userHmac: hmac, state: 'pending', acceptedAt: now, sessions: 0, events: 0, memberships: 0 };
+  const record: ErasureRecord = {
+    requestId: input.requestId,
+    userHmac: hmac,
+    state: 'pending',
+    acceptedAt: now,
+    sessions: 0,
+    events: 0,
+    memberships: 0,
+  };
   const outcome = await store.createErasure(record);
   const stored = outcome.created ? record : outcome.existing;
-  if (stored.userHmac !== hmac) throw conflict(`Erasure request with id=${input.requestId} already exists for another user`);
+  if (stored.userHmac !== hmac)
+    throw conflict(`Erasure request with id=${input.requestId} already exists for another user`);
   if (stored.state !== 'done') kicker?.kick();
   return outcome.created ? record : stored;
 }
@@ -110,7 +122,13 @@ export async function workOnErasures(policy: ErasurePolicy, deadline: number, no
     if (due.length === 0 || oldest > now - policy.batchWaitMs) {
       return { kind: 'wait', until: Math.max(oldest + policy.batchWaitMs, oldest + policy.settleMs) };
     }
-    pass = { passId: randomUUID(), requests: due.slice(0, MAX_PASS_REQUESTS), segments: policy.segments, phase: 'scan', startedAt: now };
+    pass = {
+      passId: randomUUID(),
+      requests: due.slice(0, MAX_PASS_REQUESTS),
+      segments: policy.segments,
+      phase: 'scan',
+      startedAt: now,
+    };
     if (!(await store.createPass(pass))) return { kind: 'more' };
     for (const r of pass.requests) await store.markRunning(r.requestId, pass.passId, now);
   }
@@ -167,10 +185,19 @@ async function requestFor(requests: QueuedErasure[], s: ScannedSession): Promise
  */
 async function eraseSession(requestId: string, s: ScannedSession): Promise<void> {
   const now = Date.now();
-  await store.putErasedNote(requestId, { sessionId: s.sessionId, batchId: s.batchId, sessionNumber: s.sessionNumber, erasedAt: now });
+  await store.putErasedNote(requestId, {
+    sessionId: s.sessionId,
+    batchId: s.batchId,
+    sessionNumber: s.sessionNumber,
+    erasedAt: now,
+  });
   const membership = await store.deleteMembership(s.batchId, s.sessionNumber, now);
   const erased = await erasePartition(s.sessionId, Number.MAX_SAFE_INTEGER);
-  await store.addCounts(requestId, { sessions: erased.sessions, events: erased.events, memberships: membership ? 1 : 0 });
+  await store.addCounts(requestId, {
+    sessions: erased.sessions,
+    events: erased.events,
+    memberships: membership ? 1 : 0,
+  });
 }
 
 /** Deletes the items of a session's partition received no later than `until`, events before the session item. */

@@ -12,12 +12,22 @@ export async function releasedRanges(batchId: string): Promise<{ released: boole
   const batch = await getBatch(batchId, { finishAbandoned: false }); // its role writes only export records
   return {
     released: batch.status === 'released',
-    ranges: (batch.ranges ?? []).map((r) => ({ shard: r.shard, after: r.afterNumber, until: r.untilNumber, sessions: r.sessionCount })),
+    ranges: (batch.ranges ?? []).map((r) => ({
+      shard: r.shard,
+      after: r.afterNumber,
+      until: r.untilNumber,
+      sessions: r.sessionCount,
+    })),
   };
 }
 
 /** Up to `limit` sessions of the range after `after` (strongly consistent); `end` when none follow. */
-export async function readRangePage(batchId: string, range: ExportRange, after: number, limit: number): Promise<{ sessions: SessionView[]; end: boolean }> {
+export async function readRangePage(
+  batchId: string,
+  range: ExportRange,
+  after: number,
+  limit: number,
+): Promise<{ sessions: SessionView[]; end: boolean }> {
   const page = await readRange({ batchId, afterNumber: after, untilNumber: range.until, limit });
   return { sessions: page.sessions, end: page.next === null };
 }

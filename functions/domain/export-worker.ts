@@ -145,7 +145,10 @@ export async function finishExport(input: { exportId: string; error?: string }, 
   // erased from the batch (README "Erasing a user") are left out: fewer by at most their count.
   const retention = config().retentionDays > 0;
   const erased = totals.sessions < expected && !retention ? ((await readBatch(record.batchId))?.erasedCount ?? 0) : 0;
-  if (record.ranges.every((r) => r.sessions >= 0) && (totals.sessions > expected || (totals.sessions < expected - erased && !retention))) {
+  if (
+    record.ranges.every((r) => r.sessions >= 0) &&
+    (totals.sessions > expected || (totals.sessions < expected - erased && !retention))
+  ) {
     throw new ExportCheckFailed(`The files hold ${totals.sessions} sessions; the batch has ${expected}`);
   }
   const manifest: Manifest = {
@@ -157,6 +160,10 @@ export async function finishExport(input: { exportId: string; error?: string }, 
     files,
     totals,
   };
-  await exportFiles().put(`${exportPrefix(record.batchId, record.exportId)}${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`, 'application/json');
+  await exportFiles().put(
+    `${exportPrefix(record.batchId, record.exportId)}${MANIFEST_FILE}`,
+    `${JSON.stringify(manifest, null, 2)}\n`,
+    'application/json',
+  );
   await endExport(record.exportId, { state: 'succeeded', totals, now });
 }

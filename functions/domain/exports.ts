@@ -63,7 +63,10 @@ const exportNotFound = (id: string) => notFound(`Export with id=${id} not found`
  * starts nothing when it already runs (so an export recorded by a call that crashed before starting
  * it still starts). The same export_id for another batch or format is a conflict.
  */
-export async function startExport(input: { exportId: string; batchId: string; format: ExportFormat }, now = Date.now()): Promise<ExportStatus> {
+export async function startExport(
+  input: { exportId: string; batchId: string; format: ExportFormat },
+  now = Date.now(),
+): Promise<ExportStatus> {
   const batch = await releasedRanges(input.batchId); // 404 for an unknown batch
   if (!batch.released) throw conflict(`Batch with id=${input.batchId} is still collecting`);
   const record: ExportRecord = {
@@ -78,7 +81,9 @@ export async function startExport(input: { exportId: string; batchId: string; fo
   const outcome = await createExport(record);
   const stored = outcome.created ? record : outcome.existing;
   if (stored.batchId !== input.batchId || stored.format !== input.format) {
-    throw conflict(`Export with id=${input.exportId} already exists for batch ${stored.batchId} in format ${stored.format}`);
+    throw conflict(
+      `Export with id=${input.exportId} already exists for batch ${stored.batchId} in format ${stored.format}`,
+    );
   }
   if (stored.state === 'running') await (await currentRunner()).start(runInputOf(stored));
   return getExportStatus(input.exportId);

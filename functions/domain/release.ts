@@ -75,7 +75,8 @@ export async function releaseBatch(releaseId: string, now = Date.now()): Promise
       throw noCollectingBatch();
     }
     // Claimed by us or by a concurrent caller: either way the next round finishes what is recorded.
-    if (!(await claimRelease({ releaseId, batchId, nextBatchId: randomUUID(), now }))) await backoff(Math.min(round, 4));
+    if (!(await claimRelease({ releaseId, batchId, nextBatchId: randomUUID(), now })))
+      await backoff(Math.min(round, 4));
   }
   throw unavailable('The release did not settle; retry the request');
 }
@@ -103,7 +104,10 @@ export async function completeRelease(releaseId: string, batchId: string, nextBa
     if (counts.includes('superseded')) return; // finished by another caller; the caller re-reads it
     const shardCounts = counts as number[];
     const sessionCount = shardCounts.reduce((a, b) => a + b, 0) + erasedCount;
-    if (await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, shardCounts, erasedCount, now: Date.now() })) return;
+    if (
+      await finalizeRelease({ releaseId, batchId, sessionCount, shardCount, shardCounts, erasedCount, now: Date.now() })
+    )
+      return;
     const batch = await readBatch(batchId);
     if (batch?.status !== 'collecting' || (batch.erasedCount ?? 0) === erasedCount) return; // finalized by another caller
   }
@@ -205,6 +209,8 @@ export async function countCollecting(batchId: string, shardCount: number): Prom
 
 async function hasSessions(batchId: string, shardCount: number): Promise<boolean> {
   const shards = await shardsHolding(batchId, shardCount);
-  const found = await mapLimited(shards, SHARD_CONCURRENCY, (shard) => countMembers(batchId, shard, { atLeastOne: true }));
+  const found = await mapLimited(shards, SHARD_CONCURRENCY, (shard) =>
+    countMembers(batchId, shard, { atLeastOne: true }),
+  );
   return found.some((n) => n > 0);
 }

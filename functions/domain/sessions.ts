@@ -35,11 +35,16 @@ export interface Caller {
 /** A session belongs to the `sub` that created it; without a caller's `sub` nothing is checked. */
 const owns = (ownerSub: string | undefined, caller: Caller) => caller.sub === undefined || ownerSub === caller.sub;
 
-const invalidTimestamp = (raw: string | number) => new DomainError('invalid_timestamp', `Invalid utc timestamp: ${raw}`);
+const invalidTimestamp = (raw: string | number) =>
+  new DomainError('invalid_timestamp', `Invalid utc timestamp: ${raw}`);
 const sessionNotFound = (id: string) => notFound(`Session with id=${id} not found`);
 
 function isRetryOf(stored: SessionRecord, input: CreateSessionInput): boolean {
-  return jsonEqual(stored.content, input.content) && sameCreatedAt(stored, input.createdAt?.ms) && owns(stored.ownerSub, input.caller ?? {});
+  return (
+    jsonEqual(stored.content, input.content) &&
+    sameCreatedAt(stored, input.createdAt?.ms) &&
+    owns(stored.ownerSub, input.caller ?? {})
+  );
 }
 
 /**
@@ -143,7 +148,11 @@ export class EventSelector {
     this.kept.push({ event, size });
     this.keptBytes += size;
     const { limit, maxBytes } = this.sel;
-    if (this.kept.length > limit + Math.max(limit, 1000) || (maxBytes !== undefined && this.keptBytes > 2 * maxBytes + size)) this.trim();
+    if (
+      this.kept.length > limit + Math.max(limit, 1000) ||
+      (maxBytes !== undefined && this.keptBytes > 2 * maxBytes + size)
+    )
+      this.trim();
   }
 
   /** Sorts what is kept and cuts it to the selection; remembers the first event that did not fit. */
@@ -266,22 +275,25 @@ export const PUT_CONCURRENCY = 32;
  * also at the cap. Resolves only when every accepted event is stored; a storage failure rejects
  * the whole call.
  */
-export async function pushEvents(sessionId: string, inputs: EventInput[], now = Date.now(), caller: Caller = {}): Promise<PushResult> {
+export async function pushEvents(
+  sessionId: string,
+  inputs: EventInput[],
+  now = Date.now(),
+  caller: Caller = {},
+): Promise<PushResult> {
   const head = await store.getSessionHead(sessionId);
   if (!head || !owns(head.ownerSub, caller)) throw sessionNotFound(sessionId);
 
   const writeToken = randomBytes(9).toString('base64url');
-  const records = inputs.map(
-    (e): EventRecord => ({
-      sessionId,
-      eventId: e.eventId,
-      content: e.content,
-      createdAt: e.createdAt?.ms ?? now,
-      createdAtAuto: e.createdAt === undefined,
-      receivedAt: now,
-      writeToken,
-    }),
-  );
+  const records = inputs.map((e): EventRecord => ({
+    sessionId,
+    eventId: e.eventId,
+    content: e.content,
+    createdAt: e.createdAt?.ms ?? now,
+    createdAtAuto: e.createdAt === undefined,
+    receivedAt: now,
+    writeToken,
+  }));
   records.forEach((r) => store.assertEventFits(r));
 
   // Occurrences of one event_id are handled in request order, like retries; ids run in parallel.
@@ -305,7 +317,9 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
   if (reserved < candidates.length) {
     // At the cap: ids already stored need no slot (a retry is a duplicate, never refused for the
     // cap); the slots go to the new ids in request order, and the rest are rejected.
-    const stored = await mapLimited(candidates, PUT_CONCURRENCY, (indexes) => store.getEvent(sessionId, inputs[indexes[0]!]!.eventId));
+    const stored = await mapLimited(candidates, PUT_CONCURRENCY, (indexes) =>
+      store.getEvent(sessionId, inputs[indexes[0]!]!.eventId),
+    );
     let free = reserved;
     candidates.forEach((indexes, k) => {
       if (stored[k] === undefined && free > 0) {
@@ -323,7 +337,9 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
       const record = records[i]!;
       const matches = (s: EventRecord) => jsonEqual(s.content, input.content) && sameCreatedAt(s, input.createdAt?.ms);
       if (stored) {
-        results[i] = matches(stored) ? { event_id: input.eventId, status: 'duplicate' } : conflictOutcome(input.eventId);
+        results[i] = matches(stored)
+          ? { event_id: input.eventId, status: 'duplicate' }
+          : conflictOutcome(input.eventId);
         continue;
       }
       if (!inTime(i)) {
@@ -356,7 +372,9 @@ export async function pushEvents(sessionId: string, inputs: EventInput[], now = 
         results[i] = { event_id: input.eventId, status: 'accepted' };
       } else {
         stored = put.existing;
-        results[i] = matches(put.existing) ? { event_id: input.eventId, status: 'duplicate' } : conflictOutcome(input.eventId);
+        results[i] = matches(put.existing)
+          ? { event_id: input.eventId, status: 'duplicate' }
+          : conflictOutcome(input.eventId);
       }
     }
   };

@@ -155,4 +155,5 @@ export const sessionsLine = (s: WireSession): string => JSON.stringify(sessionsL
 /** One line of the `pairs` format (JSON, no trailing newline). */
 export const pairsLine = (s: WireSession): string => JSON.stringify(pairsLineObject(s));
 
-export const lineOf = (format: LineFormat, s: WireSession): string => (format === 'pairs' ? pairsLine(s) : sessionsLine(s));
+export const lineOf = (format: LineFormat, s: WireSession): string =>
+  format === 'pairs' ? pairsLine(s) : sessionsLine(s);

@@ -64,7 +64,11 @@ export interface EventContent {
 }
 
 /** The one normalization of an event's content (event_type has its default already). */
-export const eventContent = (e: { object_id: string; event_type: string; meta?: Record<string, unknown> | null }): EventContent => ({
+export const eventContent = (e: {
+  object_id: string;
+  event_type: string;
+  meta?: Record<string, unknown> | null;
+}): EventContent => ({
   object_id: e.object_id,
   event_type: e.event_type,
   meta: e.meta ?? null,

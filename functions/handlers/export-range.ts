@@ -17,6 +17,11 @@ export const handler = async (event: unknown, context: Context): Promise<RangeTa
     remainingMs: () => context.getRemainingTimeInMillis(),
     line: (format, view) => lineOf(format, sessionView(view)),
   });
-  logger.info('export range', { shard: task.range.shard, part: task.part, done: result.done, durationMs: Date.now() - started });
+  logger.info('export range', {
+    shard: task.range.shard,
+    part: task.part,
+    done: result.done,
+    durationMs: Date.now() - started,
+  });
   return result;
 };

@@ -16,7 +16,12 @@ function describeFailure(failure: { Error?: string; Cause?: string }): string {
   } catch {
     // not JSON: as it is
   }
-  return [failure.Error, cause].filter((s) => s).join(': ').slice(0, MAX_ERROR_CHARS) || 'The export failed';
+  return (
+    [failure.Error, cause]
+      .filter((s) => s)
+      .join(': ')
+      .slice(0, MAX_ERROR_CHARS) || 'The export failed'
+  );
 }
 
 export const handler = async (event: unknown): Promise<{ exportId: string }> => {

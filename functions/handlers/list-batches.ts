@@ -5,5 +5,8 @@ import { listBatchesQuery } from '../schemas/list-batches.js';
 
 export const handler = httpHandler({ name: 'list_batches', query: listBatchesQuery }, async ({ query }) => {
   const page = await listBatches(query.limit, decodeBatchCursor(query.cursor));
-  return json(200, { batches: page.batches.map(batchView), next_cursor: page.next ? encodeBatchCursor(page.next) : null });
+  return json(200, {
+    batches: page.batches.map(batchView),
+    next_cursor: page.next ? encodeBatchCursor(page.next) : null,
+  });
 });

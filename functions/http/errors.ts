@@ -35,7 +35,11 @@ export const validationError = (issues: ValidationIssue[]) => new HttpError(422,
 export const bodyIssue = (msg: string, type: string) => validationError([{ loc: ['body'], msg, type }]);
 
 /** zod issues in the shape FastAPI (pydantic v2) writes them. */
-export function toValidationIssues(where: 'body' | 'query', error: z.core.$ZodError, input: unknown): ValidationIssue[] {
+export function toValidationIssues(
+  where: 'body' | 'query',
+  error: z.core.$ZodError,
+  input: unknown,
+): ValidationIssue[] {
   const out: ValidationIssue[] = [];
   const visit = (issues: z.core.$ZodIssue[], prefix: PropertyKey[]) => {
     for (const issue of issues) {
@@ -53,7 +57,8 @@ export function toValidationIssues(where: 'body' | 'query', error: z.core.$ZodEr
   return out;
 }
 
-const valueAt = (input: unknown, path: PropertyKey[]): unknown => (path.length === 0 ? input : holderOf(input, path)?.[path[path.length - 1]!]);
+const valueAt = (input: unknown, path: PropertyKey[]): unknown =>
+  path.length === 0 ? input : holderOf(input, path)?.[path[path.length - 1]!];
 
 function describe(issue: z.core.$ZodIssue, value: unknown): { msg: string; type: string } {
   switch (issue.code) {
@@ -72,9 +77,20 @@ function describe(issue: z.core.$ZodIssue, value: unknown): { msg: string; type:
           return { msg: `Input should be a valid ${issue.expected}`, type: `${issue.expected}_type` };
       }
     case 'too_small':
-      return { msg: issue.message, type: issue.origin === 'array' ? 'too_short' : issue.origin === 'string' ? 'string_too_short' : 'greater_than_equal' };
+      return {
+        msg: issue.message,
+        type:
+          issue.origin === 'array'
+            ? 'too_short'
+            : issue.origin === 'string'
+              ? 'string_too_short'
+              : 'greater_than_equal',
+      };
     case 'too_big':
-      return { msg: issue.message, type: issue.origin === 'array' ? 'too_long' : issue.origin === 'string' ? 'string_too_long' : 'less_than_equal' };
+      return {
+        msg: issue.message,
+        type: issue.origin === 'array' ? 'too_long' : issue.origin === 'string' ? 'string_too_long' : 'less_than_equal',
+      };
     case 'invalid_value':
       return { msg: `Input should be ${issue.values.map((v) => `'${String(v)}'`).join(' or ')}`, type: 'enum' };
     case 'custom':

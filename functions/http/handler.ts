@@ -10,7 +10,15 @@ import type * as z from 'zod/mini';
 import type { Caller } from '../domain/sessions.js';
 import { config } from '../shared/config.js';
 import { DomainError } from '../shared/errors.js';
-import { bodyIssue, HttpError, RETRY_AFTER_SECONDS, STATUS_OF, toValidationIssues, type ValidationIssue, validationError } from './errors.js';
+import {
+  bodyIssue,
+  HttpError,
+  RETRY_AFTER_SECONDS,
+  STATUS_OF,
+  toValidationIssues,
+  type ValidationIssue,
+  validationError,
+} from './errors.js';
 import { type Finding, hasPath, readJson } from './json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
 import { logger, metrics, MetricUnit } from './observability.js';
@@ -69,7 +77,12 @@ const isJsonMediaType = (header: string): boolean => {
   // indexOf/trim, not a regex: linear on a header of any length.
   const semicolon = header.indexOf(';');
   const mediaType = (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
-  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json') && mediaType.length > 'application/+json'.length);
+  return (
+    mediaType === 'application/json' ||
+    (mediaType.startsWith('application/') &&
+      mediaType.endsWith('+json') &&
+      mediaType.length > 'application/+json'.length)
+  );
 };
 
 /**
@@ -150,16 +163,20 @@ function toResponse(err: unknown, name: string): HttpResponse {
   if (e?.cause?.package === '@middy/core' && (err as Error).name === 'TimeoutError') {
     // middy gives up just before the function's timeout: storage too slow for this invocation. Transient.
     logger.warn('Invocation ran out of time', { operation: name });
-    return json(503, { detail: 'The request did not finish in time; retry the request' }, { 'retry-after': RETRY_AFTER_SECONDS });
+    return json(
+      503,
+      { detail: 'The request did not finish in time; retry the request' },
+      { 'retry-after': RETRY_AFTER_SECONDS },
+    );
   }
   logger.error('Unhandled error', { operation: name, error: err as Error });
   return json(500, { detail: 'Internal Server Error' });
 }
 
-export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q extends z.ZodMiniType | undefined = undefined>(
-  spec: RouteSpec<B, Q>,
-  fn: (input: Input<Out<B>, Out<Q>>) => Promise<HttpResponse>,
-) {
+export function httpHandler<
+  B extends z.ZodMiniType | undefined = undefined,
+  Q extends z.ZodMiniType | undefined = undefined,
+>(spec: RouteSpec<B, Q>, fn: (input: Input<Out<B>, Out<Q>>) => Promise<HttpResponse>) {
   const core = async (event: HttpEvent, _context: Context): Promise<HttpResponse> => {
     let body: unknown;
     let query: unknown;
@@ -169,10 +186,16 @@ export function httpHandler<B extends z.ZodMiniType | undefined = undefined, Q e
       // A value JSON.parse altered is refused where it would be used (stored); in an unknown field it
       // is ignored with the field. Where the schema refuses the altered value itself (1e999 became
       // Infinity, no valid number), the issue is what JSON.parse did to it, not what it became.
-      const issueOf = (f: Finding): ValidationIssue => ({ loc: ['body', ...f.path], msg: f.problem.msg, type: f.problem.type });
+      const issueOf = (f: Finding): ValidationIssue => ({
+        loc: ['body', ...f.path],
+        msg: f.problem.msg,
+        type: f.problem.type,
+      });
       if (!parsed.success) {
         const issues = toValidationIssues('body', parsed.error, value).map((issue) => {
-          const altered = findings.find((f) => f.path.length === issue.loc.length - 1 && f.path.every((k, i) => k === issue.loc[i + 1]));
+          const altered = findings.find(
+            (f) => f.path.length === issue.loc.length - 1 && f.path.every((k, i) => k === issue.loc[i + 1]),
+          );
           return altered ? issueOf(altered) : issue;
         });
         throw new HttpError(422, issues);

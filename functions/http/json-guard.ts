@@ -80,8 +80,14 @@ export function readJson(text: string, options: JsonGuardOptions = {}): JsonRead
   return { value, findings: scan.findings };
 }
 
-const OUT_OF_RANGE = (token: string): JsonGuardProblem => ({ type: 'number_precision', msg: `Number ${token.slice(0, 40)} is out of range` });
-const TOO_SMALL = (token: string): JsonGuardProblem => ({ type: 'number_precision', msg: `Number ${token.slice(0, 40)} is too small to be stored` });
+const OUT_OF_RANGE = (token: string): JsonGuardProblem => ({
+  type: 'number_precision',
+  msg: `Number ${token.slice(0, 40)} is out of range`,
+});
+const TOO_SMALL = (token: string): JsonGuardProblem => ({
+  type: 'number_precision',
+  msg: `Number ${token.slice(0, 40)} is too small to be stored`,
+});
 const INTEGER = /^-?\d+$/;
 /** Past this many characters a number is judged from its short form (Number() of a long text is slow). */
 const LONG_NUMBER = 400;
@@ -96,7 +102,10 @@ function numberProblem(token: string): JsonGuardProblem | undefined {
   if (INTEGER.test(token)) {
     // Finite, so at most 309 digits: BigInt is cheap here.
     if (BigInt(token) !== BigInt(value)) {
-      return { type: 'number_precision', msg: `Integer ${token.slice(0, 40)} cannot be stored exactly; send it as a string` };
+      return {
+        type: 'number_precision',
+        msg: `Integer ${token.slice(0, 40)} cannot be stored exactly; send it as a string`,
+      };
     }
   } else if (value === 0 && /[1-9]/.test(token.split(/[eE]/)[0] ?? '')) {
     return TOO_SMALL(token);
@@ -135,7 +144,8 @@ function longNumberProblem(token: string): JsonGuardProblem | undefined {
   const lead = first < intEnd ? first - intStart : intEnd - intStart + (first - fracStart);
   const expText = expAt < 0 ? '0' : token.slice(expAt + 1);
   const expDigits = expText.replace(/^[+-]?0*/, '');
-  const exponent = (expDigits.length > 9 ? 1e9 : Number(expDigits)) * (expText.startsWith('-') ? -1 : 1) + (intEnd - intStart) - lead;
+  const exponent =
+    (expDigits.length > 9 ? 1e9 : Number(expDigits)) * (expText.startsWith('-') ? -1 : 1) + (intEnd - intStart) - lead;
   let significant = '';
   for (let k = first; k <= last && significant.length < 800; k++) if (k !== intEnd) significant += token[k];
   const digitsInSpan = last - first + 1 - (first < intEnd && intEnd < last ? 1 : 0);
@@ -166,7 +176,9 @@ export interface JsonScan {
 }
 
 /** A finding or a literal, on its way up to the top. */
-type Found = { path: JsonPath; problem: JsonGuardProblem; lexeme?: undefined } | { path: JsonPath; lexeme: string; problem?: undefined };
+type Found =
+  | { path: JsonPath; problem: JsonGuardProblem; lexeme?: undefined }
+  | { path: JsonPath; lexeme: string; problem?: undefined };
 
 interface Frame {
   array: boolean;
@@ -184,7 +196,8 @@ interface Frame {
   members: Map<string, Found[]> | undefined;
 }
 
-const isSafeIntegerLiteral = (lexeme: string) => lexeme.length <= 17 && INTEGER.test(lexeme) && Number.isSafeInteger(Number(lexeme));
+const isSafeIntegerLiteral = (lexeme: string) =>
+  lexeme.length <= 17 && INTEGER.test(lexeme) && Number.isSafeInteger(Number(lexeme));
 
 /** Moves `from` to the end of `into` (returns the list that holds both). */
 const append = (into: Found[] | undefined, from: Found[]): Found[] => {
@@ -230,7 +243,10 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
   let top: Found[] = [];
   let findingCount = 0;
   let problem: JsonGuardProblem | undefined;
-  const keyOf = (f: Frame) => (f.key ??= f.keyPlain ? text.slice(f.keyStart + 1, f.keyEnd - 1) : (JSON.parse(text.slice(f.keyStart, f.keyEnd)) as string));
+  const keyOf = (f: Frame) =>
+    (f.key ??= f.keyPlain
+      ? text.slice(f.keyStart + 1, f.keyEnd - 1)
+      : (JSON.parse(text.slice(f.keyStart, f.keyEnd)) as string));
   const pathHere = (): JsonPath => {
     const path: JsonPath = [];
     for (let k = 0; k < depth; k++) path.push(frames[k]!.array ? frames[k]!.index : keyOf(frames[k]!));
@@ -240,7 +256,8 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
     for (const pattern of watched) {
       if (pattern.length !== depth) continue;
       let same = true;
-      for (let k = 0; k < depth && same; k++) same = pattern[k] === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === pattern[k];
+      for (let k = 0; k < depth && same; k++)
+        same = pattern[k] === '*' ? frames[k]!.array : !frames[k]!.array && keyOf(frames[k]!) === pattern[k];
       if (same) return true;
     }
     return false;
@@ -332,7 +349,8 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
         // A key seen before in this object: what its earlier value held is dropped, as JSON.parse drops it.
         if (f.members !== undefined && f.members.size > 0) f.members.delete(keyOf(f));
       }
-      if (unpaired) find({ type: 'string_unicode', msg: 'String contains an unpaired surrogate; it cannot be stored as UTF-8' });
+      if (unpaired)
+        find({ type: 'string_unicode', msg: 'String contains an unpaired surrogate; it cannot be stored as UTF-8' });
       continue;
     }
     if (c === 91 /* [ */ || c === 123 /* { */) {
@@ -340,7 +358,17 @@ export function scanJsonText(text: string, watched: readonly PathPattern[] = [])
         problem = { type: 'json_depth', msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels` };
         break;
       }
-      const f = (frames[depth] ??= { array: false, index: 0, keyStart: 0, keyEnd: 0, keyPlain: true, key: undefined, expectKey: false, found: undefined, members: undefined });
+      const f = (frames[depth] ??= {
+        array: false,
+        index: 0,
+        keyStart: 0,
+        keyEnd: 0,
+        keyPlain: true,
+        key: undefined,
+        expectKey: false,
+        found: undefined,
+        members: undefined,
+      });
       depth++;
       f.array = c === 91;
       f.index = 0;
@@ -407,4 +435,5 @@ export function holderOf(value: unknown, path: readonly PropertyKey[]): Record<P
 }
 
 /** Whether `path` leads to a value in `value`. */
-export const hasPath = (value: unknown, path: JsonPath): boolean => path.length === 0 || holderOf(value, path) !== undefined;
+export const hasPath = (value: unknown, path: JsonPath): boolean =>
+  path.length === 0 || holderOf(value, path) !== undefined;

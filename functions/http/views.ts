@@ -42,13 +42,20 @@ export const responseBytes = (value: unknown) => Buffer.byteLength(JSON.stringif
 export const RESPONSE_BUDGET_BYTES = 4_500_000;
 
 /** A position in a list (a time and an id) as an opaque cursor: base64url of `[createdAt, id]`. */
-const encodePosition = (createdAt: number, id: string) => Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+const encodePosition = (createdAt: number, id: string) =>
+  Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
 
 /** The `[createdAt, id]` of a cursor this API made and `valid` accepts; 422 at the query parameter otherwise. */
-function decodePosition(cursor: string, param: string, what: string, valid: (createdAt: number, id: string) => boolean): [number, string] {
+function decodePosition(
+  cursor: string,
+  param: string,
+  what: string,
+  valid: (createdAt: number, id: string) => boolean,
+): [number, string] {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (Number.isSafeInteger(createdAt) && typeof id === 'string' && valid(createdAt as number, id)) return [createdAt as number, id];
+    if (Number.isSafeInteger(createdAt) && typeof id === 'string' && valid(createdAt as number, id))
+      return [createdAt as number, id];
   } catch {
     // fall through
   }
@@ -84,7 +91,12 @@ export const encodeBatchCursor = (p: BatchLogPosition) => encodePosition(p.creat
 export function decodeBatchCursor(cursor: string | undefined): BatchLogPosition | undefined {
   if (cursor === undefined) return undefined;
   // As the batch log keys them: a time of at most 13 digits (ms) and a batch id (1..128 characters).
-  const [createdAt, batchId] = decodePosition(cursor, 'cursor', 'batches', (t, id) => t >= 0 && t < 1e13 && id.length > 0 && [...id].length <= 128);
+  const [createdAt, batchId] = decodePosition(
+    cursor,
+    'cursor',
+    'batches',
+    (t, id) => t >= 0 && t < 1e13 && id.length > 0 && [...id].length <= 128,
+  );
   return { createdAt, batchId };
 }
 /** An export's state: `files`/`sessions` count what is written so far (all of it once it succeeded). */

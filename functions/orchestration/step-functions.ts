@@ -28,10 +28,17 @@ export function stepFunctionsRunner(): ExportRunner {
       if (!stateMachineArn) throw new Error('EXPORT_STATE_MACHINE_ARN is not set');
       client ??= new SFNClient({ maxAttempts: 4 });
       try {
-        await client.send(new StartExecutionCommand({ stateMachineArn, name: executionNameOf(input.exportId), input: JSON.stringify(input) }));
+        await client.send(
+          new StartExecutionCommand({
+            stateMachineArn,
+            name: executionNameOf(input.exportId),
+            input: JSON.stringify(input),
+          }),
+        );
       } catch (err) {
         if ((err as Error).name === 'ExecutionAlreadyExists') return;
-        if (isTransient(err) || (err as Error).name === 'ExecutionLimitExceeded') throw unavailable('Could not start the export; retry the request');
+        if (isTransient(err) || (err as Error).name === 'ExecutionLimitExceeded')
+          throw unavailable('Could not start the export; retry the request');
         throw err;
       }
     },

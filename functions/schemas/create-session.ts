@@ -18,9 +18,9 @@ export const createSessionBody = z.object({
   search_query: z.union([z.string(), object], {
     message: 'Input should be a valid string or dictionary',
   }),
-  search_results: z.array(searchResult).check(
-    z.maxLength(MAX_SEARCH_RESULTS, { message: `List should have at most ${MAX_SEARCH_RESULTS} items` }),
-  ),
+  search_results: z
+    .array(searchResult)
+    .check(z.maxLength(MAX_SEARCH_RESULTS, { message: `List should have at most ${MAX_SEARCH_RESULTS} items` })),
   search_meta: optional(object),
   payload_filter: optional(object),
   sort_by: optional(

@@ -10,6 +10,14 @@ export const getBatchSessionsQuery = z.object({
   limit: intParam(1, MAX_PAGE_LIMIT, 10),
   events_limit: intParam(1, MAX_EVENTS_LIMIT, 1000),
   include_irrelevant: boolParamWithDefault(false),
-  until_number: intParam(0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'Inclusive upper bound on session_number; default: none. get_batch gives one range per shard'),
-  consistent: boolParamWithDefault(true, 'Default true; false reads eventually consistent, at half the read units (README)'),
+  until_number: intParam(
+    0,
+    Number.MAX_SAFE_INTEGER,
+    Number.MAX_SAFE_INTEGER,
+    'Inclusive upper bound on session_number; default: none. get_batch gives one range per shard',
+  ),
+  consistent: boolParamWithDefault(
+    true,
+    'Default true; false reads eventually consistent, at half the read units (README)',
+  ),
 });

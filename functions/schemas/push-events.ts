@@ -14,9 +14,11 @@ const eventSchema = z.object({
 
 export const pushEventsBody = z.object({
   session_id: idSchema,
-  events: z.array(eventSchema).check(
-    z.minLength(1, { message: 'List should have at least 1 item' }),
-    z.maxLength(MAX_EVENTS_PER_REQUEST, { message: `List should have at most ${MAX_EVENTS_PER_REQUEST} items` }),
-  ),
+  events: z
+    .array(eventSchema)
+    .check(
+      z.minLength(1, { message: 'List should have at least 1 item' }),
+      z.maxLength(MAX_EVENTS_PER_REQUEST, { message: `List should have at most ${MAX_EVENTS_PER_REQUEST} items` }),
+    ),
 });
 export type PushEventsBody = z.output<typeof pushEventsBody>;

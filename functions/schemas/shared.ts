@@ -47,16 +47,16 @@ const codePoints = (s: string) => {
 export const boundedString = (max: number) =>
   documented(
     z.string().check(
-    z.minLength(1, { message: 'String should have at least 1 character' }),
-    z.superRefine((value, ctx) => {
-      if (value.length > max && codePoints(value) > max) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `String should have at most ${max} characters`,
-          params: { type: 'string_too_long' },
-        });
-      }
-    }),
+      z.minLength(1, { message: 'String should have at least 1 character' }),
+      z.superRefine((value, ctx) => {
+        if (value.length > max && codePoints(value) > max) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `String should have at most ${max} characters`,
+            params: { type: 'string_too_long' },
+          });
+        }
+      }),
     ),
     { maxLength: max, description: `1 to ${max} characters (Unicode code points)` },
   );
@@ -76,15 +76,24 @@ export const jsonObject = () =>
 /** Optional field: absent and null both mean "not given". */
 export const optional = <T extends z.ZodMiniType>(schema: T) => {
   const inner = z.optional(z.union([schema, z.null()]));
-  return z.pipe(inner, z.transform((v: z.output<typeof inner>) => (v === null ? undefined : v)));
+  return z.pipe(
+    inner,
+    z.transform((v: z.output<typeof inner>) => (v === null ? undefined : v)),
+  );
 };
 
 /** Field with a default: absent and null both mean "not given", so both take the default. */
 export const withDefault = <T extends z.ZodMiniType>(schema: T, fallback: z.output<T>) => {
   const inner = optional(schema);
-  return documented(z.pipe(inner, z.transform((v: z.output<typeof inner>) => (v === undefined ? fallback : v))), {
-    description: `Absent or null: ${JSON.stringify(fallback)}`,
-  });
+  return documented(
+    z.pipe(
+      inner,
+      z.transform((v: z.output<typeof inner>) => (v === undefined ? fallback : v)),
+    ),
+    {
+      description: `Absent or null: ${JSON.stringify(fallback)}`,
+    },
+  );
 };
 
 export interface Timestamp {
@@ -95,78 +104,110 @@ export interface Timestamp {
 
 /** A client's timestamp: Unix seconds or milliseconds, or an ISO-8601 string. */
 export const timestamp = () =>
-  documented(z.pipe(
-  z.unknown().check(
-    z.superRefine((value, ctx) => {
-      if (toMillis(value) === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'Input should be an integer of Unix seconds or milliseconds, or an ISO-8601 date-time string',
-          params: { type: 'timestamp_type' },
-        });
-      }
-    }),
-  ),
-  z.transform((value): Timestamp => ({ ms: toMillis(value)!, raw: value instanceof WrittenNumber ? value.lexeme : (value as string | number) })),
-), {
-  anyOf: [
-    { type: 'integer', minimum: 0, description: 'Unix seconds (below 100,000,000,000) or milliseconds (from 100,000,000,000), written as an integer' },
-    { type: 'string', description: 'ISO-8601 date or date-time; no offset means UTC' },
-  ],
-  description: 'Stored as integer milliseconds; absent or null means the time the server received it. Floats, booleans, numeric strings and negatives: 422.',
-});
+  documented(
+    z.pipe(
+      z.unknown().check(
+        z.superRefine((value, ctx) => {
+          if (toMillis(value) === undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              message: 'Input should be an integer of Unix seconds or milliseconds, or an ISO-8601 date-time string',
+              params: { type: 'timestamp_type' },
+            });
+          }
+        }),
+      ),
+      z.transform((value): Timestamp => ({
+        ms: toMillis(value)!,
+        raw: value instanceof WrittenNumber ? value.lexeme : (value as string | number),
+      })),
+    ),
+    {
+      anyOf: [
+        {
+          type: 'integer',
+          minimum: 0,
+          description:
+            'Unix seconds (below 100,000,000,000) or milliseconds (from 100,000,000,000), written as an integer',
+        },
+        { type: 'string', description: 'ISO-8601 date or date-time; no offset means UTC' },
+      ],
+      description:
+        'Stored as integer milliseconds; absent or null means the time the server received it. Floats, booleans, numeric strings and negatives: 422.',
+    },
+  );
 
 // ---- query strings: every value arrives as a string ----
 
 export const MAX_EVENTS_LIMIT = 10_000;
 
 export const intParam = (min: number, max: number, fallback: number, description = `Default ${fallback}`) =>
-  documented(z.pipe(
-    z.optional(
-      z.string().check(
-        z.superRefine((raw, ctx) => {
-          // An optional sign and decimal digits, leading zeros allowed ("007" is 7).
-          const m = /^([+-]?)0*(\d+)$/.exec(raw);
-          if (!m) {
-            ctx.addIssue({ code: 'custom', message: 'Input should be a valid integer', params: { type: 'int_parsing' } });
-            return;
-          }
-          // More than 16 significant digits is past 2^53 whatever they are: out of range, not rounded.
-          const value = m[2]!.length > 16 ? (m[1] === '-' ? -Infinity : Infinity) : Number(m[1]! + m[2]);
-          if (value < min || value > max) {
-            ctx.addIssue({
-              code: 'custom',
-              message: value < min ? `Input should be greater than or equal to ${min}` : `Input should be less than or equal to ${max}`,
-              params: { type: value < min ? 'greater_than_equal' : 'less_than_equal' },
-            });
-          }
-        }),
+  documented(
+    z.pipe(
+      z.optional(
+        z.string().check(
+          z.superRefine((raw, ctx) => {
+            // An optional sign and decimal digits, leading zeros allowed ("007" is 7).
+            const m = /^([+-]?)0*(\d+)$/.exec(raw);
+            if (!m) {
+              ctx.addIssue({
+                code: 'custom',
+                message: 'Input should be a valid integer',
+                params: { type: 'int_parsing' },
+              });
+              return;
+            }
+            // More than 16 significant digits is past 2^53 whatever they are: out of range, not rounded.
+            const value = m[2]!.length > 16 ? (m[1] === '-' ? -Infinity : Infinity) : Number(m[1]! + m[2]);
+            if (value < min || value > max) {
+              ctx.addIssue({
+                code: 'custom',
+                message:
+                  value < min
+                    ? `Input should be greater than or equal to ${min}`
+                    : `Input should be less than or equal to ${max}`,
+                params: { type: value < min ? 'greater_than_equal' : 'less_than_equal' },
+              });
+            }
+          }),
+        ),
       ),
+      z.transform((raw: string | undefined) => (raw === undefined ? fallback : Number(raw) + 0)),
     ),
-    z.transform((raw: string | undefined) => (raw === undefined ? fallback : Number(raw) + 0)),
-  ), { type: 'integer', minimum: min, maximum: max, description });
+    { type: 'integer', minimum: min, maximum: max, description },
+  );
 
 const TRUE = ['true', '1', 'yes', 'on', 't', 'y'];
 const FALSE = ['false', '0', 'no', 'off', 'f', 'n'];
 
 export const boolParamWithDefault = (fallback: boolean, description = `Default ${fallback}`) =>
-  documented(z.pipe(
-    z.optional(
-      z.string().check(
-        z.superRefine((raw, ctx) => {
-          const v = raw.toLowerCase();
-          if (!TRUE.includes(v) && !FALSE.includes(v)) {
-            ctx.addIssue({ code: 'custom', message: 'Input should be a valid boolean', params: { type: 'bool_parsing' } });
-          }
-        }),
+  documented(
+    z.pipe(
+      z.optional(
+        z.string().check(
+          z.superRefine((raw, ctx) => {
+            const v = raw.toLowerCase();
+            if (!TRUE.includes(v) && !FALSE.includes(v)) {
+              ctx.addIssue({
+                code: 'custom',
+                message: 'Input should be a valid boolean',
+                params: { type: 'bool_parsing' },
+              });
+            }
+          }),
+        ),
       ),
+      z.transform((raw: string | undefined) => (raw === undefined ? fallback : TRUE.includes(raw.toLowerCase()))),
     ),
-    z.transform((raw: string | undefined) => (raw === undefined ? fallback : TRUE.includes(raw.toLowerCase()))),
-  ), { type: 'boolean', description: `${TRUE.join('/')} or ${FALSE.join('/')}, any case. ${description}` });
+    { type: 'boolean', description: `${TRUE.join('/')} or ${FALSE.join('/')}, any case. ${description}` },
+  );
 
 /** A paging cursor: the opaque string of the previous answer. */
 export const cursorParam = (description: string) =>
-  documented(z.optional(z.string().check(z.maxLength(1024, { message: 'String should have at most 1024 characters' }))), { description });
+  documented(
+    z.optional(z.string().check(z.maxLength(1024, { message: 'String should have at most 1024 characters' }))),
+    { description },
+  );
 
 // ---- exports ----
 

@@ -45,7 +45,12 @@ const TEN_YEARS_SEC = 10 * 365 * 86_400;
  * (functionEnvironment).
  */
 export const FUNCTION_SETTINGS = {
-  timeMaxDeltaMinusSec: { variable: 'CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC', default: 43_200, min: 0, max: TEN_YEARS_SEC },
+  timeMaxDeltaMinusSec: {
+    variable: 'CLICKSTREAM_TIME_MAX_DELTA_MINUS_SEC',
+    default: 43_200,
+    min: 0,
+    max: TEN_YEARS_SEC,
+  },
   timeMaxDeltaPlusSec: { variable: 'CLICKSTREAM_TIME_MAX_DELTA_PLUS_SEC', default: 300, min: 0, max: TEN_YEARS_SEC },
   batchShards: { variable: 'CLICKSTREAM_BATCH_SHARDS', default: 64, min: 1, max: MAX_BATCH_SHARDS },
   retentionDays: { variable: 'CLICKSTREAM_RETENTION_DAYS', default: 0, min: 0, max: 36_500 },
@@ -61,13 +66,21 @@ export type FunctionSettings = { [K in keyof typeof FUNCTION_SETTINGS]: number }
 
 /** The environment that gives a function these settings (the stack's, and the benchmark's functions). */
 export function functionEnvironment(tableName: string, settings: FunctionSettings): Record<string, string> {
-  const numeric = Object.entries(FUNCTION_SETTINGS).map(([key, s]) => [s.variable, String(settings[key as keyof typeof FUNCTION_SETTINGS])]);
+  const numeric = Object.entries(FUNCTION_SETTINGS).map(([key, s]) => [
+    s.variable,
+    String(settings[key as keyof typeof FUNCTION_SETTINGS]),
+  ]);
   return { TABLE_NAME: tableName, ...Object.fromEntries(numeric), CLICKSTREAM_CLIENT_AUTH: settings.clientAuth };
 }
 
 type Bounded = { variable: string; default: number; min: number; max: number };
 /** Read by the export tasks only; the stack leaves it at its default. */
-const EXPORT_SESSIONS_PER_FILE: Bounded = { variable: 'EXPORT_SESSIONS_PER_FILE', default: 250_000, min: 1, max: 100_000_000 };
+const EXPORT_SESSIONS_PER_FILE: Bounded = {
+  variable: 'EXPORT_SESSIONS_PER_FILE',
+  default: 250_000,
+  min: 1,
+  max: 100_000_000,
+};
 
 function intSetting(env: NodeJS.ProcessEnv, { variable: name, default: fallback, min, max }: Bounded): number {
   const raw = env[name];

@@ -2,13 +2,7 @@
  * Domain errors. They say what went wrong in the terms of the domain; the HTTP layer alone decides
  * which status code each kind becomes.
  */
-export type DomainErrorKind =
-  | 'not_found'
-  | 'conflict'
-  | 'invalid_timestamp'
-  | 'too_large'
-  | 'invalid'
-  | 'unavailable';
+export type DomainErrorKind = 'not_found' | 'conflict' | 'invalid_timestamp' | 'too_large' | 'invalid' | 'unavailable';
 
 export class DomainError extends Error {
   constructor(

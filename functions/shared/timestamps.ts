@@ -4,8 +4,7 @@
  */
 export const SECONDS_MS_BOUNDARY = 100_000_000_000;
 
-const ISO =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/;
 
 /** Parses an ISO-8601 date or date-time; returns ms since the epoch, or undefined if not valid. */
 export function parseIsoTimestamp(value: string): number | undefined {

@@ -88,7 +88,11 @@ export async function initShard(shard: number, batchId: string, since: number): 
 
 export async function getShards(shardCount: number): Promise<ShardRecord[]> {
   const shards: ShardRecord[] = Array.from({ length: shardCount }, (_, shard) => ({ shard, sequence: 0 }));
-  const items = await batchGetConsistent(table(), shards.map((s) => keys.shard(s.shard)), storageCall);
+  const items = await batchGetConsistent(
+    table(),
+    shards.map((s) => keys.shard(s.shard)),
+    storageCall,
+  );
   for (const item of items) {
     const pointer = toShardRecord(item);
     shards[pointer.shard] = pointer;
@@ -108,7 +112,11 @@ export interface SequenceRange {
  * whoever switches records the range in the pointer (prevFrom, prevUntil), everyone else reads it
  * there. 'superseded': a later release moved the shard on, so this release was finished by others.
  */
-export async function switchShard(shard: number, batchId: string, nextBatchId: string): Promise<SequenceRange | 'superseded'> {
+export async function switchShard(
+  shard: number,
+  batchId: string,
+  nextBatchId: string,
+): Promise<SequenceRange | 'superseded'> {
   try {
     const out = await storageCall(
       'switch shard',
@@ -162,7 +170,14 @@ export function createSessionItems(record: SessionRecord): TransactItems {
   const item = sessionItem(record);
   assertFits(item, `Session ${record.sessionId}`);
   return [
-    { Put: { TableName: table(), Item: item, ConditionExpression: conditions.isNew, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+    {
+      Put: {
+        TableName: table(),
+        Item: item,
+        ConditionExpression: conditions.isNew,
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    },
     { Put: { TableName: table(), Item: memberItem(record), ConditionExpression: conditions.isNew } },
   ];
 }
@@ -181,7 +196,14 @@ export async function insertSession(record: SessionRecord): Promise<InsertResult
       return { kind: 'exists', existing: toSessionRecord(session.Item) };
     }
     if (member?.Code === 'ConditionalCheckFailed') return { kind: 'sealed' };
-    if (reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')) {
+    if (
+      reasons.some(
+        (r) =>
+          r.Code === 'TransactionConflict' ||
+          r.Code === 'ThrottlingError' ||
+          r.Code === 'ProvisionedThroughputExceeded',
+      )
+    ) {
       return { kind: 'contention' };
     }
     throw err;
@@ -251,7 +273,8 @@ export async function queryMembers(
   let from: number | undefined = after;
   while (from !== undefined && members.length < limit) {
     const page = await queryMemberPage(batchId, shard, { after: from, limit: limit - members.length, ...o });
-    for (const e of page.entries) if (e.sessionId !== undefined) members.push({ sessionId: e.sessionId, sessionNumber: e.sessionNumber });
+    for (const e of page.entries)
+      if (e.sessionId !== undefined) members.push({ sessionId: e.sessionId, sessionNumber: e.sessionNumber });
     from = page.next;
   }
   return members;
@@ -288,7 +311,11 @@ export async function countMembers(batchId: string, shard: number, o: { atLeastO
  * Puts a tombstone at a number of a batch being sealed, unless a member or a tombstone is there:
  * 'member' when a session took the number (its create committed first), else 'tombstone'.
  */
-export async function putTombstone(batchId: string, sessionNumber: number, now: number): Promise<'member' | 'tombstone'> {
+export async function putTombstone(
+  batchId: string,
+  sessionNumber: number,
+  now: number,
+): Promise<'member' | 'tombstone'> {
   try {
     await storageCall(
       'seal batch',
@@ -322,7 +349,11 @@ export async function getBatch(batchId: string): Promise<BatchRecord | undefined
 
 /** Batches by id, strongly consistent; ids without a batch item are left out. */
 export async function getBatches(batchIds: string[]): Promise<Map<string, BatchRecord>> {
-  const items = await batchGetConsistent(table(), batchIds.map((id) => keys.batch(id)), storageCall);
+  const items = await batchGetConsistent(
+    table(),
+    batchIds.map((id) => keys.batch(id)),
+    storageCall,
+  );
   return new Map(items.map(toBatchRecord).map((b) => [b.batchId, b]));
 }
 
@@ -332,7 +363,10 @@ export type { BatchLogPosition } from './items.js';
  * One page of the batch log, newest first: up to `limit` batches created before `before`, and
  * whether more follow.
  */
-export async function queryBatchLog(limit: number, before?: BatchLogPosition): Promise<{ entries: BatchLogPosition[]; more: boolean }> {
+export async function queryBatchLog(
+  limit: number,
+  before?: BatchLogPosition,
+): Promise<{ entries: BatchLogPosition[]; more: boolean }> {
   const out = await storageCall('query batch log', () =>
     send().send(
       new QueryCommand({
@@ -367,12 +401,23 @@ export async function getRelease(releaseId: string): Promise<ReleaseRecord | und
  * The registry keeps when the release was claimed (`releasingSince`). False when either condition
  * failed (another caller got there first); the caller re-reads.
  */
-export async function claimRelease(p: { releaseId: string; batchId: string; nextBatchId: string; now: number }): Promise<boolean> {
+export async function claimRelease(p: {
+  releaseId: string;
+  batchId: string;
+  nextBatchId: string;
+  now: number;
+}): Promise<boolean> {
   return transactOrCancelled('claim release', [
     {
       Put: {
         TableName: table(),
-        Item: { ...keys.release(p.releaseId), releaseId: p.releaseId, batchId: p.batchId, nextBatchId: p.nextBatchId, state: 'releasing' },
+        Item: {
+          ...keys.release(p.releaseId),
+          releaseId: p.releaseId,
+          batchId: p.batchId,
+          nextBatchId: p.nextBatchId,
+          state: 'releasing',
+        },
         ConditionExpression: conditions.isNew,
       },
     },
@@ -380,7 +425,8 @@ export async function claimRelease(p: { releaseId: string; batchId: string; next
       Update: {
         TableName: table(),
         Key: keys.registry(),
-        UpdateExpression: 'SET collectingBatchId = :next, releasingId = :rid, releasingBatchId = :b, releasingSince = :now',
+        UpdateExpression:
+          'SET collectingBatchId = :next, releasingId = :rid, releasingBatchId = :b, releasingSince = :now',
         ConditionExpression: `${conditions.registryCollects} AND ${conditions.noReleaseUnderWay}`,
         ExpressionAttributeValues: { ':next': p.nextBatchId, ':rid': p.releaseId, ':b': p.batchId, ':now': p.now },
       },
@@ -416,7 +462,12 @@ export async function finalizeRelease(p: {
         UpdateExpression: 'SET #state = :released, releasedAt = :now, sessionCount = :count',
         ConditionExpression: '#state = :releasing',
         ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':released': 'released', ':releasing': 'releasing', ':now': p.now, ':count': p.sessionCount },
+        ExpressionAttributeValues: {
+          ':released': 'released',
+          ':releasing': 'releasing',
+          ':now': p.now,
+          ':count': p.sessionCount,
+        },
       },
     },
     {

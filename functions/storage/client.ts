@@ -40,7 +40,9 @@ export async function batchGetConsistent(
     for (let attempt = 0; pending.length > 0; attempt++) {
       const request = pending;
       const out = await call('batch get', () =>
-        documentClient().send(new BatchGetCommand({ RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } } })),
+        documentClient().send(
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } } }),
+        ),
       );
       items.push(...(out.Responses?.[tableName] ?? []));
       pending = out.UnprocessedKeys?.[tableName]?.Keys ?? [];

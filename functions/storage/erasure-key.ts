@@ -16,7 +16,9 @@ async function readKey(): Promise<string> {
   const secretId = process.env.ERASURE_KEY_SECRET_ARN;
   if (!secretId) throw new Error('No erasure key: set ERASURE_KEY_SECRET_ARN (AWS) or CLICKSTREAM_ERASURE_KEY (local)');
   const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
-  const out = await new SecretsManagerClient({ maxAttempts: 4 }).send(new GetSecretValueCommand({ SecretId: secretId }));
+  const out = await new SecretsManagerClient({ maxAttempts: 4 }).send(
+    new GetSecretValueCommand({ SecretId: secretId }),
+  );
   if (!out.SecretString) throw new Error('The erasure key secret has no secret string');
   return out.SecretString;
 }
@@ -33,5 +35,7 @@ export async function userHmac(userId: string): Promise<string> {
     // Secrets Manager throttled or unreachable after the SDK's retries: 503, retry the request.
     throw isTransient(err) ? unavailable('The erasure key is unavailable; retry the request') : err;
   });
-  return `hmac-sha256:${createHmac('sha256', await key).update(userId, 'utf8').digest('hex')}`;
+  return `hmac-sha256:${createHmac('sha256', await key)
+    .update(userId, 'utf8')
+    .digest('hex')}`;
 }

@@ -62,7 +62,9 @@ function toErasureRecord(i: Record<string, unknown>): ErasureRecord {
  * Records a new request and queues it, in one transaction, unless the request_id is taken: then the
  * stored request is answered (the caller compares its user).
  */
-export async function createErasure(r: ErasureRecord): Promise<{ created: true } | { created: false; existing: ErasureRecord }> {
+export async function createErasure(
+  r: ErasureRecord,
+): Promise<{ created: true } | { created: false; existing: ErasureRecord }> {
   for (let attempt = 0; ; attempt++) {
     try {
       await storageCall('record erasure', () =>
@@ -79,7 +81,12 @@ export async function createErasure(r: ErasureRecord): Promise<{ created: true }
               {
                 Put: {
                   TableName: table(),
-                  Item: { ...keys.erasureQueued(r.requestId), requestId: r.requestId, userHmac: r.userHmac, acceptedAt: r.acceptedAt },
+                  Item: {
+                    ...keys.erasureQueued(r.requestId),
+                    requestId: r.requestId,
+                    userHmac: r.userHmac,
+                    acceptedAt: r.acceptedAt,
+                  },
                 },
               },
             ],
@@ -133,7 +140,12 @@ export async function queuedErasures(): Promise<QueuedErasure[]> {
         }),
       ),
     );
-    for (const i of out.Items ?? []) queued.push({ requestId: i.requestId as string, userHmac: i.userHmac as string, acceptedAt: i.acceptedAt as number });
+    for (const i of out.Items ?? [])
+      queued.push({
+        requestId: i.requestId as string,
+        userHmac: i.userHmac as string,
+        acceptedAt: i.acceptedAt as number,
+      });
     start = out.LastEvaluatedKey;
   } while (start);
   return queued.sort((a, b) => a.acceptedAt - b.acceptedAt);
@@ -171,7 +183,13 @@ export async function getPass(): Promise<ErasurePass | undefined> {
 export async function createPass(pass: ErasurePass): Promise<boolean> {
   try {
     await storageCall('start erasure pass', () =>
-      send().send(new PutCommand({ TableName: table(), Item: { ...keys.erasurePass(), ...pass }, ConditionExpression: 'attribute_not_exists(pk)' })),
+      send().send(
+        new PutCommand({
+          TableName: table(),
+          Item: { ...keys.erasurePass(), ...pass },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
     );
     return true;
   } catch (err) {
@@ -202,14 +220,24 @@ export async function passScanned(passId: string, now: number): Promise<void> {
 export async function deletePass(passId: string): Promise<void> {
   try {
     await storageCall('end erasure pass', () =>
-      send().send(new DeleteCommand({ TableName: table(), Key: keys.erasurePass(), ConditionExpression: 'passId = :id', ExpressionAttributeValues: { ':id': passId } })),
+      send().send(
+        new DeleteCommand({
+          TableName: table(),
+          Key: keys.erasurePass(),
+          ConditionExpression: 'passId = :id',
+          ExpressionAttributeValues: { ':id': passId },
+        }),
+      ),
     );
   } catch (err) {
     if (!isConditionFailed(err)) throw err;
   }
 }
 
-const segmentKey = (segment: number) => ({ pk: keys.erasureQueuePartition(), sk: `SEGMENT#${String(segment).padStart(4, '0')}` });
+const segmentKey = (segment: number) => ({
+  pk: keys.erasureQueuePartition(),
+  sk: `SEGMENT#${String(segment).padStart(4, '0')}`,
+});
 
 /** Where a segment of the pass's Scan stands: not started (undefined cursor), at a key, or done. */
 export interface SegmentState {
@@ -223,7 +251,10 @@ export async function getSegment(passId: string, segment: number): Promise<Segme
   );
   const i = out.Item;
   if (!i || i.passId !== passId) return { done: false };
-  return { done: i.done === true, ...(typeof i.cursor === 'string' ? { cursor: JSON.parse(i.cursor) as Record<string, unknown> } : {}) };
+  return {
+    done: i.done === true,
+    ...(typeof i.cursor === 'string' ? { cursor: JSON.parse(i.cursor) as Record<string, unknown> } : {}),
+  };
 }
 
 export async function putSegment(passId: string, segment: number, state: SegmentState): Promise<void> {
@@ -231,14 +262,21 @@ export async function putSegment(passId: string, segment: number, state: Segment
     send().send(
       new PutCommand({
         TableName: table(),
-        Item: { ...segmentKey(segment), passId, done: state.done, ...(state.cursor ? { cursor: JSON.stringify(state.cursor) } : {}) },
+        Item: {
+          ...segmentKey(segment),
+          passId,
+          done: state.done,
+          ...(state.cursor ? { cursor: JSON.stringify(state.cursor) } : {}),
+        },
       }),
     ),
   );
 }
 
 export async function deleteSegment(segment: number): Promise<void> {
-  await storageCall('delete erasure segment', () => send().send(new DeleteCommand({ TableName: table(), Key: segmentKey(segment) })));
+  await storageCall('delete erasure segment', () =>
+    send().send(new DeleteCommand({ TableName: table(), Key: segmentKey(segment) })),
+  );
 }
 
 /** A session item as the Scan sees it: enough to decide whether it is the user's and to erase it. */
@@ -307,7 +345,10 @@ export async function markRunning(requestId: string, passId: string, now: number
 }
 
 /** Adds what was erased to the request's counts. */
-export async function addCounts(requestId: string, c: { sessions: number; events: number; memberships: number }): Promise<void> {
+export async function addCounts(
+  requestId: string,
+  c: { sessions: number; events: number; memberships: number },
+): Promise<void> {
   if (c.sessions + c.events + c.memberships === 0) return;
   await storageCall('count erasure', () =>
     send().send(
@@ -330,7 +371,8 @@ export async function markDone(requestId: string, now: number): Promise<void> {
           TableName: table(),
           Key: keys.erasure(requestId),
           // Also from pending: a worker that crashed after starting the pass may not have marked it running.
-          UpdateExpression: 'SET #state = :done, finishedAt = :now, startedAt = if_not_exists(startedAt, :now) REMOVE passId',
+          UpdateExpression:
+            'SET #state = :done, finishedAt = :now, startedAt = if_not_exists(startedAt, :now) REMOVE passId',
           ConditionExpression: '#state <> :done',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':done': 'done', ':now': now },
@@ -340,7 +382,9 @@ export async function markDone(requestId: string, now: number): Promise<void> {
   } catch (err) {
     if (!isConditionFailed(err)) throw err;
   }
-  await storageCall('dequeue erasure', () => send().send(new DeleteCommand({ TableName: table(), Key: keys.erasureQueued(requestId) })));
+  await storageCall('dequeue erasure', () =>
+    send().send(new DeleteCommand({ TableName: table(), Key: keys.erasureQueued(requestId) })),
+  );
 }
 
 // ---------------------------------------------------------------- erasing one session
@@ -375,7 +419,12 @@ export async function erasedNotes(requestId: string): Promise<ErasedSessionNote[
       ),
     );
     for (const i of out.Items ?? []) {
-      notes.push({ sessionId: i.sessionId as string, batchId: i.batchId as string, sessionNumber: i.sessionNumber as number, erasedAt: i.erasedAt as number });
+      notes.push({
+        sessionId: i.sessionId as string,
+        batchId: i.batchId as string,
+        sessionNumber: i.sessionNumber as number,
+        erasedAt: i.erasedAt as number,
+      });
     }
     start = out.LastEvaluatedKey;
   } while (start);
@@ -383,7 +432,9 @@ export async function erasedNotes(requestId: string): Promise<ErasedSessionNote[
 }
 
 export async function deleteErasedNote(requestId: string, sessionId: string): Promise<void> {
-  await storageCall('delete erased note', () => send().send(new DeleteCommand({ TableName: table(), Key: keys.erasedSession(requestId, sessionId) })));
+  await storageCall('delete erased note', () =>
+    send().send(new DeleteCommand({ TableName: table(), Key: keys.erasedSession(requestId, sessionId) })),
+  );
 }
 
 /**
@@ -398,7 +449,13 @@ export async function deleteMembership(batchId: string, sessionNumber: number, n
         send().send(
           new TransactWriteCommand({
             TransactItems: [
-              { Delete: { TableName: table(), Key: keys.eventCounter(batchId, sessionNumber), ConditionExpression: 'attribute_exists(pk)' } },
+              {
+                Delete: {
+                  TableName: table(),
+                  Key: keys.eventCounter(batchId, sessionNumber),
+                  ConditionExpression: 'attribute_exists(pk)',
+                },
+              },
               {
                 Update: {
                   TableName: table(),
@@ -420,7 +477,13 @@ export async function deleteMembership(batchId: string, sessionNumber: number, n
       if (reasons[1]?.Code === 'ConditionalCheckFailed') {
         // No batch item (never the case for a stored session): delete the membership alone.
         const out = await storageCall('erase membership', () =>
-          send().send(new DeleteCommand({ TableName: table(), Key: keys.eventCounter(batchId, sessionNumber), ReturnValues: 'ALL_OLD' })),
+          send().send(
+            new DeleteCommand({
+              TableName: table(),
+              Key: keys.eventCounter(batchId, sessionNumber),
+              ReturnValues: 'ALL_OLD',
+            }),
+          ),
         );
         return out.Attributes !== undefined;
       }
@@ -451,14 +514,20 @@ export async function partitionItems(
     ),
   );
   return {
-    items: (out.Items ?? []).map((i) => ({ pk: i.pk as string, sk: i.sk as string, ...(typeof i.receivedAt === 'number' ? { receivedAt: i.receivedAt } : {}) })),
+    items: (out.Items ?? []).map((i) => ({
+      pk: i.pk as string,
+      sk: i.sk as string,
+      ...(typeof i.receivedAt === 'number' ? { receivedAt: i.receivedAt } : {}),
+    })),
     ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}),
   };
 }
 
 /** Deletes one item of a session's partition; true when it was there. */
 export async function deleteItem(key: { pk: string; sk: string }): Promise<boolean> {
-  const out = await storageCall('erase item', () => send().send(new DeleteCommand({ TableName: table(), Key: key, ReturnValues: 'ALL_OLD' })));
+  const out = await storageCall('erase item', () =>
+    send().send(new DeleteCommand({ TableName: table(), Key: key, ReturnValues: 'ALL_OLD' })),
+  );
   return out.Attributes !== undefined;
 }
 

@@ -16,7 +16,16 @@ const TRANSIENT_NAMES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNABORTED']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+]);
 
 /** True for failures that outlasted the SDK's retries but may go away: throttling, 5xx, network. */
 export function isTransient(err: unknown): boolean {
@@ -69,7 +78,11 @@ export async function storageCall<T>(what: string, fn: () => Promise<T>, o: Call
 export function isTransactionConflict(err: unknown): boolean {
   if (err instanceof Error && err.name === 'TransactionConflictException') return true;
   const reasons = cancellationReasons(err);
-  return !!reasons && reasons.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+  return (
+    !!reasons &&
+    reasons.some((r) => r.Code === 'TransactionConflict') &&
+    !reasons.some((r) => r.Code === 'ConditionalCheckFailed')
+  );
 }
 
 export const isConditionFailed = (err: unknown): boolean =>

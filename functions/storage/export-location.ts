@@ -18,7 +18,8 @@ export type ExportTarget = { kind: 's3'; bucket: string; endpoint?: string } | {
 /** The configured target; the bucket wins when both a bucket and a folder are set. */
 export function exportTarget(): ExportTarget {
   const { exportBucket, exportS3Endpoint, exportDir } = config();
-  if (exportBucket) return { kind: 's3', bucket: exportBucket, ...(exportS3Endpoint ? { endpoint: exportS3Endpoint } : {}) };
+  if (exportBucket)
+    return { kind: 's3', bucket: exportBucket, ...(exportS3Endpoint ? { endpoint: exportS3Endpoint } : {}) };
   if (exportDir) return { kind: 'folder', root: isAbsolute(exportDir) ? exportDir : resolve(exportDir) };
   throw new Error('No export target: set EXPORT_BUCKET (S3) or EXPORT_DIR (a local folder)');
 }

@@ -32,7 +32,9 @@ function toExportRecord(i: Item): ExportRecord {
  * Records a new export (state `running`) unless one with that id exists: a conditional put, so of
  * concurrent calls with one id exactly one creates it. Otherwise answers the stored export.
  */
-export async function createExport(record: ExportRecord): Promise<{ created: true } | { created: false; existing: ExportRecord }> {
+export async function createExport(
+  record: ExportRecord,
+): Promise<{ created: true } | { created: false; existing: ExportRecord }> {
   try {
     await storageCall('create export', () =>
       documentClient().send(
@@ -61,7 +63,9 @@ export async function getExport(exportId: string): Promise<ExportRecord | undefi
 }
 
 /** The export with the files written so far (one strongly consistent query of its partition). */
-export async function getExportWithFiles(exportId: string): Promise<{ record?: ExportRecord; files: ExportFileEntry[] }> {
+export async function getExportWithFiles(
+  exportId: string,
+): Promise<{ record?: ExportRecord; files: ExportFileEntry[] }> {
   let record: ExportRecord | undefined;
   const files: ExportFileEntry[] = [];
   const pages = queryPages(
@@ -77,7 +81,13 @@ export async function getExportWithFiles(exportId: string): Promise<{ record?: E
   for await (const { items } of pages) {
     for (const i of items) {
       if ((i.sk as string).startsWith(EXPORT_FILE_PREFIX)) {
-        files.push({ path: i.path as string, sessions: i.sessions as number, events: i.events as number, bytes: i.bytes as number, sha256: i.sha256 as string });
+        files.push({
+          path: i.path as string,
+          sessions: i.sessions as number,
+          events: i.events as number,
+          bytes: i.bytes as number,
+          sha256: i.sha256 as string,
+        });
       } else record = toExportRecord(i);
     }
   }
@@ -90,7 +100,9 @@ export async function getExportWithFiles(exportId: string): Promise<{ record?: E
  */
 export async function putExportFile(exportId: string, entry: ExportFileEntry): Promise<void> {
   await storageCall('record export file', () =>
-    documentClient().send(new PutCommand({ TableName: table(), Item: { ...keys.exportFile(exportId, entry.path), ...entry } })),
+    documentClient().send(
+      new PutCommand({ TableName: table(), Item: { ...keys.exportFile(exportId, entry.path), ...entry } }),
+    ),
   );
 }
 

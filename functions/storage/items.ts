@@ -5,7 +5,15 @@
  */
 import { config } from '../shared/config.js';
 import { tooLarge } from '../shared/errors.js';
-import type { BatchRecord, EventRecord, RegistryRecord, ReleaseRecord, SessionContent, SessionRecord, ShardRecord } from '../domain/types.js';
+import type {
+  BatchRecord,
+  EventRecord,
+  RegistryRecord,
+  ReleaseRecord,
+  SessionContent,
+  SessionRecord,
+  ShardRecord,
+} from '../domain/types.js';
 import { keys, shardOfNumber } from './keys.js';
 
 /** DynamoDB's item limit is 400 KB (409,600 bytes); keep room for later updates of the item. */
@@ -65,7 +73,8 @@ export function sessionItem(r: SessionRecord): Item {
 /** Sessions stored before `sort_by.force_not_payload` existed read as its default, false. */
 function sessionContent(text: string): SessionContent {
   const content = JSON.parse(text) as SessionContent;
-  if (content.sort_by && content.sort_by.force_not_payload === undefined) content.sort_by = { ...content.sort_by, force_not_payload: false };
+  if (content.sort_by && content.sort_by.force_not_payload === undefined)
+    content.sort_by = { ...content.sort_by, force_not_payload: false };
   return content;
 }
 
@@ -124,7 +133,12 @@ export function memberItem(r: SessionRecord): Item {
  * that a creator still holding that number can no longer join the batch. Readers skip it.
  */
 export function tombstoneItem(batchId: string, sessionNumber: number, now: number): Item {
-  return { ...keys.member(batchId, shardOfNumber(sessionNumber), sessionNumber), sessionNumber, tombstone: true, expiresAt: expiresAt(now) };
+  return {
+    ...keys.member(batchId, shardOfNumber(sessionNumber), sessionNumber),
+    sessionNumber,
+    tombstone: true,
+    expiresAt: expiresAt(now),
+  };
 }
 
 /** Attribute that marks a tombstone (see `tombstoneItem`). */

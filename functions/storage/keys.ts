@@ -62,7 +62,10 @@ const memberPartition = (batchId: string, shard: number) => `${BATCH_PREFIX}${ba
 
 export const keys = {
   session: (sessionId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: SESSION_SORT_KEY }),
-  event: (sessionId: string, eventId: string): Key => ({ pk: `${SESSION_PREFIX}${sessionId}`, sk: `${EVENT_PREFIX}${eventId}` }),
+  event: (sessionId: string, eventId: string): Key => ({
+    pk: `${SESSION_PREFIX}${sessionId}`,
+    sk: `${EVENT_PREFIX}${eventId}`,
+  }),
   sessionPartition: (sessionId: string) => `${SESSION_PREFIX}${sessionId}`,
   sessionIdOf: (pk: string) => pk.slice(SESSION_PREFIX.length),
   eventIdOf: (sk: string) => sk.slice(EVENT_PREFIX.length),
@@ -87,10 +90,16 @@ export const keys = {
   release: (releaseId: string): Key => ({ pk: `${RELEASE_PREFIX}${releaseId}`, sk: 'RELEASE' }),
   export: (exportId: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: 'EXPORT' }),
   exportPartition: (exportId: string) => `${EXPORT_PREFIX}${exportId}`,
-  exportFile: (exportId: string, path: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: `${EXPORT_FILE_PREFIX}${path}` }),
+  exportFile: (exportId: string, path: string): Key => ({
+    pk: `${EXPORT_PREFIX}${exportId}`,
+    sk: `${EXPORT_FILE_PREFIX}${path}`,
+  }),
   erasure: (requestId: string): Key => ({ pk: `${ERASURE_PREFIX}${requestId}`, sk: 'REQUEST' }),
   erasurePartition: (requestId: string) => `${ERASURE_PREFIX}${requestId}`,
-  erasedSession: (requestId: string, sessionId: string): Key => ({ pk: `${ERASURE_PREFIX}${requestId}`, sk: `${ERASED_SESSION_PREFIX}${sessionId}` }),
+  erasedSession: (requestId: string, sessionId: string): Key => ({
+    pk: `${ERASURE_PREFIX}${requestId}`,
+    sk: `${ERASED_SESSION_PREFIX}${sessionId}`,
+  }),
   erasedSessionIdOf: (sk: string) => sk.slice(ERASED_SESSION_PREFIX.length),
   erasureQueuePartition: () => ERASURES_PK,
   erasureQueued: (requestId: string): Key => ({ pk: ERASURES_PK, sk: `${ERASURE_PENDING_PREFIX}${requestId}` }),
@@ -98,7 +107,8 @@ export const keys = {
 };
 
 /** What an item is, by its key (the table above); the batch log's entries share the registry's partition. */
-export type ItemKind = 'session' | 'event' | 'batch' | 'member' | 'shard' | 'registry' | 'batchLog' | 'release' | 'export' | 'exportFile';
+export type ItemKind =
+  'session' | 'event' | 'batch' | 'member' | 'shard' | 'registry' | 'batchLog' | 'release' | 'export' | 'exportFile';
 
 /** The kind of the item with this key, and the id its partition key carries; undefined for a key this module never builds. */
 export function itemOf({ pk, sk }: Key): { kind: ItemKind; id: string } | undefined {
@@ -109,7 +119,8 @@ export function itemOf({ pk, sk }: Key): { kind: ItemKind; id: string } | undefi
   }
   if (pk.startsWith(BATCH_PREFIX)) {
     const shardAt = pk.lastIndexOf(MEMBER_SHARD);
-    if (shardAt >= 0 && sk.startsWith(MEMBER_PREFIX)) return { kind: 'member', id: pk.slice(BATCH_PREFIX.length, shardAt) };
+    if (shardAt >= 0 && sk.startsWith(MEMBER_PREFIX))
+      return { kind: 'member', id: pk.slice(BATCH_PREFIX.length, shardAt) };
     return sk === 'BATCH' ? { kind: 'batch', id: pk.slice(BATCH_PREFIX.length) } : undefined;
   }
   if (pk.startsWith(SHARD_PREFIX) && sk === 'SHARD') return { kind: 'shard', id: pk.slice(SHARD_PREFIX.length) };
@@ -117,7 +128,8 @@ export function itemOf({ pk, sk }: Key): { kind: ItemKind; id: string } | undefi
     if (sk === 'REGISTRY') return { kind: 'registry', id: '' };
     return sk.startsWith(BATCH_LOG_PREFIX) ? { kind: 'batchLog', id: '' } : undefined;
   }
-  if (pk.startsWith(RELEASE_PREFIX) && sk === 'RELEASE') return { kind: 'release', id: pk.slice(RELEASE_PREFIX.length) };
+  if (pk.startsWith(RELEASE_PREFIX) && sk === 'RELEASE')
+    return { kind: 'release', id: pk.slice(RELEASE_PREFIX.length) };
   if (pk.startsWith(EXPORT_PREFIX)) {
     const id = pk.slice(EXPORT_PREFIX.length);
     if (sk === 'EXPORT') return { kind: 'export', id };
@@ -146,4 +158,3 @@ export const LEADING_KEY_PATTERNS: Record<PartitionKind, string> = {
   // `ERASURE#<request_id>` and `ERASURES` (no other key starts with ERASURE).
   erasure: 'ERASURE*',
 };
-

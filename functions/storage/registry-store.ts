@@ -17,7 +17,9 @@ const table = () => config().tableName;
 /** Strongly consistent by default; `consistent: false` for the cheap look a create takes. */
 export async function getRegistry(o: { consistent?: boolean } = {}): Promise<RegistryRecord | undefined> {
   const out = await storageCall('get registry', () =>
-    documentClient().send(new GetCommand({ TableName: table(), Key: keys.registry(), ConsistentRead: o.consistent ?? true })),
+    documentClient().send(
+      new GetCommand({ TableName: table(), Key: keys.registry(), ConsistentRead: o.consistent ?? true }),
+    ),
   );
   return out.Item ? toRegistryRecord(out.Item) : undefined;
 }
@@ -25,7 +27,13 @@ export async function getRegistry(o: { consistent?: boolean } = {}): Promise<Reg
 /** Creates the registry and the first collecting batch; false if another caller did it first. */
 export async function bootstrapRegistry(batchId: string, shardCount: number, now: number): Promise<boolean> {
   return transactOrCancelled('bootstrap batches', [
-    { Put: { TableName: table(), Item: { ...keys.registry(), collectingBatchId: batchId, shardCount }, ConditionExpression: conditions.isNew } },
+    {
+      Put: {
+        TableName: table(),
+        Item: { ...keys.registry(), collectingBatchId: batchId, shardCount },
+        ConditionExpression: conditions.isNew,
+      },
+    },
     ...newBatchItems(batchId, now),
   ]);
 }

@@ -156,7 +156,10 @@ export async function markIrrelevant(sessionId: string, ownerSub?: string): Prom
           UpdateExpression: 'SET isIrrelevant = :true',
           ...(ownerSub === undefined
             ? { ConditionExpression: 'attribute_exists(pk)', ExpressionAttributeValues: { ':true': true } }
-            : { ConditionExpression: 'attribute_exists(pk) AND ownerSub = :sub', ExpressionAttributeValues: { ':true': true, ':sub': ownerSub } }),
+            : {
+                ConditionExpression: 'attribute_exists(pk) AND ownerSub = :sub',
+                ExpressionAttributeValues: { ':true': true, ':sub': ownerSub },
+              }),
         }),
       ),
     );
@@ -213,4 +216,3 @@ export async function getEvent(sessionId: string, eventId: string): Promise<Even
   );
   return out.Item ? toEventRecord(out.Item) : undefined;
 }
-

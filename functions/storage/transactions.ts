@@ -55,11 +55,16 @@ export function newBatchItems(batchId: string, now: number): TransactItems {
  */
 export async function transactOrCancelled(what: string, items: TransactItems): Promise<boolean> {
   try {
-    await storageCall(what, () => documentClient().send(new TransactWriteCommand({ TransactItems: items })), { retryConflicts: true });
+    await storageCall(what, () => documentClient().send(new TransactWriteCommand({ TransactItems: items })), {
+      retryConflicts: true,
+    });
     return true;
   } catch (err) {
     const reasons = cancellationReasons(err);
-    if (reasons && reasons.every((r) => ['None', 'ConditionalCheckFailed', 'TransactionConflict', undefined].includes(r.Code))) {
+    if (
+      reasons &&
+      reasons.every((r) => ['None', 'ConditionalCheckFailed', 'TransactionConflict', undefined].includes(r.Code))
+    ) {
       return false;
     }
     // DynamoDB cancels a transaction it throttles (ThrottlingError, ProvisionedThroughputExceeded):

@@ -32,7 +32,13 @@ export interface SignerOptions {
  * the plain SigV4 one that API Gateway checks (and that AWS's published test vectors use).
  */
 export const createSigner = (o: SignerOptions) =>
-  new SignatureV4({ service: o.service ?? 'execute-api', region: o.region, credentials: o.credentials, sha256: Sha256, applyChecksum: false });
+  new SignatureV4({
+    service: o.service ?? 'execute-api',
+    region: o.region,
+    credentials: o.credentials,
+    sha256: Sha256,
+    applyChecksum: false,
+  });
 
 /** Signs a request for `url` and returns the headers to send (host, x-amz-date, authorization, ...). */
 export async function signedHeaders(
@@ -69,7 +75,9 @@ export class ApiError extends Error {
     what: string,
   ) {
     const detail = (body as { detail?: unknown } | undefined)?.detail;
-    super(`${what}: HTTP ${status}${detail !== undefined ? ` ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` : ''}`);
+    super(
+      `${what}: HTTP ${status}${detail !== undefined ? ` ${typeof detail === 'string' ? detail : JSON.stringify(detail)}` : ''}`,
+    );
     this.name = 'ApiError';
   }
 }
@@ -102,7 +110,8 @@ export class Api {
     } catch {
       throw new Error(`--url: not a URL: ${o.url}`);
     }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`--url: use http:// or https:// (got ${o.url})`);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:')
+      throw new Error(`--url: use http:// or https:// (got ${o.url})`);
     this.base = base;
     if (!isLocal(base)) {
       const region = regionOfUrl(base) ?? o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
@@ -122,13 +131,20 @@ export class Api {
   }
 
   /** Sends a request and returns the parsed JSON answer; throws ApiError on a non-2xx answer. */
-  async request<T = any>(method: 'GET' | 'POST', path: string, o: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; expect?: number[] } = {}): Promise<{ status: number; body: T }> {
+  async request<T = any>(
+    method: 'GET' | 'POST',
+    path: string,
+    o: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; expect?: number[] } = {},
+  ): Promise<{ status: number; body: T }> {
     const url = this.url(path, o.query);
     const body = o.body === undefined ? undefined : JSON.stringify(o.body);
     const clientRoute = path.startsWith('/session');
     const retries = this.o.retries ?? 8;
     for (let attempt = 0; ; attempt++) {
-      let headers: Record<string, string> = { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
+      let headers: Record<string, string> = {
+        accept: 'application/json',
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      };
       if (clientRoute && this.o.token) headers.authorization = `Bearer ${this.o.token}`;
       else if (this.signer) headers = await signedHeaders(this.signer, method, url, headers, body);
       let status: number;
@@ -141,7 +157,10 @@ export class Api {
         retryAfter = res.headers.get('retry-after');
         text = await res.text();
       } catch (err) {
-        if (attempt >= retries) throw new Error(`${method} ${url.pathname}: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`);
+        if (attempt >= retries)
+          throw new Error(
+            `${method} ${url.pathname}: ${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`,
+          );
         await sleep(backoffMs(attempt));
         continue;
       }

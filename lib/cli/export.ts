@@ -84,9 +84,12 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
     session_count: number;
     ranges?: Range[];
   };
-  if (batch.status !== 'released') throw new Error(`Batch ${o.batchId} is still collecting: release it first (clickstream release)`);
+  if (batch.status !== 'released')
+    throw new Error(`Batch ${o.batchId} is still collecting: release it first (clickstream release)`);
   // A server without ranges: the whole batch as one range.
-  const ranges: Range[] = batch.ranges ?? [{ shard: 0, after_number: 0, until_number: UNBOUNDED, session_count: batch.session_count }];
+  const ranges: Range[] = batch.ranges ?? [
+    { shard: 0, after_number: 0, until_number: UNBOUNDED, session_count: batch.session_count },
+  ];
 
   const toStdout = o.out === '-';
   const dir = toStdout ? await mkdtemp(join(tmpdir(), 'clickstream-export-')) : `${o.out}.parts`;
@@ -96,7 +99,12 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
     batchId: o.batchId,
     format: o.format,
     consistent: o.consistent,
-    ranges: Object.fromEntries(ranges.map((r) => [String(r.shard), { after: r.after_number, bytes: 0, sessions: 0, done: r.session_count === 0 }])),
+    ranges: Object.fromEntries(
+      ranges.map((r) => [
+        String(r.shard),
+        { after: r.after_number, bytes: 0, sessions: 0, done: r.session_count === 0 },
+      ]),
+    ),
   });
   let state: State;
   let resumed = false;
@@ -133,7 +141,10 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
     const seconds = (Date.now() - started) / 1000;
     const rate = readNow / Math.max(seconds, 0.001);
     const eta = rate > 0 && total > done ? `, ETA ${duration((total - done) / rate)}` : '';
-    o.progress?.(`${final ? 'exported' : 'exporting'} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} sessions, ${rate.toFixed(0)} sessions/s${final ? ` in ${duration(seconds)}` : eta}`, final);
+    o.progress?.(
+      `${final ? 'exported' : 'exporting'} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} sessions, ${rate.toFixed(0)} sessions/s${final ? ` in ${duration(seconds)}` : eta}`,
+      final,
+    );
   };
   const timer = setInterval(() => report(false), o.progressEveryMs ?? 1000);
 
@@ -144,7 +155,10 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
     };
     const exportRange = async (range: Range) => {
       const rs = state.ranges[String(range.shard)]!;
-      const file = await open(join(dir, `range-${range.shard}.jsonl`), existsSync(join(dir, `range-${range.shard}.jsonl`)) ? 'r+' : 'w+');
+      const file = await open(
+        join(dir, `range-${range.shard}.jsonl`),
+        existsSync(join(dir, `range-${range.shard}.jsonl`)) ? 'r+' : 'w+',
+      );
       try {
         await file.truncate(rs.bytes); // drops whatever an interrupted run wrote after its last commit
         // A released batch's membership is frozen and its per-shard counts exact: a range whose count
@@ -167,7 +181,9 @@ export async function exportBatch(o: ExportOptions): Promise<ExportResult> {
           const lines: string[] = [];
           for (const s of page.sessions) {
             if (s.session_number <= rs.after || s.session_number > range.until_number) {
-              throw new Error(`The server answered session ${s.session_number} outside (${rs.after}, ${range.until_number}]`);
+              throw new Error(
+                `The server answered session ${s.session_number} outside (${rs.after}, ${range.until_number}]`,
+              );
             }
             lines.push(lineOf(o.format, await wholeSession(o.api, s)));
           }
@@ -231,7 +247,9 @@ export async function wholeSession(api: Api, s: WireSession): Promise<WireSessio
     let truncated = attempt === 0 ? s.events_truncated : true;
     while (truncated) {
       const page = (
-        await api.request('GET', '/session', { query: { session_id: s.session_id, events_limit: MAX_EVENTS_LIMIT, events_after: cursor } })
+        await api.request('GET', '/session', {
+          query: { session_id: s.session_id, events_limit: MAX_EVENTS_LIMIT, events_after: cursor },
+        })
       ).body as WireSession;
       events.push(...page.events);
       cursor = page.events_next_cursor;

@@ -49,25 +49,37 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function serverSideExport(o: ServerSideOptions): Promise<{ state: ExportState; downloaded?: Manifest }> {
   const started = Date.now();
-  let state = (await o.api.request<ExportState>('POST', '/internal/batch/export', { body: { batch_id: o.batchId, export_id: o.exportId, format: o.format }, expect: [202] })).body;
+  let state = (
+    await o.api.request<ExportState>('POST', '/internal/batch/export', {
+      body: { batch_id: o.batchId, export_id: o.exportId, format: o.format },
+      expect: [202],
+    })
+  ).body;
   let expected: number | undefined;
   try {
-    expected = (await o.api.request<{ session_count: number }>('GET', '/internal/batch', { query: { batch_id: o.batchId } })).body.session_count;
+    expected = (
+      await o.api.request<{ session_count: number }>('GET', '/internal/batch', { query: { batch_id: o.batchId } })
+    ).body.session_count;
   } catch {
     // progress without a total
   }
   const report = (final: boolean) => {
     const seconds = (Date.now() - started) / 1000;
     const share = expected ? ` of ${expected} (${((100 * state.sessions) / Math.max(1, expected)).toFixed(1)}%)` : '';
-    o.progress?.(`export ${state.export_id}: ${state.state}, ${state.sessions} sessions${share} in ${state.files} files, ${seconds.toFixed(0)} s`, final);
+    o.progress?.(
+      `export ${state.export_id}: ${state.state}, ${state.sessions} sessions${share} in ${state.files} files, ${seconds.toFixed(0)} s`,
+      final,
+    );
   };
   while (state.state === 'running') {
     report(false);
     await sleep(o.pollMs ?? 2000);
-    state = (await o.api.request<ExportState>('GET', '/internal/batch/export', { query: { export_id: o.exportId } })).body;
+    state = (await o.api.request<ExportState>('GET', '/internal/batch/export', { query: { export_id: o.exportId } }))
+      .body;
   }
   report(true);
-  if (state.state === 'failed') throw new Error(`export ${state.export_id} failed: ${state.error ?? 'no reason given'}`);
+  if (state.state === 'failed')
+    throw new Error(`export ${state.export_id} failed: ${state.error ?? 'no reason given'}`);
   if (!o.download) return { state };
   return { state, downloaded: await downloadExport(state.location, o.download, o.region, o.progress) };
 }
@@ -83,13 +95,19 @@ function fetcherOf(location: string, region?: string): Fetch {
   if (url.protocol === 's3:') {
     const client = new S3Client({ ...(region ? { region } : {}), followRegionRedirects: true });
     const prefix = url.pathname.replace(/^\//, '');
-    return async (path) => (await client.send(new GetObjectCommand({ Bucket: url.hostname, Key: `${prefix}${path}` }))).Body as Readable;
+    return async (path) =>
+      (await client.send(new GetObjectCommand({ Bucket: url.hostname, Key: `${prefix}${path}` }))).Body as Readable;
   }
   throw new Error(`Cannot download from ${location}`);
 }
 
 /** Copies an export into `dir`, verifying every file against the manifest; the manifest comes last. */
-export async function downloadExport(location: string, dir: string, region?: string, progress?: (line: string, final: boolean) => void): Promise<Manifest> {
+export async function downloadExport(
+  location: string,
+  dir: string,
+  region?: string,
+  progress?: (line: string, final: boolean) => void,
+): Promise<Manifest> {
   const fetch = fetcherOf(location, region);
   const chunks: Buffer[] = [];
   for await (const chunk of await fetch('manifest.json')) chunks.push(Buffer.from(chunk as Buffer));
@@ -108,13 +126,18 @@ export async function downloadExport(location: string, dir: string, region?: str
     const { bytes, sha256 } = meter.result();
     if (bytes !== f.bytes || sha256 !== f.sha256) {
       await rm(temp, { force: true });
-      throw new Error(`${f.path}: got ${bytes} bytes with SHA-256 ${sha256}; the manifest says ${f.bytes} bytes, ${f.sha256}`);
+      throw new Error(
+        `${f.path}: got ${bytes} bytes with SHA-256 ${sha256}; the manifest says ${f.bytes} bytes, ${f.sha256}`,
+      );
     }
     await rename(temp, target);
     progress?.(`downloaded ${++done} of ${manifest.files.length} files`, false);
   }
   await writeFile(join(root, 'manifest.json'), manifestText);
-  progress?.(`downloaded and verified ${manifest.files.length} files (${manifest.totals.sessions} sessions, ${manifest.totals.bytes} bytes) into ${root}`, true);
+  progress?.(
+    `downloaded and verified ${manifest.files.length} files (${manifest.totals.sessions} sessions, ${manifest.totals.bytes} bytes) into ${root}`,
+    true,
+  );
   return manifest;
 }
 
@@ -123,7 +146,8 @@ export async function verifyFolder(dir: string): Promise<Manifest> {
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest;
   for (const f of manifest.files) {
     const data = await readFile(join(dir, f.path));
-    if (data.length !== f.bytes || createHash('sha256').update(data).digest('hex') !== f.sha256) throw new Error(`${f.path} does not match the manifest`);
+    if (data.length !== f.bytes || createHash('sha256').update(data).digest('hex') !== f.sha256)
+      throw new Error(`${f.path} does not match the manifest`);
   }
   return manifest;
 }

@@ -36,7 +36,12 @@ export async function smoke(api: Api, log: (line: string) => void = () => {}): P
     steps.push(step);
     log(`  ok  ${step}`);
   };
-  const call = async (step: string, method: 'GET' | 'POST', path: string, o: { body?: unknown; query?: Record<string, string> }) => {
+  const call = async (
+    step: string,
+    method: 'GET' | 'POST',
+    path: string,
+    o: { body?: unknown; query?: Record<string, string> },
+  ) => {
     try {
       return (await api.request(method, path, o)).body;
     } catch (err) {
@@ -64,13 +69,31 @@ export async function smoke(api: Api, log: (line: string) => void = () => {}): P
 
   const events = [
     { event_id: 'smoke-e1', object_id: 'smoke-object-2', created_at: createdAt },
-    { event_id: 'smoke-e2', object_id: 'smoke-object-1', event_type: 'add_to_cart', created_at: createdAt + 1, meta: { n: 1 } },
+    {
+      event_id: 'smoke-e2',
+      object_id: 'smoke-object-1',
+      event_type: 'add_to_cart',
+      created_at: createdAt + 1,
+      meta: { n: 1 },
+    },
   ];
   const pushed = await call('push_events', 'POST', '/session/events', { body: { session_id: sessionId, events } });
-  check('push_events', 'accepted / duplicates / rejected', [pushed?.accepted, pushed?.duplicates, pushed?.rejected], [2, 0, 0]);
+  check(
+    'push_events',
+    'accepted / duplicates / rejected',
+    [pushed?.accepted, pushed?.duplicates, pushed?.rejected],
+    [2, 0, 0],
+  );
   done('push_events');
-  const again = await call('push_events (again)', 'POST', '/session/events', { body: { session_id: sessionId, events } });
-  check('push_events (again)', 'accepted / duplicates / rejected', [again?.accepted, again?.duplicates, again?.rejected], [0, 2, 0]);
+  const again = await call('push_events (again)', 'POST', '/session/events', {
+    body: { session_id: sessionId, events },
+  });
+  check(
+    'push_events (again)',
+    'accepted / duplicates / rejected',
+    [again?.accepted, again?.duplicates, again?.rejected],
+    [0, 2, 0],
+  );
   done('push_events (again)');
 
   const read = await call('get_session', 'GET', '/session', { query: { session_id: sessionId } });
@@ -86,7 +109,13 @@ export async function smoke(api: Api, log: (line: string) => void = () => {}): P
   check(
     'get_session',
     'events (id, object, type, created_at, meta)',
-    (read?.events ?? []).map((e: Record<string, unknown>) => [e.event_id, e.object_id, e.event_type, e.created_at, e.meta]),
+    (read?.events ?? []).map((e: Record<string, unknown>) => [
+      e.event_id,
+      e.object_id,
+      e.event_type,
+      e.created_at,
+      e.meta,
+    ]),
     [
       ['smoke-e1', 'smoke-object-2', 'click', createdAt * 1000, null],
       ['smoke-e2', 'smoke-object-1', 'add_to_cart', (createdAt + 1) * 1000, { n: 1 }],
@@ -96,7 +125,9 @@ export async function smoke(api: Api, log: (line: string) => void = () => {}): P
   check('get_session', 'batch_id is set', typeof read?.batch_id === 'string' && read.batch_id.length > 0, true);
   done('get_session');
 
-  const marked = await call('mark_session_irrelevant', 'POST', '/session/irrelevant', { body: { session_id: sessionId } });
+  const marked = await call('mark_session_irrelevant', 'POST', '/session/irrelevant', {
+    body: { session_id: sessionId },
+  });
   check('mark_session_irrelevant', 'answer', marked, { session_id: sessionId, is_irrelevant: true });
   const reread = await call('get_session (after marking)', 'GET', '/session', { query: { session_id: sessionId } });
   check('get_session (after marking)', 'is_irrelevant', reread?.is_irrelevant, true);

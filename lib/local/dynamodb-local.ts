@@ -98,7 +98,10 @@ setInterval(() => { if (!alive()) process.exit(0); }, 1000);
 `;
 
 function startWatchdog(javaPid: number): ChildProcess {
-  const watchdog = spawn(process.execPath, ['-e', WATCHDOG, String(javaPid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const watchdog = spawn(process.execPath, ['-e', WATCHDOG, String(javaPid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  });
   watchdog.unref();
   (watchdog.stdin as unknown as { unref?: () => void }).unref?.();
   watchdog.on('error', () => undefined);
@@ -120,7 +123,9 @@ export async function startDynamoDbLocal(options: { port?: number; dbPath?: stri
     mkdirSync(path, { recursive: true });
   }
   const javaArgs = dynamoDbLocalArgs({ port, dbPath: path });
-  const [command, args] = canUseSetpriv() ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'java', ...javaArgs]] : ['java', javaArgs];
+  const [command, args] = canUseSetpriv()
+    ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'java', ...javaArgs]]
+    : ['java', javaArgs];
   const child: ChildProcess = spawn(command, args, { cwd: dynamoDbLocalDir(), stdio: ['ignore', 'pipe', 'pipe'] });
   const watchdog = child.pid !== undefined ? startWatchdog(child.pid) : undefined;
   let output = '';

@@ -6,7 +6,13 @@
 import { type ErasurePolicy, setErasureKicker, workOnErasures } from '../../functions/domain/erasure.js';
 
 /** Locally: a few seconds of settle and sweep delay (local creates and pushes take milliseconds), no batching. */
-export const LOCAL_ERASURE_POLICY: ErasurePolicy = { segments: 4, concurrency: 4, settleMs: 2_000, sweepDelayMs: 2_000, batchWaitMs: 0 };
+export const LOCAL_ERASURE_POLICY: ErasurePolicy = {
+  segments: 4,
+  concurrency: 4,
+  settleMs: 2_000,
+  sweepDelayMs: 2_000,
+  batchWaitMs: 0,
+};
 
 export interface InProcessErasureRunner {
   /** Resolves when the worker has nothing left to do (every queued request done). */

@@ -41,12 +41,15 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
   const concurrency = options.concurrency ?? DEFAULT_SETTINGS.exportConcurrency;
   const workerMs = options.workerTimeoutMs ?? EXPORT_WORKER_TIMEOUT_SECONDS * 1000;
   const firstDelay = options.retryDelayMs ?? EXPORT_RETRY.intervalSeconds * 1000;
-  let handlers: Promise<{ range: TaskHandler<RangeTask, RangeTaskResult>; finish: TaskHandler<unknown, unknown> }> | undefined;
+  let handlers:
+    Promise<{ range: TaskHandler<RangeTask, RangeTaskResult>; finish: TaskHandler<unknown, unknown> }> | undefined;
   const load = () =>
-    (handlers ??= Promise.all([loadHandler(exportTasks.range.entry), loadHandler(exportTasks.finish.entry)]).then(([range, finish]) => ({
-      range: range as unknown as TaskHandler<RangeTask, RangeTaskResult>,
-      finish: finish as unknown as TaskHandler<unknown, unknown>,
-    })));
+    (handlers ??= Promise.all([loadHandler(exportTasks.range.entry), loadHandler(exportTasks.finish.entry)]).then(
+      ([range, finish]) => ({
+        range: range as unknown as TaskHandler<RangeTask, RangeTaskResult>,
+        finish: finish as unknown as TaskHandler<unknown, unknown>,
+      }),
+    ));
 
   async function withRetry<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
@@ -54,7 +57,10 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
         return await fn(attempt);
       } catch (err) {
         if (attempt > EXPORT_RETRY.retries) throw err;
-        const delay = Math.min(firstDelay * EXPORT_RETRY.backoffRate ** (attempt - 1), EXPORT_RETRY.maxDelaySeconds * 1000);
+        const delay = Math.min(
+          firstDelay * EXPORT_RETRY.backoffRate ** (attempt - 1),
+          EXPORT_RETRY.maxDelaySeconds * 1000,
+        );
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -62,10 +68,18 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
 
   async function run(input: ExportRunInput): Promise<void> {
     const { range: rangeHandler, finish } = await load();
-    const finishContext = () => lambdaContext(exportTasks.finish.logicalId, { timeoutMs: EXPORT_FINISH_TIMEOUT_SECONDS * 1000 });
+    const finishContext = () =>
+      lambdaContext(exportTasks.finish.logicalId, { timeoutMs: EXPORT_FINISH_TIMEOUT_SECONDS * 1000 });
     try {
       await mapLimited(input.ranges, concurrency, async (range) => {
-        let task: RangeTask = { exportId: input.exportId, batchId: input.batchId, format: input.format, range, cursor: range.after, part: 0 };
+        let task: RangeTask = {
+          exportId: input.exportId,
+          batchId: input.batchId,
+          format: input.format,
+          range,
+          cursor: range.after,
+          part: 0,
+        };
         for (;;) {
           const current = task;
           const result = await withRetry(async (attempt) => {
@@ -82,14 +96,18 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
       await withRetry(() => finish({ exportId: input.exportId }, finishContext()));
     } catch (err) {
       const e = err as Error;
-      await withRetry(() => finish({ exportId: input.exportId, failure: { Error: e.name, Cause: e.message } }, finishContext()));
+      await withRetry(() =>
+        finish({ exportId: input.exportId, failure: { Error: e.name, Cause: e.message } }, finishContext()),
+      );
     }
   }
 
   return {
     async start(input) {
       if (running.has(input.exportId)) return;
-      const done = run(input).catch((err: unknown) => console.error(`Export ${input.exportId} could not record its end:`, err));
+      const done = run(input).catch((err: unknown) =>
+        console.error(`Export ${input.exportId} could not record its end:`, err),
+      );
       running.set(input.exportId, done);
     },
     settled: (exportId) => running.get(exportId) ?? Promise.resolve(),

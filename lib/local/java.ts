@@ -21,4 +21,3 @@ export function javaProblem(): string | undefined {
   }
   return undefined;
 }
-

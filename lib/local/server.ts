@@ -30,9 +30,19 @@ export async function loadRouteHandlers(): Promise<{ byRouteKey: Map<string, Han
   return { byRouteKey, fallback: await loadHandler(fallbackRoute.entry) };
 }
 
-function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2, extraHeaders: Record<string, string> = {}): void {
-  const body = result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : Buffer.from(result.body ?? '', 'utf8');
-  res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), ...extraHeaders, 'content-length': body.length });
+function send(
+  res: ServerResponse,
+  result: APIGatewayProxyStructuredResultV2,
+  extraHeaders: Record<string, string> = {},
+): void {
+  const body = result.isBase64Encoded
+    ? Buffer.from(result.body ?? '', 'base64')
+    : Buffer.from(result.body ?? '', 'utf8');
+  res.writeHead(result.statusCode ?? 200, {
+    ...(result.headers as Record<string, string>),
+    ...extraHeaders,
+    'content-length': body.length,
+  });
   res.end(body);
 }
 
@@ -57,7 +67,11 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-const jsonAnswer = (statusCode: number, detail: string, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 => ({
+const jsonAnswer = (
+  statusCode: number,
+  detail: string,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 => ({
   statusCode,
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify({ detail }),
@@ -104,12 +118,19 @@ function corsHandling(origins: readonly string[]) {
     /** Headers to add to an answer. */
     headers(req: IncomingMessage): Record<string, string> {
       const origin = origins.length > 0 ? allowed(req) : undefined;
-      return origin ? { 'access-control-allow-origin': origin, 'access-control-expose-headers': CORS_POLICY.exposeHeaders.join(',') } : {};
+      return origin
+        ? {
+            'access-control-allow-origin': origin,
+            'access-control-expose-headers': CORS_POLICY.exposeHeaders.join(','),
+          }
+        : {};
     },
   };
 }
 
-export async function startLocalServer(options: { port?: number; host?: string; corsOrigins?: readonly string[] } = {}): Promise<LocalServer> {
+export async function startLocalServer(
+  options: { port?: number; host?: string; corsOrigins?: readonly string[] } = {},
+): Promise<LocalServer> {
   const { byRouteKey, fallback } = await loadRouteHandlers();
   const cors = corsHandling(options.corsOrigins ?? []);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -162,15 +183,23 @@ export async function startLocalServer(options: { port?: number; host?: string; 
       return;
     }
     const [status, reason] =
-      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
     void (pending.get(socket) ?? Promise.resolve()).finally(() => {
       if (socket.writable) socket.end(rawAnswer(status, reason, `${reason}: the request is not valid HTTP/1.1`));
       else socket.destroy();
     });
   });
   // An `Expect` other than 100-continue, and CONNECT (no proxying here): JSON answers too.
-  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => send(res, jsonAnswer(417, 'Expectation Failed: only "Expect: 100-continue" is supported')));
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.end(rawAnswer(405, 'Method Not Allowed', 'Method Not Allowed')));
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
+    send(res, jsonAnswer(417, 'Expectation Failed: only "Expect: 100-continue" is supported')),
+  );
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) =>
+    socket.end(rawAnswer(405, 'Method Not Allowed', 'Method Not Allowed')),
+  );
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

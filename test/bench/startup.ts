@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import type { Operation } from '../../functions/http/api-routes.js';
 import { BUNDLING, PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
 import { benchEvent, type EventSpec } from './invoke.js';
@@ -15,12 +16,16 @@ import { median, quantile, round } from './stats.js';
 /** Where bundles go: inside node_modules (ignored by git). */
 export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
 const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
+const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUESTS];
 
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
 const unknown = 'startup-unknown';
-/** The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it can). */
-const FIRST_REQUESTS: Record<string, [EventSpec, number, string]> = {
+/**
+ * The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it
+ * can). Keyed by every operation of the route table: a function without a first request fails the type check.
+ */
+const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, number, string]> = {
   // A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
   create_session: [
     p('/session', {
@@ -46,6 +51,13 @@ const FIRST_REQUESTS: Record<string, [EventSpec, number, string]> = {
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
   start_export: [p('/internal/batch/export', { batch_id: unknown, export_id: 'startup-export' }), 404, '1 GetItem'],
   get_export: [q('/internal/batch/export', { export_id: unknown }), 404, '1 Query (the export partition)'],
+  // A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
+  erase_user: [
+    p('/internal/users/erase', { user_id: 'startup-user', request_id: 'startup-erasure' }),
+    202,
+    '1 GetItem, 1 PutItem (condition fails)',
+  ],
+  get_erasure: [q('/internal/users/erase', { request_id: unknown }), 404, '1 GetItem'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
 };
@@ -96,7 +108,7 @@ type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCp
 };
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
-  const [spec, expect] = FIRST_REQUESTS[bundle.name]!;
+  const [spec, expect] = first(bundle.name);
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(benchEvent(spec)), bundle.logicalId];
@@ -145,7 +157,7 @@ export async function measureStartup(
     const med = (f: (x: Sample) => number, digits = 2) => round(median(s.map(f)), digits);
     const [init, cold] = [s.map((x) => x.importMs + x.firstMs - x.waitMs), s.map((x) => x.importMs + x.firstMs)];
     return {
-      ...{ name, logicalId, bytes, mapBytes, dynamo: FIRST_REQUESTS[name]![2], runs: s.length },
+      ...{ name, logicalId, bytes, mapBytes, dynamo: first(name)[2], runs: s.length },
       ...{ importMs: med((x) => x.importMs), firstMs: med((x) => x.firstMs), waitMs: med((x) => x.waitMs) },
       ...{ initMs: round(median(init)), initP90Ms: round(quantile(init, 0.9)) },
       ...{ coldMs: round(median(cold)), coldP90Ms: round(quantile(cold, 0.9)) },

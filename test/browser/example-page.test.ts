@@ -49,7 +49,9 @@ interface Seen {
 }
 
 const listen = (server: Server) =>
-  new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  new Promise<string>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
 
 let api: LocalServer;
 let site: Server;
@@ -64,7 +66,9 @@ const faults: number[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}: sudo apt-get install -y chromium (Debian), or set CHROMIUM_PATH`);
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: sudo apt-get install -y chromium (Debian), or set CHROMIUM_PATH`,
+    );
   }
   await useFreshTable();
   const page = readmePage();
@@ -80,7 +84,8 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      const record = (status: number) => seen.push({ method: req.method!, path: req.url!, headers: req.headers, body, status });
+      const record = (status: number) =>
+        seen.push({ method: req.method!, path: req.url!, headers: req.headers, body, status });
       if (req.method === 'POST' && req.url === `${BASE_PATH}/session/events` && faults.length > 0) {
         const status = faults.shift()!;
         record(status);
@@ -136,11 +141,18 @@ afterAll(async () => {
   for (const server of [site, proxy]) if (server) await new Promise((r) => server.close(r));
 });
 
-async function until<T>(what: string, find: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  for (const end = Date.now() + timeoutMs; ; ) {
+async function until<T>(
+  what: string,
+  find: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  for (const end = Date.now() + timeoutMs; ;) {
     const found = await find();
     if (found !== undefined) return found;
-    if (Date.now() > end) throw new Error(`${what} did not happen; requests seen: ${JSON.stringify(seen.map((s) => [s.method, s.path, s.status]))}`);
+    if (Date.now() > end)
+      throw new Error(
+        `${what} did not happen; requests seen: ${JSON.stringify(seen.map((s) => [s.method, s.path, s.status]))}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -152,7 +164,8 @@ interface PageGlobals {
   fetch: (input: unknown, init?: { keepalive?: boolean }) => Promise<unknown>;
 }
 
-const getSession = async (id: string) => (await fetch(`${api.url}${BASE_PATH}/session?session_id=${encodeURIComponent(id)}`)).json();
+const getSession = async (id: string) =>
+  (await fetch(`${api.url}${BASE_PATH}/session?session_id=${encodeURIComponent(id)}`)).json();
 
 describe("the README's web page in headless Chromium", () => {
   it('creates a session, pushes clicks through a 503 and a 429, and sends the last click as the page goes away', async () => {
@@ -166,7 +179,9 @@ describe("the README's web page in headless Chromium", () => {
     });
     await page.goto(`${siteOrigin}/?api=${encodeURIComponent(proxyUrl + BASE_PATH)}`);
 
-    const create = await until('create_session', () => seen.find((s) => s.method === 'POST' && s.path.endsWith('/session')));
+    const create = await until('create_session', () =>
+      seen.find((s) => s.method === 'POST' && s.path.endsWith('/session')),
+    );
     expect(create.status).toBe(200);
     const sessionId = (JSON.parse(create.body) as { session_id: string }).session_id;
     // A real CORS preflight from the page's origin, answered by the local server.
@@ -192,7 +207,11 @@ describe("the README's web page in headless Chromium", () => {
       return s.events?.length === 3 ? s : undefined;
     });
     expect(all.events.map((e) => e.object_id).sort()).toEqual(['sku-1', 'sku-2', 'sku-3']);
-    expect(JSON.parse((await page.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.getItem('pushes'))) ?? '[]')).toEqual([false, false, false, true]);
+    expect(
+      JSON.parse(
+        (await page.evaluate(() => (globalThis as unknown as PageGlobals).sessionStorage.getItem('pushes'))) ?? '[]',
+      ),
+    ).toEqual([false, false, false, true]);
 
     const requests = seen.filter((s) => s.method === 'POST');
     expect(requests.every((s) => s.headers.authorization === 'Bearer header.payload.signature')).toBe(true);
@@ -200,11 +219,15 @@ describe("the README's web page in headless Chromium", () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
-  it("navigator.sendBeacon sends text/plain, which the API answers with 415", async () => {
+  it('navigator.sendBeacon sends text/plain, which the API answers with 415', async () => {
     const page = await context.newPage();
     await page.goto(`${siteOrigin}/bye`);
     const queued = await page.evaluate(
-      (url) => (globalThis as unknown as PageGlobals).navigator.sendBeacon(url, JSON.stringify({ session_id: 'beacon', events: [{ event_id: 'b1', object_id: 'sku-1' }] })),
+      (url) =>
+        (globalThis as unknown as PageGlobals).navigator.sendBeacon(
+          url,
+          JSON.stringify({ session_id: 'beacon', events: [{ event_id: 'b1', object_id: 'sku-1' }] }),
+        ),
       `${proxyUrl}${BASE_PATH}/session/events`,
     );
     expect(queued).toBe(true);

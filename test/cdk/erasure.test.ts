@@ -20,7 +20,8 @@ const statementsOf = (logicalId: string) => {
     .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
 };
-const readsSecret = (logicalId: string) => statementsOf(logicalId).filter((s) => ([] as string[]).concat(s.Action).includes('secretsmanager:GetSecretValue'));
+const readsSecret = (logicalId: string) =>
+  statementsOf(logicalId).filter((s) => ([] as string[]).concat(s.Action).includes('secretsmanager:GetSecretValue'));
 
 describe('erasure', () => {
   it('the HMAC key is a generated secret, retained with the stack in production', () => {
@@ -43,8 +44,13 @@ describe('erasure', () => {
         expect(fn(id).Environment.Variables.ERASURE_KEY_SECRET_ARN, id).toBeUndefined();
         continue;
       }
-      expect(statements.map((s) => [s.Action, s.Resource])).toEqual([['secretsmanager:GetSecretValue', { Ref: 'ErasureKey' }]]);
-      expect(fn(id).Environment.Variables).toMatchObject({ ERASURE_KEY_SECRET_ARN: { Ref: 'ErasureKey' }, CLICKSTREAM_ERASURE_KEY: '' });
+      expect(statements.map((s) => [s.Action, s.Resource])).toEqual([
+        ['secretsmanager:GetSecretValue', { Ref: 'ErasureKey' }],
+      ]);
+      expect(fn(id).Environment.Variables).toMatchObject({
+        ERASURE_KEY_SECRET_ARN: { Ref: 'ErasureKey' },
+        CLICKSTREAM_ERASURE_KEY: '',
+      });
     }
   });
 
@@ -54,16 +60,28 @@ describe('erasure', () => {
     expect(rule.Properties.State).toBe('ENABLED');
     expect(rule.Properties.Targets).toHaveLength(1);
     expect(rule.Properties.Targets[0].Arn).toEqual({ 'Fn::GetAtt': [erasureWorker.logicalId, 'Arn'] });
-    const permissions = resourcesOf(t, 'AWS::Lambda::Permission').filter(([, p]) => p.Properties.Principal === 'events.amazonaws.com');
-    expect(permissions.map(([, p]) => p.Properties.FunctionName)).toEqual([{ 'Fn::GetAtt': [erasureWorker.logicalId, 'Arn'] }]);
-    expect(fn(erasureWorker.logicalId)).toMatchObject({ Timeout: ERASURE_WORKER_TIMEOUT_SECONDS, ReservedConcurrentExecutions: 1 });
+    const permissions = resourcesOf(t, 'AWS::Lambda::Permission').filter(
+      ([, p]) => p.Properties.Principal === 'events.amazonaws.com',
+    );
+    expect(permissions.map(([, p]) => p.Properties.FunctionName)).toEqual([
+      { 'Fn::GetAtt': [erasureWorker.logicalId, 'Arn'] },
+    ]);
+    expect(fn(erasureWorker.logicalId)).toMatchObject({
+      Timeout: ERASURE_WORKER_TIMEOUT_SECONDS,
+      ReservedConcurrentExecutions: 1,
+    });
   });
 
   it('the worker may Scan and delete, within the session, batch and erasure partitions; the routes only touch erasure records', () => {
-    const dynamo = (id: string) => statementsOf(id).filter((s) => ([] as string[]).concat(s.Action).some((a) => a.startsWith('dynamodb:')));
+    const dynamo = (id: string) =>
+      statementsOf(id).filter((s) => ([] as string[]).concat(s.Action).some((a) => a.startsWith('dynamodb:')));
     const [worker] = dynamo(erasureWorker.logicalId);
     expect([...worker.Action].sort()).toEqual([...erasureWorker.actions].sort());
-    expect(worker.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']).toEqual(['ERASURE*', 'SESSION#*', 'BATCH#*']);
+    expect(worker.Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys']).toEqual([
+      'ERASURE*',
+      'SESSION#*',
+      'BATCH#*',
+    ]);
     for (const id of ['EraseUserFunction', 'GetErasureFunction']) {
       const statements = dynamo(id);
       expect(statements, id).toHaveLength(1);

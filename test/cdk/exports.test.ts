@@ -24,7 +24,9 @@ const bucketOf = (t: CfnTemplate) => onlyResource(t, 'AWS::S3::Bucket');
 function definitionOf(t: CfnTemplate): any {
   const [, sm] = onlyResource(t, 'AWS::StepFunctions::StateMachine');
   const parts = sm.Properties.DefinitionString['Fn::Join'][1] as unknown[];
-  const text = parts.map((p) => (typeof p === 'string' ? p : `<${(p as any)['Fn::GetAtt']?.[0] ?? JSON.stringify(p)}>`)).join('');
+  const text = parts
+    .map((p) => (typeof p === 'string' ? p : `<${(p as any)['Fn::GetAtt']?.[0] ?? JSON.stringify(p)}>`))
+    .join('');
   return JSON.parse(text);
 }
 
@@ -39,19 +41,29 @@ function statementsOfFunction(t: CfnTemplate, logicalId: string) {
 }
 
 const TABLE = { 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] };
-const LOGS = (id: string) => expect.objectContaining({ 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${id}Logs`)), 'Arn'] });
+const LOGS = (id: string) =>
+  expect.objectContaining({ 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${id}Logs`)), 'Arn'] });
 const EXPORT_OBJECTS = () => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['ExportBucket', 'Arn'] }, '/exports/*']] });
 const bucketLogicalId = () => 'ExportBucket';
 const CONFINED = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['EXPORT#*'] } };
 /** LeadingKeys of the given partition kinds (the reads of a function whose writes are CONFINED). */
-const KEYS = (kinds: readonly PartitionKind[]) => ({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((k) => LEADING_KEY_PATTERNS[k]) } });
+const KEYS = (kinds: readonly PartitionKind[]) => ({
+  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': kinds.map((k) => LEADING_KEY_PATTERNS[k]) },
+});
 
 describe('the export bucket', () => {
   it('is encrypted, blocks all public access, keeps no versions, and is owned by the account', () => {
     const [, bucket] = bucketOf(byDefault.json);
     expect(bucket.Properties).toMatchObject({
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
     });
     expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
@@ -64,7 +76,10 @@ describe('the export bucket', () => {
       Condition: { Bool: { 'aws:SecureTransport': 'false' } },
       Effect: 'Deny',
       Principal: { AWS: '*' },
-      Resource: [{ 'Fn::GetAtt': [bucketLogicalId(), 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketLogicalId(), 'Arn'] }, '/*']] }],
+      Resource: [
+        { 'Fn::GetAtt': [bucketLogicalId(), 'Arn'] },
+        { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketLogicalId(), 'Arn'] }, '/*']] },
+      ],
     });
   });
 
@@ -76,7 +91,9 @@ describe('the export bucket', () => {
   });
 
   it('keeps exports with exportRetentionDays=0', () => {
-    expect(bucketOf(keep.json)[1].Properties.LifecycleConfiguration.Rules.map((r: { Id: string }) => r.Id)).toEqual(['AbortIncompleteUploads']);
+    expect(bucketOf(keep.json)[1].Properties.LifecycleConfiguration.Rules.map((r: { Id: string }) => r.Id)).toEqual([
+      'AbortIncompleteUploads',
+    ]);
   });
 
   it('is retained with production=true, as the table is, and goes with the stack otherwise', () => {
@@ -100,7 +117,13 @@ describe('the export state machine', () => {
     const d = definitionOf(byDefault.json);
     expect(d.StartAt).toBe('ExportRanges');
     const map = d.States.ExportRanges;
-    expect(map).toMatchObject({ Type: 'Map', ItemsPath: '$.ranges', MaxConcurrency: 16, ResultPath: null, Next: 'WriteManifest' });
+    expect(map).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.ranges',
+      MaxConcurrency: 16,
+      ResultPath: null,
+      Next: 'WriteManifest',
+    });
     expect(map.ItemSelector).toEqual({
       'exportId.$': '$.exportId',
       'batchId.$': '$.batchId',
@@ -111,7 +134,11 @@ describe('the export state machine', () => {
     });
     const p = map.ItemProcessor;
     expect(p.StartAt).toBe('WriteRangeFile');
-    expect(p.States.WriteRangeFile).toMatchObject({ Type: 'Task', Resource: '<ExportRangeFunction>', Next: 'RangeDone' });
+    expect(p.States.WriteRangeFile).toMatchObject({
+      Type: 'Task',
+      Resource: '<ExportRangeFunction>',
+      Next: 'RangeDone',
+    });
     expect(p.States.RangeDone).toEqual({
       Type: 'Choice',
       Choices: [{ Variable: '$.done', BooleanEquals: true, Next: 'RangeWritten' }],
@@ -123,7 +150,14 @@ describe('the export state machine', () => {
   it('retries every task on any error, with backoff and jitter', () => {
     const d = definitionOf(byDefault.json);
     const retry = [
-      { ErrorEquals: ['States.ALL'], IntervalSeconds: 2, MaxAttempts: EXPORT_RETRY.retries, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
+      {
+        ErrorEquals: ['States.ALL'],
+        IntervalSeconds: 2,
+        MaxAttempts: EXPORT_RETRY.retries,
+        BackoffRate: 2,
+        MaxDelaySeconds: 60,
+        JitterStrategy: 'FULL',
+      },
     ];
     expect(EXPORT_RETRY.retries).toBe(5);
     expect(d.States.ExportRanges.ItemProcessor.States.WriteRangeFile.Retry).toEqual(retry);
@@ -136,7 +170,11 @@ describe('the export state machine', () => {
     const catchAll = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'MarkExportFailed' }];
     expect(d.States.ExportRanges.Catch).toEqual(catchAll);
     expect(d.States.WriteManifest.Catch).toEqual(catchAll);
-    expect(d.States.WriteManifest).toMatchObject({ Resource: '<FinishExportFunction>', Parameters: { 'exportId.$': '$.exportId' }, Next: 'ExportSucceeded' });
+    expect(d.States.WriteManifest).toMatchObject({
+      Resource: '<FinishExportFunction>',
+      Parameters: { 'exportId.$': '$.exportId' },
+      Next: 'ExportSucceeded',
+    });
     expect(d.States.MarkExportFailed).toMatchObject({
       Resource: '<FinishExportFunction>',
       Parameters: { 'exportId.$': '$.exportId', 'failure.$': '$.failure' },
@@ -166,7 +204,8 @@ describe('the export state machine', () => {
         .sort(),
     );
     for (const s of statements) {
-      for (const a of ([] as string[]).concat(s.Action)) expect(a).toMatch(/^(lambda:InvokeFunction|logs:[A-Za-z]+|xray:[A-Za-z]+)$/);
+      for (const a of ([] as string[]).concat(s.Action))
+        expect(a).toMatch(/^(lambda:InvokeFunction|logs:[A-Za-z]+|xray:[A-Za-z]+)$/);
     }
   });
 
@@ -174,7 +213,12 @@ describe('the export state machine', () => {
     byDefault.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ExecutionsFailed',
       Namespace: 'AWS/States',
-      Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: onlyResource(byDefault.json, 'AWS::StepFunctions::StateMachine')[0] } }],
+      Dimensions: [
+        {
+          Name: 'StateMachineArn',
+          Value: { Ref: onlyResource(byDefault.json, 'AWS::StepFunctions::StateMachine')[0] },
+        },
+      ],
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
       EvaluationPeriods: 1,
@@ -186,7 +230,11 @@ describe('grants of the export functions, exactly', () => {
   it('the range worker reads the table, writes only export records, and writes only under exports/', () => {
     expect(statementsOfFunction(byDefault.json, exportTasks.range.logicalId)).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('ExportRange'), condition: undefined },
-      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(exportTasks.range.partitions) },
+      {
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resource: TABLE,
+        condition: KEYS(exportTasks.range.partitions),
+      },
       { actions: ['dynamodb:PutItem'], resource: TABLE, condition: CONFINED },
       { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resource: EXPORT_OBJECTS(), condition: undefined },
     ]);
@@ -196,7 +244,11 @@ describe('grants of the export functions, exactly', () => {
     expect(statementsOfFunction(byDefault.json, exportTasks.finish.logicalId)).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('FinishExport'), condition: undefined },
       // GetItem on the batch item: how many of its sessions were erased (README "Erasing a user").
-      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(exportTasks.finish.partitions) },
+      {
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resource: TABLE,
+        condition: KEYS(exportTasks.finish.partitions),
+      },
       { actions: ['dynamodb:UpdateItem'], resource: TABLE, condition: CONFINED },
       { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resource: EXPORT_OBJECTS(), condition: undefined },
     ]);
@@ -206,7 +258,11 @@ describe('grants of the export functions, exactly', () => {
     const sm = onlyResource(byDefault.json, 'AWS::StepFunctions::StateMachine')[0];
     expect(statementsOfFunction(byDefault.json, 'StartExportFunction')).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('StartExport'), condition: undefined },
-      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: TABLE, condition: KEYS(routes.find((r) => r.operation === 'start_export')!.partitions) },
+      {
+        actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+        resource: TABLE,
+        condition: KEYS(routes.find((r) => r.operation === 'start_export')!.partitions),
+      },
       { actions: ['dynamodb:PutItem'], resource: TABLE, condition: CONFINED },
       { actions: ['states:StartExecution'], resource: { Ref: sm }, condition: undefined },
     ]);
@@ -229,7 +285,8 @@ describe('grants of the export functions, exactly', () => {
     for (const [id] of resourcesOf(t, 'AWS::Lambda::Function')) {
       if (exportFunctions.has(id)) continue;
       // Besides logs and the table, only the erasure key (secretsmanager:GetSecretValue) is granted elsewhere.
-      for (const s of statementsOfFunction(t, id)) for (const a of s.actions) expect(a, id).toMatch(/^(logs|dynamodb|secretsmanager):/);
+      for (const s of statementsOfFunction(t, id))
+        for (const a of s.actions) expect(a, id).toMatch(/^(logs|dynamodb|secretsmanager):/);
     }
     expect(routes.filter((r) => r.startsExports).map((r) => r.logicalId)).toEqual(['StartExportFunction']);
   });

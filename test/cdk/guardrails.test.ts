@@ -47,7 +47,9 @@ const statementsOfRole = (t: CfnTemplate, logicalId: string) => {
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
 };
 const dynamoStatements = (t: CfnTemplate, logicalId: string) =>
-  statementsOfRole(t, logicalId).filter((s) => ([] as string[]).concat(s.Action).some((a) => a.startsWith('dynamodb:')));
+  statementsOfRole(t, logicalId).filter((s) =>
+    ([] as string[]).concat(s.Action).some((a) => a.startsWith('dynamodb:')),
+  );
 const dynamoStatement = (t: CfnTemplate, logicalId: string) => {
   const found = dynamoStatements(t, logicalId);
   expect(found, logicalId).toHaveLength(1);
@@ -57,7 +59,8 @@ const leadingKeysOf = (st: any): string[] => st.Condition['ForAllValues:StringLi
 
 describe('reserved concurrency', () => {
   it('every function has its own pool: 100 for each client function, 10 for each internal one and the catch-all', () => {
-    for (const r of routes) expect(fnOf(defaults.json, r.logicalId).ReservedConcurrentExecutions, r.operation).toBe(r.internal ? 10 : 100);
+    for (const r of routes)
+      expect(fnOf(defaults.json, r.logicalId).ReservedConcurrentExecutions, r.operation).toBe(r.internal ? 10 : 100);
     expect(fnOf(defaults.json, fallbackRoute.logicalId).ReservedConcurrentExecutions).toBe(10);
     // The export tasks: the range workers as many as the state machine runs at once, the finishing task an internal pool.
     expect(fnOf(defaults.json, exportTasks.range.logicalId).ReservedConcurrentExecutions).toBe(16);
@@ -68,7 +71,8 @@ describe('reserved concurrency', () => {
   });
 
   it('are settings; 0 leaves a function in the unreserved pool', () => {
-    for (const r of routes) expect(fnOf(tuned.json, r.logicalId).ReservedConcurrentExecutions, r.operation).toBe(r.internal ? 5 : undefined);
+    for (const r of routes)
+      expect(fnOf(tuned.json, r.logicalId).ReservedConcurrentExecutions, r.operation).toBe(r.internal ? 5 : undefined);
   });
 });
 
@@ -78,19 +82,25 @@ describe('table guardrails', () => {
       BillingMode: 'PAY_PER_REQUEST',
       OnDemandThroughput: { MaxReadRequestUnits: 12_000, MaxWriteRequestUnits: 4_000 },
     });
-    tuned.template.hasResourceProperties('AWS::DynamoDB::Table', { OnDemandThroughput: { MaxReadRequestUnits: 500, MaxWriteRequestUnits: 200 } });
+    tuned.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      OnDemandThroughput: { MaxReadRequestUnits: 500, MaxWriteRequestUnits: 200 },
+    });
   });
 });
 
 describe('route throttles', () => {
   it('create_session and push_events have their own throttle; reads keep the stage default', () => {
     const stage = onlyResource(defaults.json, 'AWS::ApiGatewayV2::Stage')[1].Properties;
-    const writes = routes.filter((r) => ['create_session', 'push_events'].includes(r.operation)).map((r) => `${r.method} ${fullPath(r)}`);
+    const writes = routes
+      .filter((r) => ['create_session', 'push_events'].includes(r.operation))
+      .map((r) => `${r.method} ${fullPath(r)}`);
     expect(Object.keys(stage.RouteSettings).sort()).toEqual(writes.sort());
-    for (const key of writes) expect(stage.RouteSettings[key]).toEqual({ ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 });
+    for (const key of writes)
+      expect(stage.RouteSettings[key]).toEqual({ ThrottlingRateLimit: 500, ThrottlingBurstLimit: 1000 });
     expect(stage.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 });
     const tunedStage = onlyResource(tuned.json, 'AWS::ApiGatewayV2::Stage')[1].Properties;
-    for (const key of writes) expect(tunedStage.RouteSettings[key]).toEqual({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
+    for (const key of writes)
+      expect(tunedStage.RouteSettings[key]).toEqual({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
   });
 });
 
@@ -98,48 +108,82 @@ describe('budget', () => {
   it('none by default; with monthlyBudgetUsd a monthly cost budget alerting the alarm address at 80% actual and 100% forecast', () => {
     expect(resourcesOf(defaults.json, 'AWS::Budgets::Budget')).toHaveLength(0);
     const budget = onlyResource(tuned.json, 'AWS::Budgets::Budget')[1].Properties;
-    expect(budget.Budget).toMatchObject({ BudgetType: 'COST', TimeUnit: 'MONTHLY', BudgetLimit: { Amount: 300, Unit: 'USD' } });
-    expect(budget.NotificationsWithSubscribers.map((n: any) => [n.Notification.NotificationType, n.Notification.Threshold])).toEqual([
+    expect(budget.Budget).toMatchObject({
+      BudgetType: 'COST',
+      TimeUnit: 'MONTHLY',
+      BudgetLimit: { Amount: 300, Unit: 'USD' },
+    });
+    expect(
+      budget.NotificationsWithSubscribers.map((n: any) => [n.Notification.NotificationType, n.Notification.Threshold]),
+    ).toEqual([
       ['ACTUAL', 80],
       ['FORECASTED', 100],
     ]);
-    for (const n of budget.NotificationsWithSubscribers) expect(n.Subscribers).toEqual([{ SubscriptionType: 'EMAIL', Address: 'ops@example.com' }]);
+    for (const n of budget.NotificationsWithSubscribers)
+      expect(n.Subscribers).toEqual([{ SubscriptionType: 'EMAIL', Address: 'ops@example.com' }]);
   });
 });
 
 describe('least privilege by key', () => {
-  it.each(routes.map((r) => [r.operation, r] as const))('%s: LeadingKeys are exactly the patterns of its partition kinds', (_op, r) => {
-    if (!r.writePartitions) {
-      expect(leadingKeysOf(dynamoStatement(defaults.json, r.logicalId))).toEqual(r.partitions.map((p) => LEADING_KEY_PATTERNS[p]));
-      return;
-    }
-    // Writes confined to fewer kinds than the reads: a statement each.
-    const [reads, writes] = dynamoStatements(defaults.json, r.logicalId);
-    expect(leadingKeysOf(reads)).toEqual(r.partitions.map((p) => LEADING_KEY_PATTERNS[p]));
-    expect(leadingKeysOf(writes)).toEqual(r.writePartitions.map((p) => LEADING_KEY_PATTERNS[p]));
-    expect([].concat(writes.Action).every((a: string) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem')).toBe(true);
-  });
+  it.each(routes.map((r) => [r.operation, r] as const))(
+    '%s: LeadingKeys are exactly the patterns of its partition kinds',
+    (_op, r) => {
+      if (!r.writePartitions) {
+        expect(leadingKeysOf(dynamoStatement(defaults.json, r.logicalId))).toEqual(
+          r.partitions.map((p) => LEADING_KEY_PATTERNS[p]),
+        );
+        return;
+      }
+      // Writes confined to fewer kinds than the reads: a statement each.
+      const [reads, writes] = dynamoStatements(defaults.json, r.logicalId);
+      expect(leadingKeysOf(reads)).toEqual(r.partitions.map((p) => LEADING_KEY_PATTERNS[p]));
+      expect(leadingKeysOf(writes)).toEqual(r.writePartitions.map((p) => LEADING_KEY_PATTERNS[p]));
+      expect(
+        [].concat(writes.Action).every((a: string) => a === 'dynamodb:PutItem' || a === 'dynamodb:UpdateItem'),
+      ).toBe(true);
+    },
+  );
 
   it('every role that touches sessions is limited by LeadingKeys, and only those of the session routes and batch pages reach SESSION#', () => {
-    const reachSessions = routes.filter((r) => dynamoStatements(defaults.json, r.logicalId).some((st) => leadingKeysOf(st).includes('SESSION#*')));
-    expect(reachSessions.map((r) => r.operation).sort()).toEqual(['create_session', 'get_batch_sessions', 'get_session', 'mark_session_irrelevant', 'push_events']);
+    const reachSessions = routes.filter((r) =>
+      dynamoStatements(defaults.json, r.logicalId).some((st) => leadingKeysOf(st).includes('SESSION#*')),
+    );
+    expect(reachSessions.map((r) => r.operation).sort()).toEqual([
+      'create_session',
+      'get_batch_sessions',
+      'get_session',
+      'mark_session_irrelevant',
+      'push_events',
+    ]);
   });
 
   it('push_events can touch sessions, their events and membership items only: no registry, shard, release or batch record', () => {
-    const keys: string[] = dynamoStatement(defaults.json, 'PushEventsFunction').Condition['ForAllValues:StringLike']['dynamodb:LeadingKeys'];
+    const keys: string[] = dynamoStatement(defaults.json, 'PushEventsFunction').Condition['ForAllValues:StringLike'][
+      'dynamodb:LeadingKeys'
+    ];
     expect(keys).toEqual(['SESSION#*', 'BATCH#*#SHARD#*']);
-    for (const pk of ['BATCHES', 'SHARD#3', 'RELEASE#r1']) expect(keys.some((p) => new RegExp(`^${p.replace(/\*/g, '.*')}$`).test(pk)), pk).toBe(false);
+    for (const pk of ['BATCHES', 'SHARD#3', 'RELEASE#r1'])
+      expect(
+        keys.some((p) => new RegExp(`^${p.replace(/\*/g, '.*')}$`).test(pk)),
+        pk,
+      ).toBe(false);
   });
 
   it('mark_session_irrelevant may name only its flag (and the keys and owner): dynamodb:Attributes', () => {
     const st = dynamoStatement(defaults.json, 'MarkSessionIrrelevantFunction');
     expect(st.Action).toBe('dynamodb:UpdateItem');
-    expect(st.Condition['ForAllValues:StringEquals']['dynamodb:Attributes']).toEqual(['pk', 'sk', 'isIrrelevant', 'ownerSub']);
+    expect(st.Condition['ForAllValues:StringEquals']['dynamodb:Attributes']).toEqual([
+      'pk',
+      'sk',
+      'isIrrelevant',
+      'ownerSub',
+    ]);
   });
 });
 
 describe('alarms', () => {
-  const alarmsOf = (t: CfnTemplate) => resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, p: r.Properties }));
+  const alarmsOf = (t: CfnTemplate) =>
+    resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, p: r.Properties }));
 
   it('every alarm has a name that starts with the stack name', () => {
     for (const [b, stackName] of [
@@ -155,11 +199,23 @@ describe('alarms', () => {
   it('alarm on the 4xx rate, 401/403 and 429 answers (from the access log) and consumed write units against the maximum', () => {
     const alarms = alarmsOf(tuned.json);
     const byName = (suffix: string) => alarms.find((a) => a.p.AlarmName === `clickstream-staging-${suffix}`)!.p;
-    const metricsOf = (p: any) => (p.Metrics as any[]).filter((m) => m.MetricStat).map((m) => `${m.MetricStat.Metric.Namespace}/${m.MetricStat.Metric.MetricName}`).sort();
+    const metricsOf = (p: any) =>
+      (p.Metrics as any[])
+        .filter((m) => m.MetricStat)
+        .map((m) => `${m.MetricStat.Metric.Namespace}/${m.MetricStat.Metric.MetricName}`)
+        .sort();
     expect(metricsOf(byName('Api4xxRate'))).toEqual(['AWS/ApiGateway/4xx', 'AWS/ApiGateway/Count']);
     expect(byName('Api4xxRate').Threshold).toBe(10);
-    expect(byName('ApiAuthFailures')).toMatchObject({ Namespace: 'Clickstream', MetricName: 'ApiAuthFailures', Threshold: 50 });
-    expect(byName('ApiThrottled')).toMatchObject({ Namespace: 'Clickstream', MetricName: 'ApiThrottled', Threshold: 10 });
+    expect(byName('ApiAuthFailures')).toMatchObject({
+      Namespace: 'Clickstream',
+      MetricName: 'ApiAuthFailures',
+      Threshold: 50,
+    });
+    expect(byName('ApiThrottled')).toMatchObject({
+      Namespace: 'Clickstream',
+      MetricName: 'ApiThrottled',
+      Threshold: 10,
+    });
     const writes = byName('TableWriteUnits');
     expect(metricsOf(writes)).toEqual(['AWS/DynamoDB/ConsumedWriteCapacityUnits']);
     expect(JSON.stringify(writes.Metrics)).toContain('/ 200'); // tableMaxWriteUnits of this configuration
@@ -181,8 +237,12 @@ describe('alarms', () => {
   });
 
   it('the dashboard name does not double the prefix', () => {
-    expect(onlyResource(tuned.json, 'AWS::CloudWatch::Dashboard')[1].Properties.DashboardName).toBe('clickstream-staging');
-    expect(onlyResource(defaults.json, 'AWS::CloudWatch::Dashboard')[1].Properties.DashboardName).toBe('ClickstreamStack');
+    expect(onlyResource(tuned.json, 'AWS::CloudWatch::Dashboard')[1].Properties.DashboardName).toBe(
+      'clickstream-staging',
+    );
+    expect(onlyResource(defaults.json, 'AWS::CloudWatch::Dashboard')[1].Properties.DashboardName).toBe(
+      'ClickstreamStack',
+    );
     expect(dashboardNameOf('prod-eu')).toBe('clickstream-prod-eu');
   });
 });
@@ -193,7 +253,8 @@ describe('outputs', () => {
 
   it('every output has a description', () => {
     for (const b of [defaults, tuned, givenKey, jwt]) {
-      for (const [id, o] of Object.entries(outputsOf(b.json))) expect(o.Description?.length ?? 0, id).toBeGreaterThan(20);
+      for (const [id, o] of Object.entries(outputsOf(b.json)))
+        expect(o.Description?.length ?? 0, id).toBeGreaterThan(20);
     }
   });
 
@@ -227,9 +288,15 @@ describe('encryption', () => {
     const [keyId, key] = onlyResource(tuned.json, 'AWS::KMS::Key');
     expect(key.Properties.EnableKeyRotation).toBe(true);
     const table = onlyResource(tuned.json, 'AWS::DynamoDB::Table')[1].Properties;
-    expect(table.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    expect(table.SSESpecification).toEqual({
+      SSEEnabled: true,
+      SSEType: 'KMS',
+      KMSMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] },
+    });
     for (const r of routes) {
-      const kms = statementsOfRole(tuned.json, r.logicalId).filter((s) => ([] as string[]).concat(s.Action).some((a) => a.startsWith('kms:')));
+      const kms = statementsOfRole(tuned.json, r.logicalId).filter((s) =>
+        ([] as string[]).concat(s.Action).some((a) => a.startsWith('kms:')),
+      );
       expect(kms, r.operation).toHaveLength(1);
       expect(kms[0].Resource).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
       expect(kms[0].Condition.StringEquals['kms:ViaService']).toBeDefined();
@@ -253,18 +320,27 @@ describe('smaller points', () => {
 
   it('CORS refuses plain http:// origins other than localhost and 127.0.0.1', () => {
     const read = (corsOrigins: string) => readSettings((k) => ({ corsOrigins })[k as 'corsOrigins']);
-    expect(() => read('http://shop.example.com')).toThrow(/must use https:\/\/ \(http:\/\/ only for localhost or 127.0.0.1\)/);
+    expect(() => read('http://shop.example.com')).toThrow(
+      /must use https:\/\/ \(http:\/\/ only for localhost or 127.0.0.1\)/,
+    );
     expect(() => read('http://localhost.evil.com')).toThrow(/must use https/);
-    expect(read('http://localhost:5173,http://127.0.0.1:8080,http://localhost,https://shop.example.com').corsOrigins).toHaveLength(4);
+    expect(
+      read('http://localhost:5173,http://127.0.0.1:8080,http://localhost,https://shop.example.com').corsOrigins,
+    ).toHaveLength(4);
   });
 
   it('refuses a tableKmsKey that is neither "create" nor a key ARN', () => {
-    expect(() => readSettings((k) => (k === 'tableKmsKey' ? 'yes' : undefined))).toThrow(/tableKmsKey must be "create" or a KMS key ARN/);
+    expect(() => readSettings((k) => (k === 'tableKmsKey' ? 'yes' : undefined))).toThrow(
+      /tableKmsKey must be "create" or a KMS key ARN/,
+    );
   });
 
   it('the functions learn the cap and the client auth mode', () => {
     for (const r of routes) {
-      expect(fnOf(defaults.json, r.logicalId).Environment.Variables).toMatchObject({ CLICKSTREAM_MAX_EVENTS_PER_SESSION: '10000', CLICKSTREAM_CLIENT_AUTH: 'iam' });
+      expect(fnOf(defaults.json, r.logicalId).Environment.Variables).toMatchObject({
+        CLICKSTREAM_MAX_EVENTS_PER_SESSION: '10000',
+        CLICKSTREAM_CLIENT_AUTH: 'iam',
+      });
       expect(fnOf(jwt.json, r.logicalId).Environment.Variables.CLICKSTREAM_CLIENT_AUTH).toBe('jwt');
     }
   });

@@ -114,12 +114,15 @@ describe('logs and tracing', () => {
     expect(fields.requestId).toBe('$context.requestId');
     expect(fields).toMatchObject({ routeKey: '$context.routeKey', status: '$context.status' });
     expect(format).not.toMatch(/querystring|\$context\.path|\$input|\$request\.body/i);
-    expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ApiAccessLogs/), 'Arn'] });
+    expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^ApiAccessLogs/), 'Arn'],
+    });
   });
 });
 
 describe('alarms', () => {
-  const alarmsOf = (t: CfnTemplate) => resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, p: r.Properties }));
+  const alarmsOf = (t: CfnTemplate) =>
+    resourcesOf(t, 'AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, p: r.Properties }));
 
   it('alarm on the API 5xx rate, Lambda errors and throttles of every function, DynamoDB throttles and system errors', () => {
     const alarms = alarmsOf(defaults.json);
@@ -198,7 +201,9 @@ describe('dashboard', () => {
     const body = bodyOf(defaults.json);
     for (const name of CUSTOM_METRICS) {
       // A graphed metric is ["Namespace","Name",dimName,dimValue,...,{options}] in the dashboard body.
-      expect(body, name).toMatch(new RegExp(`\\[\\\\"Clickstream\\\\",\\\\"${name}\\\\",\\\\"service\\\\",\\\\"clickstream\\\\",\\{`));
+      expect(body, name).toMatch(
+        new RegExp(`\\[\\\\"Clickstream\\\\",\\\\"${name}\\\\",\\\\"service\\\\",\\\\"clickstream\\\\",\\{`),
+      );
     }
   });
 
@@ -222,7 +227,9 @@ describe('settings', () => {
   });
 
   it('reads lists and numbers as the CDK CLI passes them (strings)', () => {
-    expect(read({ corsOrigins: 'https://a.example.com, https://b.example.com', throttleRateLimit: '10' })).toMatchObject({
+    expect(
+      read({ corsOrigins: 'https://a.example.com, https://b.example.com', throttleRateLimit: '10' }),
+    ).toMatchObject({
       corsOrigins: ['https://a.example.com', 'https://b.example.com'],
       throttleRateLimit: 10,
     });

@@ -89,8 +89,14 @@ describe('authorization', () => {
 
   it('clientAuth=none: client routes and the catch-all are open, nothing else', () => {
     const t = built.none.json;
-    const open = routeResources(t).filter((p) => p.AuthorizationType === 'NONE').map((p) => p.RouteKey).sort();
-    const expected = [...routes.filter((x) => !x.internal).map((r) => `${r.method} ${fullPath(r)}`), 'ANY /{proxy+}'].sort();
+    const open = routeResources(t)
+      .filter((p) => p.AuthorizationType === 'NONE')
+      .map((p) => p.RouteKey)
+      .sort();
+    const expected = [
+      ...routes.filter((x) => !x.internal).map((r) => `${r.method} ${fullPath(r)}`),
+      'ANY /{proxy+}',
+    ].sort();
     expect(open).toEqual(expected);
   });
 
@@ -133,7 +139,11 @@ describe('CORS', () => {
   it('with CORS, no authorized route catches preflights: API Gateway answers OPTIONS itself', () => {
     const keys = routeResources(built.jwt.json).map((p) => String(p.RouteKey));
     expect(keys.filter((k) => k.startsWith('OPTIONS ') || k.startsWith('ANY '))).toEqual([]);
-    expect(catchAll(built.jwt.json).map((p) => p.RouteKey.split(' ')[0]).sort()).toEqual(['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT']);
+    expect(
+      catchAll(built.jwt.json)
+        .map((p) => p.RouteKey.split(' ')[0])
+        .sort(),
+    ).toEqual(['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT']);
   });
 });
 
@@ -170,26 +180,36 @@ describe('least privilege', () => {
     );
   };
 
-  it.each(['iam', 'jwt', 'none'] as Mode[])('no wildcard DynamoDB action, no Scan but the erasure worker\'s, only the table ARN (clientAuth=%s)', (mode) => {
-    const statements = statementsOf(built[mode].json);
-    const dynamo = statements.filter((s) => s.actions.some((a) => a.toLowerCase().startsWith('dynamodb:')));
-    // One statement per function that uses the table, and one more for writes confined to export records.
-    expect(dynamo.length).toBe(routes.length + TASKS.length + [...routes, ...TASKS].filter((r) => r.writePartitions).length);
-    for (const s of dynamo) {
-      expect(s.effect).toBe('Allow');
-      for (const a of s.actions) {
-        expect(a, s.id).not.toContain('*');
-        // The erasure worker's periodic Scan finds a user's sessions (README "Erasing a user"); no one else scans.
-        if (!s.id.includes(erasureWorker.logicalId.replace(/Function$/, ''))) expect(a.toLowerCase(), s.id).not.toBe('dynamodb:scan');
-        expect(a, s.id).toMatch(/^dynamodb:(GetItem|BatchGetItem|Query|PutItem|UpdateItem|ConditionCheckItem|DeleteItem|Scan)$/);
+  it.each(['iam', 'jwt', 'none'] as Mode[])(
+    "no wildcard DynamoDB action, no Scan but the erasure worker's, only the table ARN (clientAuth=%s)",
+    (mode) => {
+      const statements = statementsOf(built[mode].json);
+      const dynamo = statements.filter((s) => s.actions.some((a) => a.toLowerCase().startsWith('dynamodb:')));
+      // One statement per function that uses the table, and one more for writes confined to export records.
+      expect(dynamo.length).toBe(
+        routes.length + TASKS.length + [...routes, ...TASKS].filter((r) => r.writePartitions).length,
+      );
+      for (const s of dynamo) {
+        expect(s.effect).toBe('Allow');
+        for (const a of s.actions) {
+          expect(a, s.id).not.toContain('*');
+          // The erasure worker's periodic Scan finds a user's sessions (README "Erasing a user"); no one else scans.
+          if (!s.id.includes(erasureWorker.logicalId.replace(/Function$/, '')))
+            expect(a.toLowerCase(), s.id).not.toBe('dynamodb:scan');
+          expect(a, s.id).toMatch(
+            /^dynamodb:(GetItem|BatchGetItem|Query|PutItem|UpdateItem|ConditionCheckItem|DeleteItem|Scan)$/,
+          );
+        }
+        // The table itself: no index ARN (the table has none), no other table, no "*".
+        expect(s.resources, s.id).toEqual([{ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] }]);
       }
-      // The table itself: no index ARN (the table has none), no other table, no "*".
-      expect(s.resources, s.id).toEqual([{ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] }]);
-    }
-  });
+    },
+  );
 
   it('the only statements on "*" are X-Ray\'s, which have no resource-level permissions', () => {
-    const star = statementsOf(built.iam.json).filter((s) => s.resources.includes('*')).filter(ofFunctions);
+    const star = statementsOf(built.iam.json)
+      .filter((s) => s.resources.includes('*'))
+      .filter(ofFunctions);
     expect(star.length).toBe(routes.length + 1 + TASKS.length); // every function, the catch-all's and the export tasks' included
     for (const s of star) expect(s.actions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
   });
@@ -206,7 +226,11 @@ describe('least privilege', () => {
       roleIds.add(roleId);
       const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref as string;
       const logs = statementsOf(t)
-        .filter((s) => resourcesOf(t, 'AWS::IAM::Policy').some(([pid, p]) => pid === s.id && p.Properties.Roles.some((x: { Ref: string }) => x.Ref === roleId)))
+        .filter((s) =>
+          resourcesOf(t, 'AWS::IAM::Policy').some(
+            ([pid, p]) => pid === s.id && p.Properties.Roles.some((x: { Ref: string }) => x.Ref === roleId),
+          ),
+        )
         .filter((s) => s.actions.some((a) => a.startsWith('logs:')));
       expect(logs, id).toHaveLength(1);
       expect(logs[0]!.actions.sort(), id).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
@@ -214,7 +238,9 @@ describe('least privilege', () => {
     }
     expect(roleIds.size, 'a role per function').toBe(functions.length);
     // Nobody else gets logs permissions.
-    const allLogs = statementsOf(t).filter(ofFunctions).filter((s) => s.actions.some((a) => a.startsWith('logs:')));
+    const allLogs = statementsOf(t)
+      .filter(ofFunctions)
+      .filter((s) => s.actions.some((a) => a.startsWith('logs:')));
     expect(allLogs).toHaveLength(functions.length);
   });
 
@@ -226,13 +252,18 @@ describe('least privilege', () => {
 });
 
 describe('cdk-nag (AwsSolutions)', () => {
-  it.each(['iam', 'jwt', 'none'] as Mode[])('reports nothing unacknowledged, errors or warnings (clientAuth=%s)', (mode) => {
-    // synthApp already synthesized under the plugin (it throws on an error); ask the pack directly
-    // for anything left, warnings included.
-    const report = built[mode].nag.validateScope(built[mode].app);
-    expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(',')}`)).toEqual([]);
-    expect(report.success).toBe(true);
-  });
+  it.each(['iam', 'jwt', 'none'] as Mode[])(
+    'reports nothing unacknowledged, errors or warnings (clientAuth=%s)',
+    (mode) => {
+      // synthApp already synthesized under the plugin (it throws on an error); ask the pack directly
+      // for anything left, warnings included.
+      const report = built[mode].nag.validateScope(built[mode].app);
+      expect(
+        report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(',')}`),
+      ).toEqual([]);
+      expect(report.success).toBe(true);
+    },
+  );
 
   it('every acknowledgement is narrow and names its reason', () => {
     for (const mode of ['iam', 'jwt', 'none'] as Mode[]) {
@@ -257,7 +288,9 @@ describe('cdk-nag (AwsSolutions)', () => {
       ].sort();
       expect(ids, mode).toEqual(expected);
       // Each function role's default policy (X-Ray on "*"), and nothing else.
-      const iamAcks = acks.filter((a) => a.id === 'AwsSolutions-IAM5[Resource::*]' && !a.path.includes('/ExportMachine/'));
+      const iamAcks = acks.filter(
+        (a) => a.id === 'AwsSolutions-IAM5[Resource::*]' && !a.path.includes('/ExportMachine/'),
+      );
       expect(iamAcks).toHaveLength(routes.length + 1 + TASKS.length);
       for (const a of iamAcks) expect(a.path).toMatch(/\/ServiceRole\/DefaultPolicy$/);
     }

@@ -41,19 +41,25 @@ describe('misspelled settings', () => {
   });
 
   it('stops the app before anything is built, naming the setting', () => {
-    expect(() => buildApp({ context: { retentionDay: '30' } })).toThrow(/retentionDay \(did you mean retentionDays\?\)/);
+    expect(() => buildApp({ context: { retentionDay: '30' } })).toThrow(
+      /retentionDay \(did you mean retentionDays\?\)/,
+    );
     expect(() => buildApp({ context: { retentionDay: '30', prodution: 'false', clientauth: 'none' } })).toThrow(
       /retentionDays.*production.*clientAuth/,
     );
   });
 
   it('`npx cdk synth -c retentionDay=30` fails and names retentionDays', () => {
-    const run = spawnSync(join(PROJECT_ROOT, 'node_modules', '.bin', 'cdk'), ['synth', '--no-notices', '--quiet', '-c', 'retentionDay=30'], {
-      cwd: PROJECT_ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' },
-      timeout: 90_000,
-    });
+    const run = spawnSync(
+      join(PROJECT_ROOT, 'node_modules', '.bin', 'cdk'),
+      ['synth', '--no-notices', '--quiet', '-c', 'retentionDay=30'],
+      {
+        cwd: PROJECT_ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' },
+        timeout: 90_000,
+      },
+    );
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('did you mean retentionDays?');
   }, 120_000);

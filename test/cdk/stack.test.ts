@@ -34,13 +34,22 @@ function dynamoActions(logicalId: string): string[] {
 
 describe('functions', () => {
   it('has exactly one function per operation, plus the catch-all, under stable logical ids', () => {
-    const ids = resourcesOfType('AWS::Lambda::Function').map(([id]) => id).sort();
-    expect(ids).toEqual([...routes.map((r) => r.logicalId), fallbackRoute.logicalId, ...taskFunctions.map((t) => t.logicalId)].sort());
+    const ids = resourcesOfType('AWS::Lambda::Function')
+      .map(([id]) => id)
+      .sort();
+    expect(ids).toEqual(
+      [...routes.map((r) => r.logicalId), fallbackRoute.logicalId, ...taskFunctions.map((t) => t.logicalId)].sort(),
+    );
   });
 
   it.each(routes.map((r) => [r.logicalId, r] as const))('%s runs its own bundle on Node.js 24, ARM64', (logicalId) => {
     const fn = json.Resources[logicalId]!.Properties;
-    expect(fn).toMatchObject({ Handler: 'index.handler', Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+    expect(fn).toMatchObject({
+      Handler: 'index.handler',
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+    });
     const codeKeys = routes.map((r) => JSON.stringify(json.Resources[r.logicalId]!.Properties.Code));
     expect(new Set(codeKeys).size).toBe(routes.length); // a bundle per function
     expect(fn.LoggingConfig?.LogGroup ?? fn.LoggingConfig).toBeDefined();
@@ -52,14 +61,21 @@ describe('functions', () => {
     });
   });
 
-  it.each(routes.map((r) => [r.operation, r] as const))('%s may use exactly its own DynamoDB actions on the table', (_op, route) => {
-    expect(dynamoActions(route.logicalId)).toEqual([...route.actions].sort());
-  });
+  it.each(routes.map((r) => [r.operation, r] as const))(
+    '%s may use exactly its own DynamoDB actions on the table',
+    (_op, route) => {
+      expect(dynamoActions(route.logicalId)).toEqual([...route.actions].sort());
+    },
+  );
 
   it('only the erasure worker may Scan the table', () => {
     expect(dynamoActions(erasureWorker.logicalId)).toEqual([...erasureWorker.actions].sort());
     const scanners = resourcesOfType('AWS::IAM::Policy')
-      .filter(([, p]) => p.Properties.PolicyDocument.Statement.some((s: { Action: string | string[] }) => ([] as string[]).concat(s.Action).includes('dynamodb:Scan')))
+      .filter(([, p]) =>
+        p.Properties.PolicyDocument.Statement.some((s: { Action: string | string[] }) =>
+          ([] as string[]).concat(s.Action).includes('dynamodb:Scan'),
+        ),
+      )
       .map(([, p]) => p.Properties.Roles[0].Ref as string);
     expect(scanners).toEqual([json.Resources[erasureWorker.logicalId]!.Properties.Role['Fn::GetAtt'][0]]);
   });
@@ -71,17 +87,22 @@ describe('functions', () => {
       const actions: string[] = Array.isArray(s.Action) ? s.Action : [s.Action];
       expect(actions).not.toContain('dynamodb:*');
       if (actions.includes('dynamodb:Scan')) expect(s.Resource).toEqual({ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] });
-      if (actions.some((a) => a.startsWith('dynamodb:'))) expect(s.Resource).toEqual({ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] });
+      if (actions.some((a) => a.startsWith('dynamodb:')))
+        expect(s.Resource).toEqual({ 'Fn::GetAtt': ['ClickstreamTable', 'Arn'] });
     }
   });
 });
 
 describe('SAM', () => {
   it('declares every variable that test/events/env.json sets (SAM overrides declared variables only)', () => {
-    const envFile = JSON.parse(readFileSync(new URL('../events/env.json', import.meta.url), 'utf8')) as Record<string, Record<string, string>>;
+    const envFile = JSON.parse(readFileSync(new URL('../events/env.json', import.meta.url), 'utf8')) as Record<
+      string,
+      Record<string, string>
+    >;
     for (const [logicalId, vars] of Object.entries(envFile)) {
       const declared = json.Resources[logicalId]!.Properties.Environment.Variables as Record<string, unknown>;
-      for (const key of Object.keys(vars)) expect(Object.keys(declared), `${logicalId} must declare ${key}`).toContain(key);
+      for (const key of Object.keys(vars))
+        expect(Object.keys(declared), `${logicalId} must declare ${key}`).toContain(key);
       expect(declared.DYNAMODB_ENDPOINT, 'empty in AWS: the regional endpoint').toBe('');
     }
   });

@@ -43,7 +43,11 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   });
 }
 
-const lines = (text: string) => text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l));
 
 describe('clickstream command', () => {
   let api: Api;
@@ -51,7 +55,10 @@ describe('clickstream command', () => {
   let dir: string;
   let batchId: string;
   /** Every session of the batch: its results, irrelevant flag and pushed events. */
-  const sessions = new Map<string, { results: string[]; irrelevant: boolean; events: { id: string; object: string }[] }>();
+  const sessions = new Map<
+    string,
+    { results: string[]; irrelevant: boolean; events: { id: string; object: string }[] }
+  >();
   const BIG_EVENTS = 1_200; // with 4 KB of meta each, more than a page's 4.5 MB budget
 
   beforeAll(async () => {
@@ -85,9 +92,22 @@ describe('clickstream command', () => {
     }
     // One session larger than a batch page may answer.
     const bigEvents: { id: string; object: string }[] = [];
-    expect((await api.post('/session', { session_id: 'cli-big', search_query: 'big', search_results: [{ object_id: 'x1' }], created_at: t })).status).toBe(200);
+    expect(
+      (
+        await api.post('/session', {
+          session_id: 'cli-big',
+          search_query: 'big',
+          search_results: [{ object_id: 'x1' }],
+          created_at: t,
+        })
+      ).status,
+    ).toBe(200);
     for (let k = 0; k < BIG_EVENTS; k += 200) {
-      const chunk = Array.from({ length: 200 }, (_, j) => ({ event_id: `big-${String(k + j).padStart(5, '0')}`, object_id: 'x1', meta: { pad: 'p'.repeat(4000) } }));
+      const chunk = Array.from({ length: 200 }, (_, j) => ({
+        event_id: `big-${String(k + j).padStart(5, '0')}`,
+        object_id: 'x1',
+        meta: { pad: 'p'.repeat(4000) },
+      }));
       expect((await api.post('/session/events', { session_id: 'cli-big', events: chunk })).body.accepted).toBe(200);
       bigEvents.push(...chunk.map((e) => ({ id: e.event_id, object: 'x1' })));
     }
@@ -109,92 +129,177 @@ describe('clickstream command', () => {
     const batch = JSON.parse(run.stdout);
     expect(batch).toMatchObject({ batch_id: batchId, status: 'released', session_count: sessions.size });
     expect(batch.ranges).toHaveLength(4);
-    expect(batch.ranges.reduce((n: number, r: { session_count: number }) => n + r.session_count, 0)).toBe(sessions.size);
+    expect(batch.ranges.reduce((n: number, r: { session_count: number }) => n + r.session_count, 0)).toBe(
+      sessions.size,
+    );
   });
 
-  it('exports the sessions format: every session once, with all of its events (gzip)', { timeout: 300_000 }, async () => {
-    const out = join(dir, 'sessions.jsonl.gz');
-    const run = await cli(['export', '--batch', batchId, '--out', out, '--workers', '3', '--page-size', '7', '--url', url]);
-    expect(run.stderr).toContain(`exported ${sessions.size}/${sessions.size} sessions`);
-    expect(run.code).toBe(0);
-    expect(existsSync(`${out}.parts`)).toBe(false);
-    const got = lines(gunzipSync(readFileSync(out)).toString('utf8'));
-    expect(got.map((s) => s.session_id).sort()).toEqual([...sessions.keys()].sort());
-    const numbers = got.map((s) => s.session_number);
-    expect(numbers).toEqual([...numbers].sort((a, b) => a - b)); // shard by shard, ascending
-    for (const s of got) {
-      const want = sessions.get(s.session_id)!;
-      expect(s.batch_id).toBe(batchId);
-      expect(s.is_irrelevant).toBe(want.irrelevant);
-      expect(s.events.map((e: { event_id: string }) => e.event_id).sort()).toEqual(want.events.map((e) => e.id).sort());
-      expect(s.events_count).toBe(want.events.length);
-      expect(s.events_truncated).toBe(false);
-      expect(s).not.toHaveProperty('events_next_cursor');
-    }
-    // The same lines as get_session answers (plus every event).
-    const direct = await api.get('/session', { session_id: 'cli-8' });
-    expect(got.find((s) => s.session_id === 'cli-8')).toEqual(direct.body);
-  });
-
-  it('exports the pairs format: query, results, clicked and negatives; irrelevant sessions all negative', { timeout: 300_000 }, async () => {
-    const out = join(dir, 'pairs.jsonl');
-    const run = await cli(['export', '--batch', batchId, '--out', out, '--format', 'pairs', '--workers', '8', '--url', url]);
-    expect(run.code).toBe(0);
-    const got = lines(readFileSync(out, 'utf8'));
-    expect(got.map((s) => s.session_id).sort()).toEqual([...sessions.keys()].sort());
-    for (const p of got) {
-      const want = sessions.get(p.session_id)!;
-      expect(Object.keys(p)).toEqual(['session_id', 'session_number', 'batch_id', 'created_at', 'user_id', 'query', 'is_irrelevant', 'results', 'clicked', 'negatives']);
-      expect(p.results).toEqual(want.results.map((object_id, position) => ({ object_id, rank: p.session_id === 'cli-big' ? null : position + 1, position })));
-      const clickedObjects = want.irrelevant ? [] : want.results.filter((o) => want.events.some((e) => e.object === o));
-      expect(p.clicked.map((c: { object_id: string }) => c.object_id)).toEqual(clickedObjects);
-      for (const c of p.clicked) {
-        expect(c.times).toHaveLength(want.events.filter((e) => e.object === c.object_id).length);
-        expect(c.event_types.every((t: string) => t === 'click')).toBe(true);
+  it(
+    'exports the sessions format: every session once, with all of its events (gzip)',
+    { timeout: 300_000 },
+    async () => {
+      const out = join(dir, 'sessions.jsonl.gz');
+      const run = await cli([
+        'export',
+        '--batch',
+        batchId,
+        '--out',
+        out,
+        '--workers',
+        '3',
+        '--page-size',
+        '7',
+        '--url',
+        url,
+      ]);
+      expect(run.stderr).toContain(`exported ${sessions.size}/${sessions.size} sessions`);
+      expect(run.code).toBe(0);
+      expect(existsSync(`${out}.parts`)).toBe(false);
+      const got = lines(gunzipSync(readFileSync(out)).toString('utf8'));
+      expect(got.map((s) => s.session_id).sort()).toEqual([...sessions.keys()].sort());
+      const numbers = got.map((s) => s.session_number);
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b)); // shard by shard, ascending
+      for (const s of got) {
+        const want = sessions.get(s.session_id)!;
+        expect(s.batch_id).toBe(batchId);
+        expect(s.is_irrelevant).toBe(want.irrelevant);
+        expect(s.events.map((e: { event_id: string }) => e.event_id).sort()).toEqual(
+          want.events.map((e) => e.id).sort(),
+        );
+        expect(s.events_count).toBe(want.events.length);
+        expect(s.events_truncated).toBe(false);
+        expect(s).not.toHaveProperty('events_next_cursor');
       }
-      expect(p.negatives).toEqual(want.results.filter((o) => !clickedObjects.includes(o)));
-      if (p.session_id === 'cli-0') expect(p.query).toEqual({ text: 'query 0', lang: 'en' });
-    }
-    expect(got.find((p) => p.session_id === 'cli-big').clicked[0].times).toHaveLength(BIG_EVENTS);
-  });
+      // The same lines as get_session answers (plus every event).
+      const direct = await api.get('/session', { session_id: 'cli-8' });
+      expect(got.find((s) => s.session_id === 'cli-8')).toEqual(direct.body);
+    },
+  );
 
-  it('resumes an export killed midway into the same file, byte for byte; stdout gets the same lines', { timeout: 300_000 }, async () => {
-    const whole = join(dir, 'whole.jsonl.gz');
-    expect((await cli(['export', '--batch', batchId, '--out', whole, '--workers', '2', '--page-size', '4', '--url', url, '--quiet'])).code).toBe(0);
+  it(
+    'exports the pairs format: query, results, clicked and negatives; irrelevant sessions all negative',
+    { timeout: 300_000 },
+    async () => {
+      const out = join(dir, 'pairs.jsonl');
+      const run = await cli([
+        'export',
+        '--batch',
+        batchId,
+        '--out',
+        out,
+        '--format',
+        'pairs',
+        '--workers',
+        '8',
+        '--url',
+        url,
+      ]);
+      expect(run.code).toBe(0);
+      const got = lines(readFileSync(out, 'utf8'));
+      expect(got.map((s) => s.session_id).sort()).toEqual([...sessions.keys()].sort());
+      for (const p of got) {
+        const want = sessions.get(p.session_id)!;
+        expect(Object.keys(p)).toEqual([
+          'session_id',
+          'session_number',
+          'batch_id',
+          'created_at',
+          'user_id',
+          'query',
+          'is_irrelevant',
+          'results',
+          'clicked',
+          'negatives',
+        ]);
+        expect(p.results).toEqual(
+          want.results.map((object_id, position) => ({
+            object_id,
+            rank: p.session_id === 'cli-big' ? null : position + 1,
+            position,
+          })),
+        );
+        const clickedObjects = want.irrelevant
+          ? []
+          : want.results.filter((o) => want.events.some((e) => e.object === o));
+        expect(p.clicked.map((c: { object_id: string }) => c.object_id)).toEqual(clickedObjects);
+        for (const c of p.clicked) {
+          expect(c.times).toHaveLength(want.events.filter((e) => e.object === c.object_id).length);
+          expect(c.event_types.every((t: string) => t === 'click')).toBe(true);
+        }
+        expect(p.negatives).toEqual(want.results.filter((o) => !clickedObjects.includes(o)));
+        if (p.session_id === 'cli-0') expect(p.query).toEqual({ text: 'query 0', lang: 'en' });
+      }
+      expect(got.find((p) => p.session_id === 'cli-big').clicked[0].times).toHaveLength(BIG_EVENTS);
+    },
+  );
 
-    const resumed = join(dir, 'resumed.jsonl.gz');
-    const args = ['export', '--batch', batchId, '--out', resumed, '--workers', '1', '--page-size', '4', '--url', url];
-    // Killed after k pages (the last one written but not committed): the first k at which some range
-    // is complete and another is not, so that both kinds of part are resumed.
-    let killedBetween = false;
-    for (let k = 2; k < 40 && !killedBetween; k++) {
-      rmSync(`${resumed}.parts`, { recursive: true, force: true });
-      const crashed = await cli(args, { CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: String(k) });
-      expect(crashed.signal).toBe('SIGKILL');
-      expect(existsSync(resumed)).toBe(false);
-      const state = JSON.parse(readFileSync(`${resumed}.parts/state.json`, 'utf8')) as { ranges: Record<string, { done: boolean; sessions: number }> };
-      const states = Object.values(state.ranges);
-      killedBetween = states.some((r) => r.done && r.sessions > 0) && states.some((r) => !r.done);
-    }
-    expect(killedBetween).toBe(true);
-    // Whatever a crash leaves after the committed part of a file must not reach the output.
-    for (const part of readdirSync(`${resumed}.parts`).filter((f) => f.startsWith('range-'))) appendFileSync(join(`${resumed}.parts`, part), '{"garbage":true}\n');
-    const again = await cli(args);
-    expect(again.code).toBe(0);
-    expect(again.stderr).toMatch(/resumed: [1-9]\d* sessions were already exported/); // not read again
-    expect(readFileSync(resumed).equals(readFileSync(whole))).toBe(true);
+  it(
+    'resumes an export killed midway into the same file, byte for byte; stdout gets the same lines',
+    { timeout: 300_000 },
+    async () => {
+      const whole = join(dir, 'whole.jsonl.gz');
+      expect(
+        (
+          await cli([
+            'export',
+            '--batch',
+            batchId,
+            '--out',
+            whole,
+            '--workers',
+            '2',
+            '--page-size',
+            '4',
+            '--url',
+            url,
+            '--quiet',
+          ])
+        ).code,
+      ).toBe(0);
 
-    // A different export into the same parts is refused, not mixed.
-    const other = join(dir, 'other.jsonl');
-    expect((await cli(['export', '--batch', batchId, '--out', other, '--url', url], { CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: '1' })).signal).toBe('SIGKILL');
-    const mixed = await cli(['export', '--batch', batchId, '--out', other, '--format', 'pairs', '--url', url]);
-    expect(mixed.code).toBe(1);
-    expect(mixed.stderr).toContain('--restart');
+      const resumed = join(dir, 'resumed.jsonl.gz');
+      const args = ['export', '--batch', batchId, '--out', resumed, '--workers', '1', '--page-size', '4', '--url', url];
+      // Killed after k pages (the last one written but not committed): the first k at which some range
+      // is complete and another is not, so that both kinds of part are resumed.
+      let killedBetween = false;
+      for (let k = 2; k < 40 && !killedBetween; k++) {
+        rmSync(`${resumed}.parts`, { recursive: true, force: true });
+        const crashed = await cli(args, { CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: String(k) });
+        expect(crashed.signal).toBe('SIGKILL');
+        expect(existsSync(resumed)).toBe(false);
+        const state = JSON.parse(readFileSync(`${resumed}.parts/state.json`, 'utf8')) as {
+          ranges: Record<string, { done: boolean; sessions: number }>;
+        };
+        const states = Object.values(state.ranges);
+        killedBetween = states.some((r) => r.done && r.sessions > 0) && states.some((r) => !r.done);
+      }
+      expect(killedBetween).toBe(true);
+      // Whatever a crash leaves after the committed part of a file must not reach the output.
+      for (const part of readdirSync(`${resumed}.parts`).filter((f) => f.startsWith('range-')))
+        appendFileSync(join(`${resumed}.parts`, part), '{"garbage":true}\n');
+      const again = await cli(args);
+      expect(again.code).toBe(0);
+      expect(again.stderr).toMatch(/resumed: [1-9]\d* sessions were already exported/); // not read again
+      expect(readFileSync(resumed).equals(readFileSync(whole))).toBe(true);
 
-    const stdout = await cli(['export', '--batch', batchId, '--out', '-', '--workers', '4', '--url', url, '--quiet']);
-    expect(stdout.code).toBe(0);
-    expect(stdout.stdout).toBe(gunzipSync(readFileSync(whole)).toString('utf8'));
-  });
+      // A different export into the same parts is refused, not mixed.
+      const other = join(dir, 'other.jsonl');
+      expect(
+        (
+          await cli(['export', '--batch', batchId, '--out', other, '--url', url], {
+            CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: '1',
+          })
+        ).signal,
+      ).toBe('SIGKILL');
+      const mixed = await cli(['export', '--batch', batchId, '--out', other, '--format', 'pairs', '--url', url]);
+      expect(mixed.code).toBe(1);
+      expect(mixed.stderr).toContain('--restart');
+
+      const stdout = await cli(['export', '--batch', batchId, '--out', '-', '--workers', '4', '--url', url, '--quiet']);
+      expect(stdout.code).toBe(0);
+      expect(stdout.stdout).toBe(gunzipSync(readFileSync(whole)).toString('utf8'));
+    },
+  );
 
   it('refuses a batch that still collects, and bad options, with a clear message', async () => {
     await api.post('/session', { session_id: 'cli-collecting', search_query: 'q', search_results: [] });
@@ -202,11 +307,30 @@ describe('clickstream command', () => {
     const run = await cli(['export', '--batch', collecting, '--out', join(dir, 'x.jsonl'), '--url', url]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('still collecting');
-    const bad = await cli(['export', '--batch', batchId, '--out', join(dir, 'x.jsonl'), '--format', 'csv', '--url', url]);
+    const bad = await cli([
+      'export',
+      '--batch',
+      batchId,
+      '--out',
+      join(dir, 'x.jsonl'),
+      '--format',
+      'csv',
+      '--url',
+      url,
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--format');
     expect((await cli(['export', '--batch', batchId, '--out', 'x'])).stderr).toContain('--url is required');
-    const mixed = await cli(['export', '--batch', batchId, '--server-side', '--out', join(dir, 'y.jsonl'), '--url', url]);
+    const mixed = await cli([
+      'export',
+      '--batch',
+      batchId,
+      '--server-side',
+      '--out',
+      join(dir, 'y.jsonl'),
+      '--url',
+      url,
+    ]);
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain('--out goes with an export by this command');
     const help = await cli(['export', '--help']);
@@ -220,7 +344,10 @@ describe('clickstream command', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^smoke: OK \(session clickstream-smoke-/);
     const id = /session (clickstream-smoke-\S+),/.exec(run.stdout)![1]!;
-    expect((await api.get('/session', { session_id: id })).body).toMatchObject({ is_irrelevant: true, events_count: 2 });
+    expect((await api.get('/session', { session_id: id })).body).toMatchObject({
+      is_irrelevant: true,
+      events_count: 2,
+    });
   });
 
   it('smoke fails with the step, the expectation and the answer when the server answers wrongly', async () => {
@@ -238,7 +365,9 @@ describe('clickstream command', () => {
       const port = (liar.address() as AddressInfo).port;
       const run = await cli(['smoke', '--url', `http://127.0.0.1:${port}/api/v1/clickstream`]);
       expect(run.code).toBe(1);
-      expect(run.stderr).toMatch(/smoke FAILED: create_session: answer: expected \{.*"created":true\}, got \{.*"created":false\}/);
+      expect(run.stderr).toMatch(
+        /smoke FAILED: create_session: answer: expected \{.*"created":true\}, got \{.*"created":false\}/,
+      );
     } finally {
       liar.close();
     }

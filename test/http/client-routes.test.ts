@@ -38,7 +38,10 @@ describe('create_session', () => {
     expect((await api.post('/session', sessionBody('iso', { created_at: naive }))).status).toBe(200);
     expect((await api.get('/session', { session_id: 'iso' })).body.created_at).toBe(d.getTime());
 
-    const withOffset = `${d.toISOString().slice(0, 19).replace(/T(\d\d)/, (_, h) => `T${String((Number(h) + 2) % 24).padStart(2, '0')}`)}+02:00`;
+    const withOffset = `${d
+      .toISOString()
+      .slice(0, 19)
+      .replace(/T(\d\d)/, (_, h) => `T${String((Number(h) + 2) % 24).padStart(2, '0')}`)}+02:00`;
     const sameDay = d.getUTCHours() < 22;
     if (sameDay) {
       expect((await api.post('/session', sessionBody('iso-offset', { created_at: withOffset }))).status).toBe(200);
@@ -169,14 +172,23 @@ describe('push_events', () => {
     expect(created.status).toBe(200);
     const retry = await api.post('/session', sessionBody('nulls', { sort_by: { field: 'price', order: 'asc' } }));
     expect(retry.body).toEqual({ session_id: 'nulls', created: false });
-    const pushed = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'n', object_id: 'o', event_type: null }] });
+    const pushed = await api.post('/session/events', {
+      session_id: 'nulls',
+      events: [{ event_id: 'n', object_id: 'o', event_type: null }],
+    });
     expect(pushed.body).toMatchObject({ accepted: 1 });
-    const again = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'n', object_id: 'o' }] });
+    const again = await api.post('/session/events', {
+      session_id: 'nulls',
+      events: [{ event_id: 'n', object_id: 'o' }],
+    });
     expect(again.body).toMatchObject({ duplicates: 1 });
     const got = (await api.get('/session', { session_id: 'nulls' })).body;
     expect(got.sort_by).toEqual({ field: 'price', order: 'asc', force_not_payload: false });
     expect(got.events[0]).toMatchObject({ event_id: 'n', event_type: 'click' });
-    const bad = await api.post('/session/events', { session_id: 'nulls', events: [{ event_id: 'm', object_id: 'o', event_type: 5 }] });
+    const bad = await api.post('/session/events', {
+      session_id: 'nulls',
+      events: [{ event_id: 'm', object_id: 'o', event_type: 5 }],
+    });
     expect(bad.status).toBe(422);
     expect(bad.body.detail[0].loc).toEqual(['body', 'events', 0, 'event_type']);
   });
@@ -236,7 +248,10 @@ describe('push_events', () => {
     expect((await api.post('/session/events', { session_id: 'ev-bad', events: many })).status).toBe(422);
     const mixed = await api.post('/session/events', {
       session_id: 'ev-bad',
-      events: [{ event_id: 'fine', object_id: 'o' }, { event_id: '', object_id: 'o' }],
+      events: [
+        { event_id: 'fine', object_id: 'o' },
+        { event_id: '', object_id: 'o' },
+      ],
     });
     expect(mixed.status).toBe(422);
     expect(mixed.body.detail[0].loc).toEqual(['body', 'events', 1, 'event_id']);
@@ -268,12 +283,20 @@ describe('get_session', () => {
   it('says plainly when events are cut and how to read the rest', async () => {
     await api.post('/session', sessionBody('paged-events'));
     const t = Date.now() - 5_000;
-    const evs = Array.from({ length: 25 }, (_, i) => ({ event_id: `e${String(i).padStart(2, '0')}`, object_id: 'o', created_at: t + i }));
+    const evs = Array.from({ length: 25 }, (_, i) => ({
+      event_id: `e${String(i).padStart(2, '0')}`,
+      object_id: 'o',
+      created_at: t + i,
+    }));
     await api.post('/session/events', { session_id: 'paged-events', events: evs });
     const seen: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 10; page++) {
-      const res = await api.get('/session', { session_id: 'paged-events', events_limit: 10, ...(cursor ? { events_after: cursor } : {}) });
+      const res = await api.get('/session', {
+        session_id: 'paged-events',
+        events_limit: 10,
+        ...(cursor ? { events_after: cursor } : {}),
+      });
       expect(res.status).toBe(200);
       expect(res.body.events_count).toBe(25);
       seen.push(...res.body.events.map((e: { event_id: string }) => e.event_id));
@@ -358,9 +381,17 @@ describe('requests that are not valid HTTP (the local server)', () => {
 
   it.each([
     ['a lowercase method', 'get /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\n\r\n', 400],
-    ['headers over 16 KB', `GET /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    [
+      'headers over 16 KB',
+      `GET /api/v1/clickstream/session?session_id=x HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+    ],
     ['a broken request line', 'NOT HTTP\r\n\r\n', 400],
-    ['an Expect header other than 100-continue', 'POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\nexpect: weird\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}', 417],
+    [
+      'an Expect header other than 100-continue',
+      'POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\nexpect: weird\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}',
+      417,
+    ],
     ['CONNECT', 'CONNECT a:80 HTTP/1.1\r\nhost: a\r\n\r\n', 405],
   ])('answers %s with a JSON detail', async (_name, text, status) => {
     const answer = await raw(text);
@@ -379,7 +410,9 @@ describe('requests that are not valid HTTP (the local server)', () => {
     });
 
   it('answers a request without Host like any other', async () => {
-    const [a] = answers(await raw('GET /api/v1/clickstream/session?session_id=nohost HTTP/1.1\r\nconnection: close\r\n\r\n'));
+    const [a] = answers(
+      await raw('GET /api/v1/clickstream/session?session_id=nohost HTTP/1.1\r\nconnection: close\r\n\r\n'),
+    );
     expect(a).toEqual({ status: 404, body: { detail: 'Session with id=nohost not found' } });
   });
 
@@ -397,12 +430,18 @@ describe('requests that are not valid HTTP (the local server)', () => {
 
   it('answers a valid request, then the bytes after it that are no request', async () => {
     const body = JSON.stringify(sessionBody('trailing'));
-    const text = await raw(`POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}garbage\r\n\r\n`);
+    const text = await raw(
+      `POST /api/v1/clickstream/session HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}garbage\r\n\r\n`,
+    );
     expect(answers(text).map((a) => a.status)).toEqual([200, 400]);
   });
 
   it('closes the connection after a 413 for a body past 6 MiB, and the next connection works', async () => {
-    const res = await fetch(api.url('/session'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(6 * 1024 * 1024 + 1) });
+    const res = await fetch(api.url('/session'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(6 * 1024 * 1024 + 1),
+    });
     expect(res.status).toBe(413);
     expect(res.headers.get('connection')).toBe('close');
     expect(await res.json()).toEqual({ detail: 'Request Entity Too Large' });

@@ -25,29 +25,52 @@ describe('sort_by.force_not_payload', () => {
     expect((await api.post('/session', sessionBody('es-forced', { sort_by: forced }))).status).toBe(200);
     expect((await api.post('/session', sessionBody('es-default', { sort_by: { field: 'price' } }))).status).toBe(200);
     expect((await api.get('/session', { session_id: 'es-forced' })).body.sort_by).toEqual(forced);
-    expect((await api.get('/session', { session_id: 'es-default' })).body.sort_by).toEqual({ field: 'price', order: 'asc', force_not_payload: false });
+    expect((await api.get('/session', { session_id: 'es-default' })).body.sort_by).toEqual({
+      field: 'price',
+      order: 'asc',
+      force_not_payload: false,
+    });
 
     // A retry must say the same: true is other content than the default.
-    expect((await api.post('/session', sessionBody('es-forced', { sort_by: forced }))).body).toEqual({ session_id: 'es-forced', created: false });
-    expect((await api.post('/session', sessionBody('es-forced', { sort_by: { field: 'price', order: 'desc' } }))).status).toBe(409);
-    expect((await api.post('/session', sessionBody('es-default', { sort_by: { field: 'price', force_not_payload: false } }))).body.created).toBe(false);
+    expect((await api.post('/session', sessionBody('es-forced', { sort_by: forced }))).body).toEqual({
+      session_id: 'es-forced',
+      created: false,
+    });
+    expect(
+      (await api.post('/session', sessionBody('es-forced', { sort_by: { field: 'price', order: 'desc' } }))).status,
+    ).toBe(409);
+    expect(
+      (await api.post('/session', sessionBody('es-default', { sort_by: { field: 'price', force_not_payload: false } })))
+        .body.created,
+    ).toBe(false);
 
     const released = await api.post('/internal/batch/release', { release_id: 'es-release' });
     expect(released.status).toBe(200);
     const page = await api.get('/internal/batch/sessions', { batch_id: released.body.batch_id, limit: 10 });
-    const byId = Object.fromEntries(page.body.sessions.map((s: { session_id: string; sort_by: unknown }) => [s.session_id, s.sort_by]));
-    expect(byId).toEqual({ 'es-forced': forced, 'es-default': { field: 'price', order: 'asc', force_not_payload: false } });
+    const byId = Object.fromEntries(
+      page.body.sessions.map((s: { session_id: string; sort_by: unknown }) => [s.session_id, s.sort_by]),
+    );
+    expect(byId).toEqual({
+      'es-forced': forced,
+      'es-default': { field: 'price', order: 'asc', force_not_payload: false },
+    });
   });
 
   it('reads as false for a session stored before the flag existed', async () => {
-    expect((await api.post('/session', sessionBody('es-old', { sort_by: { field: 'rank', order: 'asc' } }))).status).toBe(200);
+    expect(
+      (await api.post('/session', sessionBody('es-old', { sort_by: { field: 'rank', order: 'asc' } }))).status,
+    ).toBe(200);
     // Rewrite the stored content as the previous version wrote it: sort_by without the flag.
     const client = localClient(table.endpoint);
     const k = keys.session('es-old');
     const stored = sessionBody('es-old', {});
     const content = {
       search_query: stored.search_query,
-      search_results: stored.search_results.map((r: Record<string, unknown>) => ({ object_id: r.object_id, rank: r.rank ?? null, meta: r.meta ?? null })),
+      search_results: stored.search_results.map((r: Record<string, unknown>) => ({
+        object_id: r.object_id,
+        rank: r.rank ?? null,
+        meta: r.meta ?? null,
+      })),
       search_meta: null,
       payload_filter: null,
       sort_by: { field: 'rank', order: 'asc' },
@@ -62,7 +85,14 @@ describe('sort_by.force_not_payload', () => {
       }),
     );
     client.destroy();
-    expect((await api.get('/session', { session_id: 'es-old' })).body.sort_by).toEqual({ field: 'rank', order: 'asc', force_not_payload: false });
-    expect((await api.post('/session', sessionBody('es-old', { sort_by: { field: 'rank' } }))).body).toEqual({ session_id: 'es-old', created: false });
+    expect((await api.get('/session', { session_id: 'es-old' })).body.sort_by).toEqual({
+      field: 'rank',
+      order: 'asc',
+      force_not_payload: false,
+    });
+    expect((await api.post('/session', sessionBody('es-old', { sort_by: { field: 'rank' } }))).body).toEqual({
+      session_id: 'es-old',
+      created: false,
+    });
   });
 });

@@ -57,19 +57,34 @@ describe('erasure routes', () => {
 
   it('POST with malformed JSON is 422 and with another media type 415', async () => {
     expect((await api.post(PATH, '{"user_id":')).status).toBe(422);
-    expect((await api.post(PATH, 'user_id=u1', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    expect((await api.post(PATH, 'user_id=u1', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(
+      415,
+    );
     expect((await api.get(PATH, { request_id: 'r1' })).status).toBe(404);
   });
 
   it('answers 202 with the state, then the same request for a repeat, and 409 for another user under that request_id', async () => {
     const first = await api.post(PATH, { user_id: 'u1', request_id: 'r2' });
     expect(first.status).toBe(202);
-    expect(first.body).toMatchObject({ request_id: 'r2', state: 'pending', sessions_erased: 0, events_erased: 0, batch_memberships_erased: 0 });
+    expect(first.body).toMatchObject({
+      request_id: 'r2',
+      state: 'pending',
+      sessions_erased: 0,
+      events_erased: 0,
+      batch_memberships_erased: 0,
+    });
     expect(first.body.user_id_hmac).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     const conflict = await api.post(PATH, { user_id: 'u2', request_id: 'r2' });
-    expect(conflict).toMatchObject({ status: 409, body: { detail: 'Erasure request with id=r2 already exists for another user' } });
+    expect(conflict).toMatchObject({
+      status: 409,
+      body: { detail: 'Erasure request with id=r2 already exists for another user' },
+    });
     await eraser.settled();
     const done = await api.get(PATH, { request_id: 'r2' });
-    expect(done.body).toMatchObject({ state: 'done', user_id_hmac: first.body.user_id_hmac, accepted_at: first.body.accepted_at });
+    expect(done.body).toMatchObject({
+      state: 'done',
+      user_id_hmac: first.body.user_id_hmac,
+      accepted_at: first.body.accepted_at,
+    });
   });
 });

@@ -40,7 +40,11 @@ function start(
   options: { viaNpm?: boolean; env?: Record<string, string> } = {},
 ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const [command, argv] = options.viaNpm ? ['npm', ['start', '--', ...args]] : [TSX, ['bin/local.ts', ...args]];
-  const child = spawn(command, argv, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(command, argv, {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -59,7 +63,8 @@ function javaOnPort(port: number): string[] {
     } catch {
       continue; // gone meanwhile
     }
-    if (args.some((a) => a.endsWith('DynamoDBLocal.jar')) && args[args.indexOf('-port') + 1] === String(port)) found.push(pid);
+    if (args.some((a) => a.endsWith('DynamoDBLocal.jar')) && args[args.indexOf('-port') + 1] === String(port))
+      found.push(pid);
   }
   return found;
 }
@@ -115,7 +120,7 @@ function running(pid: number): boolean {
 const parentOf = (pid: number) => Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 async function until(what: string, done: () => boolean, output: () => string, timeoutMs = 60_000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !done(); ) {
+  for (const end = Date.now() + timeoutMs; !done();) {
     if (Date.now() > end) throw new Error(`${what} did not happen:\n${output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -125,7 +130,11 @@ async function until(what: string, done: () => boolean, output: () => string, ti
 async function startServing(args: string[], options: Parameters<typeof start>[1] = {}) {
   const [port, dynamoPort] = [await freePort(), await freePort()];
   const run = start(['--port', String(port), '--dynamodb-port', String(dynamoPort), ...args], options);
-  await until('npm start coming up', () => run.output().includes('Ctrl+C stops both.') || run.child.exitCode !== null, run.output);
+  await until(
+    'npm start coming up',
+    () => run.output().includes('Ctrl+C stops both.') || run.child.exitCode !== null,
+    run.output,
+  );
   expect(run.output()).toContain('Ctrl+C stops both.');
   const [java] = javaOnPort(dynamoPort).map(Number);
   expect(java).toBeGreaterThan(0);
@@ -146,11 +155,15 @@ describe('npm start stops DynamoDB Local whatever stops it', () => {
   it.each([
     ['setpriv --pdeathsig', {}],
     ['the watchdog alone', { DYNAMODB_LOCAL_NO_PDEATHSIG: '1' }],
-  ])('SIGKILL of the server process leaves no java behind (%s)', async (_how, env) => {
-    const run = await startServing([], { viaNpm: true, env });
-    process.kill(run.server, 'SIGKILL');
-    await until('java ending', () => !running(run.java), run.output, 20_000);
-  }, 120_000);
+  ])(
+    'SIGKILL of the server process leaves no java behind (%s)',
+    async (_how, env) => {
+      const run = await startServing([], { viaNpm: true, env });
+      process.kill(run.server, 'SIGKILL');
+      await until('java ending', () => !running(run.java), run.output, 20_000);
+    },
+    120_000,
+  );
 
   it('says loudly that DynamoDB Local stopped, and exits 1', async () => {
     const run = await startServing([]);
@@ -164,7 +177,18 @@ describe('npm start options', () => {
   it('--help exits 0 and lists every option and variable', async () => {
     const run = start(['--help']);
     expect(await run.exited).toBe(0);
-    for (const option of ['--port', '--host', '--cors-origin', '--persist', '--in-memory', '--dynamodb-port', '--help', 'PORT', 'HOST', 'TABLE_NAME']) {
+    for (const option of [
+      '--port',
+      '--host',
+      '--cors-origin',
+      '--persist',
+      '--in-memory',
+      '--dynamodb-port',
+      '--help',
+      'PORT',
+      'HOST',
+      'TABLE_NAME',
+    ]) {
       expect(run.output()).toContain(option);
     }
   });
@@ -181,7 +205,11 @@ describe('npm start options', () => {
     [['--persist', '--in-memory'], {}, '--persist and --in-memory exclude each other'],
     [[], { PORT: 'abc' }, 'PORT must be a port number'],
     // `npm start --port 3001`: npm keeps --port (npm_config_port=true) and passes "3001" on.
-    [['3001'], { npm_lifecycle_event: 'start', npm_config_port: 'true' }, 'npm kept --port for itself. Put the options after "--"'],
+    [
+      ['3001'],
+      { npm_lifecycle_event: 'start', npm_config_port: 'true' },
+      'npm kept --port for itself. Put the options after "--"',
+    ],
   ])('%j (env %j): exits 2 with a clear message', async (args, env, message) => {
     const run = start(args, { env });
     expect(await run.exited).toBe(2);
@@ -204,12 +232,19 @@ describe('npm start options', () => {
     const url = `http://127.0.0.1:${run.port}/api/v1/clickstream/session`;
     const preflight = await fetch(url, {
       method: 'OPTIONS',
-      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,authorization',
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
-    const other = await fetch(url, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    const other = await fetch(url, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' },
+    });
     expect(other.status).toBe(204);
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
     const created = await fetch(url, {
@@ -237,9 +272,17 @@ describe('npm start -- --dynamodb-endpoint URL', () => {
     const endpoint = inject('dynamoEndpoint');
     const tableName = `npm-start-${randomUUID()}`;
     const port = await freePort();
-    const run = start(['--port', String(port), '--dynamodb-endpoint', `${endpoint}/`], { env: { TABLE_NAME: tableName } });
-    await until('npm start coming up', () => run.output().includes('Ctrl+C stops it.') || run.child.exitCode !== null, run.output);
-    expect(run.output()).toContain(`DynamoDB: ${endpoint} (--dynamodb-endpoint: not started or stopped here), table ${tableName}`);
+    const run = start(['--port', String(port), '--dynamodb-endpoint', `${endpoint}/`], {
+      env: { TABLE_NAME: tableName },
+    });
+    await until(
+      'npm start coming up',
+      () => run.output().includes('Ctrl+C stops it.') || run.child.exitCode !== null,
+      run.output,
+    );
+    expect(run.output()).toContain(
+      `DynamoDB: ${endpoint} (--dynamodb-endpoint: not started or stopped here), table ${tableName}`,
+    );
     expect(run.output()).not.toContain('DynamoDB Local:');
     const created = await fetch(`http://127.0.0.1:${port}/api/v1/clickstream/session`, {
       method: 'POST',
@@ -254,7 +297,11 @@ describe('npm start -- --dynamodb-endpoint URL', () => {
 
     // A second start finds the table there and serves what the first one stored.
     const again = start(['--port', String(port), '--dynamodb-endpoint', endpoint], { env: { TABLE_NAME: tableName } });
-    await until('npm start coming up again', () => again.output().includes('Ctrl+C stops it.') || again.child.exitCode !== null, again.output);
+    await until(
+      'npm start coming up again',
+      () => again.output().includes('Ctrl+C stops it.') || again.child.exitCode !== null,
+      again.output,
+    );
     const read = await fetch(`http://127.0.0.1:${port}/api/v1/clickstream/session?session_id=given-endpoint`);
     expect(read.status).toBe(200);
     again.child.kill('SIGINT');
@@ -268,10 +315,19 @@ describe('npm start -- --dynamodb-endpoint URL', () => {
   });
 
   it.each([
-    [['--dynamodb-endpoint', 'localhost:8000'], '--dynamodb-endpoint must be an http(s) URL such as http://127.0.0.1:8000, got "localhost:8000"'],
+    [
+      ['--dynamodb-endpoint', 'localhost:8000'],
+      '--dynamodb-endpoint must be an http(s) URL such as http://127.0.0.1:8000, got "localhost:8000"',
+    ],
     [['--dynamodb-endpoint', 'ftp://127.0.0.1:8000'], '--dynamodb-endpoint must be an http(s) URL'],
-    [['--dynamodb-endpoint', 'http://127.0.0.1:8000', '--persist'], '--dynamodb-endpoint and --persist exclude each other'],
-    [['--dynamodb-endpoint', 'http://127.0.0.1:8000', '--dynamodb-port', '8001'], '--dynamodb-endpoint and --dynamodb-port exclude each other'],
+    [
+      ['--dynamodb-endpoint', 'http://127.0.0.1:8000', '--persist'],
+      '--dynamodb-endpoint and --persist exclude each other',
+    ],
+    [
+      ['--dynamodb-endpoint', 'http://127.0.0.1:8000', '--dynamodb-port', '8001'],
+      '--dynamodb-endpoint and --dynamodb-port exclude each other',
+    ],
   ])('%j: exits 2 with a clear message', async (args, message) => {
     const run = start(args);
     expect(await run.exited).toBe(2);
@@ -283,7 +339,9 @@ describe('npm start -- --dynamodb-endpoint URL', () => {
     const port = await freePort();
     const run = start(['--port', String(await freePort()), '--dynamodb-endpoint', `http://127.0.0.1:${port}`]);
     expect(await run.exited).toBe(1);
-    expect(run.output()).toContain(`npm start: cannot use the table clickstream-local at http://127.0.0.1:${port} (--dynamodb-endpoint):`);
+    expect(run.output()).toContain(
+      `npm start: cannot use the table clickstream-local at http://127.0.0.1:${port} (--dynamodb-endpoint):`,
+    );
   }, 60_000);
 });
 
@@ -291,18 +349,25 @@ describe('without Java', () => {
   it("npm test's first line says that Java 17 is missing and how to install it", async () => {
     const bin = mkdtempSync(join(tmpdir(), 'no-java-'));
     symlinkSync(process.execPath, join(bin, 'node')); // node, and nothing else, on the PATH
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/unit'], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, PATH: bin },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/unit'],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, PATH: bin },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(1);
-    const firstLine = out.replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => l.trim() !== '');
+    const firstLine = out
+      .replace(/\x1b\[[0-9;]*m/g, '')
+      .split('\n')
+      .find((l) => l.trim() !== '');
     expect(firstLine).toContain('needs Java 17 or newer');
     expect(out).toContain('apt-get install -y openjdk-17-jre-headless');
     expect(out).not.toContain('No test files found');

@@ -55,17 +55,32 @@ beforeAll(async () => {
       search_results: [{ object_id: `obj-${SECRET}`, rank: 1 }],
       user_id: `user-${SECRET}`,
     };
-    const event = (id: string, extra: Record<string, unknown> = {}) => ({ event_id: `${id}-${SECRET}`, object_id: `obj-${SECRET}`, ...extra });
+    const event = (id: string, extra: Record<string, unknown> = {}) => ({
+      event_id: `${id}-${SECRET}`,
+      object_id: `obj-${SECRET}`,
+      ...extra,
+    });
     expect((await call('create_session', api.post('/session', session))).status).toBe(200);
     expect((await call('create_session', api.post('/session', session))).status).toBe(200); // retry: not created
-    expect((await call('push_events', api.post('/session/events', { session_id: sid, events: [event('e1')] }))).status).toBe(200);
-    expect((await call('push_events', api.post('/session/events', { session_id: sid, events: [event('e1'), event('e2')] }))).status).toBe(200);
+    expect(
+      (await call('push_events', api.post('/session/events', { session_id: sid, events: [event('e1')] }))).status,
+    ).toBe(200);
+    expect(
+      (await call('push_events', api.post('/session/events', { session_id: sid, events: [event('e1'), event('e2')] })))
+        .status,
+    ).toBe(200);
     const old = nowSeconds() - 2 * 86_400;
     const mixed = [event('e1', { object_id: `other-${SECRET}` }), event('e3', { created_at: old })];
-    expect((await call('push_events', api.post('/session/events', { session_id: sid, events: mixed }))).status).toBe(200);
+    expect((await call('push_events', api.post('/session/events', { session_id: sid, events: mixed }))).status).toBe(
+      200,
+    );
     expect((await call('get_session', api.get('/session', { session_id: `unknown-${SECRET}` }))).status).toBe(404);
-    expect((await call('create_session', api.post('/session', 'not json', { 'content-type': 'text/plain' }))).status).toBe(415);
-    expect((await call('release_batch', api.post('/internal/batch/release', { release_id: `rel-${SECRET}` }))).status).toBe(200);
+    expect(
+      (await call('create_session', api.post('/session', 'not json', { 'content-type': 'text/plain' }))).status,
+    ).toBe(415);
+    expect(
+      (await call('release_batch', api.post('/internal/batch/release', { release_id: `rel-${SECRET}` }))).status,
+    ).toBe(200);
     expect((await call('not_found', api.get('/no-such-route'))).status).toBe(404);
     // DynamoDB throttling that outlasted the SDK's retries: 503 with Retry-After.
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
@@ -125,7 +140,9 @@ describe('metrics', () => {
   });
 
   it('cover every metric the dashboard graphs, and no other', () => {
-    const names = new Set(emf().flatMap((b) => b._aws.CloudWatchMetrics.flatMap((d: any) => d.Metrics.map((m: any) => m.Name))));
+    const names = new Set(
+      emf().flatMap((b) => b._aws.CloudWatchMetrics.flatMap((d: any) => d.Metrics.map((m: any) => m.Name))),
+    );
     expect([...names].sort()).toEqual([...CUSTOM_METRICS].sort());
   });
 
@@ -135,7 +152,8 @@ describe('metrics', () => {
       for (const d of blob._aws.CloudWatchMetrics) {
         for (const m of d.Metrics) {
           const v = blob[m.Name];
-          totals[m.Name] = (totals[m.Name] ?? 0) + (Array.isArray(v) ? v.reduce((a: number, b: number) => a + b, 0) : v);
+          totals[m.Name] =
+            (totals[m.Name] ?? 0) + (Array.isArray(v) ? v.reduce((a: number, b: number) => a + b, 0) : v);
         }
       }
     }

@@ -24,7 +24,10 @@ async function scenario(retentionDays: number): Promise<{ items: Item[]; started
   const { endpoint, tableName } = await useFreshTable({ CLICKSTREAM_RETENTION_DAYS: String(retentionDays) });
   const started = Date.now();
   for (const id of ['s1', 's2']) expect((await api.post('/session', sessionBody(id))).status).toBe(200);
-  const events = [{ event_id: 'e1', object_id: 'o1' }, { event_id: 'e2', object_id: 'o2' }];
+  const events = [
+    { event_id: 'e1', object_id: 'o1' },
+    { event_id: 'e2', object_id: 'o2' },
+  ];
   expect((await api.post('/session/events', { session_id: 's1', events })).status).toBe(200);
   expect((await api.post('/session/irrelevant', { session_id: 's2' })).status).toBe(200);
   expect((await api.post('/internal/batch/release', { release_id: 'r1' })).status).toBe(200);

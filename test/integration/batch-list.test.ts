@@ -12,7 +12,14 @@ import { useFreshTable } from '../support/table.js';
 const create = (id: string) =>
   createSession({
     sessionId: id,
-    content: { search_query: id, search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null },
+    content: {
+      search_query: id,
+      search_results: [],
+      search_meta: null,
+      payload_filter: null,
+      sort_by: null,
+      user_id: null,
+    },
   });
 
 async function everyBatch(limit: number): Promise<BatchInfo[]> {
@@ -65,7 +72,9 @@ describe('list_batches', () => {
     const registry = (await getRegistry())!;
     const interrupted = registry.collectingBatchId;
     // A release that claimed and then crashed: nobody retries its release_id.
-    expect(await claimRelease({ releaseId: 'crashed', batchId: interrupted, nextBatchId: 'after-crash', now: Date.now() })).toBe(true);
+    expect(
+      await claimRelease({ releaseId: 'crashed', batchId: interrupted, nextBatchId: 'after-crash', now: Date.now() }),
+    ).toBe(true);
     const during = await everyBatch(50);
     expect(during[0]).toMatchObject({ batchId: 'after-crash', status: 'collecting' });
     expect(during[1]).toMatchObject({ batchId: interrupted, status: 'collecting', sessionCount: 2 });

@@ -5,7 +5,13 @@
  * whole sessions past any events limit.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { getBatch, getBatchSessions, readRange, releaseBatch, type ShardRange } from '../../functions/domain/batches.js';
+import {
+  getBatch,
+  getBatchSessions,
+  readRange,
+  releaseBatch,
+  type ShardRange,
+} from '../../functions/domain/batches.js';
 import { createSession, markIrrelevant, pushEvents } from '../../functions/domain/sessions.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { SHARD_STRIDE } from '../../functions/storage/keys.js';
@@ -14,14 +20,23 @@ import { useFreshTable } from '../support/table.js';
 
 const SHARDS = 8;
 
-
 /** Creates `size` sessions (every third one with events, every fifth irrelevant) and releases them. */
-async function releasedBatch(prefix: string, size: number): Promise<{ batchId: string; ids: string[]; irrelevant: Set<string> }> {
+async function releasedBatch(
+  prefix: string,
+  size: number,
+): Promise<{ batchId: string; ids: string[]; irrelevant: Set<string> }> {
   const ids = Array.from({ length: size }, (_, i) => `${prefix}-${i}`);
   const irrelevant = new Set(ids.filter((_, i) => i % 5 === 1));
   for (const [i, id] of ids.entries()) {
     await createSession({ sessionId: id, content: content(i) });
-    if (i % 3 === 0) await pushEvents(id, Array.from({ length: 1 + (i % 4) }, (_, k) => ({ eventId: `e${k}`, content: { object_id: `o${i}`, event_type: 'click', meta: null } })));
+    if (i % 3 === 0)
+      await pushEvents(
+        id,
+        Array.from({ length: 1 + (i % 4) }, (_, k) => ({
+          eventId: `e${k}`,
+          content: { object_id: `o${i}`, event_type: 'click', meta: null },
+        })),
+      );
     if (irrelevant.has(id)) await markIrrelevant(id);
   }
   const { batchId } = await releaseBatch(`${prefix}-release`);
@@ -29,12 +44,24 @@ async function releasedBatch(prefix: string, size: number): Promise<{ batchId: s
 }
 
 /** One reader: pages through its ranges with after_number / last_number, bounded by until_number. */
-async function reader(batchId: string, ranges: ShardRange[], limit: number, includeIrrelevant = true): Promise<string[]> {
+async function reader(
+  batchId: string,
+  ranges: ShardRange[],
+  limit: number,
+  includeIrrelevant = true,
+): Promise<string[]> {
   const seen: string[] = [];
   for (const range of ranges) {
     let after = range.afterNumber;
     for (let guard = 0; guard < 10_000; guard++) {
-      const page = await getBatchSessions({ batchId, afterNumber: after, untilNumber: range.untilNumber, limit, includeIrrelevant, events: { limit: 1000 } });
+      const page = await getBatchSessions({
+        batchId,
+        afterNumber: after,
+        untilNumber: range.untilNumber,
+        limit,
+        includeIrrelevant,
+        events: { limit: 1000 },
+      });
       if (page.lastNumber === null) break;
       for (const s of page.sessions) {
         expect(s.session.sessionNumber).toBeGreaterThan(range.afterNumber);
@@ -94,8 +121,21 @@ describe('parallel readers over the ranges of get_batch', () => {
 
   it('gives the same sessions with eventually consistent reads', async () => {
     const b = batches[2]!;
-    const strong = await getBatchSessions({ batchId: b.batchId, afterNumber: 0, limit: 1000, includeIrrelevant: true, events: { limit: 1000 } });
-    const eventual = await getBatchSessions({ batchId: b.batchId, afterNumber: 0, limit: 1000, includeIrrelevant: true, consistent: false, events: { limit: 1000 } });
+    const strong = await getBatchSessions({
+      batchId: b.batchId,
+      afterNumber: 0,
+      limit: 1000,
+      includeIrrelevant: true,
+      events: { limit: 1000 },
+    });
+    const eventual = await getBatchSessions({
+      batchId: b.batchId,
+      afterNumber: 0,
+      limit: 1000,
+      includeIrrelevant: true,
+      consistent: false,
+      events: { limit: 1000 },
+    });
     expect(eventual.sessions).toEqual(strong.sessions);
     expect(strong.sessions).toHaveLength(b.size);
   });
@@ -114,11 +154,23 @@ describe('parallel readers over the ranges of get_batch', () => {
       { step: 'initialize', name: 'countPartitionReads' },
     );
     try {
-      const all = await getBatchSessions({ batchId: b.batchId, afterNumber: 0, limit: 1000, includeIrrelevant: true, events: { limit: 1 } });
+      const all = await getBatchSessions({
+        batchId: b.batchId,
+        afterNumber: 0,
+        limit: 1000,
+        includeIrrelevant: true,
+        events: { limit: 1 },
+      });
       const order = all.sessions.map((s) => s.session.sessionId);
       for (const limit of [1, 5, 10]) {
         queried.length = 0;
-        const page = await getBatchSessions({ batchId: b.batchId, afterNumber: 0, limit, includeIrrelevant: false, events: { limit: 10 } });
+        const page = await getBatchSessions({
+          batchId: b.batchId,
+          afterNumber: 0,
+          limit,
+          includeIrrelevant: false,
+          events: { limit: 10 },
+        });
         expect(page.sessions).toHaveLength(limit);
         // Exactly the sessions up to the last one returned, each read once: nothing beyond it.
         const upTo = order.slice(0, order.indexOf(page.sessions.at(-1)!.session.sessionId) + 1);
@@ -131,7 +183,7 @@ describe('parallel readers over the ranges of get_batch', () => {
   });
 });
 
-describe('readRange (the export worker\'s read)', () => {
+describe("readRange (the export worker's read)", () => {
   beforeAll(async () => {
     await useFreshTable({ CLICKSTREAM_BATCH_SHARDS: '2' });
   });
@@ -141,7 +193,13 @@ describe('readRange (the export worker\'s read)', () => {
     await createSession({ sessionId: 'big', content: content(0) });
     for (let k = 0; k < many; k += 1000) {
       const n = Math.min(1000, many - k);
-      await pushEvents('big', Array.from({ length: n }, (_, j) => ({ eventId: `e${String(k + j).padStart(5, '0')}`, content: { object_id: 'o0', event_type: 'click', meta: null } })));
+      await pushEvents(
+        'big',
+        Array.from({ length: n }, (_, j) => ({
+          eventId: `e${String(k + j).padStart(5, '0')}`,
+          content: { object_id: 'o0', event_type: 'click', meta: null },
+        })),
+      );
     }
     for (let i = 1; i < 12; i++) await createSession({ sessionId: `s${i}`, content: content(i) });
     const { batchId } = await releaseBatch('range-release');

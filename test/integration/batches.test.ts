@@ -11,7 +11,6 @@ import { content } from '../support/sessions.js';
 import { useFreshTable } from '../support/table.js';
 import { FaultProxy } from '../robustness/support/fault-proxy.js';
 
-
 const create = (id: string, i = 0) => createSession({ sessionId: id, content: content(i) });
 
 /** The membership items of a released batch, read straight from the table. */
@@ -35,7 +34,13 @@ async function members(batchId: string, limit = 1000, includeIrrelevant = true):
   const out: { id: string; n: number }[] = [];
   let after = 0;
   for (let guard = 0; guard < 100_000; guard++) {
-    const page = await getBatchSessions({ batchId, afterNumber: after, limit, includeIrrelevant, events: { limit: 1 } });
+    const page = await getBatchSessions({
+      batchId,
+      afterNumber: after,
+      limit,
+      includeIrrelevant,
+      events: { limit: 1 },
+    });
     if (page.lastNumber === null) {
       expect(page.sessions).toEqual([]);
       return out;
@@ -78,7 +83,12 @@ describe('release_batch', () => {
     expect(await releaseBatch('r1')).toEqual(first);
 
     const released = await getBatch(first.batchId);
-    expect(released).toMatchObject({ status: 'released', releaseId: 'r1', releasedAt: first.releasedAt, sessionCount: 2 });
+    expect(released).toMatchObject({
+      status: 'released',
+      releaseId: 'r1',
+      releasedAt: first.releasedAt,
+      sessionCount: 2,
+    });
 
     const next = await getBatch();
     expect(next.batchId).not.toBe(first.batchId);
@@ -101,7 +111,13 @@ describe('release_batch', () => {
     await create('collecting-1');
     const collecting = await getBatch();
     await expectDomainError(
-      getBatchSessions({ batchId: collecting.batchId, afterNumber: 0, limit: 10, includeIrrelevant: false, events: { limit: 10 } }),
+      getBatchSessions({
+        batchId: collecting.batchId,
+        afterNumber: 0,
+        limit: 10,
+        includeIrrelevant: false,
+        events: { limit: 10 },
+      }),
       'conflict',
       `Batch with id=${collecting.batchId} is still collecting`,
     );
@@ -139,9 +155,21 @@ describe('paging a released batch', () => {
   it('starts after any number, also one that is not a session number', async () => {
     const all = await members(batchId, 1000);
     const pivot = all[20]!.n;
-    const page = await getBatchSessions({ batchId, afterNumber: pivot + 0, limit: 5, includeIrrelevant: true, events: { limit: 1 } });
+    const page = await getBatchSessions({
+      batchId,
+      afterNumber: pivot + 0,
+      limit: 5,
+      includeIrrelevant: true,
+      events: { limit: 1 },
+    });
     expect(page.sessions.map((s) => s.session.sessionId)).toEqual(all.slice(21, 26).map((m) => m.id));
-    const beyond = await getBatchSessions({ batchId, afterNumber: Number.MAX_SAFE_INTEGER, limit: 5, includeIrrelevant: true, events: { limit: 1 } });
+    const beyond = await getBatchSessions({
+      batchId,
+      afterNumber: Number.MAX_SAFE_INTEGER,
+      limit: 5,
+      includeIrrelevant: true,
+      events: { limit: 1 },
+    });
     expect(beyond).toMatchObject({ lastNumber: null, sessions: [] });
   });
 });
@@ -209,9 +237,12 @@ async function concurrentCreatorsAndReleases(): Promise<{ sessions: number; rele
   const releaseOnce = async (releaseId: string, parallel: number) => {
     const results = await Promise.allSettled(Array.from({ length: parallel }, () => releaseBatch(releaseId)));
     releaseCalls += parallel;
-    const ok = results.filter((r): r is PromiseFulfilledResult<ReleaseAnswer> => r.status === 'fulfilled').map((r) => r.value);
+    const ok = results
+      .filter((r): r is PromiseFulfilledResult<ReleaseAnswer> => r.status === 'fulfilled')
+      .map((r) => r.value);
     for (const r of results) {
-      if (r.status === 'rejected') expect((r.reason as DomainError).kind, `release ${releaseId}: ${String(r.reason)}`).toBe('not_found'); // nothing to release
+      if (r.status === 'rejected')
+        expect((r.reason as DomainError).kind, `release ${releaseId}: ${String(r.reason)}`).toBe('not_found'); // nothing to release
     }
     if (ok.length === 0) return;
     // Calls that counted an empty batch before its first session arrived may answer 404 (nothing was

@@ -51,7 +51,9 @@ async function scanAll(): Promise<Record<string, any>[]> {
   const items: Record<string, any>[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const out = await documentClient().send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    const out = await documentClient().send(
+      new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+    );
     items.push(...(out.Items ?? []));
     start = out.LastEvaluatedKey;
   } while (start);
@@ -73,7 +75,12 @@ async function allPages(batchId: string): Promise<string[]> {
   const ids: string[] = [];
   let after = 0;
   for (;;) {
-    const page = await api.get('/internal/batch/sessions', { batch_id: batchId, after_number: after, limit: 1000, include_irrelevant: true });
+    const page = await api.get('/internal/batch/sessions', {
+      batch_id: batchId,
+      after_number: after,
+      limit: 1000,
+      include_irrelevant: true,
+    });
     expect(page.status).toBe(200);
     ids.push(...page.body.sessions.map((s: { session_id: string }) => s.session_id));
     if (page.body.last_number === null) return ids;
@@ -87,7 +94,9 @@ async function erase(userId: string, requestId: string) {
 }
 /** Items the erasure of these sessions must have removed: their partitions and their memberships. */
 const leftOf = (items: Record<string, any>[], sessionIds: string[]) =>
-  items.filter((i) => sessionIds.some((id) => i.pk === `SESSION#${id}` || (String(i.pk).includes('#SHARD#') && i.sessionId === id)));
+  items.filter((i) =>
+    sessionIds.some((id) => i.pk === `SESSION#${id}` || (String(i.pk).includes('#SHARD#') && i.sessionId === id)),
+  );
 /** Event items whose session item is gone: orphans. */
 function orphans(items: Record<string, any>[]) {
   const sessions = new Set(items.filter((i) => i.sk === 'SESSION').map((i) => i.pk));
@@ -100,7 +109,8 @@ describe('erasing a user', () => {
     await create('alice-2', 'alice');
     await create('bob-1', 'bob');
     await create('anon-1', null);
-    for (const id of ['alice-1', 'alice-2', 'bob-1', 'anon-1']) expect((await push(id, [`${id}-e1`, `${id}-e2`])).status).toBe(200);
+    for (const id of ['alice-1', 'alice-2', 'bob-1', 'anon-1'])
+      expect((await push(id, [`${id}-e1`, `${id}-e2`])).status).toBe(200);
     const batch1 = await release('r1');
     await create('alice-3', 'alice');
     await create('bob-2', 'bob');
@@ -116,7 +126,13 @@ describe('erasing a user', () => {
     expect((await api.get('/internal/batch/export', { export_id: 'before' })).body.sessions).toBe(4);
 
     const accepted = await erase('alice', 'q1');
-    expect(accepted).toMatchObject({ request_id: 'q1', state: 'pending', user_id_hmac: hmacOf('alice'), started_at: null, finished_at: null });
+    expect(accepted).toMatchObject({
+      request_id: 'q1',
+      state: 'pending',
+      user_id_hmac: hmacOf('alice'),
+      started_at: null,
+      finished_at: null,
+    });
     await eraser.settled();
     const receipt = (await api.get('/internal/users/erase', { request_id: 'q1' })).body;
     expect(receipt).toEqual({
@@ -137,7 +153,12 @@ describe('erasing a user', () => {
     const alice = ['alice-1', 'alice-2', 'alice-3', 'alice-4'];
     for (const id of alice) expect((await api.get('/session', { session_id: id })).status).toBe(404);
     // Other users' data is untouched.
-    for (const [id, events] of [['bob-1', 2], ['bob-2', 1], ['bob-3', 0], ['anon-1', 2]] as const) {
+    for (const [id, events] of [
+      ['bob-1', 2],
+      ['bob-2', 1],
+      ['bob-3', 0],
+      ['anon-1', 2],
+    ] as const) {
       const s = await api.get('/session', { session_id: id });
       expect(s.status).toBe(200);
       expect(s.body.events_count).toBe(events);
@@ -145,7 +166,10 @@ describe('erasing a user', () => {
     // Pages and counts: session_count still counts what the batch received, erased_count what left it.
     expect((await allPages(batch1)).sort()).toEqual(['anon-1', 'bob-1']);
     expect(await allPages(batch2)).toEqual(['bob-2']);
-    expect((await api.get('/internal/batch', { batch_id: batch1 })).body).toMatchObject({ session_count: 4, erased_count: 2 });
+    expect((await api.get('/internal/batch', { batch_id: batch1 })).body).toMatchObject({
+      session_count: 4,
+      erased_count: 2,
+    });
     const b2 = (await api.get('/internal/batch', { batch_id: batch2 })).body;
     expect(b2).toMatchObject({ session_count: 2, erased_count: 1 });
     expect(b2.ranges.reduce((n: number, r: { session_count: number }) => n + r.session_count, 0)).toBe(2);
@@ -154,12 +178,19 @@ describe('erasing a user', () => {
     // Released after the erasure: its count still counts the erased session, and the pages leave it out.
     const third = await api.post('/internal/batch/release', { release_id: 'after-erasure' });
     expect(third.body).toMatchObject({ batch_id: collecting.batch_id, session_count: 2 });
-    expect((await api.get('/internal/batch', { batch_id: collecting.batch_id })).body).toMatchObject({ status: 'released', session_count: 2, erased_count: 1 });
+    expect((await api.get('/internal/batch', { batch_id: collecting.batch_id })).body).toMatchObject({
+      status: 'released',
+      session_count: 2,
+      erased_count: 1,
+    });
     expect((await allPages(collecting.batch_id)).length).toBe(1);
     const listed = (await api.get('/internal/batches')).body.batches;
     expect(listed.map((b: { erased_count?: number }) => b.erased_count)).toEqual([undefined, 1, 1, 2]);
     // The export written before is marked; a new export leaves the erased sessions out.
-    expect((await api.get('/internal/batch/export', { export_id: 'before' })).body).toMatchObject({ state: 'succeeded', contains_erased_sessions: true });
+    expect((await api.get('/internal/batch/export', { export_id: 'before' })).body).toMatchObject({
+      state: 'succeeded',
+      contains_erased_sessions: true,
+    });
     expect((await api.post('/internal/batch/export', { batch_id: batch1, export_id: 'after' })).status).toBe(202);
     await exports.settled('after');
     const after = (await api.get('/internal/batch/export', { export_id: 'after' })).body;
@@ -175,14 +206,18 @@ describe('erasing a user', () => {
     expect(items.filter((i) => JSON.stringify(i).includes('alice'))).toEqual([]);
     expect(orphans(items)).toEqual([]);
     // Nothing of the erasure's work is left but the receipt.
-    expect(items.filter((i) => String(i.pk).startsWith('ERASURE')).map((i) => `${i.pk} ${i.sk}`)).toEqual(['ERASURE#q1 REQUEST']);
+    expect(items.filter((i) => String(i.pk).startsWith('ERASURE')).map((i) => `${i.pk} ${i.sk}`)).toEqual([
+      'ERASURE#q1 REQUEST',
+    ]);
   }, 60_000);
 
   it('the same request_id names the same request: repeats and concurrent calls do the work once and answer the same', async () => {
     await create('carol-1', 'carol');
     await create('carol-2', 'carol');
     await push('carol-1', ['e1']);
-    const answers = await Promise.all(Array.from({ length: 6 }, () => api.post('/internal/users/erase', { user_id: 'carol', request_id: 'q-carol' })));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => api.post('/internal/users/erase', { user_id: 'carol', request_id: 'q-carol' })),
+    );
     expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202, 202, 202]);
     expect(new Set(answers.map((a) => a.body.accepted_at)).size).toBe(1);
     await eraser.settled();
@@ -213,7 +248,10 @@ describe('erasing a user', () => {
     const kept = await api.get('/session', { session_id: 'erin-2' });
     expect(kept.status).toBe(200);
     expect(kept.body.events_count).toBe(1);
-    expect((await api.get('/internal/users/erase', { request_id: 'q-erin' })).body).toMatchObject({ state: 'done', sessions_erased: 1 });
+    expect((await api.get('/internal/users/erase', { request_id: 'q-erin' })).body).toMatchObject({
+      state: 'done',
+      sessions_erased: 1,
+    });
   }, 60_000);
 
   it('an event written by a push that read the session before it was deleted does not survive (the second sweep)', async () => {
@@ -238,7 +276,11 @@ describe('erasing a user', () => {
     expect(late.stored).toBe(true);
     await eraser.settled();
     expect(leftOf(await scanAll(), ['fay-1'])).toEqual([]);
-    expect((await api.get('/internal/users/erase', { request_id: 'q-fay' })).body).toMatchObject({ state: 'done', sessions_erased: 1, events_erased: 2 });
+    expect((await api.get('/internal/users/erase', { request_id: 'q-fay' })).body).toMatchObject({
+      state: 'done',
+      sessions_erased: 1,
+      events_erased: 2,
+    });
   }, 60_000);
 
   it('pushes, creates and a release running while the erasure runs leave nothing of an erased session behind', async () => {
@@ -269,7 +311,9 @@ describe('erasing a user', () => {
     const items = await scanAll();
     expect(orphans(items)).toEqual([]);
     const acceptedAt = Math.min(...accepted.map((a) => a.accepted_at as number));
-    const survivors = items.filter((i) => i.sk === 'SESSION' && users.some((u) => String(i.sessionId).startsWith(`${u}-`)));
+    const survivors = items.filter(
+      (i) => i.sk === 'SESSION' && users.some((u) => String(i.sessionId).startsWith(`${u}-`)),
+    );
     // Every session of the users received before its request was accepted is gone, with every item of it.
     expect(survivors.filter((s) => s.receivedAt <= acceptedAt)).toEqual([]);
     const erased = [...users.flatMap((u) => Array.from({ length: 6 }, (_, i) => `${u}-${i + 1}`))];

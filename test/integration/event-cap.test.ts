@@ -16,16 +16,30 @@ const CAP = 20;
 let tableName: string;
 
 beforeAll(async () => {
-  ({ tableName } = await useFreshTable({ CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(CAP), CLICKSTREAM_BATCH_SHARDS: '2' }));
+  ({ tableName } = await useFreshTable({
+    CLICKSTREAM_MAX_EVENTS_PER_SESSION: String(CAP),
+    CLICKSTREAM_BATCH_SHARDS: '2',
+  }));
 });
 
-const content = { search_query: 'q', search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null };
+const content = {
+  search_query: 'q',
+  search_results: [],
+  search_meta: null,
+  payload_filter: null,
+  sort_by: null,
+  user_id: null,
+};
 const newSession = async (id: string) => {
   await createSession({ sessionId: id, content });
   return id;
 };
-const ev = (id: string, objectId = 'o'): EventInput => ({ eventId: id, content: { object_id: objectId, event_type: 'click', meta: null } });
-const evs = (prefix: string, from: number, to: number) => Array.from({ length: to - from }, (_, i) => ev(`${prefix}${from + i}`));
+const ev = (id: string, objectId = 'o'): EventInput => ({
+  eventId: id,
+  content: { object_id: objectId, event_type: 'click', meta: null },
+});
+const evs = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => ev(`${prefix}${from + i}`));
 
 /** Event ids stored in the session's partition, read straight from the table. */
 async function storedIds(sessionId: string): Promise<string[]> {
@@ -50,7 +64,11 @@ async function storedIds(sessionId: string): Promise<string[]> {
 async function counter(sessionId: string): Promise<number> {
   const head = (await getSessionHead(sessionId))!;
   const out = await documentClient().send(
-    new GetCommand({ TableName: tableName, Key: keys.eventCounter(head.batchId, head.sessionNumber), ConsistentRead: true }),
+    new GetCommand({
+      TableName: tableName,
+      Key: keys.eventCounter(head.batchId, head.sessionNumber),
+      ConsistentRead: true,
+    }),
   );
   return (out.Item?.eventCount as number | undefined) ?? 0;
 }
@@ -68,7 +86,9 @@ describe('events per session are capped', () => {
       ...['e15', 'e16', 'e17', 'e18', 'e19'].map((id) => `${id}:accepted`),
       ...['e20', 'e21', 'e22', 'e23', 'e24'].map((id) => `${id}:rejected`),
     ]);
-    expect(second.results[5]!.detail).toBe(`Session ${sid} holds its maximum of ${CAP} events; the event was not stored`);
+    expect(second.results[5]!.detail).toBe(
+      `Session ${sid} holds its maximum of ${CAP} events; the event was not stored`,
+    );
     expect(await storedIds(sid)).toHaveLength(CAP);
     expect(await counter(sid)).toBe(CAP);
 

@@ -26,7 +26,12 @@ const commands: string[] = [];
 const putKeys: string[] = [];
 
 beforeAll(async () => {
-  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: mkdtempSync(join(tmpdir(), 's3rver-')) });
+  server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory: mkdtempSync(join(tmpdir(), 's3rver-')),
+  });
   const { port } = await server.run();
   endpoint = `http://127.0.0.1:${port}`;
   await useFreshTable({
@@ -37,9 +42,19 @@ beforeAll(async () => {
     EXPORT_S3_SECRET_ACCESS_KEY: 'S3RVER',
     EXPORT_SESSIONS_PER_FILE: '150',
   });
-  client = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  client = new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
   // Every S3 call the export makes, by name (the export's own client, with a recording middleware).
-  const recorded = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const recorded = new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
   recorded.middlewareStack.add(
     (next, context) => async (args) => {
       commands.push(context.commandName as string);
@@ -60,7 +75,10 @@ afterAll(async () => {
   await server?.close();
 });
 
-const getObject = async (key: string) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray());
+const getObject = async (key: string) =>
+  Buffer.from(
+    await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToByteArray(),
+  );
 
 describe('an export to an S3-compatible server', () => {
   it('writes every session once in gzip JSON Lines objects under exports/<batch>/<export>/, manifest last and verifying', async () => {
@@ -72,7 +90,9 @@ describe('an export to an S3-compatible server', () => {
     await runner.settled('exp-s3');
     const read = await readExportFolder(started.record.location, (path) => getObject(`${prefix}${path}`));
     expectEverySessionOnce(read.lines, seeded);
-    const listed = (await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents!.map((o) => o.Key!.slice(prefix.length));
+    const listed = (await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents!.map(
+      (o) => o.Key!.slice(prefix.length),
+    );
     expect(listed.sort()).toEqual([...read.manifest.files.map((f) => f.path), 'manifest.json'].sort());
     // The manifest is the last object written.
     expect(putKeys.length).toBe(read.manifest.files.length + 1);
@@ -100,7 +120,9 @@ describe('an export to an S3-compatible server', () => {
     sink.stream.write(randomBytes(UPLOAD_PART_BYTES + 1000));
     await new Promise((r) => setTimeout(r, 200));
     await sink.abort(new Error('worker killed'));
-    const listed = (await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'exports/big/one/' }))).Contents!.map((o) => o.Key);
+    const listed = (
+      await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'exports/big/one/' }))
+    ).Contents!.map((o) => o.Key);
     expect(listed).toEqual(['exports/big/one/file.bin']);
   });
 });

@@ -33,7 +33,11 @@ let kill: ((task: RangeTask, attempt: number) => (() => number) | undefined) | u
 
 beforeAll(async () => {
   exportDir = mkdtempSync(join(tmpdir(), 'exports-'));
-  await useFreshTable({ CLICKSTREAM_BATCH_SHARDS: String(SHARDS), EXPORT_DIR: exportDir, EXPORT_SESSIONS_PER_FILE: String(PER_FILE) });
+  await useFreshTable({
+    CLICKSTREAM_BATCH_SHARDS: String(SHARDS),
+    EXPORT_DIR: exportDir,
+    EXPORT_SESSIONS_PER_FILE: String(PER_FILE),
+  });
   runner = inProcessExportRunner({
     concurrency: 3,
     retryDelayMs: 5,
@@ -74,7 +78,13 @@ describe('an export of a released batch', () => {
 
   it('answers 202 with the running export, then 200 with the succeeded one', () => {
     const location = `${new URL(`file://${exportDir}/`).href}exports/${seeded.batchId}/exp-1/`;
-    expect(first.started.body).toMatchObject({ export_id: 'exp-1', batch_id: seeded.batchId, format: 'sessions', state: 'running', location });
+    expect(first.started.body).toMatchObject({
+      export_id: 'exp-1',
+      batch_id: seeded.batchId,
+      format: 'sessions',
+      state: 'running',
+      location,
+    });
     expect(first.done.body).toEqual({
       export_id: 'exp-1',
       batch_id: seeded.batchId,
@@ -91,7 +101,12 @@ describe('an export of a released batch', () => {
   });
 
   it('writes at least one file per shard range, each at most the file size, and the manifest verifies', () => {
-    expect(files.manifest).toMatchObject({ schema_version: 1, export_id: 'exp-1', batch_id: seeded.batchId, format: 'sessions' });
+    expect(files.manifest).toMatchObject({
+      schema_version: 1,
+      export_id: 'exp-1',
+      batch_id: seeded.batchId,
+      format: 'sessions',
+    });
     expect(Date.parse(files.manifest.exported_at)).toBeGreaterThan(0);
     const shards = new Set(files.manifest.files.map((f) => f.path.slice(0, 'sessions-s0000'.length)));
     expect(shards.size).toBe(SHARDS);
@@ -105,7 +120,9 @@ describe('an export of a released batch', () => {
     const numbers = files.lines.map((l) => l.session_number as number);
     expect([...numbers].sort((a, b) => a - b)).toEqual(numbers);
     // Nothing but the manifest and its files in the folder.
-    expect(readdirSync(fileURLToPath(first.done.body.location)).sort()).toEqual([...files.manifest.files.map((f) => f.path), 'manifest.json'].sort());
+    expect(readdirSync(fileURLToPath(first.done.body.location)).sort()).toEqual(
+      [...files.manifest.files.map((f) => f.path), 'manifest.json'].sort(),
+    );
   });
 
   it('each line of the sessions format is the session as get_session answers it', async () => {
@@ -137,13 +154,21 @@ describe('an export of a released batch', () => {
       `SELECT count(*) AS sessions, count(DISTINCT session_id) AS ids, sum(len(events)) AS events FROM read_json('${folder}*.jsonl.gz')`,
     );
     const [sessions, ids, events] = result.getRows()[0]!.map(Number);
-    expect({ sessions, ids, events }).toEqual({ sessions: SESSIONS, ids: SESSIONS, events: files.manifest.totals.events });
+    expect({ sessions, ids, events }).toEqual({
+      sessions: SESSIONS,
+      ids: SESSIONS,
+      events: files.manifest.totals.events,
+    });
     connection.closeSync();
   });
 
   it('a repeated POST answers the same export and starts nothing new', async () => {
     const before = tasks.length;
-    const again = await api.post('/internal/batch/export', { batch_id: seeded.batchId, export_id: 'exp-1', format: 'sessions' });
+    const again = await api.post('/internal/batch/export', {
+      batch_id: seeded.batchId,
+      export_id: 'exp-1',
+      format: 'sessions',
+    });
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.done.body);
     await runner.settled('exp-1');
@@ -152,14 +177,25 @@ describe('an export of a released batch', () => {
   });
 
   it('the same export_id with another format or batch is a conflict (409), and changes nothing', async () => {
-    const other = await api.post('/internal/batch/export', { batch_id: seeded.batchId, export_id: 'exp-1', format: 'pairs' });
-    expect(other).toMatchObject({ status: 409, body: { detail: `Export with id=exp-1 already exists for batch ${seeded.batchId} in format sessions` } });
+    const other = await api.post('/internal/batch/export', {
+      batch_id: seeded.batchId,
+      export_id: 'exp-1',
+      format: 'pairs',
+    });
+    expect(other).toMatchObject({
+      status: 409,
+      body: { detail: `Export with id=exp-1 already exists for batch ${seeded.batchId} in format sessions` },
+    });
     expect((await api.get('/internal/batch/export', { export_id: 'exp-1' })).body).toEqual(first.done.body);
   });
 
   it('concurrent POSTs with one export_id produce one export', async () => {
     const before = tasks.length;
-    const answers = await Promise.all(Array.from({ length: 8 }, () => api.post('/internal/batch/export', { batch_id: seeded.batchId, export_id: 'exp-concurrent' })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        api.post('/internal/batch/export', { batch_id: seeded.batchId, export_id: 'exp-concurrent' }),
+      ),
+    );
     for (const a of answers) expect(a.status).toBe(202);
     expect(new Set(answers.map((a) => a.body.location)).size).toBe(1);
     await runner.settled('exp-concurrent');
@@ -230,7 +266,9 @@ describe('clickstream export --server-side (lib/cli/server-export.ts)', () => {
     const victim = join(fileURLToPath(location), manifest.files[1].path);
     writeFileSync(victim, Buffer.concat([readFileSync(victim), Buffer.from([0])]));
     const target = mkdtempSync(join(tmpdir(), 'download-'));
-    await expect(downloadExport(location, target)).rejects.toThrow(`${manifest.files[1].path}: got ${manifest.files[1].bytes + 1} bytes`);
+    await expect(downloadExport(location, target)).rejects.toThrow(
+      `${manifest.files[1].path}: got ${manifest.files[1].bytes + 1} bytes`,
+    );
     expect(existsSync(join(target, 'manifest.json'))).toBe(false);
   });
 });
@@ -245,7 +283,14 @@ describe('errors', () => {
   it('409 for a batch that is still collecting', async () => {
     await createSession({
       sessionId: 'collecting-1',
-      content: { search_query: 'q', search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null },
+      content: {
+        search_query: 'q',
+        search_results: [],
+        search_meta: null,
+        payload_filter: null,
+        sort_by: null,
+        user_id: null,
+      },
     });
     const collecting = (await api.get('/internal/batch')).body.batch_id as string;
     const r = await api.post('/internal/batch/export', { batch_id: collecting, export_id: 'exp-409' });
@@ -254,7 +299,10 @@ describe('errors', () => {
   });
 
   it('404 for an unknown export', async () => {
-    expect(await api.get('/internal/batch/export', { export_id: 'nope' })).toMatchObject({ status: 404, body: { detail: 'Export with id=nope not found' } });
+    expect(await api.get('/internal/batch/export', { export_id: 'nope' })).toMatchObject({
+      status: 404,
+      body: { detail: 'Export with id=nope not found' },
+    });
   });
 
   it.each([

@@ -27,12 +27,22 @@ type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIG
 const handlers: Record<string, Handler> = {};
 let template: CfnTemplate;
 
-async function call(operation: string, method: string, path: string, opts: { body?: unknown; query?: Record<string, string> } = {}) {
+async function call(
+  operation: string,
+  method: string,
+  path: string,
+  opts: { body?: unknown; query?: Record<string, string> } = {},
+) {
   const res = await recordAs(operation, () => handlers[operation]!(httpEvent({ method, path, ...opts }), context));
   return { status: res.statusCode, body: JSON.parse(res.body ?? 'null') };
 }
 
-const session = (id: string, extra: Record<string, unknown> = {}) => ({ session_id: id, search_query: 'q', search_results: [{ object_id: 'o1', rank: 1 }], ...extra });
+const session = (id: string, extra: Record<string, unknown> = {}) => ({
+  session_id: id,
+  search_query: 'q',
+  search_results: [{ object_id: 'o1', rank: 1 }],
+  ...extra,
+});
 const now = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
@@ -58,21 +68,48 @@ beforeAll(async () => {
   await expectStatus(call('create_session', 'POST', s, { body: session('s1') }), 200);
   await expectStatus(call('create_session', 'POST', s, { body: session('s1') }), 200);
   await expectStatus(call('create_session', 'POST', s, { body: session('s1', { search_query: 'other' }) }), 409);
-  await expectStatus(call('create_session', 'POST', s, { body: session('s1', { created_at: now() - 10 * 86_400 }) }), 400);
+  await expectStatus(
+    call('create_session', 'POST', s, { body: session('s1', { created_at: now() - 10 * 86_400 }) }),
+    400,
+  );
   await expectStatus(call('create_session', 'POST', s, { body: session('s2') }), 200);
   // push_events: new, duplicate, conflict, late, past the cap (3), unknown session.
   const ev = (id: string, extra: Record<string, unknown> = {}) => ({ event_id: id, object_id: 'o1', ...extra });
-  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 's1', events: [ev('e1'), ev('e2')] } }), 200);
-  const mixed = [ev('e1'), ev('e2', { object_id: 'x' }), ev('e3'), ev('e4'), ev('e5', { created_at: now() - 10 * 86_400 })];
+  await expectStatus(
+    call('push_events', 'POST', `${s}/events`, { body: { session_id: 's1', events: [ev('e1'), ev('e2')] } }),
+    200,
+  );
+  const mixed = [
+    ev('e1'),
+    ev('e2', { object_id: 'x' }),
+    ev('e3'),
+    ev('e4'),
+    ev('e5', { created_at: now() - 10 * 86_400 }),
+  ];
   const capped = await call('push_events', 'POST', `${s}/events`, { body: { session_id: 's1', events: mixed } });
-  expect(capped.body.results.map((r: { status: string }) => r.status)).toEqual(['duplicate', 'conflict', 'accepted', 'rejected', 'rejected']);
-  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 's2', events: [ev('e1'), ev('e1')] } }), 200);
-  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 'ghost', events: [ev('e1')] } }), 404);
+  expect(capped.body.results.map((r: { status: string }) => r.status)).toEqual([
+    'duplicate',
+    'conflict',
+    'accepted',
+    'rejected',
+    'rejected',
+  ]);
+  await expectStatus(
+    call('push_events', 'POST', `${s}/events`, { body: { session_id: 's2', events: [ev('e1'), ev('e1')] } }),
+    200,
+  );
+  await expectStatus(
+    call('push_events', 'POST', `${s}/events`, { body: { session_id: 'ghost', events: [ev('e1')] } }),
+    404,
+  );
   // get_session, mark_session_irrelevant: known and unknown.
   await expectStatus(call('get_session', 'GET', s, { query: { session_id: 's1' } }), 200);
   await expectStatus(call('get_session', 'GET', s, { query: { session_id: 'ghost' } }), 404);
   await expectStatus(call('mark_session_irrelevant', 'POST', `${s}/irrelevant`, { body: { session_id: 's2' } }), 200);
-  await expectStatus(call('mark_session_irrelevant', 'POST', `${s}/irrelevant`, { body: { session_id: 'ghost' } }), 404);
+  await expectStatus(
+    call('mark_session_irrelevant', 'POST', `${s}/irrelevant`, { body: { session_id: 'ghost' } }),
+    404,
+  );
   // Batches: collecting, release (and its repeat), the released batch and its pages.
   await expectStatus(call('get_batch', 'GET', '/internal/batch'), 200);
   const released = await call('release_batch', 'POST', '/internal/batch/release', { body: { release_id: 'r1' } });
@@ -81,24 +118,56 @@ beforeAll(async () => {
   await expectStatus(call('release_batch', 'POST', '/internal/batch/release', { body: { release_id: 'r2' } }), 404);
   const batchId = released.body.batch_id as string;
   await expectStatus(call('get_batch', 'GET', '/internal/batch', { query: { batch_id: batchId } }), 200);
-  await expectStatus(call('get_batch_sessions', 'GET', '/internal/batch/sessions', { query: { batch_id: batchId, include_irrelevant: 'true' } }), 200);
-  await expectStatus(call('get_batch_sessions', 'GET', '/internal/batch/sessions', { query: { batch_id: 'nope' } }), 404);
+  await expectStatus(
+    call('get_batch_sessions', 'GET', '/internal/batch/sessions', {
+      query: { batch_id: batchId, include_irrelevant: 'true' },
+    }),
+    200,
+  );
+  await expectStatus(
+    call('get_batch_sessions', 'GET', '/internal/batch/sessions', { query: { batch_id: 'nope' } }),
+    404,
+  );
   // Events pushed after the release still go to the session (its membership item counts them).
   await expectStatus(call('create_session', 'POST', s, { body: session('s3') }), 200);
-  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 's3', events: [ev('e1')] } }), 200);
+  await expectStatus(
+    call('push_events', 'POST', `${s}/events`, { body: { session_id: 's3', events: [ev('e1')] } }),
+    200,
+  );
   // list_batches: the collecting batch (counted from the shards) and the released one, page by page.
   const listed = await call('list_batches', 'GET', '/internal/batches', { query: { limit: '1' } });
   expect(listed.status).toBe(200);
-  await expectStatus(call('list_batches', 'GET', '/internal/batches', { query: { cursor: listed.body.next_cursor as string } }), 200);
+  await expectStatus(
+    call('list_batches', 'GET', '/internal/batches', { query: { cursor: listed.body.next_cursor as string } }),
+    200,
+  );
   // Exports: start (and its repeat), the state machine's tasks as Step Functions would run them, the state.
-  await expectStatus(call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: batchId, export_id: 'x1' } }), 202);
-  await expectStatus(call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: batchId, export_id: 'x1' } }), 202);
-  await expectStatus(call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: 'nope', export_id: 'x2' } }), 404);
+  await expectStatus(
+    call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: batchId, export_id: 'x1' } }),
+    202,
+  );
+  await expectStatus(
+    call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: batchId, export_id: 'x1' } }),
+    202,
+  );
+  await expectStatus(
+    call('start_export', 'POST', '/internal/batch/export', { body: { batch_id: 'nope', export_id: 'x2' } }),
+    404,
+  );
   const task = (operation: string, input: unknown) =>
-    recordAs(operation, () => (handlers[operation] as unknown as (e: unknown, c: Context) => Promise<any>)(input, context));
+    recordAs(operation, () =>
+      (handlers[operation] as unknown as (e: unknown, c: Context) => Promise<any>)(input, context),
+    );
   const run = runs[0]!;
   for (const range of run.ranges) {
-    let next: any = { exportId: run.exportId, batchId: run.batchId, format: run.format, range, cursor: range.after, part: 0 };
+    let next: any = {
+      exportId: run.exportId,
+      batchId: run.batchId,
+      format: run.format,
+      range,
+      cursor: range.after,
+      part: 0,
+    };
     do next = await task(exportTasks.range.operation, next);
     while (!next.done);
   }
@@ -110,10 +179,22 @@ beforeAll(async () => {
   // Erasure: a user with sessions in the released batch and the collecting one (with events), the
   // request and its repeats, then the worker's steps (a pass: Scan, erase, sweep) as its schedule runs them.
   await expectStatus(call('create_session', 'POST', s, { body: session('u1', { user_id: 'erased-user' }) }), 200);
-  await expectStatus(call('push_events', 'POST', `${s}/events`, { body: { session_id: 'u1', events: [ev('e1')] } }), 200);
-  await expectStatus(call('erase_user', 'POST', '/internal/users/erase', { body: { user_id: 'erased-user', request_id: 'q1' } }), 202);
-  await expectStatus(call('erase_user', 'POST', '/internal/users/erase', { body: { user_id: 'erased-user', request_id: 'q1' } }), 202);
-  await expectStatus(call('erase_user', 'POST', '/internal/users/erase', { body: { user_id: 'other', request_id: 'q1' } }), 409);
+  await expectStatus(
+    call('push_events', 'POST', `${s}/events`, { body: { session_id: 'u1', events: [ev('e1')] } }),
+    200,
+  );
+  await expectStatus(
+    call('erase_user', 'POST', '/internal/users/erase', { body: { user_id: 'erased-user', request_id: 'q1' } }),
+    202,
+  );
+  await expectStatus(
+    call('erase_user', 'POST', '/internal/users/erase', { body: { user_id: 'erased-user', request_id: 'q1' } }),
+    202,
+  );
+  await expectStatus(
+    call('erase_user', 'POST', '/internal/users/erase', { body: { user_id: 'other', request_id: 'q1' } }),
+    409,
+  );
   await expectStatus(call('get_erasure', 'GET', '/internal/users/erase', { query: { request_id: 'q1' } }), 200);
   await expectStatus(call('get_erasure', 'GET', '/internal/users/erase', { query: { request_id: 'nope' } }), 404);
   // The worker's handler uses the AWS waits (a minute, 12 hours); its steps run here with none.
@@ -122,7 +203,9 @@ beforeAll(async () => {
     const step = await recordAs(erasureWorker.operation, () => workOnErasures(policy, Number.POSITIVE_INFINITY));
     if (step.kind === 'idle') break;
   }
-  expect((await call('get_erasure', 'GET', '/internal/users/erase', { query: { request_id: 'q1' } })).body.sessions_erased).toBe(1);
+  expect(
+    (await call('get_erasure', 'GET', '/internal/users/erase', { query: { request_id: 'q1' } })).body.sessions_erased,
+  ).toBe(1);
   await expectStatus(call('get_export', 'GET', '/internal/batch/export', { query: { export_id: 'x1' } }), 200);
   await expectStatus(call('not_found', 'GET', '/nowhere'), 404);
 }, 180_000);
@@ -147,16 +230,25 @@ function grantsOf(logicalId: string): Grant[] {
 }
 
 const allowed = (grants: Grant[], action: string, pk: string) =>
-  grants.some((g) => g.actions.includes(action) && (pk === SCAN_PK || g.leadingKeys === undefined || g.leadingKeys.some((p) => stringLike(p, pk))));
+  grants.some(
+    (g) =>
+      g.actions.includes(action) &&
+      (pk === SCAN_PK || g.leadingKeys === undefined || g.leadingKeys.some((p) => stringLike(p, pk))),
+  );
 
 describe('IAM coverage', () => {
-  it.each([...routes, fallbackRoute, ...taskFunctions].map((r) => [r.operation, r] as const))('%s sends only what its role allows', (operation, route) => {
-    const calls = sent.filter((c) => c.operation === operation);
-    if (route.actions.length > 0) expect(calls.length, `${operation} was not driven`).toBeGreaterThan(0);
-    const grants = grantsOf(route.logicalId);
-    const refused = [...new Set(calls.filter((c) => !allowed(grants, c.action, c.pk)).map((c) => `${c.action} on ${c.pk}`))];
-    expect(refused, `${operation} sends calls its role does not allow`).toEqual([]);
-  });
+  it.each([...routes, fallbackRoute, ...taskFunctions].map((r) => [r.operation, r] as const))(
+    '%s sends only what its role allows',
+    (operation, route) => {
+      const calls = sent.filter((c) => c.operation === operation);
+      if (route.actions.length > 0) expect(calls.length, `${operation} was not driven`).toBeGreaterThan(0);
+      const grants = grantsOf(route.logicalId);
+      const refused = [
+        ...new Set(calls.filter((c) => !allowed(grants, c.action, c.pk)).map((c) => `${c.action} on ${c.pk}`)),
+      ];
+      expect(refused, `${operation} sends calls its role does not allow`).toEqual([]);
+    },
+  );
 
   it('every role that uses DynamoDB is limited by LeadingKeys', () => {
     for (const r of [...routes, ...taskFunctions]) {
@@ -166,9 +258,22 @@ describe('IAM coverage', () => {
 
   it('the recorder sees every kind of call: transactions by item, batch reads by key, queries by partition', () => {
     const actions = new Set(sent.map((c) => c.action));
-    for (const a of ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:BatchGetItem']) expect(actions).toContain(a);
-    expect(sent.some((c) => c.operation === 'create_session' && c.action === 'dynamodb:PutItem' && c.pk.startsWith('BATCH#'))).toBe(true);
-    expect(sent.some((c) => c.operation === 'push_events' && c.action === 'dynamodb:UpdateItem' && c.pk.includes('#SHARD#'))).toBe(true);
+    for (const a of [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+      'dynamodb:BatchGetItem',
+    ])
+      expect(actions).toContain(a);
+    expect(
+      sent.some(
+        (c) => c.operation === 'create_session' && c.action === 'dynamodb:PutItem' && c.pk.startsWith('BATCH#'),
+      ),
+    ).toBe(true);
+    expect(
+      sent.some((c) => c.operation === 'push_events' && c.action === 'dynamodb:UpdateItem' && c.pk.includes('#SHARD#')),
+    ).toBe(true);
     for (const c of sent) expect(c.pk, `${c.operation} ${c.action}`).not.toMatch(/^(undefined|\?|\*)$/);
   });
 });

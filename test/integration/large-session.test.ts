@@ -83,16 +83,29 @@ async function measureHeap<T>(fn: () => Promise<T>): Promise<{ result: T; peakMb
 const call = async (h: typeof getSession, query: Record<string, string>, path: string) => {
   const res = await h(httpEvent({ method: 'GET', path, query }), context);
   expect(res.statusCode).toBe(200);
-  return JSON.parse(res.body!) as { events: { event_id: string; created_at: number }[]; events_count: number; events_truncated: boolean; events_next_cursor?: string };
+  return JSON.parse(res.body!) as {
+    events: { event_id: string; created_at: number }[];
+    events_count: number;
+    events_truncated: boolean;
+    events_next_cursor?: string;
+  };
 };
 
 /** Continues a session through get_session's cursor; returns every event id in answer order. */
-async function readRest(sessionId: string, first: Awaited<ReturnType<typeof call>>, eventsLimit: number): Promise<string[]> {
+async function readRest(
+  sessionId: string,
+  first: Awaited<ReturnType<typeof call>>,
+  eventsLimit: number,
+): Promise<string[]> {
   const ids = first.events.map((e) => e.event_id);
   let page = first;
   for (let guard = 0; page.events_truncated && guard < 1000; guard++) {
     expect(page.events_count).toBe(EVENTS);
-    page = await call(getSession, { session_id: sessionId, events_limit: String(eventsLimit), events_after: page.events_next_cursor! }, '/session');
+    page = await call(
+      getSession,
+      { session_id: sessionId, events_limit: String(eventsLimit), events_after: page.events_next_cursor! },
+      '/session',
+    );
     ids.push(...page.events.map((e) => e.event_id));
   }
   expect(page.events_truncated).toBe(false);
@@ -108,7 +121,14 @@ describe('a session of 10,000 events', () => {
     ({ tableName } = await useFreshTable({ CLICKSTREAM_BATCH_SHARDS: '1' }));
     await createSession({
       sessionId: 'big',
-      content: { search_query: 'q', search_results: [{ object_id: 'o1', rank: 1, meta: null }], search_meta: null, payload_filter: null, sort_by: null, user_id: null },
+      content: {
+        search_query: 'q',
+        search_results: [{ object_id: 'o1', rank: 1, meta: null }],
+        search_meta: null,
+        payload_filter: null,
+        sort_by: null,
+        user_id: null,
+      },
     });
     await writeEventsDirectly('big');
     batchId = (await releaseBatch('big-release')).batchId;
@@ -124,14 +144,22 @@ describe('a session of 10,000 events', () => {
     expect(retainedMb).toBeLessThan(20); // the session is about 30 MB of events
   });
 
-  it('is read whole through a batch page continued with get_session, with bounded memory', { timeout: 600_000 }, async () => {
-    const { result, peakMb, retainedMb } = await measureHeap(async () => {
-      const page = await call(getBatchSessions as typeof getSession, { batch_id: batchId, limit: '10', events_limit: '1000' }, '/internal/batch/sessions');
-      const session = (page as unknown as { sessions: Awaited<ReturnType<typeof call>>[] }).sessions[0]!;
-      return readRest('big', session, 1000);
-    });
-    expect(result).toEqual(expectedOrder);
-    expect(peakMb).toBeLessThan(512);
-    expect(retainedMb).toBeLessThan(20);
-  });
+  it(
+    'is read whole through a batch page continued with get_session, with bounded memory',
+    { timeout: 600_000 },
+    async () => {
+      const { result, peakMb, retainedMb } = await measureHeap(async () => {
+        const page = await call(
+          getBatchSessions as typeof getSession,
+          { batch_id: batchId, limit: '10', events_limit: '1000' },
+          '/internal/batch/sessions',
+        );
+        const session = (page as unknown as { sessions: Awaited<ReturnType<typeof call>>[] }).sessions[0]!;
+        return readRest('big', session, 1000);
+      });
+      expect(result).toEqual(expectedOrder);
+      expect(peakMb).toBeLessThan(512);
+      expect(retainedMb).toBeLessThan(20);
+    },
+  );
 });

@@ -23,15 +23,35 @@ function asUser(sub: string | undefined, opts: Opts): APIGatewayProxyEventV2 {
   return event;
 }
 
-const answer = (res: APIGatewayProxyStructuredResultV2) => ({ status: res.statusCode, body: JSON.parse(res.body ?? 'null') });
+const answer = (res: APIGatewayProxyStructuredResultV2) => ({
+  status: res.statusCode,
+  body: JSON.parse(res.body ?? 'null'),
+});
 const body = (id: string) => ({ session_id: id, search_query: 'q', search_results: [{ object_id: 'o1', rank: 1 }] });
 
 const as = (sub: string | undefined) => ({
-  create: async (id: string) => answer(await createSession(asUser(sub, { method: 'POST', path: '/session', body: body(id) }), context)),
-  read: async (id: string) => answer(await getSession(asUser(sub, { method: 'GET', path: '/session', query: { session_id: id } }), context)),
+  create: async (id: string) =>
+    answer(await createSession(asUser(sub, { method: 'POST', path: '/session', body: body(id) }), context)),
+  read: async (id: string) =>
+    answer(await getSession(asUser(sub, { method: 'GET', path: '/session', query: { session_id: id } }), context)),
   push: async (id: string, eventId = 'e1') =>
-    answer(await pushEvents(asUser(sub, { method: 'POST', path: '/session/events', body: { session_id: id, events: [{ event_id: eventId, object_id: 'o1' }] } }), context)),
-  mark: async (id: string) => answer(await markIrrelevant(asUser(sub, { method: 'POST', path: '/session/irrelevant', body: { session_id: id } }), context)),
+    answer(
+      await pushEvents(
+        asUser(sub, {
+          method: 'POST',
+          path: '/session/events',
+          body: { session_id: id, events: [{ event_id: eventId, object_id: 'o1' }] },
+        }),
+        context,
+      ),
+    ),
+  mark: async (id: string) =>
+    answer(
+      await markIrrelevant(
+        asUser(sub, { method: 'POST', path: '/session/irrelevant', body: { session_id: id } }),
+        context,
+      ),
+    ),
 });
 
 const alice = as('alice-sub');
@@ -76,7 +96,10 @@ describe('clientAuth=jwt: a session belongs to the sub that created it', () => {
   });
 
   it('a token without sub is refused (403) before anything is read or written', async () => {
-    expect(await as(undefined).create('s2')).toEqual({ status: 403, body: { detail: 'Forbidden: the token has no sub claim' } });
+    expect(await as(undefined).create('s2')).toEqual({
+      status: 403,
+      body: { detail: 'Forbidden: the token has no sub claim' },
+    });
     expect((await alice.read('s2')).status).toBe(404);
   });
 });

@@ -10,7 +10,14 @@ import { resetAllocation } from '../../functions/domain/allocation.js';
 import { getBatch, getBatchSessions, listBatches, readRange, releaseBatch } from '../../functions/domain/batches.js';
 import { createSession, getSession } from '../../functions/domain/sessions.js';
 import { resetConfig } from '../../functions/shared/config.js';
-import { claimRelease, countMembers, getRelease, insertSession, queryMembers, reserveSequence } from '../../functions/storage/batch-store.js';
+import {
+  claimRelease,
+  countMembers,
+  getRelease,
+  insertSession,
+  queryMembers,
+  reserveSequence,
+} from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { keys, sessionNumber, shardOfNumber } from '../../functions/storage/keys.js';
 import { getRegistry } from '../../functions/storage/registry-store.js';
@@ -36,7 +43,13 @@ const sessionIds = async (batchId: string, limit: number) => {
   const ids: string[] = [];
   let after = 0;
   for (let guard = 0; guard < 100; guard++) {
-    const page = await getBatchSessions({ batchId, afterNumber: after, limit, includeIrrelevant: true, events: { limit: 1 } });
+    const page = await getBatchSessions({
+      batchId,
+      afterNumber: after,
+      limit,
+      includeIrrelevant: true,
+      events: { limit: 1 },
+    });
     ids.push(...page.sessions.map((s) => s.session.sessionId));
     if (!page.more || page.lastNumber === null) return ids;
     after = page.lastNumber;
@@ -122,7 +135,12 @@ describe('a release under way', () => {
   /** A release claimed `ageMs` ago whose caller then went away (nothing else of it was done). */
   async function abandonedRelease(releaseId: string, ageMs: number): Promise<string> {
     const registry = (await getRegistry())!;
-    const ok = await claimRelease({ releaseId, batchId: registry.collectingBatchId, nextBatchId: `${releaseId}-next`, now: Date.now() - ageMs });
+    const ok = await claimRelease({
+      releaseId,
+      batchId: registry.collectingBatchId,
+      nextBatchId: `${releaseId}-next`,
+      now: Date.now() - ageMs,
+    });
     expect(ok).toBe(true);
     return registry.collectingBatchId;
   }
@@ -146,9 +164,14 @@ describe('a release under way', () => {
     // New sessions on the shards the release knows (0 and 1, not switched yet) may still join the
     // batch under release; on the new shards they can only join the next batch.
     const sessions = await Promise.all(
-      ['old-0', 'old-1', 'old-2', 'old-3', ...Array.from({ length: 10 }, (_, i) => `new-${i}`)].map(async (id) => (await getSession(id, { limit: 1 })).session),
+      ['old-0', 'old-1', 'old-2', 'old-3', ...Array.from({ length: 10 }, (_, i) => `new-${i}`)].map(
+        async (id) => (await getSession(id, { limit: 1 })).session,
+      ),
     );
-    const inBatch = sessions.filter((s) => s.batchId === batchId).map((s) => s.sessionId).sort();
+    const inBatch = sessions
+      .filter((s) => s.batchId === batchId)
+      .map((s) => s.sessionId)
+      .sort();
     expect(inBatch).toEqual(expect.arrayContaining(['old-0', 'old-1', 'old-2', 'old-3']));
     for (const s of sessions) {
       expect([batchId, 'pending-next']).toContain(s.batchId);
@@ -178,7 +201,11 @@ describe('a release under way', () => {
     await create('a');
     const batchId = await abandonedRelease('gone-3', 60_000);
     const { batches } = await listBatches(10);
-    expect(batches.find((b) => b.batchId === batchId)).toMatchObject({ status: 'released', releaseId: 'gone-3', sessionCount: 1 });
+    expect(batches.find((b) => b.batchId === batchId)).toMatchObject({
+      status: 'released',
+      releaseId: 'gone-3',
+      sessionCount: 1,
+    });
     expect(await getRelease('gone-3')).toMatchObject({ state: 'released' });
   });
 

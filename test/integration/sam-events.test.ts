@@ -12,9 +12,13 @@ import { context } from '../support/events.js';
 import { useFreshTable, type TestTable } from '../support/table.js';
 
 const eventsDir = new URL('../events/', import.meta.url);
-const envFile = JSON.parse(readFileSync(new URL('env.json', eventsDir), 'utf8')) as Record<string, Record<string, string>>;
+const envFile = JSON.parse(readFileSync(new URL('env.json', eventsDir), 'utf8')) as Record<
+  string,
+  Record<string, string>
+>;
 const fileOf = (entry: string) => entry.replace(/^functions\/handlers\//, '').replace(/\.ts$/, '.json');
-const loadEvent = (entry: string) => JSON.parse(readFileSync(new URL(fileOf(entry), eventsDir), 'utf8')) as APIGatewayProxyEventV2;
+const loadEvent = (entry: string) =>
+  JSON.parse(readFileSync(new URL(fileOf(entry), eventsDir), 'utf8')) as APIGatewayProxyEventV2;
 
 const all = [...routes, fallbackRoute];
 
@@ -28,20 +32,36 @@ describe('SAM sample events', () => {
   it('has a sample event and an env-vars entry for every function', () => {
     for (const route of all) {
       expect(() => loadEvent(route.entry)).not.toThrow();
-      expect(envFile[route.logicalId]).toMatchObject({ TABLE_NAME: expect.any(String), DYNAMODB_ENDPOINT: expect.any(String) });
+      expect(envFile[route.logicalId]).toMatchObject({
+        TABLE_NAME: expect.any(String),
+        DYNAMODB_ENDPOINT: expect.any(String),
+      });
     }
     expect(Object.keys(envFile).sort()).toEqual(all.map((r) => r.logicalId).sort());
   });
 
   it('runs every sample event through its real handler', async () => {
-    const order = ['create_session', 'push_events', 'get_session', 'mark_session_irrelevant', 'release_batch', 'get_batch', 'get_batch_sessions', 'list_batches'];
+    const order = [
+      'create_session',
+      'push_events',
+      'get_session',
+      'mark_session_irrelevant',
+      'release_batch',
+      'get_batch',
+      'get_batch_sessions',
+      'list_batches',
+    ];
     let batchId = '';
     for (const operation of order) {
       const route = routes.find((r) => r.operation === operation)!;
       // The env file points at DynamoDB Local as SAM's container sees it; here it is the test's instance.
-      Object.assign(process.env, envFile[route.logicalId], { DYNAMODB_ENDPOINT: table.endpoint, TABLE_NAME: table.tableName });
+      Object.assign(process.env, envFile[route.logicalId], {
+        DYNAMODB_ENDPOINT: table.endpoint,
+        TABLE_NAME: table.tableName,
+      });
       const event = loadEvent(route.entry);
-      if (event.queryStringParameters?.batch_id === 'REPLACE_WITH_BATCH_ID') event.queryStringParameters.batch_id = batchId;
+      if (event.queryStringParameters?.batch_id === 'REPLACE_WITH_BATCH_ID')
+        event.queryStringParameters.batch_id = batchId;
       const handler = await loadHandler(route.entry);
       const res = await handler(event, context);
       expect(res.statusCode, `${operation}: ${res.body}`).toBe(200);

@@ -68,18 +68,27 @@ class Server {
   /** Starts the server (node, not npm or tsx's wrapper: SIGKILL must reach the process that serves). */
   static async start(shards: number): Promise<Server> {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts', '--port', String(port), '--dynamodb-endpoint', proxy.url], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, TABLE_NAME: tableName, CLICKSTREAM_BATCH_SHARDS: String(shards), POWERTOOLS_LOG_LEVEL: 'SILENT' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bin/local.ts', '--port', String(port), '--dynamodb-endpoint', proxy.url],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          TABLE_NAME: tableName,
+          CLICKSTREAM_BATCH_SHARDS: String(shards),
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.add(child);
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     void exited.then(() => children.delete(child));
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    for (const end = Date.now() + 90_000; !out.includes('Ctrl+C stops it.'); ) {
+    for (const end = Date.now() + 90_000; !out.includes('Ctrl+C stops it.');) {
       if (child.exitCode !== null || Date.now() > end) throw new Error(`the server did not come up:\n${out}`);
       await sleep(50);
     }
@@ -134,8 +143,15 @@ const stats = {
   finishedByReads: 0,
 };
 
-const sessionBody = (id: string) => ({ session_id: id, search_query: { q: id }, search_results: [{ object_id: 'o1', rank: 1 }] });
-const pushBody = (id: string) => ({ session_id: id, events: [0, 1].map((k) => ({ event_id: `e${k}`, object_id: `o${k}`, meta: { k } })) });
+const sessionBody = (id: string) => ({
+  session_id: id,
+  search_query: { q: id },
+  search_results: [{ object_id: 'o1', rank: 1 }],
+});
+const pushBody = (id: string) => ({
+  session_id: id,
+  events: [0, 1].map((k) => ({ event_id: `e${k}`, object_id: `o${k}`, meta: { k } })),
+});
 
 /** A create's answer: recorded; false when it got none (or a 503) and must be sent again. */
 function onCreate(body: Record<string, any>, a: Answer | undefined, ctx: string, retried = false): boolean {
@@ -167,7 +183,12 @@ type ReleaseJson = { release_id: string; batch_id: string; released_at: number; 
  * answered (it must be sent again). Calls that counted an empty batch may answer 404 while another
  * call with the same id releases (README); every 200 for one id is the identical answer, forever.
  */
-async function onRelease(server: Server, releaseId: string, answers: (Answer | undefined)[], ctx: string): Promise<boolean> {
+async function onRelease(
+  server: Server,
+  releaseId: string,
+  answers: (Answer | undefined)[],
+  ctx: string,
+): Promise<boolean> {
   const got = answers.filter((a): a is Answer => a !== undefined && a.status !== 503);
   stats.answers503 += answers.filter((a) => a?.status === 503).length;
   if (got.length === 0) return false;
@@ -187,7 +208,8 @@ async function onRelease(server: Server, releaseId: string, answers: (Answer | u
   }
   const answer = ok[0]!;
   expect(answer.release_id, ctx).toBe(releaseId);
-  for (const other of ledger.releases.values()) expect(other.batch_id, `${ctx}: a batch released twice`).not.toBe(answer.batch_id);
+  for (const other of ledger.releases.values())
+    expect(other.batch_id, `${ctx}: a batch released twice`).not.toBe(answer.batch_id);
   ledger.releases.set(releaseId, answer);
   const members = await readMembers(server, answer.batch_id);
   if (members === undefined) toRead.add(answer.batch_id);
@@ -208,7 +230,15 @@ async function readMembers(server: Server, batchId: string): Promise<string[] | 
   const ids: string[] = [];
   let after = 0;
   for (;;) {
-    const a = await server.send(get('/internal/batch/sessions', { batch_id: batchId, after_number: after, limit: 1000, events_limit: 1, include_irrelevant: true }));
+    const a = await server.send(
+      get('/internal/batch/sessions', {
+        batch_id: batchId,
+        after_number: after,
+        limit: 1000,
+        events_limit: 1,
+        include_irrelevant: true,
+      }),
+    );
     if (a === undefined || a.status === 503) return undefined;
     expect(a.status, `pages of batch ${batchId}: ${a.text}`).toBe(200);
     const page = a.json as { last_number: number | null; sessions: { session_id: string }[] };
@@ -238,7 +268,9 @@ async function listAll(server: Server): Promise<Map<string, Record<string, unkno
 /** Release records still under way, read straight from DynamoDB Local. */
 async function pendingReleases(): Promise<{ releaseId: string; batchId: string }[]> {
   const state = await readState(dynamo, tableName);
-  return [...state.releases.values()].filter((r) => r.state !== 'released').map((r) => ({ releaseId: r.releaseId as string, batchId: r.batchId as string }));
+  return [...state.releases.values()]
+    .filter((r) => r.state !== 'released')
+    .map((r) => ({ releaseId: r.releaseId as string, batchId: r.batchId as string }));
 }
 
 // ------------------------------------------------------------------ the clients under load
@@ -266,7 +298,9 @@ async function releaser(server: Server, round: number, stopped: () => boolean, i
     const releaseId = `rel-${round}-${j}`;
     const parallel = j % 2 === 0 ? 2 : 1;
     inFlight.add(releaseId);
-    const answers = await Promise.all(Array.from({ length: parallel }, () => server.send(post('/internal/batch/release', { release_id: releaseId }))));
+    const answers = await Promise.all(
+      Array.from({ length: parallel }, () => server.send(post('/internal/batch/release', { release_id: releaseId }))),
+    );
     stats.releaseCalls += parallel;
     inFlight.delete(releaseId);
     if (!(await onRelease(server, releaseId, answers, `release ${releaseId}`))) {
@@ -276,7 +310,15 @@ async function releaser(server: Server, round: number, stopped: () => boolean, i
     const old = [...ledger.releases.keys()];
     if (j % 3 === 2 && old.length > 0) {
       const again = old[rand(old.length)]!;
-      if (!(await onRelease(server, again, [await server.send(post('/internal/batch/release', { release_id: again }))], `release ${again} again`))) return;
+      if (
+        !(await onRelease(
+          server,
+          again,
+          [await server.send(post('/internal/batch/release', { release_id: again }))],
+          `release ${again} again`,
+        ))
+      )
+        return;
     }
     await sleep(100 + rand(200));
   }
@@ -288,7 +330,7 @@ async function releaser(server: Server, round: number, stopped: () => boolean, i
  */
 async function killMoment(mode: 'random' | 'in-release', inFlight: Set<string>): Promise<void> {
   const from = stats.creates;
-  for (const end = Date.now() + 20_000; stats.creates - from < 8 && Date.now() < end; ) await sleep(20);
+  for (const end = Date.now() + 20_000; stats.creates - from < 8 && Date.now() < end;) await sleep(20);
   if (mode === 'random') {
     await sleep(rand(1200));
     return;
@@ -356,18 +398,35 @@ async function retryPending(server: Server, round: number): Promise<void> {
     for (const p of now) {
       stats.retried++;
       if (p.kind === 'release') {
-        const answers = await Promise.all([0, 1].map(() => server.send(post('/internal/batch/release', { release_id: p.releaseId }))));
+        const answers = await Promise.all(
+          [0, 1].map(() => server.send(post('/internal/batch/release', { release_id: p.releaseId }))),
+        );
         stats.releaseCalls += 2;
         if (!(await onRelease(server, p.releaseId, answers, `retry of release ${p.releaseId}`))) pending.push(p);
         continue;
       }
       let answered: boolean;
-      if (p.kind === 'create') answered = onCreate(p.body, await server.send(post('/session', p.body)), `retry of create ${p.body.session_id}`, true);
-      else answered = onPush(p.body, await server.send(post('/session/events', p.body)), `retry of push ${p.body.session_id}`, true);
+      if (p.kind === 'create')
+        answered = onCreate(
+          p.body,
+          await server.send(post('/session', p.body)),
+          `retry of create ${p.body.session_id}`,
+          true,
+        );
+      else
+        answered = onPush(
+          p.body,
+          await server.send(post('/session/events', p.body)),
+          `retry of push ${p.body.session_id}`,
+          true,
+        );
       if (!answered) pending.push(p);
     }
   }
-  if (pending.length > 0) problems.push(`round ${round}: ${pending.length} requests still unanswered after 12 retries (${pending.map((p) => p.kind).join(', ')})`);
+  if (pending.length > 0)
+    problems.push(
+      `round ${round}: ${pending.length} requests still unanswered after 12 retries (${pending.map((p) => p.kind).join(', ')})`,
+    );
   for (const batchId of [...toRead]) {
     const members = await readMembers(server, batchId);
     if (members === undefined) continue;
@@ -392,84 +451,100 @@ afterAll(async () => {
 });
 
 describe('crash test: the server SIGKILLed at random moments, restarted on the same table', () => {
-  it('loses, duplicates and moves nothing, never makes creates wait on a pending release, and answers every release_id identically', { timeout: 400_000 }, async () => {
-    const started = Date.now();
-    let server: Server | undefined;
-    let shards = SHARDS[0]!;
-    for (let round = 0; round < MAX_ROUNDS && (round < MIN_ROUNDS || Date.now() - started < BUDGET_MS); round++) {
-      const next = SHARDS[Math.min(round, SHARDS.length - 1)]!;
-      const raised = next > shards;
-      shards = next;
-      const t0 = Date.now();
-      server = await Server.start(shards);
-      const t1 = Date.now();
-      if (raised && (await pendingReleases()).length > 0) stats.killsInReleaseWithRaise++;
-      await afterRestart(server, round, shards, raised);
-      const t2 = Date.now();
-      const createsBefore = stats.creates;
+  it(
+    'loses, duplicates and moves nothing, never makes creates wait on a pending release, and answers every release_id identically',
+    { timeout: 400_000 },
+    async () => {
+      const started = Date.now();
+      let server: Server | undefined;
+      let shards = SHARDS[0]!;
+      for (let round = 0; round < MAX_ROUNDS && (round < MIN_ROUNDS || Date.now() - started < BUDGET_MS); round++) {
+        const next = SHARDS[Math.min(round, SHARDS.length - 1)]!;
+        const raised = next > shards;
+        shards = next;
+        const t0 = Date.now();
+        server = await Server.start(shards);
+        const t1 = Date.now();
+        if (raised && (await pendingReleases()).length > 0) stats.killsInReleaseWithRaise++;
+        await afterRestart(server, round, shards, raised);
+        const t2 = Date.now();
+        const createsBefore = stats.creates;
 
-      let stop = false;
-      const stopped = () => stop;
-      const inFlight = new Set<string>();
-      const load = [
-        ...Array.from({ length: CREATORS }, (_, w) => creator(server!, `k${round}-${w}`, stopped)),
-        releaser(server, round, stopped, inFlight),
-      ];
-      await killMoment(round % 2 === 1 ? 'in-release' : 'random', inFlight);
-      stop = true;
-      await server.kill();
-      await Promise.all(load);
-      stats.kills++;
-      stats.rounds++;
-      if ((await pendingReleases()).length > 0) stats.killsInRelease++;
-      if (process.env.CRASH_VERBOSE) console.log(`round ${round}: start ${t1 - t0} ms, after restart ${t2 - t1} ms, load ${Date.now() - t2} ms, ${stats.creates - createsBefore} creates, ${pending.length} unanswered`);
-    }
-
-    // The end: one more restart, the retries, a final release, then every check.
-    server = await Server.start(shards);
-    await afterRestart(server, stats.rounds, shards, false);
-    for (let i = 0; ; i++) {
-      const releaseId = `final-${i}`;
-      const answers = [await server.send(post('/internal/batch/release', { release_id: releaseId }))];
-      expect(await onRelease(server, releaseId, answers, `final release ${releaseId}`)).toBe(true);
-      if (answers[0]!.status === 404) break;
-      expect(i, 'final releases').toBeLessThan(3);
-    }
-    expect(toRead.size, 'released batches whose membership could not be read').toBe(0);
-
-    // The same release_id always gets the identical answer.
-    for (const [releaseId, answer] of ledger.releases) {
-      const a = await server.send(post('/internal/batch/release', { release_id: releaseId }));
-      expect(a?.json, `release ${releaseId} at the end`).toEqual(answer);
-    }
-    // Every acknowledged session in exactly one released batch, whose membership never changed.
-    const home = new Map<string, string>();
-    for (const [batchId, members] of membershipAtRelease) {
-      expect(await readMembers(server, batchId), `batch ${batchId}: membership at the end against right after its release`).toEqual(members);
-      for (const id of members) {
-        expect(home.get(id), `session ${id} in two batches`).toBeUndefined();
-        home.set(id, batchId);
+        let stop = false;
+        const stopped = () => stop;
+        const inFlight = new Set<string>();
+        const load = [
+          ...Array.from({ length: CREATORS }, (_, w) => creator(server!, `k${round}-${w}`, stopped)),
+          releaser(server, round, stopped, inFlight),
+        ];
+        await killMoment(round % 2 === 1 ? 'in-release' : 'random', inFlight);
+        stop = true;
+        await server.kill();
+        await Promise.all(load);
+        stats.kills++;
+        stats.rounds++;
+        if ((await pendingReleases()).length > 0) stats.killsInRelease++;
+        if (process.env.CRASH_VERBOSE)
+          console.log(
+            `round ${round}: start ${t1 - t0} ms, after restart ${t2 - t1} ms, load ${Date.now() - t2} ms, ${stats.creates - createsBefore} creates, ${pending.length} unanswered`,
+          );
       }
-    }
-    expect([...home.keys()].sort(), 'acknowledged sessions against released members').toEqual([...ledger.sessions.keys()].sort());
-    // Every released batch listed, as released, with its release_id and count.
-    const listed = await listAll(server);
-    expect(listed, 'list_batches').toBeDefined();
-    for (const answer of ledger.releases.values()) {
-      const b = listed!.get(answer.batch_id as string);
-      expect(b, `batch ${String(answer.batch_id)} in GET /internal/batches`).toBeDefined();
-      expect({ status: b!.status, release_id: b!.release_id, session_count: b!.session_count }).toEqual({ status: 'released', release_id: answer.release_id, session_count: answer.session_count });
-    }
-    await server.stop();
-    // The table holds exactly what was acknowledged (sessions, events, one membership each, releases).
-    const audited = ledger.audit(await readState(dynamo, tableName), 'crash audit');
-    const items = (await scanAll(dynamo, tableName)).length;
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(
-      `crash test: ${stats.rounds} rounds, ${stats.kills} SIGKILLs (${stats.killsInRelease} between a release's claim and its finalize, ${stats.killsInReleaseWithRaise} of them followed by a raised shard count), shards ${SHARDS.slice(0, stats.rounds).join('→')}\n` +
-        `  ${audited.sessions} sessions, ${audited.events} events, ${ledger.releases.size} releases (${stats.releaseCalls} calls), ${stats.retried} requests sent again, ${stats.answers503} answers 503, ${items} items\n` +
-        `  after a kill inside a release: ${stats.createsAfterInterruptedRelease} creates right after the restart, ${stats.finishedByReads} interrupted releases finished by reads; ${proxy.injected.delay} requests delayed; ${seconds} s`,
-    );
-    expect(problems, 'faults found').toEqual([]);
-  });
+
+      // The end: one more restart, the retries, a final release, then every check.
+      server = await Server.start(shards);
+      await afterRestart(server, stats.rounds, shards, false);
+      for (let i = 0; ; i++) {
+        const releaseId = `final-${i}`;
+        const answers = [await server.send(post('/internal/batch/release', { release_id: releaseId }))];
+        expect(await onRelease(server, releaseId, answers, `final release ${releaseId}`)).toBe(true);
+        if (answers[0]!.status === 404) break;
+        expect(i, 'final releases').toBeLessThan(3);
+      }
+      expect(toRead.size, 'released batches whose membership could not be read').toBe(0);
+
+      // The same release_id always gets the identical answer.
+      for (const [releaseId, answer] of ledger.releases) {
+        const a = await server.send(post('/internal/batch/release', { release_id: releaseId }));
+        expect(a?.json, `release ${releaseId} at the end`).toEqual(answer);
+      }
+      // Every acknowledged session in exactly one released batch, whose membership never changed.
+      const home = new Map<string, string>();
+      for (const [batchId, members] of membershipAtRelease) {
+        expect(
+          await readMembers(server, batchId),
+          `batch ${batchId}: membership at the end against right after its release`,
+        ).toEqual(members);
+        for (const id of members) {
+          expect(home.get(id), `session ${id} in two batches`).toBeUndefined();
+          home.set(id, batchId);
+        }
+      }
+      expect([...home.keys()].sort(), 'acknowledged sessions against released members').toEqual(
+        [...ledger.sessions.keys()].sort(),
+      );
+      // Every released batch listed, as released, with its release_id and count.
+      const listed = await listAll(server);
+      expect(listed, 'list_batches').toBeDefined();
+      for (const answer of ledger.releases.values()) {
+        const b = listed!.get(answer.batch_id as string);
+        expect(b, `batch ${String(answer.batch_id)} in GET /internal/batches`).toBeDefined();
+        expect({ status: b!.status, release_id: b!.release_id, session_count: b!.session_count }).toEqual({
+          status: 'released',
+          release_id: answer.release_id,
+          session_count: answer.session_count,
+        });
+      }
+      await server.stop();
+      // The table holds exactly what was acknowledged (sessions, events, one membership each, releases).
+      const audited = ledger.audit(await readState(dynamo, tableName), 'crash audit');
+      const items = (await scanAll(dynamo, tableName)).length;
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      console.log(
+        `crash test: ${stats.rounds} rounds, ${stats.kills} SIGKILLs (${stats.killsInRelease} between a release's claim and its finalize, ${stats.killsInReleaseWithRaise} of them followed by a raised shard count), shards ${SHARDS.slice(0, stats.rounds).join('→')}\n` +
+          `  ${audited.sessions} sessions, ${audited.events} events, ${ledger.releases.size} releases (${stats.releaseCalls} calls), ${stats.retried} requests sent again, ${stats.answers503} answers 503, ${items} items\n` +
+          `  after a kill inside a release: ${stats.createsAfterInterruptedRelease} creates right after the restart, ${stats.finishedByReads} interrupted releases finished by reads; ${proxy.injected.delay} requests delayed; ${seconds} s`,
+      );
+      expect(problems, 'faults found').toEqual([]);
+    },
+  );
 });

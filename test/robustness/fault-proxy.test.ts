@@ -37,13 +37,23 @@ beforeEach(() => proxy.simulateConflicts({ holdMs: 150 }));
 
 const key = (pk: string) => ({ pk: { S: pk }, sk: { S: 'X' } });
 const add = (pk: string): TransactWriteItem => ({
-  Update: { TableName: tableName, Key: key(pk), UpdateExpression: 'ADD n :one', ExpressionAttributeValues: { ':one': { N: '1' } } },
+  Update: {
+    TableName: tableName,
+    Key: key(pk),
+    UpdateExpression: 'ADD n :one',
+    ExpressionAttributeValues: { ':one': { N: '1' } },
+  },
 });
-const transact = (...items: TransactWriteItem[]) => client.send(new TransactWriteItemsCommand({ TransactItems: items }));
-const settle = <T>(p: Promise<T>) => p.then(
-  (value) => ({ ok: true as const, value }),
-  (error: unknown) => ({ ok: false as const, error: error as Error & { CancellationReasons?: { Code?: string }[]; $metadata?: { httpStatusCode?: number } } }),
-);
+const transact = (...items: TransactWriteItem[]) =>
+  client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+const settle = <T>(p: Promise<T>) =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({
+      ok: false as const,
+      error: error as Error & { CancellationReasons?: { Code?: string }[]; $metadata?: { httpStatusCode?: number } },
+    }),
+  );
 const started = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('conflict simulation', () => {
@@ -57,13 +67,17 @@ describe('conflict simulation', () => {
     if (second.ok) return;
     expect(second.error.name).toBe('TransactionCanceledException');
     expect(second.error.$metadata?.httpStatusCode).toBe(400);
-    expect(second.error.message).toBe('Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]');
+    expect(second.error.message).toBe(
+      'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+    );
     expect(second.error.CancellationReasons?.map((r) => r.Code)).toEqual(['None', 'TransactionConflict']);
     expect(proxy.conflicts.transactions - before).toBe(1);
   });
 
   it('lets transactions on disjoint items overlap', async () => {
-    const answers = await Promise.all(['d-1', 'd-2', 'd-3', 'd-4'].map((pk) => settle(transact(add(pk), add(`${pk}-other`)))));
+    const answers = await Promise.all(
+      ['d-1', 'd-2', 'd-3', 'd-4'].map((pk) => settle(transact(add(pk), add(`${pk}-other`)))),
+    );
     expect(answers.map((a) => a.ok)).toEqual([true, true, true, true]);
   });
 
@@ -71,8 +85,19 @@ describe('conflict simulation', () => {
     const before = proxy.conflicts.singleWrites;
     const txn = settle(transact(add('single-1')));
     await started(30);
-    const put = await settle(client.send(new PutItemCommand({ TableName: tableName, Item: { ...key('single-1'), v: { S: 'x' } } })));
-    const update = await settle(client.send(new UpdateItemCommand({ TableName: tableName, Key: key('single-2'), UpdateExpression: 'SET v = :v', ExpressionAttributeValues: { ':v': { S: 'free' } } })));
+    const put = await settle(
+      client.send(new PutItemCommand({ TableName: tableName, Item: { ...key('single-1'), v: { S: 'x' } } })),
+    );
+    const update = await settle(
+      client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key: key('single-2'),
+          UpdateExpression: 'SET v = :v',
+          ExpressionAttributeValues: { ':v': { S: 'free' } },
+        }),
+      ),
+    );
     expect((await txn).ok).toBe(true);
     expect(put.ok).toBe(false);
     if (!put.ok) {
@@ -81,7 +106,25 @@ describe('conflict simulation', () => {
     }
     expect(update.ok, 'an item no transaction holds').toBe(true);
     expect(proxy.conflicts.singleWrites - before).toBe(1);
-    expect((await settle(client.send(new PutItemCommand({ TableName: tableName, Item: { ...key('single-1'), v: { S: 'y' } } })))).ok).toBe(true);
+    expect(
+      (
+        await settle(
+          client.send(new PutItemCommand({ TableName: tableName, Item: { ...key('single-1'), v: { S: 'y' } } })),
+        )
+      ).ok,
+    ).toBe(true);
+  });
+
+  it("answers a repeat of a held transaction's ClientRequestToken with TransactionInProgressException, then idempotently", async () => {
+    const same = () =>
+      client.send(new TransactWriteItemsCommand({ ClientRequestToken: 'token-1', TransactItems: [add('token-item')] }));
+    const first = settle(same());
+    await started(30);
+    const repeat = await settle(same());
+    expect((await first).ok).toBe(true);
+    expect(repeat.ok).toBe(false);
+    if (!repeat.ok) expect(repeat.error.name).toBe('TransactionInProgressException');
+    expect((await settle(same())).ok, 'the same token once the first attempt is done').toBe(true);
   });
 
   it('conflicts with nothing when the mode is off', async () => {

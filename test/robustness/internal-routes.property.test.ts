@@ -32,9 +32,22 @@ async function createSessions(n: number): Promise<void> {
     expect(answer.status).toBe(200);
     ledger.onCreate(body, answer, 'setup');
     const events = Array.from({ length: created % 4 }, (_, k) => ({ event_id: `e${k}`, object_id: 'o1', meta: { k } }));
-    if (events.length > 0) ledger.onPush({ session_id: id, events }, (await h.send('setup', post('/session/events', { session_id: id, events }))).answer, 'setup');
-    if (created % 5 === 0) ledger.onMark({ session_id: id }, (await h.send('setup', post('/session/irrelevant', { session_id: id }))).answer, 'setup');
-    const got = (await h.send('setup', get('/session', { session_id: id }))).answer.json as { batch_id: string; session_number: number };
+    if (events.length > 0)
+      ledger.onPush(
+        { session_id: id, events },
+        (await h.send('setup', post('/session/events', { session_id: id, events }))).answer,
+        'setup',
+      );
+    if (created % 5 === 0)
+      ledger.onMark(
+        { session_id: id },
+        (await h.send('setup', post('/session/irrelevant', { session_id: id }))).answer,
+        'setup',
+      );
+    const got = (await h.send('setup', get('/session', { session_id: id }))).answer.json as {
+      batch_id: string;
+      session_number: number;
+    };
     collecting.batchId ??= got.batch_id;
     expect(got.batch_id).toBe(collecting.batchId);
     collecting.sessions.add(id);
@@ -43,7 +56,6 @@ async function createSessions(n: number): Promise<void> {
     batchIds.add(got.batch_id);
   }
 }
-
 
 function onRelease(body: any, a: Answer, ctx: string): void {
   const id = typeof body?.release_id === 'string' ? body.release_id : undefined;
@@ -83,10 +95,21 @@ function onGetBatch(params: Record<string, string>, a: Answer, ctx: string): voi
   const got = a.json as Record<string, unknown>;
   if (released) {
     const release = [...ledger.releases.values()].find((r) => r.batch_id === id)!;
-    expect(got, ctx).toEqual({ batch_id: id, status: 'released', created_at: got.created_at, released_at: release.released_at, release_id: release.release_id, session_count: released.size, ranges: got.ranges });
+    expect(got, ctx).toEqual({
+      batch_id: id,
+      status: 'released',
+      created_at: got.created_at,
+      released_at: release.released_at,
+      release_id: release.release_id,
+      session_count: released.size,
+      ranges: got.ranges,
+    });
     // The ranges of parallel readers (issue 9): one per shard, their counts adding up to the batch's.
     const ranges = got.ranges as { session_count: number }[];
-    expect(ranges.reduce((sum, r) => sum + r.session_count, 0), ctx).toBe(released.size);
+    expect(
+      ranges.reduce((sum, r) => sum + r.session_count, 0),
+      ctx,
+    ).toBe(released.size);
   } else {
     expect(isCollecting || id !== undefined, ctx).toBe(true);
     expect(got.status, ctx).toBe('collecting');
@@ -97,7 +120,8 @@ function onGetBatch(params: Record<string, string>, a: Answer, ctx: string): voi
   }
 }
 
-const truthy = (v: string | undefined) => v !== undefined && ['true', '1', 'yes', 'on', 't', 'y'].includes(v.toLowerCase());
+const truthy = (v: string | undefined) =>
+  v !== undefined && ['true', '1', 'yes', 'on', 't', 'y'].includes(v.toLowerCase());
 
 /** list_batches: 422 only for a bad cursor or limit; otherwise newest first, released ones exactly as answered. */
 function onListBatches(params: Record<string, string>, a: Answer, ctx: string): void {
@@ -112,7 +136,8 @@ function onListBatches(params: Record<string, string>, a: Answer, ctx: string): 
   for (const b of got.batches) {
     const released = ledger.released.get(b.batch_id as string);
     if (released) expect(b.session_count, ctx).toBe(released.size);
-    else if (b.status === 'released') expect.fail(`${ctx}: batch ${String(b.batch_id)} released, but no release answered it`);
+    else if (b.status === 'released')
+      expect.fail(`${ctx}: batch ${String(b.batch_id)} released, but no release answered it`);
   }
 }
 
@@ -143,7 +168,10 @@ function onGetBatchSessions(params: Record<string, string>, a: Answer, ctx: stri
     .slice(0, limit);
   const got = a.json as { batch_id: string; last_number: number | null; sessions: Record<string, any>[] };
   expect(got.batch_id, ctx).toBe(id);
-  expect(got.sessions.map((s) => s.session_id), ctx).toEqual(expected);
+  expect(
+    got.sessions.map((s) => s.session_id),
+    ctx,
+  ).toEqual(expected);
   expect(got.last_number, ctx).toBe(expected.length > 0 ? sessionNumbers.get(expected.at(-1)!) : null);
   for (const s of got.sessions) {
     ledger.expectSession(s.session_id, s, ctx, false);
@@ -155,7 +183,11 @@ function onGetBatchSessions(params: Record<string, string>, a: Answer, ctx: stri
   }
 }
 
-const runs = (http: boolean) => ({ numRuns: http ? HTTP_RUNS : RUNS, ...(SEED !== undefined ? { seed: SEED } : {}), endOnFailure: true });
+const runs = (http: boolean) => ({
+  numRuns: http ? HTTP_RUNS : RUNS,
+  ...(SEED !== undefined ? { seed: SEED } : {}),
+  endOnFailure: true,
+});
 
 beforeAll(async () => {
   // 8 shards rather than the default 64: every release switches every shard and every page may walk
@@ -185,68 +217,128 @@ afterAll(async () => {
 });
 
 describe.each([false, true])('internal routes (http=%s)', (http) => {
-  it('release_batch', async () => {
-    const releaseBody = fc.record({
-      release_id: fc.oneof({ weight: 3, arbitrary: fc.uuid() }, { weight: 3, arbitrary: releaseIds.arb() }, { weight: 1, arbitrary: idEdge }),
-    });
-    await fc.assert(
-      fc.asyncProperty(postCase(releaseBody), fc.nat(19), async (c, dice) => {
-        if (dice >= 18) {
-          await createSessions(dice - 17);
-          h.forgetRecordCount();
-        }
-        await h.postOne('release_batch', '/internal/batch/release', c, http, onRelease);
-      }),
-      runs(http),
-    );
-    expectNoPollution(proto, 'release_batch');
-  }, TEST_TIMEOUT_MS);
+  it(
+    'release_batch',
+    async () => {
+      const releaseBody = fc.record({
+        release_id: fc.oneof(
+          { weight: 3, arbitrary: fc.uuid() },
+          { weight: 3, arbitrary: releaseIds.arb() },
+          { weight: 1, arbitrary: idEdge },
+        ),
+      });
+      await fc.assert(
+        fc.asyncProperty(postCase(releaseBody), fc.nat(19), async (c, dice) => {
+          if (dice >= 18) {
+            await createSessions(dice - 17);
+            h.forgetRecordCount();
+          }
+          await h.postOne('release_batch', '/internal/batch/release', c, http, onRelease);
+        }),
+        runs(http),
+      );
+      expectNoPollution(proto, 'release_batch');
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('get_batch', async () => {
-    const query = queryCase([], ['batch_id'], { batch_id: fc.oneof({ weight: 4, arbitrary: batchIds.arb() }, { weight: 1, arbitrary: fc.uuid() }) });
-    await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('get_batch', '/internal/batch', q, http, onGetBatch)), runs(http));
-  }, TEST_TIMEOUT_MS);
+  it(
+    'get_batch',
+    async () => {
+      const query = queryCase([], ['batch_id'], {
+        batch_id: fc.oneof({ weight: 4, arbitrary: batchIds.arb() }, { weight: 1, arbitrary: fc.uuid() }),
+      });
+      await fc.assert(
+        fc.asyncProperty(query, async (q) => h.getOne('get_batch', '/internal/batch', q, http, onGetBatch)),
+        runs(http),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('get_batch_sessions', async () => {
-    const query = queryCase(['batch_id'], ['after_number', 'limit', 'events_limit', 'include_irrelevant'], {
-      batch_id: fc.oneof({ weight: 6, arbitrary: batchIds.arb() }, { weight: 1, arbitrary: fc.uuid() }),
-      after_number: fc.oneof(numbers.arb(), fc.constantFrom('0', '1', '1099511627776', '9007199254740991')),
-      limit: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 20 }).map(String) }, { weight: 1, arbitrary: fc.constantFrom('0', '1000', '1001') }),
-      events_limit: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 4 }).map(String) }, { weight: 1, arbitrary: fc.constantFrom('0', '10000', '10001') }),
-      include_irrelevant: fc.oneof(
-        { weight: 6, arbitrary: fc.constantFrom('true', 'false', '1', '0', 'yes', 'no', 'on', 'off', 'TRUE', 'F') },
-        { weight: 1, arbitrary: fc.constantFrom('maybe', '', 'truee') },
-      ),
-    });
-    await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('get_batch_sessions', '/internal/batch/sessions', q, http, onGetBatchSessions)), runs(http));
-  }, TEST_TIMEOUT_MS);
+  it(
+    'get_batch_sessions',
+    async () => {
+      const query = queryCase(['batch_id'], ['after_number', 'limit', 'events_limit', 'include_irrelevant'], {
+        batch_id: fc.oneof({ weight: 6, arbitrary: batchIds.arb() }, { weight: 1, arbitrary: fc.uuid() }),
+        after_number: fc.oneof(numbers.arb(), fc.constantFrom('0', '1', '1099511627776', '9007199254740991')),
+        limit: fc.oneof(
+          { weight: 6, arbitrary: fc.integer({ min: 1, max: 20 }).map(String) },
+          { weight: 1, arbitrary: fc.constantFrom('0', '1000', '1001') },
+        ),
+        events_limit: fc.oneof(
+          { weight: 6, arbitrary: fc.integer({ min: 1, max: 4 }).map(String) },
+          { weight: 1, arbitrary: fc.constantFrom('0', '10000', '10001') },
+        ),
+        include_irrelevant: fc.oneof(
+          { weight: 6, arbitrary: fc.constantFrom('true', 'false', '1', '0', 'yes', 'no', 'on', 'off', 'TRUE', 'F') },
+          { weight: 1, arbitrary: fc.constantFrom('maybe', '', 'truee') },
+        ),
+      });
+      await fc.assert(
+        fc.asyncProperty(query, async (q) =>
+          h.getOne('get_batch_sessions', '/internal/batch/sessions', q, http, onGetBatchSessions),
+        ),
+        runs(http),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 
-  it('list_batches', async () => {
-    const cursorOf = (createdAt: unknown, batchId: unknown) => Buffer.from(JSON.stringify([createdAt, batchId])).toString('base64url');
-    const query = queryCase([], ['cursor', 'limit'], {
-      cursor: fc.oneof(
-        { weight: 3, arbitrary: fc.tuple(fc.nat({ max: 2 ** 42 }), fc.oneof(batchIds.arb(), fc.uuid())).map(([t, id]) => cursorOf(t, id)) },
-        { weight: 1, arbitrary: fc.tuple(fc.oneof(fc.double(), fc.string(), fc.constant(-1)), fc.oneof(fc.string(), fc.nat())).map(([t, id]) => cursorOf(t, id)) },
-        { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
-      ),
-      limit: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 20 }).map(String) }, { weight: 1, arbitrary: fc.constantFrom('0', '100', '101', '-1', 'x') }),
-    });
-    await fc.assert(fc.asyncProperty(query, async (q) => h.getOne('list_batches', '/internal/batches', q, http, onListBatches)), runs(http));
-  }, TEST_TIMEOUT_MS);
+  it(
+    'list_batches',
+    async () => {
+      const cursorOf = (createdAt: unknown, batchId: unknown) =>
+        Buffer.from(JSON.stringify([createdAt, batchId])).toString('base64url');
+      const query = queryCase([], ['cursor', 'limit'], {
+        cursor: fc.oneof(
+          {
+            weight: 3,
+            arbitrary: fc
+              .tuple(fc.nat({ max: 2 ** 42 }), fc.oneof(batchIds.arb(), fc.uuid()))
+              .map(([t, id]) => cursorOf(t, id)),
+          },
+          {
+            weight: 1,
+            arbitrary: fc
+              .tuple(fc.oneof(fc.double(), fc.string(), fc.constant(-1)), fc.oneof(fc.string(), fc.nat()))
+              .map(([t, id]) => cursorOf(t, id)),
+          },
+          { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
+        ),
+        limit: fc.oneof(
+          { weight: 6, arbitrary: fc.integer({ min: 1, max: 20 }).map(String) },
+          { weight: 1, arbitrary: fc.constantFrom('0', '100', '101', '-1', 'x') },
+        ),
+      });
+      await fc.assert(
+        fc.asyncProperty(query, async (q) => h.getOne('list_batches', '/internal/batches', q, http, onListBatches)),
+        runs(http),
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe('query parameters as API Gateway decodes them (lone surrogates, any code units)', () => {
-  it('get_batch and get_batch_sessions', async () => {
-    const batch = rawParams(['batch_id'], { batch_id: batchIds.arb() });
-    const page = rawParams(['batch_id', 'after_number', 'limit', 'events_limit', 'include_irrelevant'], { batch_id: batchIds.arb(), limit: fc.integer({ min: 1, max: 20 }).map(String) });
-    await fc.assert(
-      fc.asyncProperty(batch, page, async (b, p) => {
-        await h.getRawParams('get_batch', '/internal/batch', b, onGetBatch);
-        await h.getRawParams('get_batch_sessions', '/internal/batch/sessions', p, onGetBatchSessions);
-      }),
-      { ...runs(false), numRuns: Math.ceil(RUNS / 4) },
-    );
-  }, TEST_TIMEOUT_MS);
+  it(
+    'get_batch and get_batch_sessions',
+    async () => {
+      const batch = rawParams(['batch_id'], { batch_id: batchIds.arb() });
+      const page = rawParams(['batch_id', 'after_number', 'limit', 'events_limit', 'include_irrelevant'], {
+        batch_id: batchIds.arb(),
+        limit: fc.integer({ min: 1, max: 20 }).map(String),
+      });
+      await fc.assert(
+        fc.asyncProperty(batch, page, async (b, p) => {
+          await h.getRawParams('get_batch', '/internal/batch', b, onGetBatch);
+          await h.getRawParams('get_batch_sessions', '/internal/batch/sessions', p, onGetBatchSessions);
+        }),
+        { ...runs(false), numRuns: Math.ceil(RUNS / 4) },
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe('release_batch between concurrent creates, under the transaction conflict simulation (issue 11)', () => {
@@ -267,15 +359,21 @@ describe('release_batch between concurrent creates, under the transaction confli
     await proxy.close();
   });
 
-  it('release_batch', async () => {
-    const releaseBody = fc.record({ release_id: fc.oneof({ weight: 3, arbitrary: fc.uuid() }, { weight: 1, arbitrary: releaseIds.arb() }) });
-    await fc.assert(
-      fc.asyncProperty(postCase(releaseBody), fc.integer({ min: 1, max: 4 }), async (c, n) => {
-        await Promise.all(Array.from({ length: n }, () => createSessions(1)));
-        h.forgetRecordCount();
-        await h.postOne('release_batch (conflicts)', '/internal/batch/release', c, false, onRelease);
-      }),
-      { ...runs(false), numRuns: Math.max(30, Math.ceil(RUNS / 20)) },
-    );
-  }, TEST_TIMEOUT_MS);
+  it(
+    'release_batch',
+    async () => {
+      const releaseBody = fc.record({
+        release_id: fc.oneof({ weight: 3, arbitrary: fc.uuid() }, { weight: 1, arbitrary: releaseIds.arb() }),
+      });
+      await fc.assert(
+        fc.asyncProperty(postCase(releaseBody), fc.integer({ min: 1, max: 4 }), async (c, n) => {
+          await Promise.all(Array.from({ length: n }, () => createSessions(1)));
+          h.forgetRecordCount();
+          await h.postOne('release_batch (conflicts)', '/internal/batch/release', c, false, onRelease);
+        }),
+        { ...runs(false), numRuns: Math.max(30, Math.ceil(RUNS / 20)) },
+      );
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

@@ -25,14 +25,21 @@ async function send(r: RawRequest, http = false): Promise<Answer> {
   return answer;
 }
 
-const session = (id: string, extra: Record<string, unknown> = {}) => ({ session_id: id, search_query: 'q', search_results: [], ...extra });
+const session = (id: string, extra: Record<string, unknown> = {}) => ({
+  session_id: id,
+  search_query: 'q',
+  search_results: [],
+  ...extra,
+});
 const create = (body: unknown, http = false) => send(post('/session', body), http);
 const push = (body: unknown, http = false) => send(post('/session/events', body), http);
-const getSession = (id: string, query: Record<string, string | number> = {}) => send(get('/session', { session_id: id, ...query }));
+const getSession = (id: string, query: Record<string, string | number> = {}) =>
+  send(get('/session', { session_id: id, ...query }));
 const sessionItem = (id: string) => getRaw(h.table.endpoint, h.table.tableName, `SESSION#${id}`, 'SESSION');
 const stored = async (id: string) => (await sessionItem(id)) !== undefined;
 const storedEvents = async (id: string) =>
-  (await queryRaw(h.table.endpoint, h.table.tableName, `SESSION#${id}`)).filter((i) => i.sk.startsWith('EVENT#')).length;
+  (await queryRaw(h.table.endpoint, h.table.tableName, `SESSION#${id}`)).filter((i) => i.sk.startsWith('EVENT#'))
+    .length;
 const firstLoc = (a: Answer) => (a.json as { detail: { loc: unknown[] }[] }).detail[0]!.loc;
 
 /** A JSON text of exactly `bytes` bytes (trailing whitespace is JSON too). */
@@ -83,21 +90,37 @@ describe('request body: 1 MiB', () => {
     expect((await create(body)).status).toBe(413);
     // The local server (as API Gateway) sends bodies that are not UTF-8 text base64-encoded.
     const bin = Buffer.concat([Buffer.from(exactly(session(uid('b64')), MIB - 1)), Buffer.from([0xff])]);
-    const a = await send({ method: 'POST', path: '/session', headers: { 'content-type': 'application/json' }, body: bin });
+    const a = await send({
+      method: 'POST',
+      path: '/session',
+      headers: { 'content-type': 'application/json' },
+      body: bin,
+    });
     expect(a.status).toBe(422); // exactly 1 MiB after decoding: not 413, but not UTF-8
     const over = Buffer.concat([Buffer.from(exactly(session(uid('b64')), MIB)), Buffer.from([0xff])]);
-    expect((await send({ method: 'POST', path: '/session', headers: { 'content-type': 'application/json' }, body: over })).status).toBe(413);
+    expect(
+      (await send({ method: 'POST', path: '/session', headers: { 'content-type': 'application/json' }, body: over }))
+        .status,
+    ).toBe(413);
   });
 
-  it('refuses hostile Content-Type headers of 1 MB (100 times API Gateway\'s header limit) with 415', async () => {
+  it("refuses hostile Content-Type headers of 1 MB (100 times API Gateway's header limit) with 415", async () => {
     // No clock here (timing goals live in the benchmarks): a parser that backtracks or is quadratic
     // on these shapes would not get through 1 MB within the test's timeout; a linear one takes ms.
     const n = 1_000_000;
-    for (const header of ['application/json' + ' '.repeat(n) + 'x', ';'.repeat(n), 'application/' + 'a+'.repeat(n / 2) + 'jsonx', ' ;'.repeat(n / 2), 'application/' + '+'.repeat(n) + 'jsonx']) {
+    for (const header of [
+      'application/json' + ' '.repeat(n) + 'x',
+      ';'.repeat(n),
+      'application/' + 'a+'.repeat(n / 2) + 'jsonx',
+      ' ;'.repeat(n / 2),
+      'application/' + '+'.repeat(n) + 'jsonx',
+    ]) {
       const a = await send(post('/session', session(uid('ct')), { 'content-type': header }));
       expect(a.status).toBe(415);
     }
-    expect((await send(post('/session', session(uid('ct')), { 'content-type': 'application/json ; charset=utf-8' }))).status).toBe(200);
+    expect(
+      (await send(post('/session', session(uid('ct')), { 'content-type': 'application/json ; charset=utf-8' }))).status,
+    ).toBe(200);
   });
 
   it('answers 413 at the API payload limit (6 MiB) before the function runs', async () => {
@@ -110,7 +133,8 @@ describe('events per request: 1..1000', () => {
   it('refuses 0 and 1001 events with 422 and takes 1 and 1000', async () => {
     const id = uid('count');
     await create(session(id));
-    const events = (k: number, prefix: string) => Array.from({ length: k }, (_, i) => ({ event_id: `${prefix}${i}`, object_id: 'o' }));
+    const events = (k: number, prefix: string) =>
+      Array.from({ length: k }, (_, i) => ({ event_id: `${prefix}${i}`, object_id: 'o' }));
     const none = await push({ session_id: id, events: [] });
     expect(none.status).toBe(422);
     expect(firstLoc(none)).toEqual(['body', 'events']);
@@ -170,7 +194,10 @@ describe('ids: 1..128 characters (code points)', () => {
         expect(a.status).toBe(422);
         expect(firstLoc(a)).toEqual(['body', 'events', 1, field]);
       }
-      expect(firstLoc(await push({ session_id: bad, events: [{ event_id: 'e', object_id: 'o' }] }))).toEqual(['body', 'session_id']);
+      expect(firstLoc(await push({ session_id: bad, events: [{ event_id: 'e', object_id: 'o' }] }))).toEqual([
+        'body',
+        'session_id',
+      ]);
     }
     expect(await storedEvents(sid)).toBe(4);
   });
@@ -188,7 +215,10 @@ describe('ids: 1..128 characters (code points)', () => {
     for (const bad of past) {
       expect(firstLoc(await send(post('/session/irrelevant', { session_id: bad })))).toEqual(['body', 'session_id']);
       expect(firstLoc(await getSession(bad))).toEqual(['query', 'session_id']);
-      expect(firstLoc(await send(post('/internal/batch/release', { release_id: bad })))).toEqual(['body', 'release_id']);
+      expect(firstLoc(await send(post('/internal/batch/release', { release_id: bad })))).toEqual([
+        'body',
+        'release_id',
+      ]);
       expect(firstLoc(await send(get('/internal/batch', { batch_id: bad })))).toEqual(['query', 'batch_id']);
       expect(firstLoc(await send(get('/internal/batch/sessions', { batch_id: bad })))).toEqual(['query', 'batch_id']);
     }
@@ -197,7 +227,11 @@ describe('ids: 1..128 characters (code points)', () => {
   it('sort_by.field: 1..1024 characters', async () => {
     const id = uid('sort');
     expect((await create(session(id, { sort_by: { field: '😀'.repeat(1024), order: 'desc' } }))).status).toBe(200);
-    expect(((await getSession(id)).json as { sort_by: unknown }).sort_by).toEqual({ field: '😀'.repeat(1024), order: 'desc', force_not_payload: false });
+    expect(((await getSession(id)).json as { sort_by: unknown }).sort_by).toEqual({
+      field: '😀'.repeat(1024),
+      order: 'desc',
+      force_not_payload: false,
+    });
     for (const field of ['x'.repeat(1025), '']) {
       const a = await create(session(uid('sort'), { sort_by: { field } }));
       expect(firstLoc(a)).toEqual(['body', 'sort_by', 'field']);
@@ -207,7 +241,8 @@ describe('ids: 1..128 characters (code points)', () => {
 
 describe('search_results: at most 1000', () => {
   it('stores 1000 results whole and refuses 1001 with 422', async () => {
-    const results = (k: number) => Array.from({ length: k }, (_, i) => ({ object_id: `o${i}`, rank: i / 3, meta: { i } }));
+    const results = (k: number) =>
+      Array.from({ length: k }, (_, i) => ({ object_id: `o${i}`, rank: i / 3, meta: { i } }));
     const id = uid('results');
     expect((await create(session(id, { search_results: results(1000) }))).status).toBe(200);
     expect(((await getSession(id)).json as { search_results: unknown[] }).search_results).toEqual(results(1000));
@@ -233,29 +268,34 @@ describe('record size: one DynamoDB item (400 KB)', () => {
   it.each([
     ['ASCII', 'x', 1],
     ['3-byte UTF-8', '€', 3],
-  ])('stores the largest session that fits whole (%s), refuses one character more with 413', async (_name, ch, width) => {
-    const body = (id: string, k: number) => session(id, { search_meta: { blob: ch.repeat(k) } });
-    const max = await largest(1, Math.ceil(MAX_ITEM_BYTES / width), async (k) => {
-      const a = await create(body(uid('largest'), k));
-      expect([200, 413]).toContain(a.status);
-      return a.status === 200;
-    });
-    const id = uid('largest');
-    expect((await create(body(id, max))).status).toBe(200);
-    const tooBig = uid('largest');
-    const a = await create(body(tooBig, max + 1));
-    expect(a.status).toBe(413);
-    expect((a.json as { detail: string }).detail).toMatch(/bytes of storage; at most 408576 bytes fit one record/);
-    expect(await stored(tooBig)).toBe(false);
-    // Whole: read back, and still updatable (the irrelevant flag) and listable once released.
-    const got = (await getSession(id)).json as { search_meta: { blob: string } };
-    expect(got.search_meta.blob).toBe(ch.repeat(max));
-    expect((await send(post('/session/irrelevant', { session_id: id }))).status).toBe(200);
-    const item = (await sessionItem(id))!;
-    expect(Buffer.byteLength(item.content as string)).toBeGreaterThan(400_000);
-    expect(item.isIrrelevant).toBe(true);
-    console.log(`largest session (${_name}): search_meta.blob of ${max} characters (${max * width} bytes) stored whole; ${max + 1} -> 413`);
-  });
+  ])(
+    'stores the largest session that fits whole (%s), refuses one character more with 413',
+    async (_name, ch, width) => {
+      const body = (id: string, k: number) => session(id, { search_meta: { blob: ch.repeat(k) } });
+      const max = await largest(1, Math.ceil(MAX_ITEM_BYTES / width), async (k) => {
+        const a = await create(body(uid('largest'), k));
+        expect([200, 413]).toContain(a.status);
+        return a.status === 200;
+      });
+      const id = uid('largest');
+      expect((await create(body(id, max))).status).toBe(200);
+      const tooBig = uid('largest');
+      const a = await create(body(tooBig, max + 1));
+      expect(a.status).toBe(413);
+      expect((a.json as { detail: string }).detail).toMatch(/bytes of storage; at most 408576 bytes fit one record/);
+      expect(await stored(tooBig)).toBe(false);
+      // Whole: read back, and still updatable (the irrelevant flag) and listable once released.
+      const got = (await getSession(id)).json as { search_meta: { blob: string } };
+      expect(got.search_meta.blob).toBe(ch.repeat(max));
+      expect((await send(post('/session/irrelevant', { session_id: id }))).status).toBe(200);
+      const item = (await sessionItem(id))!;
+      expect(Buffer.byteLength(item.content as string)).toBeGreaterThan(400_000);
+      expect(item.isIrrelevant).toBe(true);
+      console.log(
+        `largest session (${_name}): search_meta.blob of ${max} characters (${max * width} bytes) stored whole; ${max + 1} -> 413`,
+      );
+    },
+  );
 
   it('stores the largest event that fits whole, and refuses a push with one over-size event entirely (413)', async () => {
     const sid = uid('big-events');
@@ -267,7 +307,10 @@ describe('record size: one DynamoDB item (400 KB)', () => {
       return a.status === 200;
     });
     const before = await storedEvents(sid);
-    const a = await push({ session_id: sid, events: [{ event_id: 'small', object_id: 'o' }, ev(uid('event'), max + 1)] });
+    const a = await push({
+      session_id: sid,
+      events: [{ event_id: 'small', object_id: 'o' }, ev(uid('event'), max + 1)],
+    });
     expect(a.status).toBe(413);
     expect(await storedEvents(sid)).toBe(before);
     const largestId = uid('event');
@@ -285,7 +328,12 @@ describe('record size: one DynamoDB item (400 KB)', () => {
     await create(session(sid));
     const blob = 'h'.repeat(380_000);
     for (let i = 0; i < 14; i += 2) {
-      const events = [i, i + 1].map((k) => ({ event_id: `e${String(k).padStart(2, '0')}`, object_id: 'o', created_at: Date.now() - 60_000 + k, meta: { blob } }));
+      const events = [i, i + 1].map((k) => ({
+        event_id: `e${String(k).padStart(2, '0')}`,
+        object_id: 'o',
+        created_at: Date.now() - 60_000 + k,
+        meta: { blob },
+      }));
       expect((await push({ session_id: sid, events })).json).toMatchObject({ accepted: 2 });
     }
     const seen: string[] = [];
@@ -294,7 +342,12 @@ describe('record size: one DynamoDB item (400 KB)', () => {
     for (; pages < 20; pages++) {
       const a = await getSession(sid, cursor ? { events_after: cursor } : {});
       expect(a.text.length).toBeLessThan(6_000_000);
-      const got = a.json as { events: { event_id: string; meta: { blob: string } }[]; events_truncated: boolean; events_next_cursor?: string; events_count: number };
+      const got = a.json as {
+        events: { event_id: string; meta: { blob: string } }[];
+        events_truncated: boolean;
+        events_next_cursor?: string;
+        events_count: number;
+      };
       expect(got.events_count).toBe(14);
       for (const e of got.events) {
         expect(e.meta.blob).toBe(blob);
@@ -317,14 +370,27 @@ describe('response size: one Lambda answer (6 MB)', () => {
       ids.add(id);
       expect((await create(session(id, { search_meta: { blob } }))).status).toBe(200);
     }
-    const release = (await send(post('/internal/batch/release', { release_id: uid('heavy-release') }))).json as { batch_id: string; session_count: number };
+    const release = (await send(post('/internal/batch/release', { release_id: uid('heavy-release') }))).json as {
+      batch_id: string;
+      session_count: number;
+    };
     const seen: string[] = [];
     let after = 0;
     let pages = 0;
     for (; pages < 100; pages++) {
-      const a = await send(get('/internal/batch/sessions', { batch_id: release.batch_id, after_number: after, limit: 1000, include_irrelevant: 'true' }));
+      const a = await send(
+        get('/internal/batch/sessions', {
+          batch_id: release.batch_id,
+          after_number: after,
+          limit: 1000,
+          include_irrelevant: 'true',
+        }),
+      );
       expect(a.text.length).toBeLessThan(6_000_000);
-      const got = a.json as { sessions: { session_id: string; search_meta: { blob?: string } }[]; last_number: number | null };
+      const got = a.json as {
+        sessions: { session_id: string; search_meta: { blob?: string } }[];
+        last_number: number | null;
+      };
       if (got.last_number === null) break;
       for (const s of got.sessions) {
         seen.push(s.session_id);
@@ -360,21 +426,45 @@ describe('JSON: depth 64, exact numbers, whole code points', () => {
 
   it('takes integers up to 2^53 exactly and refuses those a double cannot hold', async () => {
     const id = uid('numbers');
-    const text = JSON.stringify(session(id)).replace('"search_results":[]', '"search_results":[],"search_meta":{"max":9007199254740991,"min":-9007199254740991,"big":1e300,"tiny":5e-324}');
+    const text = JSON.stringify(session(id)).replace(
+      '"search_results":[]',
+      '"search_results":[],"search_meta":{"max":9007199254740991,"min":-9007199254740991,"big":1e300,"tiny":5e-324}',
+    );
     expect((await send(post('/session', text))).status).toBe(200);
-    expect(((await getSession(id)).json as { search_meta: unknown }).search_meta).toEqual({ max: 9007199254740991, min: -9007199254740991, big: 1e300, tiny: 5e-324 });
+    expect(((await getSession(id)).json as { search_meta: unknown }).search_meta).toEqual({
+      max: 9007199254740991,
+      min: -9007199254740991,
+      big: 1e300,
+      tiny: 5e-324,
+    });
     for (const n of ['9007199254740993', '-9007199254740993', '1e400', '1e-400']) {
       const past = uid('numbers');
-      const a = await send(post('/session', JSON.stringify(session(past)).replace('"search_results":[]', `"search_results":[],"search_meta":{"n":${n}}`)));
+      const a = await send(
+        post(
+          '/session',
+          JSON.stringify(session(past)).replace('"search_results":[]', `"search_results":[],"search_meta":{"n":${n}}`),
+        ),
+      );
       expect(a.status).toBe(422);
-      expect((a.json as { detail: { type: string; loc: unknown[] }[] }).detail[0]).toMatchObject({ type: 'number_precision', loc: ['body', 'search_meta', 'n'] });
+      expect((a.json as { detail: { type: string; loc: unknown[] }[] }).detail[0]).toMatchObject({
+        type: 'number_precision',
+        loc: ['body', 'search_meta', 'n'],
+      });
       expect(await stored(past)).toBe(false);
     }
     // Also where the schema wants a number and the altered value is none (1e400 is Infinity): the
     // issue says what JSON.parse did to it.
     for (const n of ['1e400', '-1e400']) {
       const past = uid('numbers');
-      const a = await send(post('/session', JSON.stringify(session(past)).replace('"search_results":[]', `"search_results":[{"object_id":"o","rank":${n}}]`)));
+      const a = await send(
+        post(
+          '/session',
+          JSON.stringify(session(past)).replace(
+            '"search_results":[]',
+            `"search_results":[{"object_id":"o","rank":${n}}]`,
+          ),
+        ),
+      );
       expect(a.status).toBe(422);
       expect((a.json as { detail: { type: string; loc: unknown[] }[] }).detail).toEqual([
         expect.objectContaining({ type: 'number_precision', loc: ['body', 'search_results', 0, 'rank'] }),
@@ -394,23 +484,42 @@ describe('JSON: depth 64, exact numbers, whole code points', () => {
     ] as const;
     for (const [member, expected] of cases) {
       const id = uid('ignored');
-      const a = await send(post('/session', JSON.stringify(session(id)).replace('"search_results":[]', `"search_results":[],${member}`)));
+      const a = await send(
+        post('/session', JSON.stringify(session(id)).replace('"search_results":[]', `"search_results":[],${member}`)),
+      );
       expect(a.status, member).toBe(200);
       expect((await getSession(id)).json, member).toMatchObject({ search_meta: null, ...expected });
     }
     // Where it is used, the answer names the place: the meta of the second event.
     const target = uid('ignored');
     expect((await create(session(target))).status).toBe(200);
-    const pushed = await send(post('/session/events', `{"session_id":"${target}","events":[{"event_id":"a","object_id":"o"},{"event_id":"b","object_id":"o","meta":{"n":[1,12345678901234567890]}}],"note":1e400}`));
-    expect(pushed.json).toEqual({ detail: [{ loc: ['body', 'events', 1, 'meta', 'n', 1], msg: expect.stringMatching(/cannot be stored exactly/), type: 'number_precision' }] });
+    const pushed = await send(
+      post(
+        '/session/events',
+        `{"session_id":"${target}","events":[{"event_id":"a","object_id":"o"},{"event_id":"b","object_id":"o","meta":{"n":[1,12345678901234567890]}}],"note":1e400}`,
+      ),
+    );
+    expect(pushed.json).toEqual({
+      detail: [
+        {
+          loc: ['body', 'events', 1, 'meta', 'n', 1],
+          msg: expect.stringMatching(/cannot be stored exactly/),
+          type: 'number_precision',
+        },
+      ],
+    });
     expect(await storedEvents(target)).toBe(0);
     // Releases and marks have no stored JSON: an unknown field never refuses them.
-    expect((await send(post('/session/irrelevant', `{"session_id":"${target}","extra":9007199254740993}`))).status).toBe(200);
+    expect(
+      (await send(post('/session/irrelevant', `{"session_id":"${target}","extra":9007199254740993}`))).status,
+    ).toBe(200);
   });
 
   it('refuses lone surrogates with 422 and stores paired ones whole', async () => {
     const id = uid('surrogates');
-    expect((await send(post('/session', JSON.stringify(session(id)).replace('"q"', '"\\ud83d\\ude00 ok"')))).status).toBe(200);
+    expect(
+      (await send(post('/session', JSON.stringify(session(id)).replace('"q"', '"\\ud83d\\ude00 ok"')))).status,
+    ).toBe(200);
     expect(((await getSession(id)).json as { search_query: string }).search_query).toBe('😀 ok');
     const past = uid('surrogates');
     const a = await send(post('/session', JSON.stringify(session(past)).replace('"q"', '"\\ud83d ok"')));
@@ -434,13 +543,23 @@ describe('timestamps: the window edges, inclusive', () => {
   });
 
   /** created_at forms of the instant `ms` (ms, and where whole seconds: seconds and ISO). */
-  const forms = (ms: number): unknown[] => [ms, ...(ms % 1000 === 0 ? [ms / 1000] : []), new Date(ms).toISOString(), new Date(ms).toISOString().replace('Z', '')];
+  const forms = (ms: number): unknown[] => [
+    ms,
+    ...(ms % 1000 === 0 ? [ms / 1000] : []),
+    new Date(ms).toISOString(),
+    new Date(ms).toISOString().replace('Z', ''),
+  ];
 
   async function expectWindow(minus: number, plus: number) {
     withWindow(minus, plus);
     vi.spyOn(Date, 'now').mockReturnValue(NOW);
     const inside = [NOW - minus * 1000, NOW + plus * 1000, NOW];
-    const outside = [NOW - minus * 1000 - 1, NOW + plus * 1000 + 1, NOW - minus * 1000 - 1000, NOW + plus * 1000 + 1000];
+    const outside = [
+      NOW - minus * 1000 - 1,
+      NOW + plus * 1000 + 1,
+      NOW - minus * 1000 - 1000,
+      NOW + plus * 1000 + 1000,
+    ];
     const sid = uid('window');
     expect((await create(session(sid))).status).toBe(200);
     for (const ms of inside) {
@@ -450,7 +569,9 @@ describe('timestamps: the window edges, inclusive', () => {
         expect(a.status, `created_at ${String(t)} with window -${minus}/+${plus}`).toBe(200);
         expect(((await getSession(id)).json as { created_at: number }).created_at).toBe(ms);
         const eid = uid('ev');
-        expect((await push({ session_id: sid, events: [{ event_id: eid, object_id: 'o', created_at: t }] })).json).toMatchObject({ accepted: 1 });
+        expect(
+          (await push({ session_id: sid, events: [{ event_id: eid, object_id: 'o', created_at: t }] })).json,
+        ).toMatchObject({ accepted: 1 });
       }
     }
     for (const ms of outside) {
@@ -461,7 +582,8 @@ describe('timestamps: the window edges, inclusive', () => {
         expect(a.json).toEqual({ detail: `Invalid utc timestamp: ${String(t)}` });
         expect(await stored(id)).toBe(false);
         const eid = uid('ev-out');
-        const p = (await push({ session_id: sid, events: [{ event_id: eid, object_id: 'o', created_at: t }] })).json as { rejected: number; results: { status: string; detail: string }[] };
+        const p = (await push({ session_id: sid, events: [{ event_id: eid, object_id: 'o', created_at: t }] }))
+          .json as { rejected: number; results: { status: string; detail: string }[] };
         expect(p.rejected).toBe(1);
         expect(p.results[0]!.status).toBe('rejected');
         expect(p.results[0]!.detail).toContain(`Invalid utc timestamp: ${String(t)}`);
@@ -492,7 +614,20 @@ describe('timestamps: the window edges, inclusive', () => {
   });
 
   it('refuses floats, booleans, numeric strings and negatives with 422', async () => {
-    for (const t of [1.5, 1_750_000_000.5, 1e21, true, false, '1750000000', -1, -1_750_000_000_000, '2024-02-30T00:00:00Z', '', [], {}]) {
+    for (const t of [
+      1.5,
+      1_750_000_000.5,
+      1e21,
+      true,
+      false,
+      '1750000000',
+      -1,
+      -1_750_000_000_000,
+      '2024-02-30T00:00:00Z',
+      '',
+      [],
+      {},
+    ]) {
       const id = uid('bad-ts');
       const a = await create(session(id, { created_at: t }));
       expect(a.status, `created_at ${JSON.stringify(t)}`).toBe(422);
@@ -506,25 +641,73 @@ describe('timestamps: the window edges, inclusive', () => {
     const raw = (r: RawRequest, text: string): RawRequest => ({ ...r, body: text });
     const target = uid('float-ts');
     expect((await create(session(target))).status).toBe(200);
-    for (const literal of [`${now}.0`, `${now}e0`, `${now}E+0`, `${now}000.0`, `${now / 100}e2`, '-0.0', `-${now}`, '-9007199254740993']) {
+    for (const literal of [
+      `${now}.0`,
+      `${now}e0`,
+      `${now}E+0`,
+      `${now}000.0`,
+      `${now / 100}e2`,
+      '-0.0',
+      `-${now}`,
+      '-9007199254740993',
+    ]) {
       const id = uid('float-ts');
-      const a = await send(raw(post('/session', {}), `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${literal}}`));
+      const a = await send(
+        raw(
+          post('/session', {}),
+          `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${literal}}`,
+        ),
+      );
       expect(a.status, literal).toBe(422);
       expect(a.json, literal).toMatchObject({ detail: [{ loc: ['body', 'created_at'], type: 'timestamp_type' }] });
       expect(await stored(id), literal).toBe(false);
-      const e = await send(raw(post('/session/events', {}), `{"session_id":"${target}","events":[{"event_id":"ok","object_id":"o"},{"event_id":"e","object_id":"o","created_at":${literal}}]}`));
+      const e = await send(
+        raw(
+          post('/session/events', {}),
+          `{"session_id":"${target}","events":[{"event_id":"ok","object_id":"o"},{"event_id":"e","object_id":"o","created_at":${literal}}]}`,
+        ),
+      );
       expect(e.status, literal).toBe(422);
-      expect(e.json, literal).toMatchObject({ detail: [{ loc: ['body', 'events', 1, 'created_at'], type: 'timestamp_type' }] });
+      expect(e.json, literal).toMatchObject({
+        detail: [{ loc: ['body', 'events', 1, 'created_at'], type: 'timestamp_type' }],
+      });
     }
     expect(await storedEvents(target)).toBe(0);
     // The last of repeated keys counts, as in JSON.parse and Python: an integer after a float is taken.
     const id = uid('float-ts');
-    expect((await send(raw(post('/session', {}), `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${now}.0,"created_at":${now}}`))).status).toBe(200);
+    expect(
+      (
+        await send(
+          raw(
+            post('/session', {}),
+            `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${now}.0,"created_at":${now}}`,
+          ),
+        )
+      ).status,
+    ).toBe(200);
     const later = uid('float-ts');
-    expect((await send(raw(post('/session', {}), `{"session_id":"${later}","search_query":"q","search_results":[],"created_at":${now},"created_at":${now}.0}`))).status).toBe(422);
+    expect(
+      (
+        await send(
+          raw(
+            post('/session', {}),
+            `{"session_id":"${later}","search_query":"q","search_results":[],"created_at":${now},"created_at":${now}.0}`,
+          ),
+        )
+      ).status,
+    ).toBe(422);
     // Floats elsewhere are plain numbers: a rank of 1.0 and meta values are taken.
     const ranked = uid('float-ts');
-    expect((await send(raw(post('/session', {}), `{"session_id":"${ranked}","search_query":"q","search_results":[{"object_id":"o","rank":1.0,"meta":{"created_at":1.0}}],"search_meta":{"created_at":2.5e0}}`))).status).toBe(200);
+    expect(
+      (
+        await send(
+          raw(
+            post('/session', {}),
+            `{"session_id":"${ranked}","search_query":"q","search_results":[{"object_id":"o","rank":1.0,"meta":{"created_at":1.0}}],"search_meta":{"created_at":2.5e0}}`,
+          ),
+        )
+      ).status,
+    ).toBe(200);
   });
 
   it('takes integers from 2^53 up as milliseconds outside the window: 400 as sent for a session, rejected for an event', async () => {
@@ -533,17 +716,29 @@ describe('timestamps: the window edges, inclusive', () => {
     expect((await create(session(target))).status).toBe(200);
     for (const literal of ['9007199254740992', '9007199254740993', '100000000000000000', '1' + '0'.repeat(400)]) {
       const id = uid('huge-ts');
-      const a = await send({ ...post('/session', {}), body: `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${literal}}` });
+      const a = await send({
+        ...post('/session', {}),
+        body: `{"session_id":"${id}","search_query":"q","search_results":[],"created_at":${literal}}`,
+      });
       expect(a.status, literal).toBe(400);
       expect(a.json).toEqual({ detail: `Invalid utc timestamp: ${literal}` });
       expect(await stored(id), literal).toBe(false);
-      const e = await send({ ...post('/session/events', {}), body: `{"session_id":"${target}","events":[{"event_id":"e","object_id":"o","created_at":${literal}}]}` });
+      const e = await send({
+        ...post('/session/events', {}),
+        body: `{"session_id":"${target}","events":[{"event_id":"e","object_id":"o","created_at":${literal}}]}`,
+      });
       expect(e.status, literal).toBe(200);
-      expect((e.json as { results: { status: string; detail: string }[] }).results[0]).toMatchObject({ status: 'rejected', detail: expect.stringMatching(new RegExp(`^Invalid utc timestamp: ${literal} `)) });
+      expect((e.json as { results: { status: string; detail: string }[] }).results[0]).toMatchObject({
+        status: 'rejected',
+        detail: expect.stringMatching(new RegExp(`^Invalid utc timestamp: ${literal} `)),
+      });
     }
     expect(await storedEvents(target)).toBe(0);
     // Elsewhere such integers are still refused: they could not be stored as sent.
-    const meta = await send({ ...post('/session', {}), body: `{"session_id":"${uid('huge-ts')}","search_query":"q","search_results":[],"search_meta":{"created_at":9007199254740993}}` });
+    const meta = await send({
+      ...post('/session', {}),
+      body: `{"session_id":"${uid('huge-ts')}","search_query":"q","search_results":[],"search_meta":{"created_at":9007199254740993}}`,
+    });
     expect(meta.json).toMatchObject({ detail: [{ type: 'number_precision' }] });
   });
 });
@@ -570,13 +765,23 @@ describe('paging bounds', () => {
     ids.sort((x, y) => numbers.get(x)! - numbers.get(y)!);
   });
 
-  const page = (query: Record<string, string | number>) => send(get('/internal/batch/sessions', { batch_id: batchId, ...query }));
+  const page = (query: Record<string, string | number>) =>
+    send(get('/internal/batch/sessions', { batch_id: batchId, ...query }));
   const issue = (a: Answer) => (a.json as { detail: { loc: unknown[]; type: string }[] }).detail[0]!;
 
   it('limit: 1..1000', async () => {
     expect(((await page({ limit: 1 })).json as { sessions: unknown[] }).sessions).toHaveLength(1);
     expect(((await page({ limit: 1000 })).json as { sessions: unknown[] }).sessions).toHaveLength(3);
-    for (const [limit, type] of [[0, 'greater_than_equal'], [1001, 'less_than_equal'], [-1, 'greater_than_equal'], ['-0', 'greater_than_equal'], ['1.5', 'int_parsing'], ['', 'int_parsing'], [' 5', 'int_parsing'], ['0x10', 'int_parsing']] as const) {
+    for (const [limit, type] of [
+      [0, 'greater_than_equal'],
+      [1001, 'less_than_equal'],
+      [-1, 'greater_than_equal'],
+      ['-0', 'greater_than_equal'],
+      ['1.5', 'int_parsing'],
+      ['', 'int_parsing'],
+      [' 5', 'int_parsing'],
+      ['0x10', 'int_parsing'],
+    ] as const) {
       const a = await page({ limit });
       expect(a.status).toBe(422);
       expect(issue(a)).toMatchObject({ loc: ['query', 'limit'], type });
@@ -584,25 +789,36 @@ describe('paging bounds', () => {
   });
 
   it('events_limit: 1..10000 (batch pages and get_session)', async () => {
-    const one = (await page({ events_limit: 1, limit: 1 })).json as { sessions: { events: unknown[]; events_truncated: boolean }[] };
+    const one = (await page({ events_limit: 1, limit: 1 })).json as {
+      sessions: { events: unknown[]; events_truncated: boolean }[];
+    };
     expect(one.sessions[0]!.events).toHaveLength(1);
     expect(one.sessions[0]!.events_truncated).toBe(true);
-    const all = (await page({ events_limit: 10_000 })).json as { sessions: { events: unknown[]; events_truncated: boolean }[] };
+    const all = (await page({ events_limit: 10_000 })).json as {
+      sessions: { events: unknown[]; events_truncated: boolean }[];
+    };
     expect(all.sessions.every((s) => s.events.length === 3 && !s.events_truncated)).toBe(true);
     for (const events_limit of [0, 10_001]) {
       expect(issue(await page({ events_limit }))).toMatchObject({ loc: ['query', 'events_limit'] });
       expect(issue(await getSession(ids[0]!, { events_limit }))).toMatchObject({ loc: ['query', 'events_limit'] });
     }
     expect(((await getSession(ids[0]!, { events_limit: 1 })).json as { events: unknown[] }).events).toHaveLength(1);
-    expect(((await getSession(ids[0]!, { events_limit: 10_000 })).json as { events: unknown[] }).events).toHaveLength(3);
+    expect(((await getSession(ids[0]!, { events_limit: 10_000 })).json as { events: unknown[] }).events).toHaveLength(
+      3,
+    );
   });
 
   it('after_number: 0..2^53-1', async () => {
     const first = (await page({ after_number: 0 })).json as { sessions: { session_id: string }[]; last_number: number };
     expect(first.sessions.map((s) => s.session_id)).toEqual(ids);
-    const end = (await page({ after_number: Number.MAX_SAFE_INTEGER })).json as { sessions: unknown[]; last_number: unknown };
+    const end = (await page({ after_number: Number.MAX_SAFE_INTEGER })).json as {
+      sessions: unknown[];
+      last_number: unknown;
+    };
     expect(end).toMatchObject({ sessions: [], last_number: null });
-    expect(((await page({ after_number: first.last_number })).json as { sessions: unknown[]; last_number: unknown })).toMatchObject({ sessions: [], last_number: null });
+    expect(
+      (await page({ after_number: first.last_number })).json as { sessions: unknown[]; last_number: unknown },
+    ).toMatchObject({ sessions: [], last_number: null });
     for (const after_number of [-1, '9007199254740992', '99999999999999999', '-99999999999999999', '1e3', 'x']) {
       expect(issue(await page({ after_number }))).toMatchObject({ loc: ['query', 'after_number'] });
     }
@@ -612,7 +828,9 @@ describe('paging bounds', () => {
     expect(rest.sessions).toHaveLength(2);
     expect((await page({ after_number: '0'.repeat(30) + String(firstNumber) })).json).toEqual(rest);
     expect((await page({ after_number: `+${firstNumber}`, limit: '010' })).json).toEqual(rest);
-    expect((await page({ after_number: Number.MAX_SAFE_INTEGER, limit: '0000000000000000000001' })).json).toMatchObject({ sessions: [], last_number: null });
+    expect((await page({ after_number: Number.MAX_SAFE_INTEGER, limit: '0000000000000000000001' })).json).toMatchObject(
+      { sessions: [], last_number: null },
+    );
   });
 
   it('events_after: a cursor of at most 1024 characters', async () => {

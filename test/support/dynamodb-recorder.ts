@@ -60,7 +60,9 @@ function callsOf(command: string, input: AnyInput): { action: string; pk: string
     case 'BatchWriteItem':
       return Object.values(input.RequestItems as Record<string, AnyInput[]>).flatMap((reqs) =>
         reqs.map((r) =>
-          r.PutRequest ? { action: 'dynamodb:BatchWriteItem', pk: pkOf(r.PutRequest.Item) } : { action: 'dynamodb:BatchWriteItem', pk: pkOf(r.DeleteRequest?.Key) },
+          r.PutRequest
+            ? { action: 'dynamodb:BatchWriteItem', pk: pkOf(r.PutRequest.Item) }
+            : { action: 'dynamodb:BatchWriteItem', pk: pkOf(r.DeleteRequest?.Key) },
         ),
       );
     case 'TransactWriteItems':
@@ -94,6 +96,9 @@ export function attachRecorder(client: DynamoDBDocumentClient): void {
 
 /** `StringLike` as IAM evaluates it: `*` any run of characters, `?` any one character. */
 export function stringLike(pattern: string, value: string): boolean {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 's').test(value);
 }

@@ -10,7 +10,8 @@ export function httpEvent(opts: {
   query?: Record<string, string>;
   headers?: Record<string, string>;
 }): APIGatewayProxyEventV2 {
-  const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+  const body =
+    opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
   const query = new URLSearchParams(opts.query ?? {}).toString();
   return apiGatewayEvent({
     method: opts.method,

@@ -52,7 +52,11 @@ export async function seedReleasedBatch(count: number, prefix = 's', viaApi = 40
       const id = `${prefix}-${i}`;
       await createSession({ sessionId: id, content: contentOf(i) });
       const eventIds = eventIdsOf(i);
-      if (eventIds.length > 0) await pushEvents(id, eventIds.map((eventId, k) => ({ eventId, content: eventContentOf(i, k) })));
+      if (eventIds.length > 0)
+        await pushEvents(
+          id,
+          eventIds.map((eventId, k) => ({ eventId, content: eventContentOf(i, k) })),
+        );
       if (i % 7 === 0) await markIrrelevant(id);
       sessions.set(id, eventIds);
     },
@@ -81,7 +85,9 @@ async function bulkSessions(from: number, to: number, prefix: string, sessions: 
   for (const [shard, indexes] of perShard) {
     const reserved = await reserveSequence(shard, indexes.length);
     const first = reserved.last - indexes.length + 1;
-    const batchId = reserved.batchId ?? ((await initShard(shard, registry.collectingBatchId, first - 1)) ? registry.collectingBatchId : undefined);
+    const batchId =
+      reserved.batchId ??
+      ((await initShard(shard, registry.collectingBatchId, first - 1)) ? registry.collectingBatchId : undefined);
     expect(batchId).toBe(registry.collectingBatchId);
     indexes.forEach((i, k) => {
       const id = `${prefix}-${i}`;
@@ -99,14 +105,25 @@ async function bulkSessions(from: number, to: number, prefix: string, sessions: 
       items.push(memberItem(record));
       const eventIds = eventIdsOf(i);
       for (const [e, eventId] of eventIds.entries()) {
-        items.push(eventItem({ sessionId: id, eventId, content: eventContentOf(i, e), createdAt: now + e, createdAtAuto: false, receivedAt: now }));
+        items.push(
+          eventItem({
+            sessionId: id,
+            eventId,
+            content: eventContentOf(i, e),
+            createdAt: now + e,
+            createdAtAuto: false,
+            receivedAt: now,
+          }),
+        );
       }
       sessions.set(id, eventIds);
     });
   }
   const chunks = Array.from({ length: Math.ceil(items.length / 25) }, (_, c) => items.slice(c * 25, c * 25 + 25));
   await mapLimited(chunks, 8, async (chunk) => {
-    let pending = { [tableName]: chunk.map((Item) => ({ PutRequest: { Item } })) } as BatchWriteCommandInput['RequestItems'];
+    let pending = {
+      [tableName]: chunk.map((Item) => ({ PutRequest: { Item } })),
+    } as BatchWriteCommandInput['RequestItems'];
     while (pending && Object.keys(pending).length > 0) {
       const out = await documentClient().send(new BatchWriteCommand({ RequestItems: pending }));
       pending = out.UnprocessedItems;
@@ -123,7 +140,15 @@ export interface ManifestFile {
 }
 
 export interface ReadExport {
-  manifest: { schema_version: number; export_id: string; batch_id: string; format: string; exported_at: string; files: ManifestFile[]; totals: Record<string, number> };
+  manifest: {
+    schema_version: number;
+    export_id: string;
+    batch_id: string;
+    format: string;
+    exported_at: string;
+    files: ManifestFile[];
+    totals: Record<string, number>;
+  };
   /** Every line of every file, parsed, in manifest order. */
   lines: Record<string, any>[];
   /** The raw bytes of each file, by path. */
@@ -131,7 +156,10 @@ export interface ReadExport {
 }
 
 /** Reads the manifest and every file it lists, checking each file's bytes, checksum and counts. */
-export async function readExportFolder(location: string, read = (path: string) => readFile(join(fileURLToPath(location), path))): Promise<ReadExport> {
+export async function readExportFolder(
+  location: string,
+  read = (path: string) => readFile(join(fileURLToPath(location), path)),
+): Promise<ReadExport> {
   const manifest = JSON.parse((await read('manifest.json')).toString('utf8')) as ReadExport['manifest'];
   const lines: Record<string, any>[] = [];
   const raw = new Map<string, Buffer>();
@@ -144,7 +172,11 @@ export async function readExportFolder(location: string, read = (path: string) =
     expect(fileLines.pop(), 'the file ends with a newline').toBe('');
     const parsed = fileLines.map((l) => JSON.parse(l) as Record<string, any>);
     expect(parsed.length, f.path).toBe(f.sessions);
-    if (manifest.format === 'sessions') expect(parsed.reduce((n, l) => n + l.events.length, 0), f.path).toBe(f.events);
+    if (manifest.format === 'sessions')
+      expect(
+        parsed.reduce((n, l) => n + l.events.length, 0),
+        f.path,
+      ).toBe(f.events);
     lines.push(...parsed);
   }
   expect(manifest.totals).toEqual({
@@ -157,7 +189,11 @@ export async function readExportFolder(location: string, read = (path: string) =
 }
 
 /** Every session of the batch exactly once, with exactly its events. */
-export function expectEverySessionOnce(lines: Record<string, any>[], seeded: Seeded, format: 'sessions' | 'pairs' = 'sessions'): void {
+export function expectEverySessionOnce(
+  lines: Record<string, any>[],
+  seeded: Seeded,
+  format: 'sessions' | 'pairs' = 'sessions',
+): void {
   const seen = new Map<string, number>();
   for (const l of lines) seen.set(l.session_id, (seen.get(l.session_id) ?? 0) + 1);
   const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
@@ -167,6 +203,8 @@ export function expectEverySessionOnce(lines: Record<string, any>[], seeded: See
   expect(lines.length).toBe(seeded.sessions.size);
   if (format === 'pairs') return;
   for (const l of lines) {
-    expect((l.events as { event_id: string }[]).map((e) => e.event_id).sort(), l.session_id).toEqual([...seeded.sessions.get(l.session_id)!].sort());
+    expect((l.events as { event_id: string }[]).map((e) => e.event_id).sort(), l.session_id).toEqual(
+      [...seeded.sessions.get(l.session_id)!].sort(),
+    );
   }
 }

@@ -29,7 +29,10 @@ beforeEach(() => {
 
 const push = async (ids: string[]) => {
   const events = ids.map((id) => ({ event_id: id, object_id: 'o' }));
-  const res = await pushEvents(httpEvent({ method: 'POST', path: '/session/events', body: { session_id: 's1', events } }), context);
+  const res = await pushEvents(
+    httpEvent({ method: 'POST', path: '/session/events', body: { session_id: 's1', events } }),
+    context,
+  );
   return { status: res.statusCode, body: JSON.parse(res.body!) };
 };
 
@@ -50,30 +53,62 @@ describe('events cap requests', () => {
       ExpressionAttributeValues: { ':n': 2, ':room': 98 },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    expect(ddb.commandCalls(GetCommand)[0]!.args[0].input.ProjectionExpression).toBe('batchId, sessionNumber, ownerSub');
+    expect(ddb.commandCalls(GetCommand)[0]!.args[0].input.ProjectionExpression).toBe(
+      'batchId, sessionNumber, ownerSub',
+    );
   });
 
   it('gives back the slots of duplicates; a failed give-back does not change the answer', async () => {
-    const stored = { pk: 'SESSION#s1', sk: 'EVENT#e1', content: '{"object_id":"o","event_type":"click","meta":null}', createdAt: 1, createdAtAuto: true, receivedAt: 1 };
+    const stored = {
+      pk: 'SESSION#s1',
+      sk: 'EVENT#e1',
+      content: '{"object_id":"o","event_type":"click","meta":null}',
+      createdAt: 1,
+      createdAtAuto: true,
+      receivedAt: 1,
+    };
     ddb.on(GetCommand).resolves({ Item: HEAD });
     ddb.on(UpdateCommand, { ExpressionAttributeValues: { ':n': 2, ':room': 98 } } as never).resolves({});
-    ddb.on(UpdateCommand, { ExpressionAttributeValues: { ':n': -1 } } as never).rejects(Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: {} }));
-    ddb.on(PutCommand).resolves({}).on(PutCommand, { Item: { sk: 'EVENT#e1' } } as never).rejects(
-      new ConditionalCheckFailedException({ message: 'exists', $metadata: {}, Item: marshall(stored) }),
-    );
+    ddb
+      .on(UpdateCommand, { ExpressionAttributeValues: { ':n': -1 } } as never)
+      .rejects(Object.assign(new Error('slow down'), { name: 'ThrottlingException', $metadata: {} }));
+    ddb
+      .on(PutCommand)
+      .resolves({})
+      .on(PutCommand, { Item: { sk: 'EVENT#e1' } } as never)
+      .rejects(new ConditionalCheckFailedException({ message: 'exists', $metadata: {}, Item: marshall(stored) }));
     const res = await push(['e1', 'e2']);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ accepted: 1, duplicates: 1 });
-    const giveBack = ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input).find((i) => i.ExpressionAttributeValues?.[':n'] === -1);
-    expect(giveBack).toMatchObject({ Key: COUNTER_KEY, UpdateExpression: 'ADD eventCount :n', ConditionExpression: 'attribute_exists(eventCount)' });
+    const giveBack = ddb
+      .commandCalls(UpdateCommand)
+      .map((c) => c.args[0].input)
+      .find((i) => i.ExpressionAttributeValues?.[':n'] === -1);
+    expect(giveBack).toMatchObject({
+      Key: COUNTER_KEY,
+      UpdateExpression: 'ADD eventCount :n',
+      ConditionExpression: 'attribute_exists(eventCount)',
+    });
   });
 
   it('at the cap: no write at all for a new event, and a lookup instead of a put', async () => {
     ddb.on(GetCommand, { Key: { pk: 'SESSION#s1', sk: 'SESSION' } } as never).resolves({ Item: HEAD });
     ddb.on(GetCommand, { Key: { pk: 'SESSION#s1', sk: 'EVENT#e9' } } as never).resolves({});
-    ddb.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'full', $metadata: {}, Item: marshall({ ...COUNTER_KEY, eventCount: 100 }) }));
+    ddb.on(UpdateCommand).rejects(
+      new ConditionalCheckFailedException({
+        message: 'full',
+        $metadata: {},
+        Item: marshall({ ...COUNTER_KEY, eventCount: 100 }),
+      }),
+    );
     const res = await push(['e9']);
-    expect(res.body.results).toEqual([{ event_id: 'e9', status: 'rejected', detail: 'Session s1 holds its maximum of 100 events; the event was not stored' }]);
+    expect(res.body.results).toEqual([
+      {
+        event_id: 'e9',
+        status: 'rejected',
+        detail: 'Session s1 holds its maximum of 100 events; the event was not stored',
+      },
+    ]);
     expect(ddb.commandCalls(PutCommand)).toHaveLength(0);
     expect(ddb.commandCalls(UpdateCommand)).toHaveLength(1); // the refused reservation; nothing to give back
   });

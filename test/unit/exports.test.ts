@@ -51,7 +51,12 @@ describe('S3 output', () => {
     s3.on(PutObjectCommand).resolves({});
     await exportFiles(target).put('exports/b1/e1/manifest.json', '{"schema_version":1}\n', 'application/json');
     expect(s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input)).toEqual([
-      { Bucket: 'exports-bucket', Key: 'exports/b1/e1/manifest.json', Body: '{"schema_version":1}\n', ContentType: 'application/json' },
+      {
+        Bucket: 'exports-bucket',
+        Key: 'exports/b1/e1/manifest.json',
+        Body: '{"schema_version":1}\n',
+        ContentType: 'application/json',
+      },
     ]);
   });
 
@@ -80,12 +85,19 @@ describe('S3 output', () => {
 
   it('names locations as s3:// and file:// folder URLs', () => {
     expect(locationOf('exports/b1/e1/', target)).toBe('s3://exports-bucket/exports/b1/e1/');
-    expect(locationOf('exports/b1/e1/', { kind: 'folder', root: '/srv/data/.exports' })).toBe('file:///srv/data/.exports/exports/b1/e1/');
+    expect(locationOf('exports/b1/e1/', { kind: 'folder', root: '/srv/data/.exports' })).toBe(
+      'file:///srv/data/.exports/exports/b1/e1/',
+    );
   });
 });
 
 describe('Step Functions runner', () => {
-  const input = { exportId: 'exp-1', batchId: 'b1', format: 'sessions' as const, ranges: [{ shard: 0, after: 0, until: 2 ** 40 - 1, sessions: 3 }] };
+  const input = {
+    exportId: 'exp-1',
+    batchId: 'b1',
+    format: 'sessions' as const,
+    ranges: [{ shard: 0, after: 0, until: 2 ** 40 - 1, sessions: 3 }],
+  };
 
   it('starts one execution named after the export_id, with the export as its input', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:x', startDate: new Date() });
@@ -106,9 +118,14 @@ describe('Step Functions runner', () => {
   });
 
   it('throttling after the SDK retries is a 503-kind domain error', async () => {
-    const err = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+    const err = Object.assign(new Error('Rate exceeded'), {
+      name: 'ThrottlingException',
+      $metadata: { httpStatusCode: 400 },
+    });
     sfn.on(StartExecutionCommand).rejects(err);
-    const caught = await stepFunctionsRunner().start(input).catch((e: unknown) => e);
+    const caught = await stepFunctionsRunner()
+      .start(input)
+      .catch((e: unknown) => e);
     expect(caught).toBeInstanceOf(DomainError);
     expect((caught as DomainError).kind).toBe('unavailable');
   });
@@ -138,12 +155,21 @@ describe('export records', () => {
 
   it('a second create answers the stored export (from the failed condition, no extra read)', async () => {
     const stored = { ...record, format: 'pairs' };
-    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {}, Item: marshall({ pk: 'EXPORT#exp-1', sk: 'EXPORT', ...stored }) }));
+    ddb.on(PutCommand).rejects(
+      new ConditionalCheckFailedException({
+        message: 'failed',
+        $metadata: {},
+        Item: marshall({ pk: 'EXPORT#exp-1', sk: 'EXPORT', ...stored }),
+      }),
+    );
     expect(await createExport(record)).toEqual({ created: false, existing: stored });
   });
 
   it('ends an export only while it runs', async () => {
-    ddb.on(UpdateCommand).resolvesOnce({}).rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {} }));
+    ddb
+      .on(UpdateCommand)
+      .resolvesOnce({})
+      .rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {} }));
     expect(await endExport('exp-1', { state: 'failed', error: 'boom', now: 5 })).toBe(true);
     expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toEqual({
       TableName: 'unit-table',
@@ -158,8 +184,12 @@ describe('export records', () => {
 
   it("the finishing task records Step Functions' error and the Lambda's message as the export's error", async () => {
     ddb.on(UpdateCommand).resolves({});
-    await finishHandler({ exportId: 'exp-1', failure: { Error: 'Error', Cause: JSON.stringify({ errorMessage: 'worker killed', errorType: 'Error' }) } });
-    expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input.ExpressionAttributeValues![':error']).toBe('Error: worker killed');
+    await finishHandler({
+      exportId: 'exp-1',
+      failure: { Error: 'Error', Cause: JSON.stringify({ errorMessage: 'worker killed', errorType: 'Error' }) },
+    });
+    expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input.ExpressionAttributeValues![':error']).toBe(
+      'Error: worker killed',
+    );
   });
 });
-

@@ -7,7 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { compareEvents, selectEvents } from '../../functions/domain/sessions.js';
 import type { EventRecord } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
-import { inWindow, parseIsoTimestamp, SECONDS_MS_BOUNDARY, toMillis, WrittenNumber } from '../../functions/shared/timestamps.js';
+import {
+  inWindow,
+  parseIsoTimestamp,
+  SECONDS_MS_BOUNDARY,
+  toMillis,
+  WrittenNumber,
+} from '../../functions/shared/timestamps.js';
 import { itemSize } from '../../functions/storage/items.js';
 import { itemOf, keys } from '../../functions/storage/keys.js';
 
@@ -27,12 +33,26 @@ describe('parseIsoTimestamp', () => {
     expect(parseIsoTimestamp(text)).toBe(ms);
   });
 
-  it.each(['2023-02-29', '2024-13-01', '2024-00-10', '2024-01-00', '2024-04-31', '2024-01-01T24:00', '2024-01-01T23:60', '2024-01-01T23:59:60', '2024-01-01T00:00+24:00', '2024-01-01T00:00+01:60', '2024-1-01', '20240101', 'yesterday', '', '2024-01-01T', '2024-01-01T10'])(
-    'refuses %j',
-    (text) => {
-      expect(parseIsoTimestamp(text)).toBeUndefined();
-    },
-  );
+  it.each([
+    '2023-02-29',
+    '2024-13-01',
+    '2024-00-10',
+    '2024-01-00',
+    '2024-04-31',
+    '2024-01-01T24:00',
+    '2024-01-01T23:60',
+    '2024-01-01T23:59:60',
+    '2024-01-01T00:00+24:00',
+    '2024-01-01T00:00+01:60',
+    '2024-1-01',
+    '20240101',
+    'yesterday',
+    '',
+    '2024-01-01T',
+    '2024-01-01T10',
+  ])('refuses %j', (text) => {
+    expect(parseIsoTimestamp(text)).toBeUndefined();
+  });
 });
 
 describe('toMillis', () => {
@@ -45,7 +65,20 @@ describe('toMillis', () => {
   });
 
   it('refuses floats, negatives, unsafe integers, booleans, numeric strings and other values', () => {
-    for (const v of [1.5, -1, Number.MAX_SAFE_INTEGER + 1, Number.NaN, Infinity, true, false, null, undefined, '1700000000', {}, []]) {
+    for (const v of [
+      1.5,
+      -1,
+      Number.MAX_SAFE_INTEGER + 1,
+      Number.NaN,
+      Infinity,
+      true,
+      false,
+      null,
+      undefined,
+      '1700000000',
+      {},
+      [],
+    ]) {
       expect(toMillis(v), String(v)).toBeUndefined();
     }
   });
@@ -121,14 +154,20 @@ describe('event selection', () => {
   });
 
   it('seen in any order and in any number, picks what sorting all of them would pick', () => {
-    const arbEvent = fc.record({ createdAt: fc.integer({ min: 0, max: 20 }), eventId: fc.string({ maxLength: 3 }), bytes: fc.integer({ min: 1, max: 50 }) });
+    const arbEvent = fc.record({
+      createdAt: fc.integer({ min: 0, max: 20 }),
+      eventId: fc.string({ maxLength: 3 }),
+      bytes: fc.integer({ min: 1, max: 50 }),
+    });
     fc.assert(
       fc.property(
         // Large enough for the selector to trim (past twice the byte budget, or past the count bound).
         fc.uniqueArray(arbEvent, { selector: (e) => e.eventId, maxLength: 3000, size: 'large' }),
         fc.integer({ min: 1, max: 40 }),
         fc.option(fc.integer({ min: 1, max: 200 }), { nil: undefined }),
-        fc.option(fc.record({ createdAt: fc.integer({ min: 0, max: 20 }), eventId: fc.string({ maxLength: 3 }) }), { nil: undefined }),
+        fc.option(fc.record({ createdAt: fc.integer({ min: 0, max: 20 }), eventId: fc.string({ maxLength: 3 }) }), {
+          nil: undefined,
+        }),
         (raw, limit, maxBytes, after) => {
           const all = raw.map((e) => event(e.createdAt, e.eventId, e.bytes));
           const measure = (e: EventRecord) => (e as EventRecord & { bytes: number }).bytes;
@@ -136,11 +175,16 @@ describe('event selection', () => {
           const want: string[] = [];
           let bytes = 0;
           for (const e of sorted) {
-            if (want.length >= limit || (want.length > 0 && maxBytes !== undefined && bytes + e.bytes > maxBytes)) break;
+            if (want.length >= limit || (want.length > 0 && maxBytes !== undefined && bytes + e.bytes > maxBytes))
+              break;
             want.push(e.eventId);
             bytes += e.bytes;
           }
-          const got = selectEvents(all, { limit, ...(maxBytes !== undefined ? { maxBytes, measure } : {}), ...(after ? { after } : {}) });
+          const got = selectEvents(all, {
+            limit,
+            ...(maxBytes !== undefined ? { maxBytes, measure } : {}),
+            ...(after ? { after } : {}),
+          });
           expect(ids(got)).toEqual(want);
           expect(got.eventCount).toBe(all.length);
           expect(got.next !== undefined).toBe(want.length < sorted.length);
@@ -201,7 +245,12 @@ describe('itemOf (item kinds from keys.ts)', () => {
   });
 
   it('knows no other key', () => {
-    for (const key of [{ pk: 'SESSION#s', sk: 'OTHER' }, { pk: 'BATCH#b', sk: 'N#1' }, { pk: 'BATCHES', sk: 'X' }, { pk: 'NOPE', sk: 'NOPE' }]) {
+    for (const key of [
+      { pk: 'SESSION#s', sk: 'OTHER' },
+      { pk: 'BATCH#b', sk: 'N#1' },
+      { pk: 'BATCHES', sk: 'X' },
+      { pk: 'NOPE', sk: 'NOPE' },
+    ]) {
       expect(itemOf(key), JSON.stringify(key)).toBeUndefined();
     }
   });

@@ -25,29 +25,49 @@ function captureFetch() {
 }
 
 describe('SigV4 signing', () => {
-  it('reproduces AWS\'s published test vector get-vanilla', async () => {
+  it("reproduces AWS's published test vector get-vanilla", async () => {
     const signer = createSigner({ region: 'us-east-1', service: 'service', credentials: VECTOR_CREDENTIALS });
-    const headers = await signedHeaders(signer, 'GET', new URL('https://example.amazonaws.com/'), {}, undefined, new Date('2015-08-30T12:36:00Z'));
+    const headers = await signedHeaders(
+      signer,
+      'GET',
+      new URL('https://example.amazonaws.com/'),
+      {},
+      undefined,
+      new Date('2015-08-30T12:36:00Z'),
+    );
     expect(headers['x-amz-date']).toBe('20150830T123600Z');
     expect(headers.authorization).toBe(
       'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
     );
   });
 
-  it('signs execute-api requests in the URL\'s region, as the SDK\'s signer does for the same request', async () => {
+  it("signs execute-api requests in the URL's region, as the SDK's signer does for the same request", async () => {
     const sent = captureFetch();
     const credentials = { ...VECTOR_CREDENTIALS, sessionToken: 'session-token' };
-    const api = new Api({ url: 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/api/v1/clickstream', credentials });
+    const api = new Api({
+      url: 'https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/api/v1/clickstream',
+      credentials,
+    });
     await api.request('GET', '/internal/batch/sessions', { query: { batch_id: 'b 1/ü', after_number: 0, limit: 100 } });
     await api.request('POST', '/internal/batch/release', { body: { release_id: 'r1' } });
     for (const [i, req] of sent.entries()) {
       const url = new URL(req.url);
-      expect(req.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host;[a-z0-9;-]*x-amz-date[a-z0-9;-]*, Signature=[0-9a-f]{64}$/);
+      expect(req.headers.authorization).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host;[a-z0-9;-]*x-amz-date[a-z0-9;-]*, Signature=[0-9a-f]{64}$/,
+      );
       expect(req.headers['x-amz-security-token']).toBe('session-token');
       // Re-sign the very request with a separately built SDK signer at the same instant.
       const xAmzDate = req.headers['x-amz-date']!;
-      const when = new Date(`${xAmzDate.slice(0, 4)}-${xAmzDate.slice(4, 6)}-${xAmzDate.slice(6, 8)}T${xAmzDate.slice(9, 11)}:${xAmzDate.slice(11, 13)}:${xAmzDate.slice(13, 15)}Z`);
-      const reference = new SignatureV4({ service: 'execute-api', region: 'eu-west-1', credentials, sha256: Sha256, applyChecksum: false });
+      const when = new Date(
+        `${xAmzDate.slice(0, 4)}-${xAmzDate.slice(4, 6)}-${xAmzDate.slice(6, 8)}T${xAmzDate.slice(9, 11)}:${xAmzDate.slice(11, 13)}:${xAmzDate.slice(13, 15)}Z`,
+      );
+      const reference = new SignatureV4({
+        service: 'execute-api',
+        region: 'eu-west-1',
+        credentials,
+        sha256: Sha256,
+        applyChecksum: false,
+      });
       const body = i === 1 ? JSON.stringify({ release_id: 'r1' }) : undefined;
       const expected = await reference.sign(
         {
@@ -56,7 +76,11 @@ describe('SigV4 signing', () => {
           hostname: url.hostname,
           path: url.pathname,
           query: Object.fromEntries(url.searchParams),
-          headers: { accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}), host: url.host },
+          headers: {
+            accept: 'application/json',
+            ...(body ? { 'content-type': 'application/json' } : {}),
+            host: url.host,
+          },
           ...(body ? { body } : {}),
         },
         { signingDate: when },
@@ -72,7 +96,11 @@ describe('SigV4 signing', () => {
     await local.request('GET', '/internal/batch');
     expect(sent[0]!.headers.authorization).toBeUndefined();
 
-    const remote = new Api({ url: 'https://a1b2c3d4e5.execute-api.us-west-2.amazonaws.com/api/v1/clickstream', token: 'jwt-token', credentials: VECTOR_CREDENTIALS });
+    const remote = new Api({
+      url: 'https://a1b2c3d4e5.execute-api.us-west-2.amazonaws.com/api/v1/clickstream',
+      token: 'jwt-token',
+      credentials: VECTOR_CREDENTIALS,
+    });
     await remote.request('GET', '/session', { query: { session_id: 's' } });
     await remote.request('GET', '/internal/batch');
     expect(sent[1]!.headers.authorization).toBe('Bearer jwt-token');
@@ -83,8 +111,16 @@ describe('SigV4 signing', () => {
     const region = process.env.AWS_REGION;
     delete process.env.AWS_REGION;
     try {
-      expect(() => new Api({ url: 'https://api.example.com/api/v1/clickstream', credentials: VECTOR_CREDENTIALS })).toThrow(/--region/);
-      expect(new Api({ url: 'https://api.example.com/api/v1/clickstream', region: 'ap-south-1', credentials: VECTOR_CREDENTIALS }).signed).toBe(true);
+      expect(
+        () => new Api({ url: 'https://api.example.com/api/v1/clickstream', credentials: VECTOR_CREDENTIALS }),
+      ).toThrow(/--region/);
+      expect(
+        new Api({
+          url: 'https://api.example.com/api/v1/clickstream',
+          region: 'ap-south-1',
+          credentials: VECTOR_CREDENTIALS,
+        }).signed,
+      ).toBe(true);
     } finally {
       if (region !== undefined) process.env.AWS_REGION = region;
     }

@@ -81,25 +81,55 @@ describe('exact DynamoDB requests', () => {
   });
 
   it('returns the stored event when the condition fails (from the failed write, no extra read)', async () => {
-    const stored = { pk: 'SESSION#s1', sk: 'EVENT#e1', content: '{"object_id":"o2","event_type":"click","meta":null}', createdAt: 1, createdAtAuto: true, receivedAt: 2 };
-    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {}, Item: marshall(stored) }));
+    const stored = {
+      pk: 'SESSION#s1',
+      sk: 'EVENT#e1',
+      content: '{"object_id":"o2","event_type":"click","meta":null}',
+      createdAt: 1,
+      createdAtAuto: true,
+      receivedAt: 2,
+    };
+    ddb
+      .on(PutCommand)
+      .rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {}, Item: marshall(stored) }));
     const result = await putEventOnce(event);
     expect(result).toEqual({
       stored: false,
-      existing: { sessionId: 's1', eventId: 'e1', content: { object_id: 'o2', event_type: 'click', meta: null }, createdAt: 1, createdAtAuto: true, receivedAt: 2 },
+      existing: {
+        sessionId: 's1',
+        eventId: 'e1',
+        content: { object_id: 'o2', event_type: 'click', meta: null },
+        createdAt: 1,
+        createdAtAuto: true,
+        receivedAt: 2,
+      },
     });
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
   });
 
-  it('writes the request\'s write token with the event', async () => {
+  it("writes the request's write token with the event", async () => {
     ddb.on(PutCommand).resolves({});
     await putEventOnce({ ...event, writeToken: 'tok-A' });
-    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input.Item).toMatchObject({ pk: 'SESSION#s1', sk: 'EVENT#e1', writeToken: 'tok-A' });
+    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input.Item).toMatchObject({
+      pk: 'SESSION#s1',
+      sk: 'EVENT#e1',
+      writeToken: 'tok-A',
+    });
   });
 
   it('counts a failed condition on an item with its own write token as stored (the SDK retried a write whose answer was lost)', async () => {
-    const own = { pk: 'SESSION#s1', sk: 'EVENT#e1', content: '{"object_id":"o1","event_type":"click","meta":{"a":1}}', createdAt: 1_700_000_000_000, createdAtAuto: false, receivedAt: 1_700_000_000_500, writeToken: 'tok-A' };
-    ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {}, Item: marshall(own) }));
+    const own = {
+      pk: 'SESSION#s1',
+      sk: 'EVENT#e1',
+      content: '{"object_id":"o1","event_type":"click","meta":{"a":1}}',
+      createdAt: 1_700_000_000_000,
+      createdAtAuto: false,
+      receivedAt: 1_700_000_000_500,
+      writeToken: 'tok-A',
+    };
+    ddb
+      .on(PutCommand)
+      .rejects(new ConditionalCheckFailedException({ message: 'failed', $metadata: {}, Item: marshall(own) }));
     expect(await putEventOnce({ ...event, writeToken: 'tok-A' })).toEqual({ stored: true });
     // Another request's token (a client's retry): the stored event, reported as it is.
     const other = await putEventOnce({ ...event, writeToken: 'tok-B' });
@@ -112,7 +142,14 @@ describe('exact DynamoDB requests', () => {
     ddb.on(TransactWriteCommand).resolves({});
     const record = {
       sessionId: 's1',
-      content: { search_query: 'q', search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null },
+      content: {
+        search_query: 'q',
+        search_results: [],
+        search_meta: null,
+        payload_filter: null,
+        sort_by: null,
+        user_id: null,
+      },
       createdAt: 10,
       createdAtAuto: true,
       receivedAt: 11,
@@ -145,11 +182,27 @@ describe('exact DynamoDB requests', () => {
   it('reports a create whose number a tombstone took as sealed, and an existing session as exists', async () => {
     const record = {
       sessionId: 's1',
-      content: { search_query: 'q', search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null },
-      createdAt: 10, createdAtAuto: true, receivedAt: 11, isIrrelevant: false, batchId: 'B', sessionNumber: 7,
+      content: {
+        search_query: 'q',
+        search_results: [],
+        search_meta: null,
+        payload_filter: null,
+        sort_by: null,
+        user_id: null,
+      },
+      createdAt: 10,
+      createdAtAuto: true,
+      receivedAt: 11,
+      isIrrelevant: false,
+      batchId: 'B',
+      sessionNumber: 7,
     };
     const cancelled = (reasons: object[]) =>
-      Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: reasons, $metadata: {} });
+      Object.assign(new Error('cancelled'), {
+        name: 'TransactionCanceledException',
+        CancellationReasons: reasons,
+        $metadata: {},
+      });
     ddb
       .on(TransactWriteCommand)
       .rejectsOnce(cancelled([{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }]))
@@ -158,8 +211,10 @@ describe('exact DynamoDB requests', () => {
     expect(await insertSession(record)).toEqual({ kind: 'contention' });
   });
 
-  it('switches a shard with one conditional update that records the batch\'s sequence range', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { batchId: 'C', prevBatchId: 'B', prevFrom: 64, prevUntil: 160, since: 160, sequence: 160 } });
+  it("switches a shard with one conditional update that records the batch's sequence range", async () => {
+    ddb.on(UpdateCommand).resolves({
+      Attributes: { batchId: 'C', prevBatchId: 'B', prevFrom: 64, prevUntil: 160, since: 160, sequence: 160 },
+    });
     expect(await switchShard(2, 'B', 'C')).toEqual({ from: 64, until: 160 });
     expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toEqual({
       TableName: 'unit-table',
@@ -176,7 +231,11 @@ describe('exact DynamoDB requests', () => {
 
   it('reads the range another caller recorded when the shard was already switched', async () => {
     ddb.on(UpdateCommand).rejects(
-      new ConditionalCheckFailedException({ message: 'x', $metadata: {}, Item: marshall({ batchId: 'C', prevBatchId: 'B', prevFrom: 3, prevUntil: 9 }) }),
+      new ConditionalCheckFailedException({
+        message: 'x',
+        $metadata: {},
+        Item: marshall({ batchId: 'C', prevBatchId: 'B', prevFrom: 3, prevUntil: 9 }),
+      }),
     );
     expect(await switchShard(0, 'B', 'C')).toEqual({ from: 3, until: 9 });
   });
@@ -220,16 +279,26 @@ describe('storage failures as the client sees them', () => {
 
   it('answers 503, not 200, when one event of a push cannot be written', async () => {
     ddb.on(GetCommand).resolves({ Item: { batchId: 'B', sessionNumber: 1 } });
-    ddb.on(PutCommand).resolves({}).on(PutCommand, { Item: { sk: 'EVENT#e3' } } as never).rejects(awsError('ThrottlingException'));
+    ddb
+      .on(PutCommand)
+      .resolves({})
+      .on(PutCommand, { Item: { sk: 'EVENT#e3' } } as never)
+      .rejects(awsError('ThrottlingException'));
     const events = ['e1', 'e2', 'e3', 'e4'].map((id) => ({ event_id: id, object_id: 'o' }));
-    const res = await pushEvents(httpEvent({ method: 'POST', path: '/session/events', body: { session_id: 's1', events } }), context);
+    const res = await pushEvents(
+      httpEvent({ method: 'POST', path: '/session/events', body: { session_id: 's1', events } }),
+      context,
+    );
     expect(res.statusCode).toBe(503);
     expect(res.headers?.['retry-after']).toBe('1');
   });
 
   it('answers 404 when marking an unknown session (failed condition)', async () => {
     ddb.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'x', $metadata: {} }));
-    const res = await markIrrelevant(httpEvent({ method: 'POST', path: '/session/irrelevant', body: { session_id: 'ghost' } }), context);
+    const res = await markIrrelevant(
+      httpEvent({ method: 'POST', path: '/session/irrelevant', body: { session_id: 'ghost' } }),
+      context,
+    );
     expect(res.statusCode).toBe(404);
     expect(JSON.parse(res.body!)).toEqual({ detail: 'Session with id=ghost not found' });
   });
@@ -256,7 +325,14 @@ describe('storage failures as the client sees them', () => {
       pk: 'SESSION#s1',
       sk: 'SESSION',
       sessionId: 's1',
-      content: JSON.stringify({ search_query: 'q', search_results: [], search_meta: null, payload_filter: null, sort_by: null, user_id: null }),
+      content: JSON.stringify({
+        search_query: 'q',
+        search_results: [],
+        search_meta: null,
+        payload_filter: null,
+        sort_by: null,
+        user_id: null,
+      }),
       createdAt: 1,
       createdAtAuto: true,
       receivedAt: 1,
@@ -267,12 +343,30 @@ describe('storage failures as the client sees them', () => {
       new TransactionCanceledException({
         message: 'cancelled',
         $metadata: {},
-        CancellationReasons: [{ Code: 'ConditionalCheckFailed', Item: marshall(stored) }, { Code: 'None' }, { Code: 'None' }],
+        CancellationReasons: [
+          { Code: 'ConditionalCheckFailed', Item: marshall(stored) },
+          { Code: 'None' },
+          { Code: 'None' },
+        ],
       }),
     );
-    const retry = await createSession(httpEvent({ method: 'POST', path: '/session', body: { session_id: 's1', search_query: 'q', search_results: [] } }), context);
+    const retry = await createSession(
+      httpEvent({
+        method: 'POST',
+        path: '/session',
+        body: { session_id: 's1', search_query: 'q', search_results: [] },
+      }),
+      context,
+    );
     expect(JSON.parse(retry.body!)).toEqual({ session_id: 's1', created: false });
-    const other = await createSession(httpEvent({ method: 'POST', path: '/session', body: { session_id: 's1', search_query: 'other', search_results: [] } }), context);
+    const other = await createSession(
+      httpEvent({
+        method: 'POST',
+        path: '/session',
+        body: { session_id: 's1', search_query: 'other', search_results: [] },
+      }),
+      context,
+    );
     expect(other.statusCode).toBe(409);
   });
 });

@@ -21,7 +21,10 @@ export interface AdversarialBody {
 }
 
 /** Copies of `unit` joined by `sep`, as many as fit in `bytes` (all ASCII here). */
-const fill = (unit: string, bytes: number, sep = ',') => Array(Math.max(1, Math.floor(bytes / (unit.length + sep.length)))).fill(unit).join(sep);
+const fill = (unit: string, bytes: number, sep = ',') =>
+  Array(Math.max(1, Math.floor(bytes / (unit.length + sep.length))))
+    .fill(unit)
+    .join(sep);
 
 /** Members `"k0":0,"k1":0,...` (distinct keys), as many as fit in `bytes`. */
 const distinctKeys = (bytes: number) => {
@@ -142,7 +145,8 @@ export function adversarialBodies(sessionId: string, eventPrefix: string, nowSec
     },
   ];
   for (const b of bodies) {
-    if (Buffer.byteLength(b.text) > MIB) throw new Error(`adversarial body ${b.name} is ${Buffer.byteLength(b.text)} bytes`);
+    if (Buffer.byteLength(b.text) > MIB)
+      throw new Error(`adversarial body ${b.name} is ${Buffer.byteLength(b.text)} bytes`);
   }
   return bodies;
 }

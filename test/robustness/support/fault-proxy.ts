@@ -15,8 +15,18 @@
  * for that item (`None` for the others), and a PutItem, UpdateItem or DeleteItem on it is refused
  * with `TransactionConflictException`, as AWS's developer guide ("Transaction conflict handling")
  * describes and reports them. Items are told apart by table and the key attributes `pk` and `sk`.
+ * A TransactWriteItems that repeats the `ClientRequestToken` of one still held (the SDK retrying a
+ * transaction whose answer it gave up on) gets `TransactionInProgressException`, as in AWS; the SDK
+ * retries that, and once the first attempt is done DynamoDB Local answers the repeat idempotently.
  */
-import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export const FAULT_KINDS = [
@@ -66,6 +76,8 @@ export interface ConflictCounts {
   singleWrites: number;
   /** Transactions that held their items and went through. */
   held: number;
+  /** Repeats of a held transaction's ClientRequestToken refused with TransactionInProgressException. */
+  inProgress: number;
 }
 
 const SINGLE_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
@@ -89,7 +101,10 @@ export function touchedItems(operation: string, body: string): string[] {
   if (SINGLE_WRITES.has(operation)) return [itemId(request.TableName, request.Key ?? request.Item)];
   if (!TRANSACTIONS.has(operation)) return [];
   return ((request.TransactItems ?? []) as Record<string, any>[]).map((part) => {
-    const action = (part.Put ?? part.Update ?? part.Delete ?? part.ConditionCheck ?? part.Get ?? {}) as Record<string, any>;
+    const action = (part.Put ?? part.Update ?? part.Delete ?? part.ConditionCheck ?? part.Get ?? {}) as Record<
+      string,
+      any
+    >;
     return itemId(action.TableName, action.Key ?? action.Item);
   });
 }
@@ -110,7 +125,9 @@ export class FaultProxy {
   private conflictMode: ConflictMode | undefined;
   /** Items held by ongoing transactions (a count: only one holder at a time, but kept safe). */
   private readonly held = new Map<string, number>();
-  readonly conflicts: ConflictCounts = { transactions: 0, singleWrites: 0, held: 0 };
+  /** ClientRequestTokens of the transactions that hold items now. */
+  private readonly heldTokens = new Set<string>();
+  readonly conflicts: ConflictCounts = { transactions: 0, singleWrites: 0, held: 0, inProgress: 0 };
   private readonly sockets = new Set<Socket>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -161,18 +178,41 @@ export class FaultProxy {
     if (SINGLE_WRITES.has(operation)) {
       if (!busy[0]) return {};
       this.conflicts.singleWrites++;
-      return { refusal: { type: 'TransactionConflictException', text: DYNAMO_ERROR('TransactionConflictException', 'Transaction is ongoing for the item') } };
+      return {
+        refusal: {
+          type: 'TransactionConflictException',
+          text: DYNAMO_ERROR('TransactionConflictException', 'Transaction is ongoing for the item'),
+        },
+      };
     }
     if (busy.some(Boolean)) {
       this.conflicts.transactions++;
-      const reasons = busy.map((b) => (b ? { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' } : { Code: 'None' }));
+      const reasons = busy.map((b) =>
+        b ? { Code: 'TransactionConflict', Message: 'Transaction is ongoing for the item' } : { Code: 'None' },
+      );
       const message = `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`;
-      return { refusal: { type: 'TransactionCanceledException', text: DYNAMO_ERROR('TransactionCanceledException', message, { CancellationReasons: reasons }) } };
+      return {
+        refusal: {
+          type: 'TransactionCanceledException',
+          text: DYNAMO_ERROR('TransactionCanceledException', message, { CancellationReasons: reasons }),
+        },
+      };
     }
     if (operation === 'TransactGetItems') return {};
     for (const id of items) this.held.set(id, (this.held.get(id) ?? 0) + 1);
     this.conflicts.held++;
     return { hold: items };
+  }
+
+  /** The ClientRequestToken of a TransactWriteItems, if it has one. */
+  private static tokenOf(operation: string, body: string): string | undefined {
+    if (operation !== 'TransactWriteItems') return undefined;
+    try {
+      const token = (JSON.parse(body) as { ClientRequestToken?: unknown }).ClientRequestToken;
+      return typeof token === 'string' ? token : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private release(items: string[] | undefined): void {
@@ -195,7 +235,8 @@ export class FaultProxy {
 
   private pick(operation: string, body: string): ActiveRule | undefined {
     for (const rule of this.rules) {
-      const ops = rule.operation === undefined ? undefined : Array.isArray(rule.operation) ? rule.operation : [rule.operation];
+      const ops =
+        rule.operation === undefined ? undefined : Array.isArray(rule.operation) ? rule.operation : [rule.operation];
       if (ops && !ops.includes(operation)) continue;
       if (rule.bodyIncludes !== undefined && !body.includes(rule.bodyIncludes)) continue;
       rule.matched++;
@@ -212,37 +253,81 @@ export class FaultProxy {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
-    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const operation =
+      String(req.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
     const text = body.toString('utf8');
+    const token = this.conflictMode ? FaultProxy.tokenOf(operation, text) : undefined;
+    if (token !== undefined && this.heldTokens.has(token)) {
+      this.conflicts.inProgress++;
+      const refusal = DYNAMO_ERROR(
+        'TransactionInProgressException',
+        'The transaction with the given request token is already in progress.',
+      );
+      res.writeHead(400, {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amzn-requestid': 'fault-proxy',
+        'content-length': Buffer.byteLength(refusal),
+      });
+      res.end(refusal);
+      return;
+    }
     const admitted = this.admit(operation, text);
     if (admitted.refusal) {
-      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'fault-proxy', 'content-length': Buffer.byteLength(admitted.refusal.text) });
+      res.writeHead(400, {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amzn-requestid': 'fault-proxy',
+        'content-length': Buffer.byteLength(admitted.refusal.text),
+      });
       res.end(admitted.refusal.text);
       return;
     }
+    const holdsToken = admitted.hold !== undefined && token !== undefined;
+    if (holdsToken) this.heldTokens.add(token);
     try {
       if (admitted.hold) await new Promise((r) => setTimeout(r, this.conflictMode?.holdMs ?? 0));
       await this.respond(req, res, body, operation, text);
     } finally {
       this.release(admitted.hold);
+      if (holdsToken) this.heldTokens.delete(token);
     }
   }
 
-  private async respond(req: IncomingMessage, res: ServerResponse, body: Buffer, operation: string, text: string): Promise<void> {
+  private async respond(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    operation: string,
+    text: string,
+  ): Promise<void> {
     const rule = this.pick(operation, text);
     const fault = rule?.kind;
     if (fault === 'delay') await new Promise((r) => setTimeout(r, rule!.delayMs ?? 1_000));
     const answer = (status: number, text: string, type = 'application/x-amz-json-1.0') => {
-      res.writeHead(status, { 'content-type': type, 'x-amzn-requestid': 'fault-proxy', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(status, {
+        'content-type': type,
+        'x-amzn-requestid': 'fault-proxy',
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
     };
     switch (fault) {
       case 'throttling':
         return answer(400, DYNAMO_ERROR('ThrottlingException', 'Rate of requests exceeds the allowed throughput.'));
       case 'provisioned-throughput':
-        return answer(400, DYNAMO_ERROR('ProvisionedThroughputExceededException', 'The level of configured provisioned throughput for the table was exceeded.'));
+        return answer(
+          400,
+          DYNAMO_ERROR(
+            'ProvisionedThroughputExceededException',
+            'The level of configured provisioned throughput for the table was exceeded.',
+          ),
+        );
       case 'request-limit':
-        return answer(400, DYNAMO_ERROR('RequestLimitExceeded', 'Throughput exceeds the current throughput limit for your account.'));
+        return answer(
+          400,
+          DYNAMO_ERROR('RequestLimitExceeded', 'Throughput exceeds the current throughput limit for your account.'),
+        );
       case 'http-500':
         return answer(500, DYNAMO_ERROR('InternalServerError', 'Internal server error'));
       case 'http-503':
@@ -250,10 +335,22 @@ export class FaultProxy {
       case 'http-502-html':
         return answer(502, '<html><body><h1>502 Bad Gateway</h1></body></html>', 'text/html');
       case 'transaction-throttled': {
-        if (operation !== 'TransactWriteItems') return answer(400, DYNAMO_ERROR('ThrottlingException', 'Rate of requests exceeds the allowed throughput.'));
+        if (operation !== 'TransactWriteItems')
+          return answer(400, DYNAMO_ERROR('ThrottlingException', 'Rate of requests exceeds the allowed throughput.'));
         const items = (JSON.parse(body.toString('utf8')) as { TransactItems?: unknown[] }).TransactItems ?? [];
-        const reasons = items.map((_, i) => (i === items.length - 1 ? { Code: 'ThrottlingError', Message: 'Throughput exceeds the current capacity of your table or index.' } : { Code: 'None' }));
-        return answer(400, DYNAMO_ERROR('TransactionCanceledException', `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`, { CancellationReasons: reasons }));
+        const reasons = items.map((_, i) =>
+          i === items.length - 1
+            ? { Code: 'ThrottlingError', Message: 'Throughput exceeds the current capacity of your table or index.' }
+            : { Code: 'None' },
+        );
+        return answer(
+          400,
+          DYNAMO_ERROR(
+            'TransactionCanceledException',
+            `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
+            { CancellationReasons: reasons },
+          ),
+        );
       }
       case 'timeout-before':
         return; // never answered: the client gives up and closes the connection
@@ -282,17 +379,29 @@ export class FaultProxy {
     }
   }
 
-  private forward(req: IncomingMessage, body: Buffer, operation: string): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+  private forward(
+    req: IncomingMessage,
+    body: Buffer,
+    operation: string,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
     this.forwarded[operation] = (this.forwarded[operation] ?? 0) + 1;
     return new Promise((resolve, reject) => {
       const out = httpRequest(
-        { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
+        {
+          host: this.upstream.hostname,
+          port: this.upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent: this.agent,
+        },
         (up) => {
           const parts: Buffer[] = [];
           up.on('data', (d: Buffer) => parts.push(d));
           up.on('end', () => {
             const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && k !== 'transfer-encoding' && k !== 'connection') headers[k] = String(v);
+            for (const [k, v] of Object.entries(up.headers))
+              if (v !== undefined && k !== 'transfer-encoding' && k !== 'connection') headers[k] = String(v);
             resolve({ status: up.statusCode ?? 502, headers, body: Buffer.concat(parts) });
           });
           up.on('error', reject);

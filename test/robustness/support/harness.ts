@@ -50,7 +50,9 @@ export class Harness {
    * it), recording acknowledged writes as before.
    */
   useEndpoint(endpoint: string): void {
-    setDocumentClient(serviceClient({ endpoint, onWrite: (w) => (this.ignoreWrites(w) ? undefined : this.writes.push(w)) }));
+    setDocumentClient(
+      serviceClient({ endpoint, onWrite: (w) => (this.ignoreWrites(w) ? undefined : this.writes.push(w)) }),
+    );
   }
 
   count(route: string): RouteCount {
@@ -60,7 +62,12 @@ export class Harness {
   }
 
   /** Sends a request (in-process or over HTTP) and returns the answer with the writes it caused. */
-  async send(route: string, r: RawRequest, http = false, adjust?: (event: APIGatewayProxyEventV2) => void): Promise<{ answer: Answer; writes: AckedWrite[] }> {
+  async send(
+    route: string,
+    r: RawRequest,
+    http = false,
+    adjust?: (event: APIGatewayProxyEventV2) => void,
+  ): Promise<{ answer: Answer; writes: AckedWrite[] }> {
     const mark = this.writes.length;
     const answer = http ? await viaHttp(this.server.url, r) : await invoke(r, adjust);
     const c = this.count(route);
@@ -92,8 +99,19 @@ export class Harness {
   }
 
   /** One POST case: the request guard's answer where it decides, the route's oracle otherwise. */
-  async postOne(route: string, path: string, c: PostCase, http: boolean, oracle: (body: any, a: Answer, ctx: string) => void) {
-    const req: RawRequest = { method: 'POST', path, headers: c.contentType === undefined ? {} : { 'content-type': c.contentType }, body: c.body };
+  async postOne(
+    route: string,
+    path: string,
+    c: PostCase,
+    http: boolean,
+    oracle: (body: any, a: Answer, ctx: string) => void,
+  ) {
+    const req: RawRequest = {
+      method: 'POST',
+      path,
+      headers: c.contentType === undefined ? {} : { 'content-type': c.contentType },
+      body: c.body,
+    };
     const base64 = c.base64 && !http;
     const ctx = `${route} ${http ? 'http' : 'handler'}${base64 ? ' base64' : ''} ${c.kind} ct=${c.contentType} body=${c.body.subarray(0, 300).toString('utf8')}`;
     if (http) this.recordsBefore ??= await this.recordCount();
@@ -116,7 +134,12 @@ export class Harness {
   }
 
   /** API Gateway's own decoding of a query string: parameters set directly on the event. */
-  async getRawParams(route: string, path: string, params: Record<string, string>, oracle: (params: Record<string, string>, a: Answer, ctx: string) => void) {
+  async getRawParams(
+    route: string,
+    path: string,
+    params: Record<string, string>,
+    oracle: (params: Record<string, string>, a: Answer, ctx: string) => void,
+  ) {
     const ctx = `${route} raw ${JSON.stringify(params)}`;
     const { answer, writes } = await this.send(route, { method: 'GET', path }, false, (e) => {
       e.queryStringParameters = params;
@@ -127,13 +150,20 @@ export class Harness {
   }
 
   /** One GET case with a raw query string; the oracle sees its parameters joined as API Gateway joins them. */
-  async getOne(route: string, path: string, query: string, http: boolean, oracle: (params: Record<string, string>, a: Answer, ctx: string) => void) {
+  async getOne(
+    route: string,
+    path: string,
+    query: string,
+    http: boolean,
+    oracle: (params: Record<string, string>, a: Answer, ctx: string) => void,
+  ) {
     const ctx = `${route} ${http ? 'http' : 'handler'} ?${query}`;
     const { answer, writes } = await this.send(route, { method: 'GET', path, query }, http);
     checkAnswer(answer, ctx);
     expectNoRecordWritten(writes, ctx);
     const params: Record<string, string> = {};
-    for (const [k, v] of new URL(`http://x/?${query}`).searchParams) params[k] = Object.hasOwn(params, k) ? `${params[k]},${v}` : v;
+    for (const [k, v] of new URL(`http://x/?${query}`).searchParams)
+      params[k] = Object.hasOwn(params, k) ? `${params[k]},${v}` : v;
     oracle(params, answer, ctx);
   }
 

@@ -36,7 +36,8 @@ const handlers = () => (loaded ??= loadRouteHandlers());
 const context = (remainingMs = 29_000): Context =>
   lambdaContext('robustness', { timeoutMs: remainingMs, frozen: true, logStreamName: 'local' });
 
-const fullUrl = (r: RawRequest) => `${r.absolute ? '' : BASE_PATH}${r.path}${r.query !== undefined && r.query !== '' ? `?${r.query}` : ''}`;
+const fullUrl = (r: RawRequest) =>
+  `${r.absolute ? '' : BASE_PATH}${r.path}${r.query !== undefined && r.query !== '' ? `?${r.query}` : ''}`;
 
 const parseJson = (text: string): unknown => {
   try {
@@ -67,7 +68,11 @@ export async function eventFor(r: RawRequest): Promise<{ event: APIGatewayProxyE
  * parameters it decoded itself (lone surrogates included). `remainingMs` is the invocation's time
  * left (Lambda's context; middy answers just before it runs out).
  */
-export async function invoke(r: RawRequest, adjust?: (event: APIGatewayProxyEventV2) => void, remainingMs?: number): Promise<Answer> {
+export async function invoke(
+  r: RawRequest,
+  adjust?: (event: APIGatewayProxyEventV2) => void,
+  remainingMs?: number,
+): Promise<Answer> {
   const { event, handler } = await eventFor(r);
   adjust?.(event);
   const result = await handler(event, context(remainingMs));
@@ -92,7 +97,11 @@ export async function viaHttp(origin: string, r: RawRequest): Promise<Answer> {
 }
 
 /** A JSON POST (the body is serialized unless it is bytes or text already). */
-export const post = (path: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): RawRequest => ({
+export const post = (
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): RawRequest => ({
   method: 'POST',
   path,
   headers,

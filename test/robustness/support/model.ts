@@ -4,7 +4,11 @@
  */
 import { expect } from 'vitest';
 import { jsonEqual } from '../../../functions/domain/equality.js';
-import { eventContent as normalizedEvent, sessionContent as normalizedSession, type SessionFields } from '../../../functions/domain/types.js';
+import {
+  eventContent as normalizedEvent,
+  sessionContent as normalizedSession,
+  type SessionFields,
+} from '../../../functions/domain/types.js';
 import { toMillis, WrittenNumber } from '../../../functions/shared/timestamps.js';
 import type { Answer } from './invoke.js';
 import type { AckedWrite, StoredState } from './storage.js';
@@ -54,7 +58,9 @@ export function checkAnswer(a: Answer, context: string): void {
 
 /** A refused request may reserve session numbers on a shard counter; it never writes a record. */
 export function expectNoRecordWritten(writes: AckedWrite[], context: string): void {
-  const records = writes.flatMap((w) => w.keys.filter((k) => !k.pk.startsWith('SHARD#')).map((k) => `${w.operation} ${k.pk} ${k.sk}`));
+  const records = writes.flatMap((w) =>
+    w.keys.filter((k) => !k.pk.startsWith('SHARD#')).map((k) => `${w.operation} ${k.pk} ${k.sk}`),
+  );
   expect(records, `${context}: a refused request wrote records`).toEqual([]);
 }
 
@@ -87,11 +93,19 @@ const ms = (v: unknown) =>
 
 /** The normalized content of a create_session body, as the contract stores it (sort_by with the schema's defaults). */
 export function sessionContent(body: Record<string, any>): Record<string, unknown> {
-  const sortBy = body.sort_by == null ? null : { field: body.sort_by.field, order: body.sort_by.order ?? 'asc', force_not_payload: body.sort_by.force_not_payload ?? false };
+  const sortBy =
+    body.sort_by == null
+      ? null
+      : {
+          field: body.sort_by.field,
+          order: body.sort_by.order ?? 'asc',
+          force_not_payload: body.sort_by.force_not_payload ?? false,
+        };
   return { ...normalizedSession({ ...body, sort_by: sortBy } as SessionFields) };
 }
 
-export const eventContent = (e: Record<string, any>) => normalizedEvent({ ...e, event_type: e.event_type ?? 'click' } as Parameters<typeof normalizedEvent>[0]);
+export const eventContent = (e: Record<string, any>) =>
+  normalizedEvent({ ...e, event_type: e.event_type ?? 'click' } as Parameters<typeof normalizedEvent>[0]);
 
 export class Ledger {
   readonly sessions = new Map<string, SessionEntry>();
@@ -109,12 +123,19 @@ export class Ledger {
     const id = typeof body?.session_id === 'string' ? body.session_id : undefined;
     const known = id !== undefined ? this.sessions.get(id) : undefined;
     if (a.status === 200) {
-      if (o.retried && !known) expect(a.json, context).toEqual({ session_id: id, created: (a.json as { created?: unknown })?.created === true });
+      if (o.retried && !known)
+        expect(a.json, context).toEqual({
+          session_id: id,
+          created: (a.json as { created?: unknown })?.created === true,
+        });
       else expect(a.json, context).toEqual({ session_id: id, created: !known });
       const content = sessionContent(body);
       const createdAt = ms(body.created_at);
       if (known) {
-        expect(sameJson(known.content, content) && known.createdAt === createdAt, `${context}: created:false for different content`).toBe(true);
+        expect(
+          sameJson(known.content, content) && known.createdAt === createdAt,
+          `${context}: created:false for different content`,
+        ).toBe(true);
       } else {
         this.sessions.set(id!, { content, createdAt, irrelevant: false, events: new Map() });
       }
@@ -137,7 +158,13 @@ export class Ledger {
     }
     if (a.status !== 200) return;
     expect(session, `${context}: 200 for an unknown session`).toBeDefined();
-    const res = a.json as { session_id: string; accepted: number; duplicates: number; rejected: number; results: { event_id: string; status: string; detail?: string }[] };
+    const res = a.json as {
+      session_id: string;
+      accepted: number;
+      duplicates: number;
+      rejected: number;
+      results: { event_id: string; status: string; detail?: string }[];
+    };
     const events = body.events as Record<string, any>[];
     expect(res.session_id, context).toBe(id);
     expect(res.results.length, context).toBe(events.length);
@@ -226,14 +253,19 @@ export class Ledger {
       seen.add(e.event_id);
       const want = session.events.get(e.event_id);
       expect(want, `${context}: event ${e.event_id} not in the ledger`).toBeDefined();
-      expect(sameJson({ object_id: e.object_id, event_type: e.event_type, meta: e.meta }, want!.content), `${context}: event ${e.event_id} altered`).toBe(true);
+      expect(
+        sameJson({ object_id: e.object_id, event_type: e.event_type, meta: e.meta }, want!.content),
+        `${context}: event ${e.event_id} altered`,
+      ).toBe(true);
       if (want!.createdAt !== undefined) expect(e.created_at, context).toBe(want!.createdAt);
     }
   }
 
   /** The table holds exactly the ledger's sessions and events, stored whole; every session in one batch. */
   audit(state: StoredState, context: string): { sessions: number; events: number } {
-    expect([...state.sessions.keys()].sort(), `${context}: sessions in the table`).toEqual([...this.sessions.keys()].sort());
+    expect([...state.sessions.keys()].sort(), `${context}: sessions in the table`).toEqual(
+      [...this.sessions.keys()].sort(),
+    );
     let events = 0;
     for (const [id, entry] of this.sessions) {
       const item = state.sessions.get(id)!;
@@ -248,12 +280,18 @@ export class Ledger {
         events++;
       }
     }
-    for (const sid of state.events.keys()) expect(this.sessions.has(sid), `${context}: events of unknown session ${sid}`).toBe(true);
+    for (const sid of state.events.keys())
+      expect(this.sessions.has(sid), `${context}: events of unknown session ${sid}`).toBe(true);
     const memberships = new Map<string, number>();
-    for (const members of state.members.values()) for (const m of members) memberships.set(m.sessionId as string, (memberships.get(m.sessionId as string) ?? 0) + 1);
-    for (const id of this.sessions.keys()) expect(memberships.get(id), `${context}: batch memberships of ${id}`).toBe(1);
+    for (const members of state.members.values())
+      for (const m of members)
+        memberships.set(m.sessionId as string, (memberships.get(m.sessionId as string) ?? 0) + 1);
+    for (const id of this.sessions.keys())
+      expect(memberships.get(id), `${context}: batch memberships of ${id}`).toBe(1);
     expect(memberships.size, `${context}: members without a session`).toBe(this.sessions.size);
-    expect([...state.releases.keys()].sort(), `${context}: releases in the table`).toEqual([...this.releases.keys()].sort());
+    expect([...state.releases.keys()].sort(), `${context}: releases in the table`).toEqual(
+      [...this.releases.keys()].sort(),
+    );
     return { sessions: this.sessions.size, events };
   }
 }

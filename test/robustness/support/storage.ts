@@ -3,7 +3,13 @@
  * what is really stored, and a document client like the functions' own that records every write
  * DynamoDB acknowledged, so a test can tell which request wrote what.
  */
-import { DynamoDBClient, GetItemCommand, QueryCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  ScanCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, localClient } from '../../../lib/local/dynamodb-local.js';
@@ -24,7 +30,9 @@ async function withClient<T>(endpoint: string, read: (client: DynamoDBClient) =>
 type Page = { Items?: Record<string, AttributeValue>[]; LastEvaluatedKey?: Record<string, AttributeValue> };
 
 /** Every item of a Scan or Query, page after page, unmarshalled. */
-async function allPages(page: (start: Record<string, AttributeValue> | undefined) => Promise<Page>): Promise<RawItem[]> {
+async function allPages(
+  page: (start: Record<string, AttributeValue> | undefined) => Promise<Page>,
+): Promise<RawItem[]> {
   const items: RawItem[] = [];
   let start: Record<string, AttributeValue> | undefined;
   do {
@@ -38,13 +46,17 @@ async function allPages(page: (start: Record<string, AttributeValue> | undefined
 /** Every item of the table (strongly consistent), unmarshalled. */
 export const scanAll = (endpoint: string, tableName: string): Promise<RawItem[]> =>
   withClient(endpoint, (client) =>
-    allPages((start) => client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }))),
+    allPages((start) =>
+      client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start })),
+    ),
   );
 
 /** One item by key (strongly consistent), or undefined. */
 export const getRaw = (endpoint: string, tableName: string, pk: string, sk: string): Promise<RawItem | undefined> =>
   withClient(endpoint, async (client) => {
-    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }));
+    const out = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: pk }, sk: { S: sk } }, ConsistentRead: true }),
+    );
     return out.Item ? (unmarshall(out.Item) as RawItem) : undefined;
   });
 
@@ -53,7 +65,13 @@ export const queryRaw = (endpoint: string, tableName: string, pk: string): Promi
   withClient(endpoint, (client) =>
     allPages((start) =>
       client.send(
-        new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ConsistentRead: true, ExclusiveStartKey: start }),
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: pk } },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
       ),
     ),
   );
@@ -73,7 +91,15 @@ export interface StoredState {
 }
 
 export function classify(items: RawItem[]): StoredState {
-  const state: StoredState = { sessions: new Map(), events: new Map(), members: new Map(), tombstones: new Map(), batches: new Map(), releases: new Map(), other: [] };
+  const state: StoredState = {
+    sessions: new Map(),
+    events: new Map(),
+    members: new Map(),
+    tombstones: new Map(),
+    batches: new Map(),
+    releases: new Map(),
+    other: [],
+  };
   for (const item of items) {
     const found = itemOf(item);
     if (found?.kind === 'session') state.sessions.set(found.id, item);
@@ -102,7 +128,10 @@ export interface AckedWrite {
 const WRITE_OPERATIONS = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'TransactWriteItems', 'BatchWriteItem']);
 
 function keysOf(operation: string, input: Record<string, any>): { pk: string; sk: string }[] {
-  const key = (k: Record<string, any> | undefined) => ({ pk: String(k?.pk?.S ?? k?.pk), sk: String(k?.sk?.S ?? k?.sk) });
+  const key = (k: Record<string, any> | undefined) => ({
+    pk: String(k?.pk?.S ?? k?.pk),
+    sk: String(k?.sk?.S ?? k?.sk),
+  });
   switch (operation) {
     case 'PutItem':
       return [key(input.Item)];
@@ -152,7 +181,8 @@ export class QuickRetryStrategy {
   }
   async refreshRetryTokenForRetry(token: Token, info: { errorType: string }): Promise<Token> {
     const next = token.getRetryCount() + 1;
-    if (next >= this.maxAttempts || !['THROTTLING', 'TRANSIENT'].includes(info.errorType)) throw new Error('No retry token available');
+    if (next >= this.maxAttempts || !['THROTTLING', 'TRANSIENT'].includes(info.errorType))
+      throw new Error('No retry token available');
     return this.token(next);
   }
   recordSuccess(): void {}
@@ -165,7 +195,11 @@ export function serviceClient(options: ClientOptions): DynamoDBDocumentClient {
     region: LOCAL_REGION,
     credentials: LOCAL_CREDENTIALS,
     maxAttempts: 4,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: options.requestTimeoutMs ?? 4_000, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: 1_000,
+      requestTimeout: options.requestTimeoutMs ?? 4_000,
+      throwOnRequestTimeout: true,
+    },
     ...(options.quickRetries ? { retryStrategy: new QuickRetryStrategy(4) as never } : {}),
   });
   const onWrite = options.onWrite;
@@ -174,9 +208,17 @@ export function serviceClient(options: ClientOptions): DynamoDBDocumentClient {
       (next) => async (args) => {
         const out = await next(args);
         const request = args.request as { headers?: Record<string, string>; body?: string | Uint8Array };
-        const operation = String(request.headers?.['x-amz-target'] ?? '').split('.').pop() ?? '';
+        const operation =
+          String(request.headers?.['x-amz-target'] ?? '')
+            .split('.')
+            .pop() ?? '';
         if (WRITE_OPERATIONS.has(operation)) {
-          const body = typeof request.body === 'string' ? request.body : request.body ? new TextDecoder().decode(request.body) : '{}';
+          const body =
+            typeof request.body === 'string'
+              ? request.body
+              : request.body
+                ? new TextDecoder().decode(request.body)
+                : '{}';
           onWrite({ operation, keys: keysOf(operation, JSON.parse(body)) });
         }
         return out;
