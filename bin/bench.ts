@@ -2,7 +2,8 @@
  * `npm run bench` (parts in test/bench/, methodology in docs/benchmarks.md). Options: --quick (shorter;
  * writes nothing unless --write), --write, --no-write, --soak (or BENCH_SOAK=1), --soak-ms N,
  * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
- */import { randomUUID } from 'node:crypto';
+ */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,74 +14,69 @@ import { BLOCK_SIZE } from '../functions/domain/allocation.js';
 import { PUT_CONCURRENCY } from '../functions/domain/sessions.js';
 import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
 import { BUNDLING, FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
-import { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, localClient, startDynamoDbLocal } from '../lib/local/dynamodb-local.js';
+import * as local from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
 import { costRows } from '../test/bench/cost.js';
+import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
 import { type BenchResults, docBlocks, renderConsole, renderSummary, replaceBetween } from '../test/bench/report.js';
 import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
-import { fmt } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget } from '../test/bench/targets.js';
-import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 
+const flag = (d = false) => ({ type: 'boolean', default: d }) as const;
+const option = (d?: string) => ({ type: 'string', ...(d === undefined ? {} : { default: d }) }) as const;
 const { values } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    write: { type: 'boolean' },
-    'no-write': { type: 'boolean', default: false },
-    soak: { type: 'boolean', default: process.env.BENCH_SOAK === '1' || process.env.BENCH_SOAK === 'true' },
-    'soak-ms': { type: 'string' },
-    concurrency: { type: 'string', default: '8' },
-    'startup-runs': { type: 'string' },
-    render: { type: 'boolean', default: false },
-    'guard-only': { type: 'boolean', default: false },
+    ...{ quick: flag(), write: { type: 'boolean' }, 'no-write': flag(), render: flag(), 'guard-only': flag() },
+    ...{ soak: flag(['1', 'true'].includes(process.env.BENCH_SOAK ?? '')), 'soak-ms': option() },
+    ...{ concurrency: option('8'), 'startup-runs': option() },
   },
 });
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const file = (name: string) => join(PROJECT_ROOT, name);
 
 /** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
-  const file = (name: string) => join(PROJECT_ROOT, name);
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
   let doc = readFileSync(file('docs/benchmarks.md'), 'utf8');
-  for (const [name, block] of Object.entries(docBlocks(r))) doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
+  for (const [name, block] of Object.entries(docBlocks(r)))
+    doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
   writeFileSync(file('docs/benchmarks.md'), doc);
   const readme = readFileSync(file('README.md'), 'utf8');
-  writeFileSync(file('README.md'), replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)));
+  writeFileSync(
+    file('README.md'),
+    replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)),
+  );
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
 
 if (values.render) {
-  writeOutputs(JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs', 'benchmarks.json'), 'utf8')) as BenchResults, false);
+  writeOutputs(JSON.parse(readFileSync(file('docs/benchmarks.json'), 'utf8')) as BenchResults, false);
   process.exit(0);
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  for (const r of guard.rows) log(`${r.shape.padEnd(32)} ${fmt(r.guardMsPerMib).padStart(7)} ms/MiB, JSON.parse ${fmt(r.parseMsPerMib).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`);
+  for (const r of guard.rows)
+    log(
+      `${r.shape.padEnd(32)} ${r.guardMsPerMib.toFixed(1).padStart(7)} ms/MiB, JSON.parse ${r.parseMsPerMib.toFixed(1).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`,
+    );
   const t = guardTarget(guard);
   log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
 }
-const quick = values.quick === true;
+const quick = values.quick;
 const write = values['no-write'] ? false : (values.write ?? !quick);
+const [q, soakMs] = [(short: number, full: number) => (quick ? short : full), values['soak-ms']];
 const plan = {
-  quick,
-  startupRuns: Number(values['startup-runs'] ?? (quick ? 20 : 40)),
-  warmCreates: quick ? 60 : 100,
-  creates: quick ? 100 : 320,
-  readSessions: quick ? 1_000 : 2_000,
-  durationCount: quick ? 40 : 100,
-  durationMaxMs: quick ? 8_000 : 20_000,
-  concurrency: Number(values.concurrency),
-  rounds: quick ? 1 : 3,
-  segmentMs: quick ? 6_000 : 10_000,
-  soak: values.soak === true,
-  soakMs: Number(values['soak-ms'] ?? (quick ? 20_000 : 60_000)),
+  ...{ quick, startupRuns: Number(values['startup-runs'] ?? q(20, 40)), warmCreates: q(60, 100), creates: q(100, 320) },
+  ...{ readSessions: q(1_000, 2_000), durationCount: q(40, 100), durationMaxMs: q(8_000, 20_000) },
+  ...{ concurrency: Number(values.concurrency), rounds: q(1, 3), segmentMs: q(6_000, 10_000) },
+  ...{ soak: values.soak, soakMs: Number(soakMs ?? q(20_000, 60_000)) },
 };
 if (plan.startupRuns < 20) throw new Error('--startup-runs must be at least 20');
-const problem = javaProblem();
+const problem = local.javaProblem();
 if (problem) {
   console.error(problem);
   process.exit(1);
@@ -89,108 +85,134 @@ if (problem) {
 const started = Date.now();
 const host = machine();
 log(`clickstream bench${quick ? ' (quick)' : ''}: ${host.cpuModel}, ${host.cores} cores, Node ${host.node}`);
-const dynamo = await startDynamoDbLocal();
+const dynamo = await local.startDynamoDbLocal();
 process.once('exit', () => dynamo.kill()); // also when the run fails or is interrupted
 log(`DynamoDB Local at ${dynamo.endpoint}`);
 const runId = randomUUID().slice(0, 8);
 const memoryMb = DEFAULT_SETTINGS.memorySize;
 
 /** The environment the stack gives every function (lib/clickstream-stack.ts), pointed at DynamoDB Local. */
-function functionEnv(tableName: string, name: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/tmp',
-    // The throughput segments push more events into their few sessions than the production cap
-    // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
-    ...functionEnvironment(tableName, { ...functionSettingsOf(DEFAULT_SETTINGS), maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION }),
-    ...FUNCTION_RUNTIME_ENV,
-    CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
-    AWS_REGION: LOCAL_REGION,
-    AWS_DEFAULT_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+const functionEnv = (tableName: string, name: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: process.env.HOME ?? '/tmp',
+  // The throughput segments push more events into their few sessions than the production cap
+  // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
+  ...functionEnvironment(tableName, {
+    ...functionSettingsOf(DEFAULT_SETTINGS),
+    maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION,
+  }),
+  ...FUNCTION_RUNTIME_ENV,
+  CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
+  ...{
+    AWS_REGION: local.LOCAL_REGION,
+    AWS_DEFAULT_REGION: local.LOCAL_REGION,
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+  },
+  ...{
+    AWS_ACCESS_KEY_ID: local.LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: local.LOCAL_CREDENTIALS.secretAccessKey,
+  },
+  ...{
     AWS_LAMBDA_FUNCTION_NAME: name,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
-    // Only because Node here is older than Lambda's Node 24: keeps the SDK's support warning quiet.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-}
+  },
+  DYNAMODB_ENDPOINT: dynamo.endpoint,
+  // Only because Node here is older than Lambda's Node 24: keeps the SDK's support warning quiet.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  ...extra,
+});
 
 let results: BenchResults | undefined;
 try {
-  // ---------------------------------------------------------------- 1. start-up (fresh processes)
-  await ensureTable(dynamo.endpoint, 'bench-startup');
-  const fixtures = localClient(dynamo.endpoint);
-  for (const item of STARTUP_FIXTURES) await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item: marshall(item) }));
+  // 1. Start-up, in fresh processes.
+  await local.ensureTable(dynamo.endpoint, 'bench-startup');
+  const fixtures = local.localClient(dynamo.endpoint);
+  for (const Item of STARTUP_FIXTURES.map((item) => marshall(item)))
+    await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item }));
   fixtures.destroy();
   mkdirSync(BENCH_CACHE_DIR, { recursive: true });
   const bundles = await buildBundles();
   log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
   const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);
 
-  // ---------------------------------------------------------------- 2. capacity and 3. durations (in this process)
-  const capacityTable = 'bench-capacity';
-  await ensureTable(dynamo.endpoint, capacityTable);
-  Object.assign(process.env, functionEnv(capacityTable, 'bench-in-process'), { POWERTOOLS_LOG_LEVEL: 'INFO' });
+  // 2. Capacity and 3. durations, in this process.
+  const tableName = 'bench-capacity';
+  await local.ensureTable(dynamo.endpoint, tableName);
+  Object.assign(process.env, functionEnv(tableName, 'bench-in-process', { POWERTOOLS_LOG_LEVEL: 'INFO' }));
   const { documentClient } = await import('../functions/storage/client.js');
-  const { CapacityMeter } = await import('../test/bench/capacity-meter.js');
   const { Invoker } = await import('../test/bench/invoke.js');
-  const { measureCapacity, itemSizer } = await import('../test/bench/capacity.js');
+  const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const inspect = localClient(dynamo.endpoint);
-  const meter = new CapacityMeter(itemSizer(inspect));
-  meter.attach(documentClient());
-  const invoker = new Invoker();
+  const [inspect, invoker] = [local.localClient(dynamo.endpoint), new Invoker()];
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({ invoker, meter, inspect, tableName: capacityTable, ...plan, runId, log });
-  meter.detach();
+  const capacity = await measureCapacity({
+    invoker,
+    client: documentClient(),
+    inspect,
+    tableName,
+    ...plan,
+    runId,
+    log,
+  });
   log('Durations: warm invocations, one at a time');
-  const durations = await measureDurations({ invoker, memoryMb, runId, count: plan.durationCount, maxMsPerScenario: plan.durationMaxMs });
+  const [count, maxMsPerScenario] = [plan.durationCount, plan.durationMaxMs];
+  const durations = await measureDurations({ invoker, memoryMb, runId, count, maxMsPerScenario });
   inspect.destroy();
 
-  // ---------------------------------------------------------------- 4. throughput and the soak (local server in its own process)
+  // 4. Throughput and the soak, against the local server in its own process.
   const { startServerProcess, measureThroughput } = await import('../test/bench/throughput.js');
   const throughputTable = 'bench-throughput';
-  await ensureTable(dynamo.endpoint, throughputTable);
-  const exportDir = join(tmpdir(), `clickstream-bench-exports-${runId}`);
-  const serverEnv = { ...functionEnv(throughputTable, 'bench-local-server'), POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR: exportDir };
-  const server = await startServerProcess(serverEnv);
+  await local.ensureTable(dynamo.endpoint, throughputTable);
+  const EXPORT_DIR = join(tmpdir(), `clickstream-bench-exports-${runId}`);
+  const env = functionEnv(throughputTable, 'bench-local-server', { POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR });
+  const server = await startServerProcess(env);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
   let throughput;
   let soak: Record<string, unknown> | undefined;
   try {
-    const shards = DEFAULT_SETTINGS.batchShards;
-    throughput = await measureThroughput({ server, endpoint: dynamo.endpoint, env: serverEnv, floorTable: 'bench-floor', tableName: throughputTable, ...plan, runId, shards, log });
+    const [endpoint, shards] = [dynamo.endpoint, DEFAULT_SETTINGS.batchShards];
+    const options = { server, endpoint, env, floorTable: 'bench-floor', tableName: throughputTable, shards };
+    throughput = await measureThroughput({ ...options, ...plan, runId, log });
     if (plan.soak) {
       const { runSoak } = await import('../test/bench/soak.js');
       soak = await runSoak({ origin: server.url, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
     }
   } finally {
     await server.stop();
-    rmSync(exportDir, { recursive: true, force: true });
+    rmSync(EXPORT_DIR, { recursive: true, force: true });
   }
 
-  // ---------------------------------------------------------------- 5. the JSON guard on adversarial bodies (in this process)
+  // 5. The JSON guard on adversarial bodies, in this process.
   log('JSON guard: adversarial bodies of about 1 MiB against JSON.parse');
-  const guard = measureGuard(quick ? 7 : 15);
+  const guard = measureGuard(q(7, 15));
 
-  // ---------------------------------------------------------------- 6. cost, targets
-  // ---------------------------------------------------------------- 6. create_session on one shard under the conflict simulation
+  // 6. create_session on one shard under the conflict simulation.
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
-  const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: quick ? 4 : 8 });
-  log(`  ${conflicts.design.perSecond.toFixed(1)} creates/s (${conflicts.design.conflicts} refused) vs ${conflicts.previous.perSecond.toFixed(1)} (${conflicts.previous.conflicts} refused)`);
+  const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: q(4, 8) });
+  const [d, p] = [conflicts.design, conflicts.previous];
+  log(
+    `  ${d.perSecond.toFixed(1)} creates/s (${d.conflicts} refused) vs ${p.perSecond.toFixed(1)} (${p.conflicts} refused)`,
+  );
 
-  const cost = costRows(capacity, durations, memoryMb);
+  // 7. Cost and targets.
+  const settings = {
+    batchShards: DEFAULT_SETTINGS.batchShards,
+    blockSize: BLOCK_SIZE,
+    putConcurrency: PUT_CONCURRENCY,
+    memoryMb,
+  };
   const partial = {
-    ...{ version: 1, machine: host, plan, memoryMb },
-    settings: { batchShards: DEFAULT_SETTINGS.batchShards, blockSize: BLOCK_SIZE, putConcurrency: PUT_CONCURRENCY, memoryMb },
-    prices: PRICES,
+    ...{ version: 1, machine: host, plan, memoryMb, settings, prices: PRICES },
     bundling: { ...BUNDLING, nodeOptions: FUNCTION_RUNTIME_ENV.NODE_OPTIONS ?? '' },
-    ...{ startup: { results: startup }, capacity, durations, throughput, cost, ...(soak ? { soak } : {}), guard, conflicts },
-    seconds: Math.round((Date.now() - started) / 1000),
+    ...{
+      startup: { results: startup },
+      capacity,
+      durations,
+      throughput,
+      cost: costRows(capacity, durations, memoryMb),
+    },
+    ...{ ...(soak ? { soak } : {}), guard, conflicts, seconds: Math.round((Date.now() - started) / 1000) },
   };
   results = { ...partial, targets: evaluateTargets(partial) };
 } finally {

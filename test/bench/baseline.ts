@@ -9,6 +9,8 @@ import { config } from '../../functions/shared/config.js';
 const client = documentClient();
 
 export const handler = async () => {
-  const out = await client.send(new GetCommand({ TableName: config().tableName, Key: { pk: 'BASELINE', sk: 'BASELINE' }, ConsistentRead: true }));
+  const out = await client.send(
+    new GetCommand({ TableName: config().tableName, Key: { pk: 'BASELINE', sk: 'BASELINE' }, ConsistentRead: true }),
+  );
   return { statusCode: out.Item ? 200 : 404, body: '' };
 };

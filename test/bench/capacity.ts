@@ -1,212 +1,364 @@
 /**
- * DynamoDB capacity per operation, measured on the real handlers (in this process) with the
- * CapacityMeter on the functions' document client, beside the floor: the least that DynamoDB's
- * pricing allows for the same work. Ratios compare cost (read and write request units at their
- * on-demand prices), so that reads and writes can be set side by side.
+ * DynamoDB capacity per operation, measured on the real handlers (in this process), beside the floor:
+ * the least that DynamoDB's pricing allows for the same work. Ratios compare cost (read and write
+ * request units at their on-demand prices), so that reads and writes can be set side by side.
+ *
+ * The meter: a middleware on the functions' own document client asks every command for
+ * ReturnConsumedCapacity=TOTAL and adds up what comes back. Where DynamoDB Local does not report what
+ * DynamoDB bills (transactions, failed conditional writes, cancelled transactions, empty Queries,
+ * BatchGetItem keys without an item), it applies DynamoDB's pricing rules itself and says so
+ * (`modelled`; docs/benchmarks.md, section 2).
  */
-import { type DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, type DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
 import { keys } from '../../functions/storage/keys.js';
-import { attributeMapSize, type CapacityMeter, type CapacityTotals, type ItemSizer, readUnits, writeUnits } from './capacity-meter.js';
 import { events, sessionBody } from './events.js';
 import type { EventSpec, Invoker } from './invoke.js';
 import { PRICES } from './prices.js';
 import { round } from './stats.js';
 
-export const unitCost = (reads: number, writes: number) => reads * PRICES.dynamoReadPerUnit + writes * PRICES.dynamoWritePerUnit;
-
-export interface CapacityContext {
-  invoker: Invoker;
-  meter: CapacityMeter;
-  /** A client that is not metered, to look at stored items. */
-  inspect: DynamoDBClient;
-  tableName: string;
-  /** Creates before counting, so that every shard is in use as in a table that has been running. */
-  warmCreates: number;
-  /** Sessions created for the create_session figure (they also fill the batch that is released). */
-  creates: number;
-  /** More sessions in the released batch, for the batch read (batch_read_units). */
-  readSessions: number;
-  runId: string;
-  log: (line: string) => void;
-}
-
-/** Stored item sizes, read with a client that is not metered. */
-export function itemSizer(client: DynamoDBClient): ItemSizer {
-  return async (tableName, key) => {
-    const out = await client.send(new GetItemCommand({ TableName: tableName, Key: marshall(key), ConsistentRead: true }));
-    return out.Item ? attributeMapSize(out.Item) : undefined;
-  };
-}
-
+export const unitCost = (reads: number, writes: number) =>
+  reads * PRICES.dynamoReadPerUnit + writes * PRICES.dynamoWritePerUnit;
+const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+const readUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096)); // strongly consistent
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
+/** Size of a number as DynamoDB counts it: 1 byte per two significant digits, plus 1. */
+function numberSize(n: string): number {
+  const digits = n.replace(/^-/, '').replace(/e.*$/i, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
+  return Math.ceil(Math.max(1, digits.length) / 2) + 1;
+}
+
+/** Size of an attribute value in DynamoDB's item-size rules. */
+function valueSize(v: AttributeValue): number {
+  if (v.S !== undefined) return Buffer.byteLength(v.S);
+  if (v.N !== undefined) return numberSize(v.N);
+  if (v.B !== undefined) return v.B.length;
+  if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
+  if (v.SS) return sum(v.SS.map((s) => Buffer.byteLength(s)));
+  if (v.NS) return sum(v.NS.map(numberSize));
+  if (v.BS) return sum(v.BS.map((b) => b.length));
+  if (v.L) return 3 + sum(v.L.map((x) => 1 + valueSize(x)));
+  if (v.M) return 3 + sum(Object.entries(v.M).map(([k, x]) => 1 + Buffer.byteLength(k) + valueSize(x)));
+  return 0;
+}
+
+/** Size of an item in DynamoDB's rules: attribute names plus values. */
+const mapSize = (item: Record<string, AttributeValue>) =>
+  sum(Object.entries(item).map(([k, v]) => Buffer.byteLength(k) + valueSize(v)));
+
+/** Whatever the input holds as an item: native when it comes from the document client, marshalled otherwise. */
+function itemSize(item: unknown): number {
+  if (!item || typeof item !== 'object') return 0;
+  const marshalled = Object.values(item).every(
+    (v) => v && typeof v === 'object' && /^(S|N|B|BOOL|NULL|SS|NS|BS|L|M)$/.test(Object.keys(v).join()),
+  );
+  const opts = { removeUndefinedValues: true, convertClassInstanceToMap: true };
+  return mapSize(marshalled ? (item as Record<string, AttributeValue>) : marshall(item, opts));
+}
+
+type Record_ = { op: string; kind: 'read' | 'write'; units: number; modelled?: string };
+const READ_OPS = /^(GetItem|Get|Query|Scan|BatchGetItem|BatchGet|TransactGetItems|TransactGet)$/;
+const METER = 'benchConsumedCapacity';
+type Input = Record<string, any>;
+
+/** Meters `client`; `inspect` (not metered) reads stored items, to price transactions on their size. */
+function capacityMeter(client: DynamoDBDocumentClient, inspect: DynamoDBClient) {
+  let records: Record_[] = [];
+  const push = (op: string, kind: 'read' | 'write', units: number, modelled?: string) =>
+    records.push({ op, kind, units, ...(modelled ? { modelled } : {}) });
+  const storedSize = async (TableName: string, key: Input) => {
+    const out = await inspect.send(new GetItemCommand({ TableName, Key: marshall(key), ConsistentRead: true }));
+    return out.Item ? mapSize(out.Item) : 0;
+  };
+  async function onSuccess(op: string, input: Input, output: Input) {
+    const reported = [output.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
+    let units = sum(reported.map((c) => c?.CapacityUnits ?? 0));
+    let modelled: string | undefined;
+    if (op === 'TransactWriteItems' || op === 'TransactWrite') {
+      units = 0;
+      for (const part of (input.TransactItems ?? []) as Input[]) {
+        const [action, spec] = Object.entries(part)[0] ?? [];
+        if (!spec) continue;
+        const bytes =
+          action === 'Put'
+            ? itemSize(spec.Item)
+            : spec.Key && spec.TableName
+              ? await storedSize(spec.TableName, spec.Key)
+              : 0;
+        units += 2 * writeUnits(bytes);
+      }
+      modelled = 'transactions computed from item sizes (2 units per KB per item)';
+    } else if ((op === 'Query' || op === 'Scan') && units === 0) {
+      units = input.ConsistentRead === true ? 1 : 0.5;
+      modelled = 'empty Query billed at the minimum read';
+    } else if (op === 'BatchGetItem' || op === 'BatchGet') {
+      for (const [table, req] of Object.entries(input.RequestItems ?? {}) as [string, Input][]) {
+        const found = (output.Responses?.[table]?.length ?? 0) + (output.UnprocessedKeys?.[table]?.Keys?.length ?? 0);
+        const missing = (req.Keys?.length ?? 0) - found;
+        if (missing <= 0) continue;
+        units += missing * (req.ConsistentRead ? 1 : 0.5);
+        modelled = 'BatchGetItem keys without an item billed at the minimum read';
+      }
+    }
+    push(op, READ_OPS.test(op) ? 'read' : 'write', units, modelled);
+  }
+  function onFailure(op: string, input: Input, err: Input) {
+    if (err.name === 'ConditionalCheckFailedException') {
+      const bytes = err.Item ? mapSize(err.Item) : itemSize(input.Item);
+      push(op, 'write', writeUnits(bytes), 'failed conditional writes billed by item size');
+    } else if (err.name === 'TransactionCanceledException') {
+      const parts = (input.TransactItems ?? []) as Input[];
+      const units = sum(parts.map((t) => 2 * writeUnits(itemSize(Object.values(t)[0]?.Item))));
+      push(op, 'write', units, 'cancelled transactions counted as if written (upper bound)');
+    }
+  }
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const op = String(context.commandName ?? 'Unknown').replace(/Command$/, '');
+      const input = { ...(args.input as Input), ReturnConsumedCapacity: 'TOTAL' };
+      try {
+        const out = await next({ ...args, input });
+        await onSuccess(op, input, (out.output ?? {}) as Input);
+        return out;
+      } catch (err) {
+        onFailure(op, input, err as Input);
+        throw err;
+      }
+    },
+    { step: 'initialize', name: METER, priority: 'high', override: true },
+  );
+  return {
+    reset: () => void (records = []),
+    detach: () => client.middlewareStack.remove(METER),
+    /** The totals since the last reset, per call of `calls` calls (and resets). */
+    take(calls = 1) {
+      const byOp: Record<string, { calls: number; units: number }> = {};
+      for (const r of records) {
+        const o = (byOp[r.op] ??= { calls: 0, units: 0 });
+        [o.calls, o.units] = [o.calls + 1 / calls, o.units + r.units / calls];
+      }
+      for (const o of Object.values(byOp)) [o.calls, o.units] = [round(o.calls, 3), round(o.units, 3)];
+      const units = (kind: string) => sum(records.filter((r) => r.kind === kind).map((r) => r.units)) / calls;
+      const t = { reads: units('read'), writes: units('write'), calls: records.length / calls, byOp };
+      const notes = [...new Set(records.flatMap((r) => r.modelled ?? []))];
+      records = [];
+      return { ...t, notes };
+    },
+  };
+}
+type Totals = ReturnType<ReturnType<typeof capacityMeter>['take']>;
+type Floor = [reads: number, writes: number, what: string];
+
 /** One row: the measured totals beside the floor; `accepted` events (push_events) or `sessions` read (batch_read). */
-function row(key: string, operation: string, scenario: string, t: CapacityTotals, floor: { reads: number; writes: number; what: string }, counts: { accepted?: number; sessions?: number } = {}) {
+function row(key: string, operation: string, scenario: string, t: Totals, [reads, writes, floor]: Floor, counts = {}) {
   return {
     ...{ key, operation, scenario, reads: round(t.reads, 3), writes: round(t.writes, 3), calls: round(t.calls, 2) },
-    ...{ floorReads: round(floor.reads, 3), floorWrites: round(floor.writes, 3), floor: floor.what },
-    ratio: round(unitCost(t.reads, t.writes) / unitCost(floor.reads, floor.writes), 3),
-    ...counts,
+    ...{ floorReads: round(reads, 3), floorWrites: round(writes, 3), floor },
+    ratio: round(unitCost(t.reads, t.writes) / unitCost(reads, writes), 3),
+    ...(counts as { accepted?: number; sessions?: number }),
     modelled: t.notes,
     byOp: t.byOp,
   };
 }
 export type CapacityRow = ReturnType<typeof row>;
 
-function averageTotals(list: CapacityTotals[]): CapacityTotals {
-  const n = list.length;
-  const byOp: CapacityTotals['byOp'] = {};
-  for (const [op, v] of list.flatMap((t) => Object.entries(t.byOp))) {
-    const o = (byOp[op] ??= { calls: 0, units: 0 });
-    o.calls += v.calls / n;
-    o.units += v.units / n;
-  }
-  for (const o of Object.values(byOp)) [o.calls, o.units] = [round(o.calls, 3), round(o.units, 3)];
-  const mean = (f: (t: CapacityTotals) => number) => sum(list.map(f)) / n;
-  return { reads: mean((t) => t.reads), writes: mean((t) => t.writes), calls: mean((t) => t.calls), modelledCalls: mean((t) => t.modelledCalls), byOp, notes: [...new Set(list.flatMap((t) => t.notes))] };
-}
+const ORDER =
+  'create_session create_session_retry get_session push_events_1 push_events_10 push_events_100 push_events_1000 push_events_duplicate mark_session_irrelevant release_batch release_batch_repeat get_batch_sessions batch_read get_batch'.split(
+    ' ',
+  );
 
-export async function measureCapacity(ctx: CapacityContext): Promise<CapacityRow[]> {
-  const { invoker, meter } = ctx;
-  const id = (s: string) => `${ctx.runId}-${s}`;
-  const rows: CapacityRow[] = [];
-  const post = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
-  const create = (sid: string) => invoker.expect('create_session', post('/session', sessionBody(sid)));
-  const push = (sid: string, prefix: string, n: number) => invoker.expect('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
-  const getBatchSessions = (query: Record<string, string>) => invoker.expect('get_batch_sessions', { method: 'GET', path: '/internal/batch/sessions', query });
-  /** Sizes (DynamoDB's rules) of the items of a session's partition whose sort key begins with `prefix`. */
-  const partitionSizes = async (sessionId: string, prefix = ''): Promise<number[]> => {
-    const sizes: number[] = [];
-    let start: Record<string, any> | undefined;
-    do {
-      const out = await ctx.inspect.send(
-        new QueryCommand({
-          TableName: ctx.tableName,
-          KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': { S: keys.sessionPartition(sessionId) }, ...(prefix ? { ':p': { S: prefix } } : {}) },
-          ExclusiveStartKey: start,
-        }),
-      );
-      sizes.push(...(out.Items ?? []).map(attributeMapSize));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return sizes;
-  };
+/**
+ * `client`: the functions' document client (metered while this runs); `inspect`: a client that is not
+ * metered, to look at stored items. `warmCreates`: creates before counting, so that every shard is in
+ * use as in a table that has been running; `creates`: sessions for the create_session figure (they
+ * also fill the batch that is released); `readSessions`: more sessions in it, for batch_read_units.
+ */
+export async function measureCapacity(ctx: {
+  invoker: Invoker;
+  client: DynamoDBDocumentClient;
+  inspect: DynamoDBClient;
+  tableName: string;
+  warmCreates: number;
+  creates: number;
+  readSessions: number;
+  runId: string;
+  log: (line: string) => void;
+}): Promise<CapacityRow[]> {
+  const { invoker, inspect, tableName } = ctx;
+  const meter = capacityMeter(ctx.client, inspect);
+  try {
+    const id = (s: string) => `${ctx.runId}-${s}`;
+    const rows: CapacityRow[] = [];
+    /** The row of `key` (its operation: the key's stem) with the totals since the last take, per call of `calls`. */
+    const add = (
+      key: string,
+      scenario: string,
+      reads: number,
+      writes: number,
+      what: string,
+      counts = {},
+      calls = 1,
+    ) => {
+      const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
+      rows.push(row(key, operation, scenario, meter.take(calls), [reads, writes, what], counts));
+    };
+    const post = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
+    const get = (path: string, query: Record<string, string>): EventSpec => ({ method: 'GET', path, query });
+    const create = (sid: string) => invoker.expect('create_session', post('/session', sessionBody(sid)));
+    const push = (sid: string, prefix: string, n: number) =>
+      invoker.expect('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
+    const batchSessions = (query: Record<string, string>) =>
+      invoker.expect('get_batch_sessions', get('/internal/batch/sessions', query));
+    /** Sizes (DynamoDB's rules) of the items of a session's partition whose sort key begins with `prefix`. */
+    const partitionSizes = async (sessionId: string, prefix = ''): Promise<number[]> => {
+      const sizes: number[] = [];
+      const values = { ':pk': { S: keys.sessionPartition(sessionId) }, ...(prefix ? { ':p': { S: prefix } } : {}) };
+      const condition = prefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk';
+      let start: Record<string, any> | undefined;
+      do {
+        const input = { TableName: tableName, KeyConditionExpression: condition, ExpressionAttributeValues: values };
+        const out = await inspect.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
+        sizes.push(...(out.Items ?? []).map(mapSize));
+        start = out.LastEvaluatedKey;
+      } while (start);
+      return sizes;
+    };
+    const partitionSize = async (sessionId: string) => sum(await partitionSizes(sessionId));
+    const sessionSize = async (sessionId: string) => (await partitionSizes(sessionId, 'SESSION'))[0]!;
 
-  // Warm-up, not counted: the first create of a process registers its shards, and the first create
-  // on a shard points it at the collecting batch and reserves a block of session numbers (BLOCK_SIZE).
-  // At least `warmCreates`, and on until every shard is in use (bounded).
-  const created: string[] = [];
-  const shards = config().batchShards;
-  const shardsInUse = async () => {
-    let n = 0;
-    for (let shard = 0; shard < shards; shard++) {
-      const out = await ctx.inspect.send(new GetItemCommand({ TableName: ctx.tableName, Key: marshall(keys.shard(shard)), ConsistentRead: true }));
-      if (out.Item?.batchId) n++;
+    // Warm-up, not counted: the first create of a process registers its shards, and the first create
+    // on a shard points it at the collecting batch and reserves a block of session numbers (BLOCK_SIZE).
+    // At least `warmCreates`, and on until every shard is in use (bounded).
+    const created: string[] = [];
+    const shards = config().batchShards;
+    const inUse = async (shard: number) => {
+      const input = { TableName: tableName, Key: marshall(keys.shard(shard)), ConsistentRead: true };
+      return (await inspect.send(new GetItemCommand(input))).Item?.batchId !== undefined;
+    };
+    const allInUse = async () => (await Promise.all([...Array(shards).keys()].map(inUse))).every(Boolean);
+    const createAll = async (prefix: string, n: number, more = async (_i: number) => false) => {
+      for (let i = 0; i < n || (i < 2_000 && (await more(i))); i++) {
+        await create(id(`${prefix}${i}`));
+        created.push(id(`${prefix}${i}`));
+      }
+    };
+    await createAll('w', ctx.warmCreates, async (i) => i % 20 !== 0 || !(await allInUse()));
+    const warmed = created.length;
+    meter.reset();
+
+    // create_session: the mean of `creates` creates (session numbers are reserved BLOCK_SIZE at a time
+    // per shard, so the occasional reservation is spread over the creates it serves).
+    await createAll('s', ctx.creates);
+    const size = await sessionSize(created.at(-1)!);
+    const what = `one PutItem of the session item (${size} B)`;
+    add(
+      'create_session',
+      `new session (mean of ${ctx.creates}, after ${warmed} creates)`,
+      0,
+      writeUnits(size),
+      what,
+      {},
+      ctx.creates,
+    );
+    await create(created.at(-1)!); // a retry of the same create (same content): answered created=false
+    add(
+      'create_session_retry',
+      'the same create again (a retry)',
+      readUnits(size),
+      0,
+      'one strongly consistent read of the session item',
+    );
+
+    // More sessions, so that the released batch holds as many sessions per shard as a small real batch
+    // (its fixed cost, a members Query per shard and a batch read per page, is spread as in production).
+    // Each gets 10 events (not counted); then the batch is released, one page read, the whole batch read.
+    await createAll('r', ctx.readSessions);
+    ctx.log(`  capacity: giving ${created.length} sessions 10 events each`);
+    for (const sid of created) await push(sid, 'b', 10);
+    meter.reset();
+    const releaseBody = post('/internal/batch/release', { release_id: id('release') });
+    const release = await invoker.expect('release_batch', releaseBody);
+    const releaseScenario = `batch of ${release.body.session_count} sessions, ${shards} shards`;
+    add(
+      'release_batch',
+      releaseScenario,
+      0,
+      1,
+      'one conditional write that marks the batch released under the release id',
+    );
+    await invoker.expect('release_batch', releaseBody);
+    add(
+      'release_batch_repeat',
+      'the same release_id again',
+      1,
+      0,
+      'one strongly consistent read of the release record',
+    );
+
+    const batchId = release.body.batch_id as string;
+    const page = (await batchSessions({ batch_id: batchId, limit: '10' })).body.sessions as { session_id: string }[];
+    let pageFloor = 1; // the membership of the page: one Query of at most 4 KB of small items
+    for (const s of page) pageFloor += readUnits(await partitionSize(s.session_id));
+    const pageWhat = "one Query for the page's members, then one Query per session partition";
+    add('get_batch_sessions', `one page: ${page.length} sessions with 10 events each`, pageFloor, 0, pageWhat);
+
+    await invoker.expect('get_batch', get('/internal/batch', { batch_id: batchId }));
+    add('get_batch', 'a released batch', 1, 0, 'one strongly consistent read of the batch item');
+
+    // The whole released batch read as a training job does: strongly consistent, every session with its
+    // events (batch_read_units), pages of 1,000 as a bulk reader asks.
+    const readIds: string[] = [];
+    for (let after = 0, guard = 0; guard < 10_000; guard++) {
+      const p = await batchSessions({ batch_id: batchId, after_number: String(after), limit: '1000' });
+      if (p.body.last_number === null) break;
+      readIds.push(...(p.body.sessions as { session_id: string }[]).map((x) => x.session_id));
+      after = p.body.last_number as number;
     }
-    return n;
-  };
-  for (let i = 0; i < 2_000 && (i < ctx.warmCreates || (i % 20 === 0 ? (await shardsInUse()) < shards : true)); i++) {
-    await create(id(`w${i}`));
-    created.push(id(`w${i}`));
+    const readSizes = await mapLimited(readIds, 16, partitionSize);
+    const readScenario = `the whole released batch: ${readIds.length} sessions (10 events each, at most ${Math.max(...readSizes)} B), pages of 1,000, strongly consistent`;
+    const readWhat = 'one strongly consistent Query per session partition (the session and its events)';
+    add('batch_read', readScenario, sum(readSizes.map(readUnits)), 0, readWhat, { sessions: readIds.length });
+
+    // get_session with 10 events.
+    const getId = id('get');
+    await create(getId);
+    await push(getId, 'g', 10);
+    meter.reset();
+    await invoker.expect('get_session', get('/session', { session_id: getId }));
+    const getSizes = await partitionSizes(getId);
+    const getWhat = `one strongly consistent Query of the session's partition (${getSizes.length} items, ${sum(getSizes)} B)`;
+    add('get_session', 'session with 10 events', readUnits(sum(getSizes)), 0, getWhat);
+
+    // push_events: 1, 10, 100 and 1,000 new events, then the 100 again (a duplicate push).
+    const pushId = id('push');
+    await create(pushId);
+    meter.reset();
+    for (const n of [1, 10, 100, 1000]) {
+      const r = await push(pushId, `p${n}`, n);
+      if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
+      const sizes = await partitionSizes(pushId, `EVENT#p${n}-`);
+      const what = `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`;
+      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, 0, sum(sizes.map(writeUnits)), what, {
+        accepted: n,
+      });
+    }
+    const dup = await push(pushId, 'p100', 100);
+    if (dup.body.duplicates !== 100) throw new Error(`duplicate push reported ${dup.body.duplicates} duplicates`);
+    const dupSize = sum(await partitionSizes(pushId, 'EVENT#p100-'));
+    const dupWhat = `reading the 100 stored events back (one Query, ${dupSize} B)`;
+    add('push_events_duplicate', 'the 100 events again (all duplicates)', readUnits(dupSize), 0, dupWhat, {
+      accepted: 0,
+    });
+
+    await invoker.expect('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
+    const marked = writeUnits(await sessionSize(getId));
+    add('mark_session_irrelevant', 'existing session', 0, marked, 'one UpdateItem of the session item');
+    return rows.sort((x, y) => ORDER.indexOf(x.key) - ORDER.indexOf(y.key));
+  } finally {
+    meter.detach();
   }
-  const warmed = created.length;
-  meter.reset();
-
-  // create_session: the mean of `creates` creates (session numbers are reserved BLOCK_SIZE at a time
-  // per shard, so the occasional reservation is spread over the creates it serves).
-  const creates: CapacityTotals[] = [];
-  for (let i = 0; i < ctx.creates; i++) {
-    await create(id(`s${i}`));
-    creates.push(meter.take());
-    created.push(id(`s${i}`));
-  }
-  const sessionSize = (await partitionSizes(created.at(-1)!, 'SESSION'))[0]!;
-  const what = `one PutItem of the session item (${sessionSize} B)`;
-  rows.push(row('create_session', 'create_session', `new session (mean of ${ctx.creates}, after ${warmed} creates)`, averageTotals(creates), { reads: 0, writes: writeUnits(sessionSize), what }));
-  await create(created.at(-1)!); // a retry of the same create (same content): answered created=false
-  const retryFloor = { reads: readUnits(sessionSize), writes: 0, what: 'one strongly consistent read of the session item' };
-  rows.push(row('create_session_retry', 'create_session', 'the same create again (a retry)', meter.take(), retryFloor));
-
-  // More sessions, so that the released batch holds as many sessions per shard as a small real batch
-  // (its fixed cost, a members Query per shard and a batch read per page, is spread as in production).
-  // Each gets 10 events (not counted); then the batch is released, one page read, the whole batch read.
-  for (let i = 0; i < ctx.readSessions; i++) {
-    await create(id(`r${i}`));
-    created.push(id(`r${i}`));
-  }
-  ctx.log(`  capacity: giving ${created.length} sessions 10 events each`);
-  for (const sid of created) await push(sid, 'b', 10);
-  meter.reset();
-  const releaseBody = post('/internal/batch/release', { release_id: id('release') });
-  const release = await invoker.expect('release_batch', releaseBody);
-  const releaseFloor = { reads: 0, writes: 1, what: 'one conditional write that marks the batch released under the release id' };
-  rows.push(row('release_batch', 'release_batch', `batch of ${release.body.session_count} sessions, ${shards} shards`, meter.take(), releaseFloor));
-  await invoker.expect('release_batch', releaseBody);
-  rows.push(row('release_batch_repeat', 'release_batch', 'the same release_id again', meter.take(), { reads: 1, writes: 0, what: 'one strongly consistent read of the release record' }));
-
-  const batchId = release.body.batch_id as string;
-  const pageSessions = (await getBatchSessions({ batch_id: batchId, limit: '10' })).body.sessions as { session_id: string }[];
-  const pageTotals = meter.take();
-  let pageFloor = 1; // the membership of the page: one Query of at most 4 KB of small items
-  for (const s of pageSessions) pageFloor += readUnits(sum(await partitionSizes(s.session_id)));
-  const pageWhat = "one Query for the page's members, then one Query per session partition";
-  rows.push(row('get_batch_sessions', 'get_batch_sessions', `one page: ${pageSessions.length} sessions with 10 events each`, pageTotals, { reads: pageFloor, writes: 0, what: pageWhat }));
-
-  await invoker.expect('get_batch', { method: 'GET', path: '/internal/batch', query: { batch_id: batchId } });
-  rows.push(row('get_batch', 'get_batch', 'a released batch', meter.take(), { reads: 1, writes: 0, what: 'one strongly consistent read of the batch item' }));
-
-  // The whole released batch read as a training job does: strongly consistent, every session with its
-  // events (batch_read_units), pages of 1,000 as a bulk reader asks.
-  const readIds: string[] = [];
-  for (let after = 0, guard = 0; guard < 10_000; guard++) {
-    const p = await getBatchSessions({ batch_id: batchId, after_number: String(after), limit: '1000' });
-    if (p.body.last_number === null) break;
-    readIds.push(...(p.body.sessions as { session_id: string }[]).map((x) => x.session_id));
-    after = p.body.last_number as number;
-  }
-  const readTotals = meter.take();
-  const readSizes = await mapLimited(readIds, 16, async (sid) => sum(await partitionSizes(sid)));
-  const readScenario = `the whole released batch: ${readIds.length} sessions (10 events each, at most ${Math.max(...readSizes)} B), pages of 1,000, strongly consistent`;
-  const readFloor = { reads: sum(readSizes.map((b) => readUnits(b))), writes: 0, what: 'one strongly consistent Query per session partition (the session and its events)' };
-  rows.push(row('batch_read', 'get_batch_sessions', readScenario, readTotals, readFloor, { sessions: readIds.length }));
-
-  // get_session with 10 events.
-  const getId = id('get');
-  await create(getId);
-  await push(getId, 'g', 10);
-  meter.reset();
-  await invoker.expect('get_session', { method: 'GET', path: '/session', query: { session_id: getId } });
-  const getSizes = await partitionSizes(getId);
-  const getWhat = `one strongly consistent Query of the session's partition (${getSizes.length} items, ${sum(getSizes)} B)`;
-  rows.push(row('get_session', 'get_session', 'session with 10 events', meter.take(), { reads: readUnits(sum(getSizes)), writes: 0, what: getWhat }));
-
-  // push_events: 1, 10, 100 and 1,000 new events, then the 100 again (a duplicate push).
-  const pushId = id('push');
-  await create(pushId);
-  meter.reset();
-  for (const n of [1, 10, 100, 1000]) {
-    const r = await push(pushId, `p${n}`, n);
-    if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
-    const t = meter.take();
-    const sizes = await partitionSizes(pushId, `EVENT#p${n}-`);
-    const what = `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`;
-    rows.push(row(`push_events_${n}`, 'push_events', `${n} new event${n > 1 ? 's' : ''}`, t, { reads: 0, writes: sum(sizes.map(writeUnits)), what }, { accepted: n }));
-  }
-  const dup = await push(pushId, 'p100', 100);
-  if (dup.body.duplicates !== 100) throw new Error(`duplicate push reported ${dup.body.duplicates} duplicates`);
-  const dupSizes = await partitionSizes(pushId, 'EVENT#p100-');
-  const dupFloor = { reads: readUnits(sum(dupSizes)), writes: 0, what: `reading the 100 stored events back (one Query, ${sum(dupSizes)} B)` };
-  rows.push(row('push_events_duplicate', 'push_events', 'the 100 events again (all duplicates)', meter.take(), dupFloor, { accepted: 0 }));
-
-  await invoker.expect('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
-  const markedSize = (await partitionSizes(getId, 'SESSION'))[0]!;
-  rows.push(row('mark_session_irrelevant', 'mark_session_irrelevant', 'existing session', meter.take(), { reads: 0, writes: writeUnits(markedSize), what: 'one UpdateItem of the session item' }));
-
-  const order = ['create_session', 'create_session_retry', 'get_session', 'push_events_1', 'push_events_10', 'push_events_100', 'push_events_1000'];
-  order.push('push_events_duplicate', 'mark_session_irrelevant', 'release_batch', 'release_batch_repeat', 'get_batch_sessions', 'batch_read', 'get_batch');
-  return rows.sort((x, y) => order.indexOf(x.key) - order.indexOf(y.key));
 }

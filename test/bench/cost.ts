@@ -5,35 +5,36 @@
  */
 import type { CapacityRow } from './capacity.js';
 import type { DurationRow } from './durations.js';
-import { PRICES } from './prices.js';
+import { PRICES as P } from './prices.js';
 import { round } from './stats.js';
 
-export type CostRow = NonNullable<ReturnType<typeof costRow>>;
+export type CostRow = ReturnType<typeof costRows>[number];
 
-function costRow(key: string, unit: 'event' | 'session', cap: CapacityRow | undefined, dur: DurationRow | undefined, itemsPerRequest: number, memoryMb: number) {
-  if (!cap || !dur) return undefined;
-  const requests = 1e6 / itemsPerRequest;
-  const dynamoReads = requests * cap.reads * PRICES.dynamoReadPerUnit;
-  const dynamoWrites = requests * cap.writes * PRICES.dynamoWritePerUnit;
-  const httpApi = requests * PRICES.httpApiPerRequest;
-  const lambdaRequests = requests * PRICES.lambdaPerRequest;
-  const lambdaDuration = requests * (dur.billedMs / 1000) * (memoryMb / 1024) * PRICES.lambdaArmPerGbSecond;
-  const total = dynamoReads + dynamoWrites + httpApi + lambdaRequests + lambdaDuration;
-  const floor = requests * (cap.floorWrites * PRICES.dynamoWritePerUnit + cap.floorReads * PRICES.dynamoReadPerUnit) + httpApi;
-  const money = { dynamoReads, dynamoWrites, httpApi, lambdaRequests, lambdaDuration, total, floor };
-  return {
-    ...{ key, unit, itemsPerRequest, requestsPerMillion: Math.round(requests) },
-    ...(Object.fromEntries(Object.entries(money).map(([k, v]) => [k, round(v, 4)])) as typeof money),
-    ratio: round(total / floor, 3),
-    /** CloudWatch Logs ingestion of the function's logs and EMF metrics (not in total, not in the target). */
-    logs: round(requests * (dur.logBytes / 1e9) * PRICES.logsPerGb, 4),
-    billedMsPerRequest: dur.billedMs,
+export function costRows(capacity: CapacityRow[], durations: DurationRow[], memoryMb: number) {
+  const row = (key: string, unit: 'event' | 'session', itemsPerRequest: number, of: string) => {
+    const [cap, dur] = [capacity.find((c) => c.key === of), durations.find((d) => d.key === of)];
+    if (!cap || !dur) return [];
+    const requests = 1e6 / itemsPerRequest;
+    const [dynamoReads, dynamoWrites] = [
+      requests * cap.reads * P.dynamoReadPerUnit,
+      requests * cap.writes * P.dynamoWritePerUnit,
+    ];
+    const [httpApi, lambdaRequests] = [requests * P.httpApiPerRequest, requests * P.lambdaPerRequest];
+    const lambdaDuration = requests * (dur.billedMs / 1000) * (memoryMb / 1024) * P.lambdaArmPerGbSecond;
+    const total = dynamoReads + dynamoWrites + httpApi + lambdaRequests + lambdaDuration;
+    const floor = requests * (cap.floorWrites * P.dynamoWritePerUnit + cap.floorReads * P.dynamoReadPerUnit) + httpApi;
+    const money = { dynamoReads, dynamoWrites, httpApi, lambdaRequests, lambdaDuration, total, floor };
+    return [
+      {
+        ...{ key, unit, itemsPerRequest, requestsPerMillion: Math.round(requests) },
+        ...(Object.fromEntries(Object.entries(money).map(([k, v]) => [k, round(v, 4)])) as typeof money),
+        ratio: round(total / floor, 3),
+        /** CloudWatch Logs ingestion of the function's logs and EMF metrics (not in total, not in the target). */
+        logs: round(requests * (dur.logBytes / 1e9) * P.logsPerGb, 4),
+        billedMsPerRequest: dur.billedMs,
+      },
+    ];
   };
-}
-
-export function costRows(capacity: CapacityRow[], durations: DurationRow[], memoryMb: number): CostRow[] {
-  const pair = (key: string) => [capacity.find((c) => c.key === key), durations.find((d) => d.key === key)] as const;
-  const rows = [1, 10, 100, 1000].map((n) => costRow(`events_${n}`, 'event', ...pair(`push_events_${n}`), n, memoryMb));
-  rows.push(costRow('sessions', 'session', ...pair('create_session'), 1, memoryMb));
-  return rows.filter((r) => r !== undefined);
+  const events = [1, 10, 100, 1000].flatMap((n) => row(`events_${n}`, 'event', n, `push_events_${n}`));
+  return [...events, ...row('sessions', 'session', 1, 'create_session')];
 }

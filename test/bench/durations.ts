@@ -8,45 +8,57 @@ import type { Invocation, Invoker } from './invoke.js';
 import { lambdaCpuShare } from './prices.js';
 import { median, quantile, round } from './stats.js';
 
-type Sample = Pick<Invocation, 'ms' | 'cpuMs' | 'logBytes'>;
 export type DurationRow = Awaited<ReturnType<typeof measureDurations>>[number];
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** `count` invocations per scenario (fewer for the large pushes), each scenario bounded by `maxMsPerScenario`. */
-export async function measureDurations(o: { invoker: Invoker; memoryMb: number; runId: string; count: number; maxMsPerScenario: number }) {
+export async function measureDurations(o: {
+  invoker: Invoker;
+  memoryMb: number;
+  runId: string;
+  count: number;
+  maxMsPerScenario: number;
+}) {
   const stretch = 1 / lambdaCpuShare(o.memoryMb);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   /** `items`: events per request (push_events), 1 for create_session. */
-  const run = async (key: string, operation: string, scenario: string, items: number, count: number, call: (i: number) => Promise<Sample>) => {
+  const run = async (
+    key: string,
+    scenario: string,
+    items: number,
+    count: number,
+    call: (i: number) => Promise<Invocation>,
+  ) => {
     // Two untimed calls first: the first call of a handler in a process is a cold start, measured apart.
     await call(-1);
     await call(-2);
-    const samples: Sample[] = [];
+    const samples: Invocation[] = [];
     const deadline = performance.now() + o.maxMsPerScenario;
     for (let i = 0; i < count && performance.now() < deadline; i++) samples.push(await call(i));
-    const lambda = samples.map((s) => s.ms + s.cpuMs * (stretch - 1));
-    const ms = samples.map((s) => s.ms);
+    const [ms, lambda] = [samples.map((s) => s.ms), samples.map((s) => s.ms + s.cpuMs * (stretch - 1))];
     return {
-      ...{ key, operation, scenario, items, count: samples.length },
-      ...{ p50Ms: round(median(ms)), p99Ms: round(quantile(ms, 0.99)), meanMs: round(mean(ms)), cpuMeanMs: round(mean(samples.map((s) => s.cpuMs))) },
+      ...{ key, operation: key.replace(/_\d+$/, ''), scenario, items, count: samples.length },
+      ...{ p50Ms: round(median(ms)), p99Ms: round(quantile(ms, 0.99)), meanMs: round(mean(ms)) },
+      cpuMeanMs: round(mean(samples.map((s) => s.cpuMs))),
       /** Estimated Lambda duration at the configured memory size, and billed (each call rounded up to 1 ms), means. */
       ...{ lambdaMs: round(mean(lambda)), billedMs: round(mean(lambda.map(Math.ceil))) },
       logBytes: Math.round(mean(samples.map((s) => s.logBytes))),
     };
   };
   const sid = (s: string) => `${o.runId}-d-${s}`;
-  const create = (id: string) => o.invoker.expect('create_session', { method: 'POST', path: '/session', body: sessionBody(id) });
-  const rows = [await run('create_session', 'create_session', 'new session', 1, o.count, (i) => create(sid(`c${i}`)))];
+  const create = (id: string) =>
+    o.invoker.expect('create_session', { method: 'POST', path: '/session', body: sessionBody(id) });
+  const rows = [await run('create_session', 'new session', 1, o.count, (i) => create(sid(`c${i}`)))];
   for (const n of [1, 10, 100, 1000]) {
     const count = Math.max(5, Math.round(o.count / Math.sqrt(Math.max(1, n / 10))));
-    rows.push(
-      await run(`push_events_${n}`, 'push_events', `${n} new event${n > 1 ? 's' : ''}`, n, count, async (i) => {
-        // A session per push (created untimed): each stays far under the cap on events per session.
-        await create(sid(`push-${n}-${i}`));
-        const r = await o.invoker.expect('push_events', { method: 'POST', path: '/session/events', body: { session_id: sid(`push-${n}-${i}`), events: events(`d${n}-${i}`, n) } });
-        if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
-        return r;
-      }),
-    );
+    const push = async (i: number) => {
+      // A session per push (created untimed): each stays far under the cap on events per session.
+      await create(sid(`push-${n}-${i}`));
+      const body = { session_id: sid(`push-${n}-${i}`), events: events(`d${n}-${i}`, n) };
+      const r = await o.invoker.expect('push_events', { method: 'POST', path: '/session/events', body });
+      if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
+      return r;
+    };
+    rows.push(await run(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, n, count, push));
   }
   return rows;
 }

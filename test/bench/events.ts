@@ -5,7 +5,11 @@ export function sessionBody(sessionId: string, extra: Record<string, unknown> = 
   return {
     session_id: sessionId,
     search_query: 'red running shoes size 42',
-    search_results: Array.from({ length: 10 }, (_, i) => ({ object_id: `product-${1000 + i}`, rank: i + 1, meta: { score: 0.9 - i * 0.05 } })),
+    search_results: Array.from({ length: 10 }, (_, i) => ({
+      object_id: `product-${1000 + i}`,
+      rank: i + 1,
+      meta: { score: 0.9 - i * 0.05 },
+    })),
     user_id: 'user-12345',
     ...extra,
   };
@@ -13,7 +17,13 @@ export function sessionBody(sessionId: string, extra: Record<string, unknown> = 
 
 /** A click event of realistic size (about 150 bytes stored). */
 export function clickEvent(eventId: string, objectIndex = 0) {
-  return { event_id: eventId, object_id: `product-${1000 + (objectIndex % 10)}`, event_type: 'click', meta: { position: objectIndex % 10 } };
+  return {
+    event_id: eventId,
+    object_id: `product-${1000 + (objectIndex % 10)}`,
+    event_type: 'click',
+    meta: { position: objectIndex % 10 },
+  };
 }
 
-export const events = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => clickEvent(`${prefix}-${i}`, i));
+export const events = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => clickEvent(`${prefix}-${i}`, i));

@@ -6,6 +6,7 @@
 import { PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
+import { sessionContent } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { createSessionItems } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
@@ -17,58 +18,48 @@ import { clickEvent, sessionBody } from './events.js';
 export const EVENTS_PER_REQUEST = 100;
 const FLOOR_BATCH = 'floor-batch';
 
-export interface Segment {
-  latencies: number[];
-  items: number;
-  requests: number;
-  errors: number;
-  elapsedMs: number;
-  firstError?: string;
-}
+export type Segment = Awaited<ReturnType<typeof closedLoop>>;
 
 /** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
-export async function closedLoop(concurrency: number, maxRequests: number, maxMs: number, call: (i: number) => Promise<number>): Promise<Segment> {
-  const seg: Segment = { latencies: [], items: 0, requests: 0, errors: 0, elapsedMs: 0 };
+export async function closedLoop(
+  concurrency: number,
+  maxRequests: number,
+  maxMs: number,
+  call: (i: number) => Promise<number>,
+) {
+  const seg = {
+    latencies: [] as number[],
+    items: 0,
+    requests: 0,
+    errors: 0,
+    elapsedMs: 0,
+    firstError: undefined as string | undefined,
+  };
   let next = 0;
   const started = performance.now();
-  const deadline = started + maxMs;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < maxRequests && performance.now() < deadline; i = next++) {
-        const t0 = performance.now();
-        try {
-          const items = await call(i); // not `seg.items += await ...`: that reads seg.items before the await
-          seg.items += items;
-          seg.latencies.push(performance.now() - t0);
-        } catch (err) {
-          seg.errors++;
-          seg.firstError ??= String((err as Error)?.message ?? err);
-        }
-        seg.requests++;
+  const worker = async () => {
+    for (let i = next++; i < maxRequests && performance.now() < started + maxMs; i = next++) {
+      const t0 = performance.now();
+      try {
+        const items = await call(i); // not `seg.items += await ...`: that reads seg.items before the await
+        seg.items += items;
+        seg.latencies.push(performance.now() - t0);
+      } catch (err) {
+        seg.errors++;
+        seg.firstError ??= String((err as Error)?.message ?? err);
       }
-    }),
-  );
+      seg.requests++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
   seg.elapsedMs = performance.now() - started;
   return seg;
 }
 
-export interface FloorOptions {
-  endpoint: string;
-  tableName: string;
-  shards: number;
-  runId: string;
-  /** Sessions the pushes go to, one per worker (as on the API side). */
-  sessions: number;
-}
-
-export interface BatchToRead {
-  tableName: string;
-  batchId: string;
-  shards: number;
-  /** Members per Query, as the API reader's page size. */
-  limit: number;
-}
-
+/** `sessions`: the sessions the pushes go to, one per worker (as on the API side). */
+export type FloorOptions = { endpoint: string; tableName: string; shards: number; runId: string; sessions: number };
+/** `limit`: members per Query, as the API reader's page size. */
+export type BatchToRead = { tableName: string; batchId: string; shards: number; limit: number };
 export type FloorWorkload = Awaited<ReturnType<typeof floorWorkload>>;
 
 export async function floorWorkload(o: FloorOptions) {
@@ -76,90 +67,80 @@ export async function floorWorkload(o: FloorOptions) {
   await ensureTable(o.endpoint, o.tableName);
   // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
   for (let shard = 0; shard < o.shards; shard++) {
-    await doc.send(new PutCommand({ TableName: o.tableName, Item: { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 } }));
+    const Item = { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 };
+    await doc.send(new PutCommand({ TableName: o.tableName, Item }));
   }
-
-  let pushSeq = 0;
-  let createSeq = 0;
+  let [pushSeq, createSeq] = [0, 0];
+  const query = async (input: Record<string, unknown>) =>
+    doc.send(new QueryCommand({ TableName: o.tableName, ConsistentRead: true, ...input }));
   return {
     async push(i: number) {
-      const n = pushSeq++;
+      const [n, now] = [pushSeq++, Date.now()];
       const sessionId = `${o.runId}-floor-${i % o.sessions}`;
-      const now = Date.now();
       const items = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => {
-        const e = clickEvent(`f${n}-${k}`, k);
-        return eventItem({
-          sessionId,
-          eventId: e.event_id,
-          content: { object_id: e.object_id, event_type: e.event_type, meta: e.meta },
-          createdAt: now,
-          createdAtAuto: true,
-          receivedAt: now,
-        });
+        const { event_id: eventId, ...e } = clickEvent(`f${n}-${k}`, k);
+        const content = { object_id: e.object_id, event_type: e.event_type, meta: e.meta };
+        return eventItem({ sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now });
       });
-      await mapLimited(items, PUT_CONCURRENCY, (item) =>
+      const put = (Item: Record<string, unknown>) =>
         doc.send(
           new PutCommand({
             TableName: o.tableName,
-            Item: item,
+            Item,
             ConditionExpression: 'attribute_not_exists(pk)',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
-        ),
-      );
+        );
+      await mapLimited(items, PUT_CONCURRENCY, put);
       return EVENTS_PER_REQUEST;
     },
     async create() {
-      const n = createSeq++;
-      const shard = Math.floor(Math.random() * o.shards);
-      const now = Date.now();
+      const [n, now, shard] = [createSeq++, Date.now(), Math.floor(Math.random() * o.shards)];
       const body = sessionBody(`${o.runId}-fc-${n}`);
-      const content = { search_query: body.search_query, search_results: body.search_results, search_meta: null, payload_filter: null, sort_by: null, user_id: body.user_id };
-      const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now, isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
+      const content = sessionContent(body);
+      const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now };
+      const placed = { isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
       // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
-      await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems(record) }));
+      await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems({ ...record, ...placed }) }));
       return 1;
     },
-    /** One reader of a released batch: each call reads its next page and says how many sessions. */
+    /**
+     * One reader of a released batch: each call reads its next page and says how many sessions. The
+     * least the API's reader needs: members of each shard in number order (one Query per `limit`
+     * members), then one strongly consistent Query per session partition, EVENT_READ_CONCURRENCY at
+     * once; no HTTP, no validation, no JSON answer. From the start again at the end, as the API reader does.
+     */
     reader(batch: BatchToRead) {
-      // The least the API's reader needs: members of each shard in number order (one Query per
-      // `limit` members), then one strongly consistent Query per session partition,
-      // EVENT_READ_CONCURRENCY at once; no HTTP, no validation, no JSON answer. From the start
-      // again at the end, as the API reader does.
-      let shard = 0;
-      let after = 0;
+      let [shard, after] = [0, 0];
+      const readPartition = async (m: Record<string, unknown>) => {
+        const values = { ':pk': keys.sessionPartition(m.sessionId as string) };
+        let start: Record<string, unknown> | undefined;
+        do {
+          const input = {
+            TableName: batch.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: values,
+          };
+          start = (await query({ ...input, ScanIndexForward: false, ExclusiveStartKey: start })).LastEvaluatedKey;
+        } while (start);
+      };
       return async () => {
         for (let empty = 0; empty <= batch.shards; empty++) {
-          const members = await doc.send(
-            new QueryCommand({
-              TableName: batch.tableName,
-              KeyConditionExpression: 'pk = :pk AND sk > :after',
-              ExpressionAttributeValues: { ':pk': keys.memberPartition(batch.batchId, shard), ':after': keys.memberSortKey(after) },
-              ConsistentRead: true,
-              Limit: batch.limit,
-              ProjectionExpression: 'sessionId, sessionNumber',
-            }),
-          );
+          const members = await query({
+            TableName: batch.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk > :after',
+            ExpressionAttributeValues: {
+              ':pk': keys.memberPartition(batch.batchId, shard),
+              ':after': keys.memberSortKey(after),
+            },
+            Limit: batch.limit,
+            ProjectionExpression: 'sessionId, sessionNumber',
+          });
           const items = members.Items ?? [];
           after = (items.at(-1)?.sessionNumber as number | undefined) ?? after;
           if (items.length < batch.limit) [shard, after] = [(shard + 1) % batch.shards, 0];
           if (items.length === 0) continue;
-          await mapLimited(items, EVENT_READ_CONCURRENCY, async (m) => {
-            let start: Record<string, unknown> | undefined;
-            do {
-              const out = await doc.send(
-                new QueryCommand({
-                  TableName: batch.tableName,
-                  KeyConditionExpression: 'pk = :pk',
-                  ExpressionAttributeValues: { ':pk': keys.sessionPartition(m.sessionId as string) },
-                  ScanIndexForward: false,
-                  ConsistentRead: true,
-                  ExclusiveStartKey: start,
-                }),
-              );
-              start = out.LastEvaluatedKey;
-            } while (start);
-          });
+          await mapLimited(items, EVENT_READ_CONCURRENCY, readPartition);
           return items.length;
         }
         return 0;

@@ -12,37 +12,27 @@ import { adversarialBodies, MIB } from '../robustness/support/adversarial.js';
 export type GuardResult = ReturnType<typeof measureGuard>;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const timed = (f: () => unknown) => {
+  const t = performance.now();
+  f();
+  return performance.now() - t;
+};
 
 export function measureGuard(rounds = 15) {
   const bodies = adversarialBodies('bench-guard', 'bench', Math.floor(Date.now() / 1000));
-  const guardMs = bodies.map((): number[] => []);
-  const parseMs = bodies.map((): number[] => []);
+  const [guardMs, parseMs] = [bodies.map((): number[] => []), bodies.map((): number[] => [])];
   const options = { watched: TIMESTAMP_PATHS, asWritten: (lexeme: string) => new WrittenNumber(lexeme) };
   // Round 0 warms the code paths up and is not counted.
   for (let round = 0; round <= rounds; round++) {
     bodies.forEach((b, k) => {
-      let t = performance.now();
-      readJson(b.text, options);
-      const g = performance.now() - t;
-      t = performance.now();
-      JSON.parse(b.text);
-      const p = performance.now() - t;
-      if (round > 0) {
-        guardMs[k]!.push(g);
-        parseMs[k]!.push(p);
-      }
+      const [g, p] = [timed(() => readJson(b.text, options)), timed(() => JSON.parse(b.text))];
+      if (round > 0) (guardMs[k]!.push(g), parseMs[k]!.push(p));
     });
   }
   const rows = bodies.map((b, k) => {
-    const mib = Buffer.byteLength(b.text) / MIB;
-    const g = median(guardMs[k]!);
-    const p = median(parseMs[k]!);
-    return { shape: b.name, bytes: Buffer.byteLength(b.text), guardMsPerMib: g / mib, parseMsPerMib: p / mib, ratio: g / p };
+    const [bytes, g, p] = [Buffer.byteLength(b.text), median(guardMs[k]!), median(parseMs[k]!)];
+    return { shape: b.name, bytes, guardMsPerMib: g / (bytes / MIB), parseMsPerMib: p / (bytes / MIB), ratio: g / p };
   });
-  return {
-    rounds,
-    rows,
-    worst: rows.reduce((a, b) => (b.guardMsPerMib > a.guardMsPerMib ? b : a)),
-    highestRatio: rows.reduce((a, b) => (b.ratio > a.ratio ? b : a)),
-  };
+  const highest = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, b) => (f(b) > f(a) ? b : a));
+  return { rounds, rows, worst: highest((r) => r.guardMsPerMib), highestRatio: highest((r) => r.ratio) };
 }

@@ -8,40 +8,29 @@ import { apiGatewayEvent, lambdaContext } from '../../lib/local/lambda-events.js
 import { loadHandler } from '../../lib/local/server.js';
 import { BASE_PATH, fallbackRoute, routes } from '../../lib/routes.js';
 
-export interface EventSpec {
-  method: 'GET' | 'POST';
-  /** Path below the API's base path, e.g. `/session/events`. */
-  path: string;
-  query?: Record<string, string>;
-  body?: unknown;
-}
+/** `path`: below the API's base path, e.g. `/session/events`. */
+export type EventSpec = { method: 'GET' | 'POST'; path: string; query?: Record<string, string>; body?: unknown };
 
 /** The event API Gateway sends for a JSON request below the base path. */
-export function benchEvent(spec: EventSpec) {
-  const query = new URLSearchParams(spec.query ?? {}).toString();
-  return apiGatewayEvent({
-    method: spec.method,
-    url: `${BASE_PATH}${spec.path}${query ? `?${query}` : ''}`,
-    headers: { host: '127.0.0.1', 'user-agent': 'clickstream-bench', ...(spec.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(spec.body !== undefined ? { body: JSON.stringify(spec.body) } : {}),
-  });
+export function benchEvent({ method, path, query, body }: EventSpec) {
+  const search = new URLSearchParams(query ?? {}).toString();
+  const json = body === undefined ? {} : { 'content-type': 'application/json' };
+  const headers = { host: '127.0.0.1', 'user-agent': 'clickstream-bench', ...json };
+  const url = `${BASE_PATH}${path}${search ? `?${search}` : ''}`;
+  return apiGatewayEvent({ method, url, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
 }
 
-export type Invocation = { status: number; body: any; ms: number; cpuMs: number; logBytes: number };
+export type Invocation = Awaited<ReturnType<Invoker['invoke']>>;
 
 export class Invoker {
   private handlers = new Map<string, Awaited<ReturnType<typeof loadHandler>>>();
 
-  async invoke(operation: string, spec: EventSpec): Promise<Invocation> {
-    let handler = this.handlers.get(operation);
-    if (!handler) {
-      const entry = [...routes, fallbackRoute].find((r) => r.operation === operation)?.entry;
-      if (!entry) throw new Error(`No route for ${operation}`);
-      handler = await loadHandler(entry);
-      this.handlers.set(operation, handler);
-    }
-    const event = benchEvent(spec);
-    const context = lambdaContext(operation, { logStreamName: 'bench' });
+  async invoke(operation: string, spec: EventSpec) {
+    const entry = [...routes, fallbackRoute].find((r) => r.operation === operation)?.entry;
+    if (!entry) throw new Error(`No route for ${operation}`);
+    const handler = this.handlers.get(operation) ?? (await loadHandler(entry));
+    this.handlers.set(operation, handler);
+    const [event, context] = [benchEvent(spec), lambdaContext(operation, { logStreamName: 'bench' })];
     let logBytes = 0;
     const write = process.stdout.write;
     // Swallow (and count) what the handler writes: Powertools' logger and metrics write to stdout.
@@ -50,17 +39,10 @@ export class Invoker {
       (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
       return true;
     }) as typeof process.stdout.write;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    let result;
-    try {
-      result = await handler(event, context);
-    } finally {
-      process.stdout.write = write;
-    }
-    const ms = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    let body: unknown = result.body;
+    const [cpu0, t0] = [process.cpuUsage(), performance.now()];
+    const result = await handler(event, context).finally(() => (process.stdout.write = write));
+    const [ms, cpu] = [performance.now() - t0, process.cpuUsage(cpu0)];
+    let body: any = result.body;
     try {
       body = JSON.parse(result.body ?? '');
     } catch {
@@ -70,9 +52,9 @@ export class Invoker {
   }
 
   /** Invokes and insists on the expected status. */
-  async expect(operation: string, spec: EventSpec, status = 200): Promise<Invocation> {
+  async expect(operation: string, spec: EventSpec, status = 200) {
     const r = await this.invoke(operation, spec);
-    if (r.status !== status) throw new Error(`${operation} answered ${r.status}, expected ${status}: ${JSON.stringify(r.body).slice(0, 500)}`);
-    return r;
+    if (r.status === status) return r;
+    throw new Error(`${operation} answered ${r.status}, expected ${status}: ${JSON.stringify(r.body).slice(0, 500)}`);
   }
 }

@@ -6,9 +6,9 @@
  */
 import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
+import type { ConflictFigures } from './create-conflicts.js';
 import type { DurationRow } from './durations.js';
 import type { GuardResult } from './guard.js';
-import type { ConflictFigures } from './create-conflicts.js';
 import type { Machine } from './machine.js';
 import type { PRICES } from './prices.js';
 import type { StartupResult } from './startup.js';
@@ -21,7 +21,6 @@ export interface BenchResults {
   machine: Machine;
   plan: Record<string, unknown>;
   memoryMb: number;
-  /** Settings the figures depend on. */
   settings: { batchShards: number; blockSize: number; putConcurrency: number; memoryMb: number };
   prices: typeof PRICES;
   bundling: Record<string, unknown>;
@@ -31,91 +30,164 @@ export interface BenchResults {
   throughput: ThroughputResult;
   cost: CostRow[];
   soak?: Record<string, unknown>;
-  /** The JSON guard on adversarial bodies (guard_worst_ratio). */
   guard: GuardResult;
-  /** create_session on one shard under the conflict simulation (create_conflict_throughput). */
   conflicts?: ConflictFigures;
   seconds: number;
   targets: Target[];
 }
 
-type Table = [header: string[], rows: string[][], align?: ('l' | 'r')[]];
+type Align = 'l' | 'r';
+type Table = [header: string[], rows: string[][], align: Align[]];
+/** A table from its columns: header, cell, alignment (the first column left, the others right, unless given). */
+const table = <T>(rows: T[], ...cols: [string, (r: T) => string, Align?][]): Table => [
+  cols.map((c) => c[0]),
+  rows.map((r) => cols.map((c) => c[1](r))),
+  cols.map((c, i) => c[2] ?? (i ? 'r' : 'l')),
+];
 const machineLine = (m: Machine) =>
   `${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}; Node ${m.node}; ${m.java}; ${m.date.slice(0, 16).replace('T', ' ')} UTC`;
 
-const startupTable = (results: StartupResult[]): Table => [
-  ['function', 'bundle', 'map', 'import ms', '1st request ms', 'of which DynamoDB', 'init ms', 'vs baseline', 'CPU vs baseline', 'with round trips ms', 'vs baseline', 'DynamoDB calls'],
-  results.map((r) => [r.name, kb(r.bytes), kb(r.mapBytes), fmt(r.importMs), fmt(r.firstMs), fmt(r.waitMs), fmt(r.initMs), fmtRatio(r.initRatio!), fmtRatio(r.coldCpuRatio!), fmt(r.coldMs), fmtRatio(r.coldRatio!), r.dynamo]),
-  ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
-];
+const startupTable = (rs: StartupResult[]) =>
+  table(
+    rs,
+    ['function', (r) => r.name],
+    ['bundle', (r) => kb(r.bytes)],
+    ['map', (r) => kb(r.mapBytes)],
+    ['import ms', (r) => fmt(r.importMs)],
+    ['1st request ms', (r) => fmt(r.firstMs)],
+    ['of which DynamoDB', (r) => fmt(r.waitMs)],
+    ['init ms', (r) => fmt(r.initMs)],
+    ['vs baseline', (r) => fmtRatio(r.initRatio!)],
+    ['CPU vs baseline', (r) => fmtRatio(r.coldCpuRatio!)],
+    ['with round trips ms', (r) => fmt(r.coldMs)],
+    ['vs baseline', (r) => fmtRatio(r.coldRatio!)],
+    ['DynamoDB calls', (r) => r.dynamo, 'l'],
+  );
 
-const capacityTable = (rows: CapacityRow[]): Table => [
-  ['operation', 'scenario', 'RRU', 'WRU', 'floor RRU', 'floor WRU', 'cost vs floor'],
-  rows.map((r) => [r.operation, r.scenario, fmt(r.reads, 2), fmt(r.writes, 2), fmt(r.floorReads, 2), fmt(r.floorWrites, 2), fmtRatio(r.ratio)]),
-  ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
-];
+const capacityTable = (rows: CapacityRow[]) =>
+  table(
+    rows,
+    ['operation', (r) => r.operation],
+    ['scenario', (r) => r.scenario, 'l'],
+    ['RRU', (r) => fmt(r.reads, 2)],
+    ['WRU', (r) => fmt(r.writes, 2)],
+    ['floor RRU', (r) => fmt(r.floorReads, 2)],
+    ['floor WRU', (r) => fmt(r.floorWrites, 2)],
+    ['cost vs floor', (r) => fmtRatio(r.ratio)],
+  );
 
-const callsTable = (rows: CapacityRow[]): Table => [
-  ['operation: scenario', 'floor: the cheapest way', 'DynamoDB calls made (units)'],
-  rows.map((c) => {
-    const calls = Object.entries(c.byOp).map(([op, v]) => `${op} ${fmt(v.calls, v.calls % 1 ? 2 : 0)} (${fmt(v.units, v.units % 1 ? 2 : 0)})`);
-    return [`${c.operation}: ${c.scenario}`, c.floor, calls.join(', ')];
-  }),
-  ['l', 'l', 'l'],
-];
+const whole = (n: number) => fmt(n, n % 1 ? 2 : 0);
+const callsTable = (rows: CapacityRow[]) =>
+  table(
+    rows,
+    ['operation: scenario', (c) => `${c.operation}: ${c.scenario}`],
+    ['floor: the cheapest way', (c) => c.floor, 'l'],
+    [
+      'DynamoDB calls made (units)',
+      (c) =>
+        Object.entries(c.byOp)
+          .map(([op, v]) => `${op} ${whole(v.calls)} (${whole(v.units)})`)
+          .join(', '),
+      'l',
+    ],
+  );
 
-function throughputTable(t: ThroughputResult): Table {
-  const ratio = (r: ThroughputResult['rows'][number]) => {
-    const floor = t.rows.find((x) => x.mode === 'floor' && x.scenario === (r.scenario === 'batch_export' ? 'batch_read' : r.scenario));
-    return r.mode === 'floor' ? '1.00x' : fmtRatio(floor ? r.itemsPerSec / floor.itemsPerSec : Number.NaN);
-  };
-  return [
-    ['scenario', 'path', 'requests', 'items/s', 'requests/s', 'p50 ms', 'p99 ms', 'vs floor'],
-    t.rows.map((r) => [r.scenario, r.mode === 'api' ? 'local HTTP server' : 'SDK floor', String(r.requests), fmt(r.itemsPerSec, 0), fmt(r.requestsPerSec, 1), fmt(r.p50Ms), fmt(r.p99Ms), ratio(r)]),
-    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
-  ];
+function throughputTable(t: ThroughputResult) {
+  const floorOf = (s: string) => t.rows.find((x) => x.mode === 'floor' && x.scenario === s)?.itemsPerSec ?? Number.NaN;
+  return table(
+    t.rows,
+    ['scenario', (r) => r.scenario],
+    ['path', (r) => (r.mode === 'api' ? 'local HTTP server' : 'SDK floor'), 'l'],
+    ['requests', (r) => String(r.requests)],
+    ['items/s', (r) => fmt(r.itemsPerSec, 0)],
+    ['requests/s', (r) => fmt(r.requestsPerSec, 1)],
+    ['p50 ms', (r) => fmt(r.p50Ms)],
+    ['p99 ms', (r) => fmt(r.p99Ms)],
+    [
+      'vs floor',
+      (r) =>
+        r.mode === 'floor'
+          ? '1.00x'
+          : fmtRatio(r.itemsPerSec / floorOf(r.scenario === 'batch_export' ? 'batch_read' : r.scenario)),
+    ],
+  );
 }
 
-const costTable = (rows: CostRow[]): Table => [
-  ['per million', 'items a request', 'DynamoDB reads', 'DynamoDB writes', 'HTTP API', 'Lambda requests', 'Lambda GB-s', 'total', 'floor', 'vs floor', 'logs (apart)'],
-  rows.map((r) => {
-    const money = [r.dynamoReads, r.dynamoWrites, r.httpApi, r.lambdaRequests, r.lambdaDuration, r.total, r.floor].map(usd);
-    return [r.unit === 'event' ? 'events' : 'sessions', String(r.itemsPerRequest), ...money, fmtRatio(r.ratio), usd(r.logs)];
-  }),
-];
+const costTable = (rows: CostRow[]) =>
+  table(
+    rows,
+    ['per million', (r) => (r.unit === 'event' ? 'events' : 'sessions')],
+    ['items a request', (r) => String(r.itemsPerRequest)],
+    ['DynamoDB reads', (r) => usd(r.dynamoReads)],
+    ['DynamoDB writes', (r) => usd(r.dynamoWrites)],
+    ['HTTP API', (r) => usd(r.httpApi)],
+    ['Lambda requests', (r) => usd(r.lambdaRequests)],
+    ['Lambda GB-s', (r) => usd(r.lambdaDuration)],
+    ['total', (r) => usd(r.total)],
+    ['floor', (r) => usd(r.floor)],
+    ['vs floor', (r) => fmtRatio(r.ratio)],
+    ['logs (apart)', (r) => usd(r.logs)],
+  );
 
-const durationTable = (rows: DurationRow[], memoryMb: number): Table => [
-  ['handler', 'scenario', 'calls', 'p50 ms', 'p99 ms', 'mean ms', 'CPU ms (mean)', `Lambda ${memoryMb} MB est. ms`, 'log bytes'],
-  rows.map((d) => [d.operation, d.scenario, String(d.count), fmt(d.p50Ms), fmt(d.p99Ms), fmt(d.meanMs), fmt(d.cpuMeanMs), fmt(d.lambdaMs), String(d.logBytes)]),
-  ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-];
+const durationTable = (rows: DurationRow[], memoryMb: number) =>
+  table(
+    rows,
+    ['handler', (d) => d.operation],
+    ['scenario', (d) => d.scenario, 'l'],
+    ['calls', (d) => String(d.count)],
+    ['p50 ms', (d) => fmt(d.p50Ms)],
+    ['p99 ms', (d) => fmt(d.p99Ms)],
+    ['mean ms', (d) => fmt(d.meanMs)],
+    ['CPU ms (mean)', (d) => fmt(d.cpuMeanMs)],
+    [`Lambda ${memoryMb} MB est. ms`, (d) => fmt(d.lambdaMs)],
+    ['log bytes', (d) => String(d.logBytes)],
+  );
 
-const guardTable = (g: GuardResult): Table => [
-  ['body', 'KB', 'guard ms/MiB', 'JSON.parse ms/MiB', 'ratio'],
-  g.rows.map((r) => [r.shape, fmt(r.bytes / 1024, 0), fmt(r.guardMsPerMib), fmt(r.parseMsPerMib), fmtRatio(r.ratio)]),
-];
+const guardTable = (g: GuardResult) =>
+  table(
+    g.rows,
+    ['body', (r) => r.shape],
+    ['KB', (r) => fmt(r.bytes / 1024, 0)],
+    ['guard ms/MiB', (r) => fmt(r.guardMsPerMib)],
+    ['JSON.parse ms/MiB', (r) => fmt(r.parseMsPerMib)],
+    ['ratio', (r) => fmtRatio(r.ratio)],
+  );
 
-const pricesTable = (p: typeof PRICES): Table => [
-  ['item', `price (${p.region})`],
-  [
-    ['DynamoDB on-demand writes (Standard table class)', `$${(p.dynamoWritePerUnit * 1e6).toFixed(3)} per million WRU`],
-    ['DynamoDB on-demand reads', `$${(p.dynamoReadPerUnit * 1e6).toFixed(3)} per million RRU`],
-    ['API Gateway HTTP API', `$${(p.httpApiPerRequest * 1e6).toFixed(2)} per million requests (metered per 512 KB)`],
-    ['Lambda requests', `$${(p.lambdaPerRequest * 1e6).toFixed(2)} per million`],
-    ['Lambda duration, ARM64', `$${p.lambdaArmPerGbSecond} per GB-s`],
-    ['CloudWatch Logs ingestion (apart)', `$${p.logsPerGb.toFixed(2)} per GB`],
-  ],
-  ['l', 'l'],
-];
+const pairs = (header: [string, string], rows: string[][]): Table => [header, rows, ['l', 'l']];
+const perMillion = (perUnit: number, digits: number) => `$${(perUnit * 1e6).toFixed(digits)} per million`;
+const pricesTable = (p: typeof PRICES) =>
+  pairs(
+    ['item', `price (${p.region})`],
+    [
+      ['DynamoDB on-demand writes (Standard table class)', `${perMillion(p.dynamoWritePerUnit, 3)} WRU`],
+      ['DynamoDB on-demand reads', `${perMillion(p.dynamoReadPerUnit, 3)} RRU`],
+      ['API Gateway HTTP API', `${perMillion(p.httpApiPerRequest, 2)} requests (metered per 512 KB)`],
+      ['Lambda requests', perMillion(p.lambdaPerRequest, 2)],
+      ['Lambda duration, ARM64', `$${p.lambdaArmPerGbSecond} per GB-s`],
+      ['CloudWatch Logs ingestion (apart)', `$${p.logsPerGb.toFixed(2)} per GB`],
+    ],
+  );
 
-const targetsTable = (targets: Target[]): Table => [['target', 'measured', ''], targets.map((t) => [t.target, t.measured, t.met ? 'met' : '**missed**']), ['l', 'l', 'l']];
+const targetsTable = (targets: Target[], missed = '**missed**') =>
+  table(
+    targets,
+    ['target', (t) => t.target],
+    ['measured', (t) => t.measured, 'l'],
+    ['', (t) => (t.met ? 'met' : missed), 'l'],
+  );
 
 /** Flattens the soak's figures into rows. */
 function flatten(value: unknown, prefix = ''): string[][] {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return [[prefix || 'value', typeof value === 'number' ? String(Math.round(value * 1000) / 1000) : Array.isArray(value) ? JSON.stringify(value) : String(value)]];
+    const text =
+      typeof value === 'number'
+        ? String(Math.round(value * 1000) / 1000)
+        : Array.isArray(value)
+          ? JSON.stringify(value)
+          : String(value);
+    return [[prefix || 'value', text]];
   }
-  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
+  return Object.entries(value).flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
 }
 
 export function renderConsole(r: BenchResults): string {
@@ -124,9 +196,10 @@ export function renderConsole(r: BenchResults): string {
     ['DynamoDB capacity per request (RRU/WRU = read/write request units)', capacityTable(r.capacity)],
     [`Throughput at concurrency ${r.throughput.concurrency}`, throughputTable(r.throughput)],
     [`Cost in ${r.prices.region}, USD`, costTable(r.cost)],
-    ['Targets', [['target', 'measured', ''], r.targets.map((t) => [t.target, t.measured, t.met ? 'met' : 'MISSED'])]],
+    ['Targets', targetsTable(r.targets, 'MISSED')],
   ];
-  return [`Machine: ${machineLine(r.machine)}`, ...parts.map(([title, table]) => `${title}\n${textTable(table[0], table[1])}`)].join('\n\n');
+  const tables = parts.map(([title, [header, rows]]) => `${title}\n${textTable(header, rows)}`);
+  return [`Machine: ${machineLine(r.machine)}`, ...tables].join('\n\n');
 }
 
 /** The generated blocks of docs/benchmarks.md, by marker name. */
@@ -146,37 +219,45 @@ export function docBlocks(r: BenchResults): Record<string, string> {
     durations: mdTable(...durationTable(r.durations, r.memoryMb)),
     cost: mdTable(...costTable(r.cost)),
     guard: mdTable(...guardTable(r.guard)),
-    soak: r.soak ? mdTable(['figure', 'value'], flatten(r.soak), ['l', 'l']) : 'Not run in the latest run (`npm run bench -- --soak`).',
+    soak: r.soak
+      ? mdTable(...pairs(['figure', 'value'], flatten(r.soak)))
+      : 'Not run in the latest run (`npm run bench -- --soak`).',
   };
 }
 
 /** The README's section between its markers. */
 export function renderSummary(r: BenchResults): string {
   const api = (s: string) => r.throughput.rows.find((x) => x.scenario === s && x.mode === 'api')!;
-  const [push, create] = [api('push_events'), api('create_session')];
-  const ev = r.cost.find((c) => c.key === 'events_100')!;
-  const ses = r.cost.find((c) => c.key === 'sessions')!;
+  const rate = (x: ReturnType<typeof api>, what: string) =>
+    `${fmt(x.itemsPerSec, 0)} ${what}/s, p50 ${fmt(x.p50Ms)} ms, p99 ${fmt(x.p99Ms)} ms`;
+  const cost = (key: string) => r.cost.find((c) => c.key === key)!;
+  const money = (c: CostRow) => `${usd(c.total)} (floor ${usd(c.floor)})`;
   const fns = r.startup.results.filter((s) => s.name !== 'baseline');
   const base = r.startup.results.find((s) => s.name === 'baseline')!;
+  const [c, region] = [r.throughput.concurrency, r.prices.region];
   return [
     '## Benchmarks',
     '',
     `Latest \`npm run bench\`${r.plan.quick ? ' (--quick)' : ''}: ${machineLine(r.machine)}. What each figure measures, its floor, and the`,
-    'reasons behind every ratio and every missed target: [docs/benchmarks.md](docs/benchmarks.md) (the bench\'s code: `test/bench/`).',
+    "reasons behind every ratio and every missed target: [docs/benchmarks.md](docs/benchmarks.md) (the bench's code: `test/bench/`).",
     '',
     mdTable(...targetsTable(r.targets)),
     '',
     mdTable(
-      ['figure', 'value'],
-      [
-        ['start-up: init, median (slowest function / SDK-only baseline)', `${fmt(Math.max(...fns.map((s) => s.initMs)))} ms / ${fmt(base.initMs)} ms`],
-        ['largest bundle', kb(Math.max(...fns.map((s) => s.bytes)))],
-        [`push_events, 100 events a request, concurrency ${r.throughput.concurrency}`, `${fmt(push.itemsPerSec, 0)} events/s, p50 ${fmt(push.p50Ms)} ms, p99 ${fmt(push.p99Ms)} ms`],
-        [`create_session, concurrency ${r.throughput.concurrency}`, `${fmt(create.itemsPerSec, 0)} sessions/s, p50 ${fmt(create.p50Ms)} ms, p99 ${fmt(create.p99Ms)} ms`],
-        [`cost per million events (100 a request, ${r.prices.region})`, `${usd(ev.total)} (floor ${usd(ev.floor)})`],
-        [`cost per million sessions (${r.prices.region})`, `${usd(ses.total)} (floor ${usd(ses.floor)})`],
-      ],
-      ['l', 'l'],
+      ...pairs(
+        ['figure', 'value'],
+        [
+          [
+            'start-up: init, median (slowest function / SDK-only baseline)',
+            `${fmt(Math.max(...fns.map((s) => s.initMs)))} ms / ${fmt(base.initMs)} ms`,
+          ],
+          ['largest bundle', kb(Math.max(...fns.map((s) => s.bytes)))],
+          [`push_events, 100 events a request, concurrency ${c}`, rate(api('push_events'), 'events')],
+          [`create_session, concurrency ${c}`, rate(api('create_session'), 'sessions')],
+          [`cost per million events (100 a request, ${region})`, money(cost('events_100'))],
+          [`cost per million sessions (${region})`, money(cost('sessions'))],
+        ],
+      ),
     ),
   ].join('\n');
 }

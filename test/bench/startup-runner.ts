@@ -10,13 +10,9 @@ import { lambdaContext } from '../../lib/local/lambda-events.js';
 const boot = performance.now();
 const [bundleUrl, eventJson, functionName] = process.argv.slice(2) as [string, string, string];
 // Time spent waiting for DynamoDB: the union of the intervals in which an HTTP request is out.
-let open = 0;
-let since = 0;
-let waitMs = 0;
+let [open, since, waitMs] = [0, 0, 0];
 const done = new WeakSet<object>();
-dc.subscribe('http.client.request.start', () => {
-  if (open++ === 0) since = performance.now();
-});
+dc.subscribe('http.client.request.start', () => void (open++ === 0 && (since = performance.now())));
 const end = (message: unknown) => {
   const { request } = message as { request: object };
   if (done.has(request)) return;
@@ -26,20 +22,17 @@ const end = (message: unknown) => {
 dc.subscribe('http.client.response.finish', end);
 dc.subscribe('http.client.request.error', end);
 
-const c0 = process.cpuUsage();
-const t0 = performance.now();
-const mod = (await import(bundleUrl)) as { handler: (e: APIGatewayProxyEventV2, c: Context) => Promise<APIGatewayProxyStructuredResultV2> };
-const t1 = performance.now();
-const c1 = process.cpuUsage(c0);
-let status: number | string | undefined;
-try {
-  status = (await mod.handler(JSON.parse(eventJson) as APIGatewayProxyEventV2, lambdaContext(functionName, { logStreamName: 'bench' }))).statusCode;
-} catch (err) {
-  status = `threw: ${(err as Error)?.message}`;
-}
-const t2 = performance.now();
-const c2 = process.cpuUsage(c0);
+type Handler = (e: APIGatewayProxyEventV2, c: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
-const sample = { boot, importMs: t1 - t0, firstMs: t2 - t1, waitMs, importCpuMs: cpuMs(c1), coldCpuMs: cpuMs(c2), status, rssMb: process.memoryUsage().rss / 1048576 };
+const [c0, t0] = [process.cpuUsage(), performance.now()];
+const { handler } = (await import(bundleUrl)) as { handler: Handler };
+const [t1, importCpuMs] = [performance.now(), cpuMs(process.cpuUsage(c0))];
+const status = await handler(JSON.parse(eventJson), lambdaContext(functionName, { logStreamName: 'bench' })).then(
+  (r) => r.statusCode,
+  (err) => `threw: ${(err as Error)?.message}`,
+);
+const [t2, coldCpuMs] = [performance.now(), cpuMs(process.cpuUsage(c0))];
+const rssMb = process.memoryUsage().rss / 1048576;
+const sample = { boot, importMs: t1 - t0, firstMs: t2 - t1, waitMs, importCpuMs, coldCpuMs, status, rssMb };
 process.stdout.write(`\n@@BENCH ${JSON.stringify(sample)}\n`);
 process.exit(0);

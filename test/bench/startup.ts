@@ -1,12 +1,13 @@
 /**
  * Start-up of every function and of the baseline, bundled as the stack deploys them, each measured in
  * fresh processes (startup-runner.ts), interleaved in a new random order each round.
- */import { spawn } from 'node:child_process';
+ */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Operation } from '../../functions/http/api-routes.js';
 import * as esbuild from 'esbuild';
+import type { Operation } from '../../functions/http/api-routes.js';
 import { BUNDLING, PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
 import { benchEvent, type EventSpec } from './invoke.js';
@@ -14,88 +15,100 @@ import { median, quantile, round } from './stats.js';
 
 /** Where bundles go: inside node_modules (ignored by git). */
 export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
+const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
+const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUESTS];
 
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
-/** The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it can). */
-/** Keyed by every operation of the route table: a function without a first request fails the type check. */
+const unknown = 'startup-unknown';
+/**
+ * The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it
+ * can). Keyed by every operation of the route table: a function without a first request fails the type check.
+ */
 const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, number, string]> = {
   // A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
-  create_session: [p('/session', { session_id: 'startup-s', search_query: 'q', search_results: [{ object_id: 'o1', rank: 1 }], created_at: 1_000_000 }), 400, '1 GetItem'],
-  get_session: [q('/session', { session_id: 'startup-unknown' }), 404, '1 Query (the session partition)'],
-  push_events: [p('/session/events', { session_id: 'startup-unknown', events: [{ event_id: 'e1', object_id: 'o1' }] }), 404, '1 GetItem'],
-  mark_session_irrelevant: [p('/session/irrelevant', { session_id: 'startup-unknown' }), 404, '1 UpdateItem (condition fails)'],
+  create_session: [
+    p('/session', {
+      session_id: 'startup-s',
+      search_query: 'q',
+      search_results: [{ object_id: 'o1', rank: 1 }],
+      created_at: 1_000_000,
+    }),
+    400,
+    '1 GetItem',
+  ],
+  get_session: [q('/session', { session_id: unknown }), 404, '1 Query (the session partition)'],
+  push_events: [
+    p('/session/events', { session_id: unknown, events: [{ event_id: 'e1', object_id: 'o1' }] }),
+    404,
+    '1 GetItem',
+  ],
+  mark_session_irrelevant: [p('/session/irrelevant', { session_id: unknown }), 404, '1 UpdateItem (condition fails)'],
   // A retry of a finished release (STARTUP_FIXTURES): answered from the release record.
   release_batch: [p('/internal/batch/release', { release_id: 'startup-release' }), 200, '1 GetItem'],
-  get_batch_sessions: [q('/internal/batch/sessions', { batch_id: 'startup-unknown' }), 404, '1 GetItem'],
-  get_batch: [q('/internal/batch', { batch_id: 'startup-unknown' }), 404, '1 GetItem'],
+  get_batch_sessions: [q('/internal/batch/sessions', { batch_id: unknown }), 404, '1 GetItem'],
+  get_batch: [q('/internal/batch', { batch_id: unknown }), 404, '1 GetItem'],
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
-  start_export: [p('/internal/batch/export', { batch_id: 'startup-unknown', export_id: 'startup-export' }), 404, '1 GetItem'],
-  get_export: [q('/internal/batch/export', { export_id: 'startup-unknown' }), 404, '1 Query (the export partition)'],
+  start_export: [p('/internal/batch/export', { batch_id: unknown, export_id: 'startup-export' }), 404, '1 GetItem'],
+  get_export: [q('/internal/batch/export', { export_id: unknown }), 404, '1 Query (the export partition)'],
   // A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
-  erase_user: [p('/internal/users/erase', { user_id: 'startup-user', request_id: 'startup-erasure' }), 202, '1 GetItem, 1 PutItem (condition fails)'],
-  get_erasure: [q('/internal/users/erase', { request_id: 'startup-unknown' }), 404, '1 GetItem'],
+  erase_user: [
+    p('/internal/users/erase', { user_id: 'startup-user', request_id: 'startup-erasure' }),
+    202,
+    '1 GetItem, 1 PutItem (condition fails)',
+  ],
+  get_erasure: [q('/internal/users/erase', { request_id: unknown }), 404, '1 GetItem'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
 };
 
 /** Items the first requests expect in the start-up table. */
 export const STARTUP_FIXTURES: Record<string, unknown>[] = [
-  { pk: 'RELEASE#startup-release', sk: 'RELEASE', releaseId: 'startup-release', batchId: 'startup-batch', nextBatchId: 'startup-next-batch', state: 'released', releasedAt: 1_700_000_000_000, sessionCount: 0 },
+  {
+    ...{ pk: 'RELEASE#startup-release', sk: 'RELEASE', releaseId: 'startup-release', batchId: 'startup-batch' },
+    ...{ nextBatchId: 'startup-next-batch', state: 'released', releasedAt: 1_700_000_000_000, sessionCount: 0 },
+  },
 ];
 
-/** `name`: the operation (route table), or `baseline`. */
-export type Bundle = { name: string; logicalId: string; file: string; bytes: number; mapBytes: number };
-
 /** esbuild options equivalent to the flags NodejsFunction passes for `BUNDLING`. */
-const esbuildOptions = (entry: string, outfile: string): esbuild.BuildOptions => ({
-  entryPoints: [entry],
-  outfile,
-  bundle: true,
-  platform: 'node',
-  format: String(BUNDLING.format) as esbuild.Format,
-  target: BUNDLING.target,
-  minify: BUNDLING.minify,
-  sourcemap: BUNDLING.sourceMap,
-  sourcesContent: BUNDLING.sourcesContent,
-  mainFields: [...BUNDLING.mainFields],
-  banner: { js: BUNDLING.banner },
-  external: [...BUNDLING.externalModules],
-  logLevel: 'warning',
-  absWorkingDir: PROJECT_ROOT,
-});
+const build = (entry: string, outfile: string, o: esbuild.BuildOptions = {}) =>
+  esbuild.build({
+    ...{ entryPoints: [join(PROJECT_ROOT, entry)], outfile, bundle: true, platform: 'node', target: BUNDLING.target },
+    ...{ format: String(BUNDLING.format) as esbuild.Format, minify: BUNDLING.minify, sourcemap: BUNDLING.sourceMap },
+    ...{
+      sourcesContent: BUNDLING.sourcesContent,
+      mainFields: [...BUNDLING.mainFields],
+      banner: { js: BUNDLING.banner },
+    },
+    ...{ external: [...BUNDLING.externalModules], logLevel: 'warning', absWorkingDir: PROJECT_ROOT, ...o },
+  });
 
 /** Builds the functions and the baseline into `BENCH_CACHE_DIR/bundles/<logicalId>/index.mjs`, and the runner. */
-export async function buildBundles(): Promise<Bundle[]> {
+export async function buildBundles() {
   const outDir = join(BENCH_CACHE_DIR, 'bundles');
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
-  const targets: { name: string; logicalId: string; entry: string }[] = [...routes, fallbackRoute].map((r) => ({ name: r.operation, logicalId: r.logicalId, entry: r.entry }));
-  targets.push({ name: 'baseline', logicalId: 'Baseline', entry: 'test/bench/baseline.ts' });
-  const built: Bundle[] = [];
-  for (const t of targets) {
-    const file = join(outDir, t.logicalId, 'index.mjs');
-    await esbuild.build(esbuildOptions(join(PROJECT_ROOT, t.entry), file));
-    const map = `${file}.map`;
-    built.push({ name: t.name, logicalId: t.logicalId, file, bytes: statSync(file).size, mapBytes: existsSync(map) ? statSync(map).size : 0 });
+  const baseline = { operation: 'baseline', logicalId: 'Baseline', entry: 'test/bench/baseline.ts' };
+  const built = [];
+  for (const { operation: name, logicalId, entry } of [...routes, fallbackRoute, baseline]) {
+    const file = join(outDir, logicalId, 'index.mjs');
+    await build(entry, file);
+    const mapBytes = existsSync(`${file}.map`) ? statSync(`${file}.map`).size : 0;
+    built.push({ name, logicalId, file, bytes: statSync(file).size, mapBytes });
   }
-  await esbuild.build({ ...esbuildOptions(join(PROJECT_ROOT, 'test/bench/startup-runner.ts'), RUNNER), minify: false, sourcemap: false, banner: {} });
+  await build('test/bench/startup-runner.ts', RUNNER, { minify: false, sourcemap: false, banner: {} });
   return built;
 }
-
-const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
+/** `name`: the operation (route table), or `baseline`. */
+type Bundle = Awaited<ReturnType<typeof buildBundles>>[number];
 
 /** One process: import, first request and, of it, the time an HTTP request to DynamoDB was out (ms). */
-type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCpuMs' | 'wallMs' | 'rssMb', number> & { status: number | string };
-
-/**
- * Medians, ms. init = import + first request - the waits for DynamoDB: the function's own start-up
- * work; cold = the same with the round trips; CPU (user + system) moves less with other load.
- */
-export type StartupResult = Awaited<ReturnType<typeof measureStartup>>[number];
+type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCpuMs' | 'wallMs' | 'rssMb', number> & {
+  status: number | string;
+};
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
-  const [spec, expect] = FIRST_REQUESTS[bundle.name as keyof typeof FIRST_REQUESTS];
+  const [spec, expect] = first(bundle.name);
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(benchEvent(spec)), bundle.logicalId];
@@ -109,61 +122,59 @@ function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('@@BENCH '));
       const sample = line ? (JSON.parse(line.slice('@@BENCH '.length)) as Sample) : undefined;
-      if (sample?.status !== expect) reject(new Error(`Start-up run of ${bundle.name} (exit ${code}) answered ${sample?.status}, expected ${expect}:\n${out.slice(-3000)}`));
-      else resolve({ ...sample, wallMs: performance.now() - started });
+      if (sample?.status === expect) return resolve({ ...sample, wallMs: performance.now() - started });
+      const why = `Start-up run of ${bundle.name} (exit ${code}) answered ${sample?.status}, expected ${expect}`;
+      reject(new Error(`${why}:\n${out.slice(-3000)}`));
     });
   });
 }
 
-function shuffle<T>(items: T[]): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-}
+const shuffle = <T>(items: T[]): T[] =>
+  items
+    .map((item) => [Math.random(), item] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, item]) => item);
 
-/** `runs` fresh processes per bundle (after one uncounted run each that warms the file cache). */
-export async function measureStartup(bundles: Bundle[], runs: number, env: Record<string, string>, log: (line: string) => void) {
+/**
+ * `runs` fresh processes per bundle (after one uncounted run each that warms the file cache). Medians,
+ * ms: init = import + first request - the waits for DynamoDB (the function's own start-up work); cold
+ * = the same with the round trips; CPU (user + system) moves less with other load.
+ */
+export async function measureStartup(
+  bundles: Bundle[],
+  runs: number,
+  env: Record<string, string>,
+  log: (line: string) => void,
+) {
   const samples = new Map<string, Sample[]>(bundles.map((b) => [b.name, []]));
   for (const b of bundles) await runOnce(b, env);
   for (let r = 0; r < runs; r++) {
     for (const b of shuffle(bundles)) samples.get(b.name)!.push(await runOnce(b, env));
     if ((r + 1) % 5 === 0) log(`  start-up: ${r + 1}/${runs} rounds`);
   }
-  const results = bundles.map((b) => {
-    const s = samples.get(b.name)!;
+  const results = bundles.map(({ name, logicalId, bytes, mapBytes }) => {
+    const s = samples.get(name)!;
     const med = (f: (x: Sample) => number, digits = 2) => round(median(s.map(f)), digits);
-    const init = s.map((x) => x.importMs + x.firstMs - x.waitMs);
-    const cold = s.map((x) => x.importMs + x.firstMs);
+    const [init, cold] = [s.map((x) => x.importMs + x.firstMs - x.waitMs), s.map((x) => x.importMs + x.firstMs)];
     return {
-      name: b.name,
-      logicalId: b.logicalId,
-      bytes: b.bytes,
-      mapBytes: b.mapBytes,
-      dynamo: FIRST_REQUESTS[b.name as keyof typeof FIRST_REQUESTS][2],
-      runs: s.length,
-      importMs: med((x) => x.importMs),
-      firstMs: med((x) => x.firstMs),
-      waitMs: med((x) => x.waitMs),
-      initMs: round(median(init)),
-      initP90Ms: round(quantile(init, 0.9)),
-      coldMs: round(median(cold)),
-      coldP90Ms: round(quantile(cold, 0.9)),
-      coldCpuMs: med((x) => x.coldCpuMs),
-      importCpuMs: med((x) => x.importCpuMs),
-      wallMs: med((x) => x.wallMs),
-      rssMb: med((x) => x.rssMb, 1),
-      ...{ initRatio: 0, coldRatio: 0, importRatio: 0, coldCpuRatio: 0 },
+      ...{ name, logicalId, bytes, mapBytes, dynamo: first(name)[2], runs: s.length },
+      ...{ importMs: med((x) => x.importMs), firstMs: med((x) => x.firstMs), waitMs: med((x) => x.waitMs) },
+      ...{ initMs: round(median(init)), initP90Ms: round(quantile(init, 0.9)) },
+      ...{ coldMs: round(median(cold)), coldP90Ms: round(quantile(cold, 0.9)) },
+      ...{ coldCpuMs: med((x) => x.coldCpuMs), importCpuMs: med((x) => x.importCpuMs), wallMs: med((x) => x.wallMs) },
+      ...{ rssMb: med((x) => x.rssMb, 1), initRatio: 0, coldRatio: 0, importRatio: 0, coldCpuRatio: 0 },
     };
   });
   const base = results.find((r) => r.name === 'baseline')!;
   for (const r of results) {
-    r.initRatio = round(r.initMs / base.initMs, 3);
-    r.coldRatio = round(r.coldMs / base.coldMs, 3);
-    r.importRatio = round(r.importMs / base.importMs, 3);
-    r.coldCpuRatio = round(r.coldCpuMs / base.coldCpuMs, 3);
+    const ratio = (k: 'initMs' | 'coldMs' | 'importMs' | 'coldCpuMs') => round(r[k] / base[k], 3);
+    [r.initRatio, r.coldRatio, r.importRatio, r.coldCpuRatio] = [
+      ratio('initMs'),
+      ratio('coldMs'),
+      ratio('importMs'),
+      ratio('coldCpuMs'),
+    ];
   }
   return results;
 }
+export type StartupResult = Awaited<ReturnType<typeof measureStartup>>[number];
