@@ -11,6 +11,7 @@ import { documentClient } from '../../functions/storage/client.js';
 import { EVENT_PREFIX, keys } from '../../functions/storage/keys.js';
 import { getSessionHead } from '../../functions/storage/session-store.js';
 import { useFreshTable } from '../support/table.js';
+import { emptyContent } from '../support/sessions.js';
 
 const CAP = 20;
 let tableName: string;
@@ -22,14 +23,7 @@ beforeAll(async () => {
   }));
 });
 
-const content = {
-  search_query: 'q',
-  search_results: [],
-  search_meta: null,
-  payload_filter: null,
-  sort_by: null,
-  user_id: null,
-};
+const content = emptyContent();
 const newSession = async (id: string) => {
   await createSession({ sessionId: id, content });
   return id;

@@ -18,6 +18,7 @@ import { inProcessExportRunner, type InProcessRunner } from '../../lib/local/exp
 import { expectEverySessionOnce, readExportFolder, seedReleasedBatch, type Seeded } from '../support/exports.js';
 import { Api } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
+import { emptyContent } from '../support/sessions.js';
 
 const SESSIONS = 3000;
 const SHARDS = 4;
@@ -283,14 +284,7 @@ describe('errors', () => {
   it('409 for a batch that is still collecting', async () => {
     await createSession({
       sessionId: 'collecting-1',
-      content: {
-        search_query: 'q',
-        search_results: [],
-        search_meta: null,
-        payload_filter: null,
-        sort_by: null,
-        user_id: null,
-      },
+      content: emptyContent(),
     });
     const collecting = (await api.get('/internal/batch')).body.batch_id as string;
     const r = await api.post('/internal/batch/export', { batch_id: collecting, export_id: 'exp-409' });

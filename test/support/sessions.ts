@@ -7,3 +7,13 @@ export const content = (i: number) => ({
   sort_by: null,
   user_id: null,
 });
+
+/** The least content a session can have: a query, no results, nothing optional. */
+export const emptyContent = () => ({
+  search_query: 'q',
+  search_results: [],
+  search_meta: null,
+  payload_filter: null,
+  sort_by: null,
+  user_id: null,
+});

@@ -24,6 +24,7 @@ import { createSessionItems, insertSession, switchShard } from '../../functions/
 import { documentClient, setDocumentClient } from '../../functions/storage/client.js';
 import { putEventOnce } from '../../functions/storage/session-store.js';
 import { context, httpEvent } from '../support/events.js';
+import { emptyContent } from '../support/sessions.js';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 
@@ -142,14 +143,7 @@ describe('exact DynamoDB requests', () => {
     ddb.on(TransactWriteCommand).resolves({});
     const record = {
       sessionId: 's1',
-      content: {
-        search_query: 'q',
-        search_results: [],
-        search_meta: null,
-        payload_filter: null,
-        sort_by: null,
-        user_id: null,
-      },
+      content: emptyContent(),
       createdAt: 10,
       createdAtAuto: true,
       receivedAt: 11,
@@ -182,14 +176,7 @@ describe('exact DynamoDB requests', () => {
   it('reports a create whose number a tombstone took as sealed, and an existing session as exists', async () => {
     const record = {
       sessionId: 's1',
-      content: {
-        search_query: 'q',
-        search_results: [],
-        search_meta: null,
-        payload_filter: null,
-        sort_by: null,
-        user_id: null,
-      },
+      content: emptyContent(),
       createdAt: 10,
       createdAtAuto: true,
       receivedAt: 11,
@@ -325,14 +312,7 @@ describe('storage failures as the client sees them', () => {
       pk: 'SESSION#s1',
       sk: 'SESSION',
       sessionId: 's1',
-      content: JSON.stringify({
-        search_query: 'q',
-        search_results: [],
-        search_meta: null,
-        payload_filter: null,
-        sort_by: null,
-        user_id: null,
-      }),
+      content: JSON.stringify(emptyContent()),
       createdAt: 1,
       createdAtAuto: true,
       receivedAt: 1,
