@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { resetAllocation } from '../../functions/domain/allocation.js';
 import { Api, nowSeconds } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
 
@@ -70,12 +71,21 @@ describe('clickstream command', () => {
     for (let i = 0; i < 45; i++) {
       const id = `cli-${i}`;
       const results = [`a${i}`, `b${i}`, `c${i}`];
-      const create = await api.post('/session', {
-        session_id: id,
-        search_query: i % 4 === 0 ? { text: `query ${i}`, lang: 'en' } : `query ${i}`,
-        search_results: results.map((object_id, r) => ({ object_id, rank: r + 1 })),
-        created_at: t,
-      });
+      // A process keeps one block of numbers on one random shard: start a new "process" every 12
+      // sessions, on shard 0, 1, 2 and 3 in turn, so that every range of the batch holds sessions.
+      const newBlock = i % 12 === 0;
+      if (newBlock) {
+        resetAllocation();
+        vi.spyOn(Math, 'random').mockReturnValue((i / 12 + 0.5) / 4);
+      }
+      const create = await api
+        .post('/session', {
+          session_id: id,
+          search_query: i % 4 === 0 ? { text: `query ${i}`, lang: 'en' } : `query ${i}`,
+          search_results: results.map((object_id, r) => ({ object_id, rank: r + 1 })),
+          created_at: t,
+        })
+        .finally(() => newBlock && vi.restoreAllMocks());
       expect(create.status).toBe(200);
       const events = Array.from({ length: i % 3 }, (_, k) => ({ id: `e${k}`, object: results[(i + k) % 3]! }));
       if (i % 7 === 0) events.push({ id: 'e-off', object: 'not-shown' }); // an event on an object that was not shown
