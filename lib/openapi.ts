@@ -19,7 +19,7 @@ import { releaseBody } from '../functions/schemas/release-batch.js';
 import { eraseUserBody } from '../functions/schemas/request-erasure.js';
 import { schemaDocs } from '../functions/schemas/shared.js';
 import { startExportBody } from '../functions/schemas/start-export.js';
-import { BASE_PATH, fallbackRoute, fullPath, type Operation, routes, type Route } from './routes.js';
+import { BASE_PATH, fallbackRoute, fullPath, type ApiDoc, type Operation, routes } from './routes.js';
 
 // ---- response schemas (the wire shapes of functions/http/views.ts and the handlers) ----
 
@@ -135,91 +135,21 @@ export const errorSchema = z.strictObject({
 
 // ---- the document ----
 
-/**
- * Each operation's request schemas (body or query string), what it does, and which error statuses it
- * can answer (beyond 413/415/422/503 of every POST).
- */
-const OPERATIONS: Record<
-  Operation,
-  { body?: z.ZodMiniType; query?: z.ZodMiniObject; summary: string; errors: Record<number, string>; status?: number }
-> = {
-  create_session: {
-    body: createSessionBody,
-    summary: 'Registers a search session (query and ranked results); a retry with the same content changes nothing.',
-    errors: {
-      400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"',
-      409: 'The session id exists with other content',
-    },
-  },
-  get_session: {
-    query: getSessionQuery,
-    summary: 'A session with its events, sorted by created_at then event_id; never truncated silently.',
-    errors: { 404: 'Unknown session' },
-  },
-  push_events: {
-    body: pushEventsBody,
-    summary:
-      'Stores 1 to 1,000 events of a session; each is accepted, duplicate, conflict or rejected (first write wins).',
-    errors: { 404: 'Unknown session' },
-  },
-  mark_session_irrelevant: {
-    body: sessionIdBody,
-    summary: 'Flags a session as irrelevant: left out of batch pages unless asked for.',
-    errors: { 404: 'Unknown session' },
-  },
-  release_batch: {
-    body: releaseBody,
-    summary:
-      'Releases the collecting batch under an idempotency key: the same release_id always gets the identical answer.',
-    errors: { 404: 'The collecting batch has no sessions' },
-  },
-  get_batch_sessions: {
-    query: getBatchSessionsQuery,
-    summary: 'One page of a released batch, by session_number; page on with after_number = last_number.',
-    errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
-  },
-  get_batch: {
-    query: getBatchQuery,
-    summary:
-      'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.',
-    errors: { 404: 'Unknown batch, or no collecting batch yet' },
-  },
-  list_batches: {
-    query: listBatchesQuery,
-    summary:
-      'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
-    errors: {},
-  },
-  start_export: {
-    body: startExportBody,
-    summary:
-      'Starts (or joins) the export of a released batch into gzip JSON Lines files and a manifest under exports/<batch_id>/<export_id>/; the same export_id always names the same export.',
-    errors: {
-      404: 'Unknown batch',
-      409: 'The batch is still collecting, or the export_id names an export of another batch or format',
-    },
-    status: 202,
-  },
-  get_export: {
-    query: getExportQuery,
-    summary:
-      "An export's state and progress (files and sessions written so far); contains_erased_sessions: true when sessions of its batch were erased after it started (its files may hold them until they expire).",
-    errors: { 404: 'Unknown export' },
-  },
-  erase_user: {
-    body: eraseUserBody,
-    summary:
-      'Accepts the erasure of every session of a user_id (with its events and batch memberships), under an idempotency key: the same request_id always names the same request. Answers its state; the user appears only as an HMAC.',
-    errors: { 409: 'The request_id names an erasure request of another user (the stored request is not touched)' },
-    status: 202,
-  },
-  get_erasure: {
-    query: getErasureQuery,
-    summary:
-      'The state of an erasure request (pending, running, done) with what it erased and when: the receipt. The user appears only as user_id_hmac = HMAC-SHA256(key, user_id) (README "Erasing a user").',
-    errors: { 404: 'Unknown request_id' },
-  },
-};
+/** Each operation's request schema: a body or a query string (its words are in the route table). */
+const REQUESTS = {
+  create_session: { body: createSessionBody },
+  get_session: { query: getSessionQuery },
+  push_events: { body: pushEventsBody },
+  mark_session_irrelevant: { body: sessionIdBody },
+  release_batch: { body: releaseBody },
+  get_batch_sessions: { query: getBatchSessionsQuery },
+  get_batch: { query: getBatchQuery },
+  list_batches: { query: listBatchesQuery },
+  start_export: { body: startExportBody },
+  get_export: { query: getExportQuery },
+  erase_user: { body: eraseUserBody },
+  get_erasure: { query: getErasureQuery },
+} satisfies Record<Operation, { body?: z.ZodMiniType; query?: z.ZodMiniObject }>;
 
 const toSchema = (schema: z.ZodMiniType, io: 'input' | 'output') => {
   const out = z.toJSONSchema(schema, { io, unrepresentable: 'any', metadata: schemaDocs }) as Record<string, unknown>;
@@ -232,8 +162,8 @@ const errorResponse = (description: string) => ({
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 });
 
-function operation(route: Route & { operation: Operation }) {
-  const doc = OPERATIONS[route.operation];
+function operation(route: (typeof routes)[number]) {
+  const doc: ApiDoc & { body?: z.ZodMiniType; query?: z.ZodMiniObject } = { ...route, ...REQUESTS[route.operation] };
   const parameters = doc.query
     ? Object.entries(doc.query.shape).map(([name, schema]) => ({
         name,

@@ -62,12 +62,27 @@ export interface Route extends Grants {
   writeThrottled?: boolean;
 }
 
+/** The API document's words for an operation (lib/openapi.ts builds docs/openapi.json from them). */
+export interface ApiDoc {
+  /** What the operation does. */
+  summary: string;
+  /** The error statuses it can answer beyond 413/415/422/503 of every request, each with its meaning. */
+  errors: Record<number, string>;
+  /** Its success status, when not 200. */
+  status?: number;
+}
+
 /** An operation's name, method and path (functions/http/api-routes.ts). */
 const api = <O extends Operation>(operation: O) => ({ operation, ...API_ROUTES[operation] });
 
-export const routes: readonly (Route & { operation: Operation })[] = [
+export const routes: readonly (Route & ApiDoc & { operation: Operation })[] = [
   {
     ...api('create_session'),
+    summary: 'Registers a search session (query and ranked results); a retry with the same content changes nothing.',
+    errors: {
+      400: 'created_at outside the allowed window: "Invalid utc timestamp: <value as sent>"',
+      409: 'The session id exists with other content',
+    },
     logicalId: 'CreateSessionFunction',
     entry: 'functions/handlers/create-session.ts',
     internal: false,
@@ -79,6 +94,8 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('get_session'),
+    summary: 'A session with its events, sorted by created_at then event_id; never truncated silently.',
+    errors: { 404: 'Unknown session' },
     logicalId: 'GetSessionFunction',
     entry: 'functions/handlers/get-session.ts',
     internal: false,
@@ -87,6 +104,9 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('push_events'),
+    summary:
+      'Stores 1 to 1,000 events of a session; each is accepted, duplicate, conflict or rejected (first write wins).',
+    errors: { 404: 'Unknown session' },
     logicalId: 'PushEventsFunction',
     entry: 'functions/handlers/push-events.ts',
     internal: false,
@@ -96,6 +116,8 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('mark_session_irrelevant'),
+    summary: 'Flags a session as irrelevant: left out of batch pages unless asked for.',
+    errors: { 404: 'Unknown session' },
     logicalId: 'MarkSessionIrrelevantFunction',
     entry: 'functions/handlers/mark-session-irrelevant.ts',
     internal: false,
@@ -105,6 +127,9 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('release_batch'),
+    summary:
+      'Releases the collecting batch under an idempotency key: the same release_id always gets the identical answer.',
+    errors: { 404: 'The collecting batch has no sessions' },
     logicalId: 'ReleaseBatchFunction',
     entry: 'functions/handlers/release-batch.ts',
     internal: true,
@@ -113,6 +138,8 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('get_batch_sessions'),
+    summary: 'One page of a released batch, by session_number; page on with after_number = last_number.',
+    errors: { 404: 'Unknown batch', 409: 'The batch is still collecting' },
     logicalId: 'GetBatchSessionsFunction',
     entry: 'functions/handlers/get-batch-sessions.ts',
     internal: true,
@@ -122,6 +149,9 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('get_batch'),
+    summary:
+      'A batch, or without batch_id the collecting one; a released batch lists one session_number range per shard (ranges) for parallel readers.',
+    errors: { 404: 'Unknown batch, or no collecting batch yet' },
     logicalId: 'GetBatchFunction',
     entry: 'functions/handlers/get-batch.ts',
     internal: true,
@@ -131,6 +161,9 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('list_batches'),
+    summary:
+      'Every batch, newest first, with its status and count: so that every released batch can be found. Page on with cursor = next_cursor.',
+    errors: {},
     logicalId: 'ListBatchesFunction',
     entry: 'functions/handlers/list-batches.ts',
     internal: true,
@@ -140,6 +173,13 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('start_export'),
+    summary:
+      'Starts (or joins) the export of a released batch into gzip JSON Lines files and a manifest under exports/<batch_id>/<export_id>/; the same export_id always names the same export.',
+    errors: {
+      404: 'Unknown batch',
+      409: 'The batch is still collecting, or the export_id names an export of another batch or format',
+    },
+    status: 202,
     logicalId: 'StartExportFunction',
     entry: 'functions/handlers/start-export.ts',
     internal: true,
@@ -150,6 +190,9 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('get_export'),
+    summary:
+      "An export's state and progress (files and sessions written so far); contains_erased_sessions: true when sessions of its batch were erased after it started (its files may hold them until they expire).",
+    errors: { 404: 'Unknown export' },
     logicalId: 'GetExportFunction',
     entry: 'functions/handlers/get-export.ts',
     internal: true,
@@ -159,6 +202,10 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('erase_user'),
+    summary:
+      'Accepts the erasure of every session of a user_id (with its events and batch memberships), under an idempotency key: the same request_id always names the same request. Answers its state; the user appears only as an HMAC.',
+    errors: { 409: 'The request_id names an erasure request of another user (the stored request is not touched)' },
+    status: 202,
     logicalId: 'EraseUserFunction',
     entry: 'functions/handlers/request-erasure.ts',
     internal: true,
@@ -168,6 +215,9 @@ export const routes: readonly (Route & { operation: Operation })[] = [
   },
   {
     ...api('get_erasure'),
+    summary:
+      'The state of an erasure request (pending, running, done) with what it erased and when: the receipt. The user appears only as user_id_hmac = HMAC-SHA256(key, user_id) (README "Erasing a user").',
+    errors: { 404: 'Unknown request_id' },
     logicalId: 'GetErasureFunction',
     entry: 'functions/handlers/get-erasure.ts',
     internal: true,

@@ -263,15 +263,11 @@ const RANGE_MAX_BYTES = 32 * 1024 * 1024;
  * whole (its events must be sorted); sessions stop being added once `maxBytes` of them are read.
  */
 export async function readRange(req: RangeRequest): Promise<RangeResult> {
+  const { includeIrrelevant = true, consistent = true, maxBytes = RANGE_MAX_BYTES, ...range } = req;
   const page = await getBatchSessions({
-    batchId: req.batchId,
-    afterNumber: req.afterNumber,
-    untilNumber: req.untilNumber,
-    limit: req.limit,
-    includeIrrelevant: req.includeIrrelevant ?? true,
-    consistent: req.consistent ?? true,
+    ...range,
+    ...{ includeIrrelevant, consistent, maxBytes },
     events: { limit: Number.POSITIVE_INFINITY },
-    maxBytes: req.maxBytes ?? RANGE_MAX_BYTES,
     measure: (v) => v.storedBytes ?? 0,
     finishAbandoned: false, // export workers: their role writes only export records
   });
