@@ -177,34 +177,25 @@ const ORDER =
  * use as in a table that has been running; `creates`: sessions for the create_session figure (they
  * also fill the batch that is released); `readSessions`: more sessions in it, for batch_read_units.
  */
-export async function measureCapacity(ctx: {
-  invoker: Invoker;
-  client: DynamoDBDocumentClient;
-  inspect: DynamoDBClient;
-  tableName: string;
-  warmCreates: number;
-  creates: number;
-  readSessions: number;
-  runId: string;
-  log: (line: string) => void;
-}): Promise<CapacityRow[]> {
+export async function measureCapacity(
+  ctx: Record<'warmCreates' | 'creates' | 'readSessions', number> &
+    Record<'tableName' | 'runId', string> & {
+      invoker: Invoker;
+      client: DynamoDBDocumentClient;
+      inspect: DynamoDBClient;
+    } & {
+      log: (line: string) => void;
+    },
+): Promise<CapacityRow[]> {
   const { invoker, inspect, tableName } = ctx;
   const meter = capacityMeter(ctx.client, inspect);
   try {
     const id = (s: string) => `${ctx.runId}-${s}`;
     const rows: CapacityRow[] = [];
     /** The row of `key` (its operation: the key's stem) with the totals since the last take, per call of `calls`. */
-    const add = (
-      key: string,
-      scenario: string,
-      reads: number,
-      writes: number,
-      what: string,
-      counts = {},
-      calls = 1,
-    ) => {
+    const add = (key: string, scenario: string, floor: Floor, counts = {}, calls = 1) => {
       const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
-      rows.push(row(key, operation, scenario, meter.take(calls), [reads, writes, what], counts));
+      rows.push(row(key, operation, scenario, meter.take(calls), floor, counts));
     };
     const post = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
     const get = (path: string, query: Record<string, string>): EventSpec => ({ method: 'GET', path, query });
@@ -218,9 +209,9 @@ export async function measureCapacity(ctx: {
       const sizes: number[] = [];
       const values = { ':pk': { S: keys.sessionPartition(sessionId) }, ...(prefix ? { ':p': { S: prefix } } : {}) };
       const condition = prefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk';
+      const input = { TableName: tableName, KeyConditionExpression: condition, ExpressionAttributeValues: values };
       let start: Record<string, any> | undefined;
       do {
-        const input = { TableName: tableName, KeyConditionExpression: condition, ExpressionAttributeValues: values };
         const out = await inspect.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
         sizes.push(...(out.Items ?? []).map(mapSize));
         start = out.LastEvaluatedKey;
@@ -254,24 +245,17 @@ export async function measureCapacity(ctx: {
     // per shard, so the occasional reservation is spread over the creates it serves).
     await createAll('s', ctx.creates);
     const size = await sessionSize(created.at(-1)!);
-    const what = `one PutItem of the session item (${size} B)`;
+    const scenario = `new session (mean of ${ctx.creates}, after ${warmed} creates)`;
     add(
       'create_session',
-      `new session (mean of ${ctx.creates}, after ${warmed} creates)`,
-      0,
-      writeUnits(size),
-      what,
+      scenario,
+      [0, writeUnits(size), `one PutItem of the session item (${size} B)`],
       {},
       ctx.creates,
     );
     await create(created.at(-1)!); // a retry of the same create (same content): answered created=false
-    add(
-      'create_session_retry',
-      'the same create again (a retry)',
-      readUnits(size),
-      0,
-      'one strongly consistent read of the session item',
-    );
+    const retryFloor = 'one strongly consistent read of the session item';
+    add('create_session_retry', 'the same create again (a retry)', [readUnits(size), 0, retryFloor]);
 
     // More sessions, so that the released batch holds as many sessions per shard as a small real batch
     // (its fixed cost, a members Query per shard and a batch read per page, is spread as in production).
@@ -282,32 +266,21 @@ export async function measureCapacity(ctx: {
     meter.reset();
     const releaseBody = post('/internal/batch/release', { release_id: id('release') });
     const release = await invoker.expect('release_batch', releaseBody);
-    const releaseScenario = `batch of ${release.body.session_count} sessions, ${shards} shards`;
-    add(
-      'release_batch',
-      releaseScenario,
-      0,
-      1,
-      'one conditional write that marks the batch released under the release id',
-    );
+    const releaseFloor = 'one conditional write that marks the batch released under the release id';
+    add('release_batch', `batch of ${release.body.session_count} sessions, ${shards} shards`, [0, 1, releaseFloor]);
     await invoker.expect('release_batch', releaseBody);
-    add(
-      'release_batch_repeat',
-      'the same release_id again',
-      1,
-      0,
-      'one strongly consistent read of the release record',
-    );
+    const repeatFloor = 'one strongly consistent read of the release record';
+    add('release_batch_repeat', 'the same release_id again', [1, 0, repeatFloor]);
 
     const batchId = release.body.batch_id as string;
     const page = (await batchSessions({ batch_id: batchId, limit: '10' })).body.sessions as { session_id: string }[];
     let pageFloor = 1; // the membership of the page: one Query of at most 4 KB of small items
     for (const s of page) pageFloor += readUnits(await partitionSize(s.session_id));
     const pageWhat = "one Query for the page's members, then one Query per session partition";
-    add('get_batch_sessions', `one page: ${page.length} sessions with 10 events each`, pageFloor, 0, pageWhat);
+    add('get_batch_sessions', `one page: ${page.length} sessions with 10 events each`, [pageFloor, 0, pageWhat]);
 
     await invoker.expect('get_batch', get('/internal/batch', { batch_id: batchId }));
-    add('get_batch', 'a released batch', 1, 0, 'one strongly consistent read of the batch item');
+    add('get_batch', 'a released batch', [1, 0, 'one strongly consistent read of the batch item']);
 
     // The whole released batch read as a training job does: strongly consistent, every session with its
     // events (batch_read_units), pages of 1,000 as a bulk reader asks.
@@ -321,7 +294,7 @@ export async function measureCapacity(ctx: {
     const readSizes = await mapLimited(readIds, 16, partitionSize);
     const readScenario = `the whole released batch: ${readIds.length} sessions (10 events each, at most ${Math.max(...readSizes)} B), pages of 1,000, strongly consistent`;
     const readWhat = 'one strongly consistent Query per session partition (the session and its events)';
-    add('batch_read', readScenario, sum(readSizes.map(readUnits)), 0, readWhat, { sessions: readIds.length });
+    add('batch_read', readScenario, [sum(readSizes.map(readUnits)), 0, readWhat], { sessions: readIds.length });
 
     // get_session with 10 events.
     const getId = id('get');
@@ -331,7 +304,7 @@ export async function measureCapacity(ctx: {
     await invoker.expect('get_session', get('/session', { session_id: getId }));
     const getSizes = await partitionSizes(getId);
     const getWhat = `one strongly consistent Query of the session's partition (${getSizes.length} items, ${sum(getSizes)} B)`;
-    add('get_session', 'session with 10 events', readUnits(sum(getSizes)), 0, getWhat);
+    add('get_session', 'session with 10 events', [readUnits(sum(getSizes)), 0, getWhat]);
 
     // push_events: 1, 10, 100 and 1,000 new events, then the 100 again (a duplicate push).
     const pushId = id('push');
@@ -342,7 +315,7 @@ export async function measureCapacity(ctx: {
       if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
       const sizes = await partitionSizes(pushId, `EVENT#p${n}-`);
       const what = `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`;
-      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, 0, sum(sizes.map(writeUnits)), what, {
+      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, [0, sum(sizes.map(writeUnits)), what], {
         accepted: n,
       });
     }
@@ -350,13 +323,13 @@ export async function measureCapacity(ctx: {
     if (dup.body.duplicates !== 100) throw new Error(`duplicate push reported ${dup.body.duplicates} duplicates`);
     const dupSize = sum(await partitionSizes(pushId, 'EVENT#p100-'));
     const dupWhat = `reading the 100 stored events back (one Query, ${dupSize} B)`;
-    add('push_events_duplicate', 'the 100 events again (all duplicates)', readUnits(dupSize), 0, dupWhat, {
+    add('push_events_duplicate', 'the 100 events again (all duplicates)', [readUnits(dupSize), 0, dupWhat], {
       accepted: 0,
     });
 
     await invoker.expect('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
     const marked = writeUnits(await sessionSize(getId));
-    add('mark_session_irrelevant', 'existing session', 0, marked, 'one UpdateItem of the session item');
+    add('mark_session_irrelevant', 'existing session', [0, marked, 'one UpdateItem of the session item']);
     return rows.sort((x, y) => ORDER.indexOf(x.key) - ORDER.indexOf(y.key));
   } finally {
     meter.detach();
