@@ -10,10 +10,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { BLOCK_SIZE } from '../functions/domain/allocation.js';
-import { PUT_CONCURRENCY } from '../functions/domain/sessions.js';
 import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
-import { BUNDLING, FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
+import { FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
 import * as local from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
 import { costRows } from '../test/bench/cost.js';
@@ -21,7 +19,7 @@ import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
-import { type BenchResults, docBlocks, renderConsole, renderSummary, replaceBetween } from '../test/bench/report.js';
+import { type BenchResults, docBlocks, renderConsole, renderSummary } from '../test/bench/report.js';
 import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
 import { evaluateTargets, guardTarget } from '../test/bench/targets.js';
 
@@ -37,18 +35,25 @@ const { values } = parseArgs({
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const file = (name: string) => join(PROJECT_ROOT, name);
 
+/** Replaces what sits between each pair of markers (kept) in a file; the text unchanged where a pair is missing. */
+function replaceBlocks(name: string, blocks: [start: string, end: string, content: string][]): void {
+  let text = readFileSync(file(name), 'utf8');
+  for (const [start, end, content] of blocks) {
+    const [i, j] = [text.indexOf(start), text.indexOf(end, text.indexOf(start) + start.length)];
+    if (i >= 0 && j > i) text = `${text.slice(0, i + start.length)}\n${content}\n${text.slice(j)}`;
+  }
+  writeFileSync(file(name), text);
+}
+
 /** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
-  let doc = readFileSync(file('docs/benchmarks.md'), 'utf8');
-  for (const [name, block] of Object.entries(docBlocks(r)))
-    doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
-  writeFileSync(file('docs/benchmarks.md'), doc);
-  const readme = readFileSync(file('README.md'), 'utf8');
-  writeFileSync(
-    file('README.md'),
-    replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)),
+  const blocks = Object.entries(docBlocks(r));
+  replaceBlocks(
+    'docs/benchmarks.md',
+    blocks.map(([k, block]) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`, block]),
   );
+  replaceBlocks('README.md', [['<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)]]);
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
 
@@ -196,23 +201,10 @@ try {
   );
 
   // 7. Cost and targets.
-  const settings = {
-    batchShards: DEFAULT_SETTINGS.batchShards,
-    blockSize: BLOCK_SIZE,
-    putConcurrency: PUT_CONCURRENCY,
-    memoryMb,
-  };
   const partial = {
-    ...{ version: 1, machine: host, plan, memoryMb, settings, prices: PRICES },
-    bundling: { ...BUNDLING, nodeOptions: FUNCTION_RUNTIME_ENV.NODE_OPTIONS ?? '' },
-    ...{
-      startup: { results: startup },
-      capacity,
-      durations,
-      throughput,
-      cost: costRows(capacity, durations, memoryMb),
-    },
-    ...{ ...(soak ? { soak } : {}), guard, conflicts, seconds: Math.round((Date.now() - started) / 1000) },
+    ...{ version: 1, machine: host, plan, memoryMb, prices: PRICES, startup: { results: startup }, capacity },
+    ...{ durations, throughput, cost: costRows(capacity, durations, memoryMb), ...(soak ? { soak } : {}) },
+    ...{ guard, conflicts, seconds: Math.round((Date.now() - started) / 1000) },
   };
   results = { ...partial, targets: evaluateTargets(partial) };
 } finally {
