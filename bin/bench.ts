@@ -149,12 +149,12 @@ try {
   const { Invoker } = await import('../test/bench/invoke.js');
   const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const [inspect, invoker] = [local.localClient(dynamo.endpoint), new Invoker()];
+  const invoker = new Invoker();
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
   const capacity = await measureCapacity({
     invoker,
     client: documentClient(),
-    inspect,
+    endpoint: dynamo.endpoint,
     tableName,
     ...plan,
     runId,
@@ -163,7 +163,6 @@ try {
   log('Durations: warm invocations, one at a time');
   const [count, maxMsPerScenario] = [plan.durationCount, plan.durationMaxMs];
   const durations = await measureDurations({ invoker, memoryMb, runId, count, maxMsPerScenario });
-  inspect.destroy();
 
   // 4. Throughput and the soak, against the local server in its own process.
   const { startServerProcess, measureThroughput } = await import('../test/bench/throughput.js');

@@ -9,12 +9,13 @@
  * BatchGetItem keys without an item), it applies DynamoDB's pricing rules itself and says so
  * (`modelled`; docs/benchmarks.md, section 2).
  */
-import { type AttributeValue, type DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
 import { keys } from '../../functions/storage/keys.js';
+import { getRaw, queryRaw } from '../robustness/support/storage.js';
 import { events, sessionBody } from './events.js';
 import type { EventSpec, Invoker } from './invoke.js';
 import { PRICES } from './prices.js';
@@ -65,15 +66,13 @@ const READ_OPS = /^(GetItem|Get|Query|Scan|BatchGetItem|BatchGet|TransactGetItem
 const METER = 'benchConsumedCapacity';
 type Input = Record<string, any>;
 
-/** Meters `client`; `inspect` (not metered) reads stored items, to price transactions on their size. */
-function capacityMeter(client: DynamoDBDocumentClient, inspect: DynamoDBClient) {
+/** Meters `client`; stored items are read apart (not metered, from `endpoint`), to price transactions on their size. */
+function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
   let records: Record_[] = [];
   const push = (op: string, kind: 'read' | 'write', units: number, modelled?: string) =>
     records.push({ op, kind, units, ...(modelled ? { modelled } : {}) });
-  const storedSize = async (TableName: string, key: Input) => {
-    const out = await inspect.send(new GetItemCommand({ TableName, Key: marshall(key), ConsistentRead: true }));
-    return out.Item ? mapSize(out.Item) : 0;
-  };
+  const storedSize = async (TableName: string, key: Input) =>
+    itemSize(await getRaw(endpoint, TableName, key.pk, key.sk));
   async function onSuccess(op: string, input: Input, output: Input) {
     const reported = [output.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
     let units = sum(reported.map((c) => c?.CapacityUnits ?? 0));
@@ -172,8 +171,8 @@ const ORDER =
   );
 
 /**
- * `client`: the functions' document client (metered while this runs); `inspect`: a client that is not
- * metered, to look at stored items. `warmCreates`: creates before counting, so that every shard is in
+ * `client`: the functions' document client (metered while this runs); stored items are looked at apart
+ * (test/robustness/support/storage.ts, not metered) at `endpoint`. `warmCreates`: creates before counting, so that every shard is in
  * use as in a table that has been running; `creates`: sessions for the create_session figure (they
  * also fill the batch that is released); `readSessions`: more sessions in it, for batch_read_units.
  */
@@ -182,13 +181,13 @@ export async function measureCapacity(
     Record<'tableName' | 'runId', string> & {
       invoker: Invoker;
       client: DynamoDBDocumentClient;
-      inspect: DynamoDBClient;
+      endpoint: string;
     } & {
       log: (line: string) => void;
     },
 ): Promise<CapacityRow[]> {
-  const { invoker, inspect, tableName } = ctx;
-  const meter = capacityMeter(ctx.client, inspect);
+  const { invoker, endpoint, tableName } = ctx;
+  const meter = capacityMeter(ctx.client, endpoint);
   try {
     const id = (s: string) => `${ctx.runId}-${s}`;
     const rows: CapacityRow[] = [];
@@ -205,19 +204,10 @@ export async function measureCapacity(
     const batchSessions = (query: Record<string, string>) =>
       invoker.expect('get_batch_sessions', get('/internal/batch/sessions', query));
     /** Sizes (DynamoDB's rules) of the items of a session's partition whose sort key begins with `prefix`. */
-    const partitionSizes = async (sessionId: string, prefix = ''): Promise<number[]> => {
-      const sizes: number[] = [];
-      const values = { ':pk': { S: keys.sessionPartition(sessionId) }, ...(prefix ? { ':p': { S: prefix } } : {}) };
-      const condition = prefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk';
-      const input = { TableName: tableName, KeyConditionExpression: condition, ExpressionAttributeValues: values };
-      let start: Record<string, any> | undefined;
-      do {
-        const out = await inspect.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
-        sizes.push(...(out.Items ?? []).map(mapSize));
-        start = out.LastEvaluatedKey;
-      } while (start);
-      return sizes;
-    };
+    const partitionSizes = async (sessionId: string, prefix = '') =>
+      (await queryRaw(endpoint, tableName, keys.sessionPartition(sessionId)))
+        .filter((item) => item.sk.startsWith(prefix))
+        .map(itemSize);
     const partitionSize = async (sessionId: string) => sum(await partitionSizes(sessionId));
     const sessionSize = async (sessionId: string) => (await partitionSizes(sessionId, 'SESSION'))[0]!;
 
@@ -226,10 +216,8 @@ export async function measureCapacity(
     // At least `warmCreates`, and on until every shard is in use (bounded).
     const created: string[] = [];
     const shards = config().batchShards;
-    const inUse = async (shard: number) => {
-      const input = { TableName: tableName, Key: marshall(keys.shard(shard)), ConsistentRead: true };
-      return (await inspect.send(new GetItemCommand(input))).Item?.batchId !== undefined;
-    };
+    const inUse = async (shard: number) =>
+      (await getRaw(endpoint, tableName, keys.shard(shard).pk, keys.shard(shard).sk))?.batchId !== undefined;
     const allInUse = async () => (await Promise.all([...Array(shards).keys()].map(inUse))).every(Boolean);
     const createAll = async (prefix: string, n: number, more = async (_i: number) => false) => {
       for (let i = 0; i < n || (i < 2_000 && (await more(i))); i++) {
