@@ -4,6 +4,7 @@
  * `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (and README.md between its
  * `<!-- bench:start -->` and `<!-- bench:end -->`).
  */
+import type { BenchResults } from '../../bin/bench.js';
 import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
 import type { ConflictFigures } from './create-conflicts.js';
@@ -15,24 +16,6 @@ import type { StartupResult } from './startup.js';
 import { fmt, fmtRatio, kb, mdTable, round, textTable, usd } from './stats.js';
 import type { Target } from './targets.js';
 import type { ThroughputResult } from './throughput.js';
-
-export interface BenchResults {
-  version: number;
-  machine: Machine;
-  plan: Record<string, unknown>;
-  memoryMb: number;
-  prices: typeof PRICES;
-  startup: { results: StartupResult[] };
-  capacity: CapacityRow[];
-  durations: DurationRow[];
-  throughput: ThroughputResult;
-  cost: CostRow[];
-  soak?: Record<string, unknown>;
-  guard: GuardResult;
-  conflicts?: ConflictFigures;
-  seconds: number;
-  targets: Target[];
-}
 
 type Align = 'l' | 'r';
 type Table = [header: string[], rows: string[][], align: Align[]];
@@ -141,7 +124,7 @@ const durationTable = (rows: DurationRow[], memoryMb: number) =>
     ['log bytes', (d) => String(d.logBytes)],
   );
 
-const guardTable = (g: GuardResult) =>
+export const guardTable = (g: GuardResult) =>
   table(
     g.rows,
     ['body', (r) => r.shape],

@@ -2,7 +2,7 @@
 import { type CapacityRow, unitCost } from './capacity.js';
 import type { CostRow } from './cost.js';
 import type { GuardResult } from './guard.js';
-import type { BenchResults } from './report.js';
+import type { Figures } from '../../bin/bench.js';
 
 /** `value` is the figure compared with `limit`. */
 export type Target = { key: string; target: string; measured: string; value: number; limit: number; met: boolean };
@@ -33,7 +33,7 @@ const atLeast = (key: keyof typeof TEXT, measured: string, value: number, limit:
   atMost(key, measured, value, limit, value >= limit);
 const highest = <T>(xs: T[], f: (x: T) => number) => xs.reduce((a, b) => (f(b) > f(a) ? b : a));
 
-export function evaluateTargets(r: Omit<BenchResults, 'targets'>): Target[] {
+export function evaluateTargets(r: Figures): Target[] {
   const fns = r.startup.results.filter((s) => s.name !== 'baseline');
   const base = r.startup.results.find((s) => s.name === 'baseline')!;
   const [init, big] = [highest(fns, (s) => s.initRatio ?? 0), highest(fns, (s) => s.bytes)];
