@@ -70,9 +70,7 @@ type Input = Record<string, any>;
 function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
   let records: Record_[] = [];
   const push = (op: string, kind: 'read' | 'write', units: number, modelled?: string) =>
-    records.push({ op, kind, units, ...(modelled ? { modelled } : {}) });
-  const storedSize = async (TableName: string, key: Input) =>
-    itemSize(await getRaw(endpoint, TableName, key.pk, key.sk));
+    records.push({ op, kind, units, modelled });
   async function onSuccess(op: string, input: Input, output: Input) {
     const reported = [output.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
     let units = sum(reported.map((c) => c?.CapacityUnits ?? 0));
@@ -82,13 +80,9 @@ function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
       for (const part of (input.TransactItems ?? []) as Input[]) {
         const [action, spec] = Object.entries(part)[0] ?? [];
         if (!spec) continue;
-        const bytes =
-          action === 'Put'
-            ? itemSize(spec.Item)
-            : spec.Key && spec.TableName
-              ? await storedSize(spec.TableName, spec.Key)
-              : 0;
-        units += 2 * writeUnits(bytes);
+        const stored =
+          action !== 'Put' && spec.Key && (await getRaw(endpoint, spec.TableName, spec.Key.pk, spec.Key.sk));
+        units += 2 * writeUnits(itemSize(action === 'Put' ? spec.Item : stored));
       }
       modelled = 'transactions computed from item sizes (2 units per KB per item)';
     } else if ((op === 'Query' || op === 'Scan') && units === 0) {
@@ -107,8 +101,7 @@ function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
   }
   function onFailure(op: string, input: Input, err: Input) {
     if (err.name === 'ConditionalCheckFailedException') {
-      const bytes = err.Item ? mapSize(err.Item) : itemSize(input.Item);
-      push(op, 'write', writeUnits(bytes), 'failed conditional writes billed by item size');
+      push(op, 'write', writeUnits(itemSize(err.Item ?? input.Item)), 'failed conditional writes billed by item size');
     } else if (err.name === 'TransactionCanceledException') {
       const parts = (input.TransactItems ?? []) as Input[];
       const units = sum(parts.map((t) => 2 * writeUnits(itemSize(Object.values(t)[0]?.Item))));
