@@ -21,28 +21,20 @@ const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUES
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
 const unknown = 'startup-unknown';
+// A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
+const results = [{ object_id: 'o1', rank: 1 }];
+const late = { session_id: 'startup-s', search_query: 'q', search_results: results, created_at: 1_000_000 };
+const oneEvent = { session_id: unknown, events: [{ event_id: 'e1', object_id: 'o1' }] };
+// A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
+const erasure = { user_id: 'startup-user', request_id: 'startup-erasure' };
 /**
  * The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it
  * can). Keyed by every operation of the route table: a function without a first request fails the type check.
  */
 const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, number, string]> = {
-  // A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
-  create_session: [
-    p('/session', {
-      session_id: 'startup-s',
-      search_query: 'q',
-      search_results: [{ object_id: 'o1', rank: 1 }],
-      created_at: 1_000_000,
-    }),
-    400,
-    '1 GetItem',
-  ],
+  create_session: [p('/session', late), 400, '1 GetItem'],
   get_session: [q('/session', { session_id: unknown }), 404, '1 Query (the session partition)'],
-  push_events: [
-    p('/session/events', { session_id: unknown, events: [{ event_id: 'e1', object_id: 'o1' }] }),
-    404,
-    '1 GetItem',
-  ],
+  push_events: [p('/session/events', oneEvent), 404, '1 GetItem'],
   mark_session_irrelevant: [p('/session/irrelevant', { session_id: unknown }), 404, '1 UpdateItem (condition fails)'],
   // A retry of a finished release (STARTUP_FIXTURES): answered from the release record.
   release_batch: [p('/internal/batch/release', { release_id: 'startup-release' }), 200, '1 GetItem'],
@@ -51,12 +43,7 @@ const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, n
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
   start_export: [p('/internal/batch/export', { batch_id: unknown, export_id: 'startup-export' }), 404, '1 GetItem'],
   get_export: [q('/internal/batch/export', { export_id: unknown }), 404, '1 Query (the export partition)'],
-  // A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
-  erase_user: [
-    p('/internal/users/erase', { user_id: 'startup-user', request_id: 'startup-erasure' }),
-    202,
-    '1 GetItem, 1 PutItem (condition fails)',
-  ],
+  erase_user: [p('/internal/users/erase', erasure), 202, '1 GetItem, 1 PutItem (condition fails)'],
   get_erasure: [q('/internal/users/erase', { request_id: unknown }), 404, '1 GetItem'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
