@@ -10,10 +10,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { BLOCK_SIZE } from '../functions/domain/allocation.js';
-import { PUT_CONCURRENCY } from '../functions/domain/sessions.js';
 import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/shared/config.js';
-import { BUNDLING, FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
+import { FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
 import * as local from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
 import { costRows } from '../test/bench/cost.js';
@@ -21,9 +19,10 @@ import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
-import { type BenchResults, docBlocks, renderConsole, renderSummary, replaceBetween } from '../test/bench/report.js';
+import { docBlocks, guardTable, renderConsole, renderSummary } from '../test/bench/report.js';
 import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
-import { evaluateTargets, guardTarget } from '../test/bench/targets.js';
+import { mdTable } from '../test/bench/stats.js';
+import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
 
 const flag = (d = false) => ({ type: 'boolean', default: d }) as const;
 const option = (d?: string) => ({ type: 'string', ...(d === undefined ? {} : { default: d }) }) as const;
@@ -37,18 +36,25 @@ const { values } = parseArgs({
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const file = (name: string) => join(PROJECT_ROOT, name);
 
+/** Replaces what sits between each pair of markers (kept) in a file; the text unchanged where a pair is missing. */
+function replaceBlocks(name: string, blocks: [start: string, end: string, content: string][]): void {
+  let text = readFileSync(file(name), 'utf8');
+  for (const [start, end, content] of blocks) {
+    const [i, j] = [text.indexOf(start), text.indexOf(end, text.indexOf(start) + start.length)];
+    if (i >= 0 && j > i) text = `${text.slice(0, i + start.length)}\n${content}\n${text.slice(j)}`;
+  }
+  writeFileSync(file(name), text);
+}
+
 /** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
-  let doc = readFileSync(file('docs/benchmarks.md'), 'utf8');
-  for (const [name, block] of Object.entries(docBlocks(r)))
-    doc = replaceBetween(doc, `<!-- bench:${name} -->`, `<!-- /bench:${name} -->`, block);
-  writeFileSync(file('docs/benchmarks.md'), doc);
-  const readme = readFileSync(file('README.md'), 'utf8');
-  writeFileSync(
-    file('README.md'),
-    replaceBetween(readme, '<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)),
+  const blocks = Object.entries(docBlocks(r));
+  replaceBlocks(
+    'docs/benchmarks.md',
+    blocks.map(([k, block]) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`, block]),
   );
+  replaceBlocks('README.md', [['<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)]]);
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
 
@@ -58,10 +64,7 @@ if (values.render) {
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  for (const r of guard.rows)
-    log(
-      `${r.shape.padEnd(32)} ${r.guardMsPerMib.toFixed(1).padStart(7)} ms/MiB, JSON.parse ${r.parseMsPerMib.toFixed(1).padStart(7)} ms/MiB: ${r.ratio.toFixed(2)}x`,
-    );
+  log(mdTable(...guardTable(guard)));
   const t = guardTarget(guard);
   log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
@@ -123,8 +126,8 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
   ...extra,
 });
 
-let results: BenchResults | undefined;
-try {
+/** Every figure of a run (each segment in turn), on a DynamoDB Local of its own. */
+async function measureAll(dynamo: local.DynamoDbLocal) {
   // 1. Start-up, in fresh processes.
   await local.ensureTable(dynamo.endpoint, 'bench-startup');
   const fixtures = local.localClient(dynamo.endpoint);
@@ -144,21 +147,12 @@ try {
   const { Invoker } = await import('../test/bench/invoke.js');
   const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const [inspect, invoker] = [local.localClient(dynamo.endpoint), new Invoker()];
+  const inProcess = { invoker: new Invoker(), endpoint: dynamo.endpoint, tableName, runId, log };
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({
-    invoker,
-    client: documentClient(),
-    inspect,
-    tableName,
-    ...plan,
-    runId,
-    log,
-  });
+  const capacity = await measureCapacity({ ...plan, ...inProcess, client: documentClient() });
   log('Durations: warm invocations, one at a time');
   const [count, maxMsPerScenario] = [plan.durationCount, plan.durationMaxMs];
-  const durations = await measureDurations({ invoker, memoryMb, runId, count, maxMsPerScenario });
-  inspect.destroy();
+  const durations = await measureDurations({ ...inProcess, memoryMb, count, maxMsPerScenario });
 
   // 4. Throughput and the soak, against the local server in its own process.
   const { startServerProcess, measureThroughput } = await import('../test/bench/throughput.js');
@@ -190,34 +184,23 @@ try {
   // 6. create_session on one shard under the conflict simulation.
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
   const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: q(4, 8) });
-  const [d, p] = [conflicts.design, conflicts.previous];
-  log(
-    `  ${d.perSecond.toFixed(1)} creates/s (${d.conflicts} refused) vs ${p.perSecond.toFixed(1)} (${p.conflicts} refused)`,
+  const [d, p] = [conflicts.design, conflicts.previous].map(
+    (c) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`,
   );
+  log(`  creates/s: ${d} vs ${p}`);
 
-  // 7. Cost and targets.
-  const settings = {
-    batchShards: DEFAULT_SETTINGS.batchShards,
-    blockSize: BLOCK_SIZE,
-    putConcurrency: PUT_CONCURRENCY,
-    memoryMb,
+  // 7. Cost (the targets: below).
+  return {
+    ...{ version: 1, machine: host, plan, memoryMb, prices: PRICES, startup: { results: startup }, capacity },
+    ...{ durations, throughput, cost: costRows(capacity, durations, memoryMb), ...(soak ? { soak } : {}) },
+    ...{ guard, conflicts, seconds: Math.round((Date.now() - started) / 1000) },
   };
-  const partial = {
-    ...{ version: 1, machine: host, plan, memoryMb, settings, prices: PRICES },
-    bundling: { ...BUNDLING, nodeOptions: FUNCTION_RUNTIME_ENV.NODE_OPTIONS ?? '' },
-    ...{
-      startup: { results: startup },
-      capacity,
-      durations,
-      throughput,
-      cost: costRows(capacity, durations, memoryMb),
-    },
-    ...{ ...(soak ? { soak } : {}), guard, conflicts, seconds: Math.round((Date.now() - started) / 1000) },
-  };
-  results = { ...partial, targets: evaluateTargets(partial) };
-} finally {
-  await dynamo.stop();
 }
+export type Figures = Awaited<ReturnType<typeof measureAll>>;
+export type BenchResults = Figures & { targets: Target[] };
+
+const figures = await measureAll(dynamo).finally(() => dynamo.stop());
+const results: BenchResults = { ...figures, targets: evaluateTargets(figures) };
 
 process.stdout.write(`${renderConsole(results)}\n`);
 if (write) writeOutputs(results, true);

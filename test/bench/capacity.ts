@@ -9,12 +9,13 @@
  * BatchGetItem keys without an item), it applies DynamoDB's pricing rules itself and says so
  * (`modelled`; docs/benchmarks.md, section 2).
  */
-import { type AttributeValue, type DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
 import { keys } from '../../functions/storage/keys.js';
+import { getRaw, queryRaw } from '../robustness/support/storage.js';
 import { events, sessionBody } from './events.js';
 import type { EventSpec, Invoker } from './invoke.js';
 import { PRICES } from './prices.js';
@@ -65,15 +66,11 @@ const READ_OPS = /^(GetItem|Get|Query|Scan|BatchGetItem|BatchGet|TransactGetItem
 const METER = 'benchConsumedCapacity';
 type Input = Record<string, any>;
 
-/** Meters `client`; `inspect` (not metered) reads stored items, to price transactions on their size. */
-function capacityMeter(client: DynamoDBDocumentClient, inspect: DynamoDBClient) {
+/** Meters `client`; stored items are read apart (not metered, from `endpoint`), to price transactions on their size. */
+function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
   let records: Record_[] = [];
   const push = (op: string, kind: 'read' | 'write', units: number, modelled?: string) =>
-    records.push({ op, kind, units, ...(modelled ? { modelled } : {}) });
-  const storedSize = async (TableName: string, key: Input) => {
-    const out = await inspect.send(new GetItemCommand({ TableName, Key: marshall(key), ConsistentRead: true }));
-    return out.Item ? mapSize(out.Item) : 0;
-  };
+    records.push({ op, kind, units, modelled });
   async function onSuccess(op: string, input: Input, output: Input) {
     const reported = [output.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
     let units = sum(reported.map((c) => c?.CapacityUnits ?? 0));
@@ -83,13 +80,9 @@ function capacityMeter(client: DynamoDBDocumentClient, inspect: DynamoDBClient) 
       for (const part of (input.TransactItems ?? []) as Input[]) {
         const [action, spec] = Object.entries(part)[0] ?? [];
         if (!spec) continue;
-        const bytes =
-          action === 'Put'
-            ? itemSize(spec.Item)
-            : spec.Key && spec.TableName
-              ? await storedSize(spec.TableName, spec.Key)
-              : 0;
-        units += 2 * writeUnits(bytes);
+        const stored =
+          action !== 'Put' && spec.Key && (await getRaw(endpoint, spec.TableName, spec.Key.pk, spec.Key.sk));
+        units += 2 * writeUnits(itemSize(action === 'Put' ? spec.Item : stored));
       }
       modelled = 'transactions computed from item sizes (2 units per KB per item)';
     } else if ((op === 'Query' || op === 'Scan') && units === 0) {
@@ -108,8 +101,7 @@ function capacityMeter(client: DynamoDBDocumentClient, inspect: DynamoDBClient) 
   }
   function onFailure(op: string, input: Input, err: Input) {
     if (err.name === 'ConditionalCheckFailedException') {
-      const bytes = err.Item ? mapSize(err.Item) : itemSize(input.Item);
-      push(op, 'write', writeUnits(bytes), 'failed conditional writes billed by item size');
+      push(op, 'write', writeUnits(itemSize(err.Item ?? input.Item)), 'failed conditional writes billed by item size');
     } else if (err.name === 'TransactionCanceledException') {
       const parts = (input.TransactItems ?? []) as Input[];
       const units = sum(parts.map((t) => 2 * writeUnits(itemSize(Object.values(t)[0]?.Item))));
@@ -172,39 +164,30 @@ const ORDER =
   );
 
 /**
- * `client`: the functions' document client (metered while this runs); `inspect`: a client that is not
- * metered, to look at stored items. `warmCreates`: creates before counting, so that every shard is in
+ * `client`: the functions' document client (metered while this runs); stored items are looked at apart
+ * (test/robustness/support/storage.ts, not metered) at `endpoint`. `warmCreates`: creates before counting, so that every shard is in
  * use as in a table that has been running; `creates`: sessions for the create_session figure (they
  * also fill the batch that is released); `readSessions`: more sessions in it, for batch_read_units.
  */
-export async function measureCapacity(ctx: {
-  invoker: Invoker;
-  client: DynamoDBDocumentClient;
-  inspect: DynamoDBClient;
-  tableName: string;
-  warmCreates: number;
-  creates: number;
-  readSessions: number;
-  runId: string;
-  log: (line: string) => void;
-}): Promise<CapacityRow[]> {
-  const { invoker, inspect, tableName } = ctx;
-  const meter = capacityMeter(ctx.client, inspect);
+export async function measureCapacity(
+  ctx: Record<'warmCreates' | 'creates' | 'readSessions', number> &
+    Record<'tableName' | 'runId', string> & {
+      invoker: Invoker;
+      client: DynamoDBDocumentClient;
+      endpoint: string;
+    } & {
+      log: (line: string) => void;
+    },
+): Promise<CapacityRow[]> {
+  const { invoker, endpoint, tableName } = ctx;
+  const meter = capacityMeter(ctx.client, endpoint);
   try {
     const id = (s: string) => `${ctx.runId}-${s}`;
     const rows: CapacityRow[] = [];
     /** The row of `key` (its operation: the key's stem) with the totals since the last take, per call of `calls`. */
-    const add = (
-      key: string,
-      scenario: string,
-      reads: number,
-      writes: number,
-      what: string,
-      counts = {},
-      calls = 1,
-    ) => {
+    const add = (key: string, scenario: string, floor: Floor, counts = {}, calls = 1) => {
       const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
-      rows.push(row(key, operation, scenario, meter.take(calls), [reads, writes, what], counts));
+      rows.push(row(key, operation, scenario, meter.take(calls), floor, counts));
     };
     const post = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
     const get = (path: string, query: Record<string, string>): EventSpec => ({ method: 'GET', path, query });
@@ -214,19 +197,10 @@ export async function measureCapacity(ctx: {
     const batchSessions = (query: Record<string, string>) =>
       invoker.expect('get_batch_sessions', get('/internal/batch/sessions', query));
     /** Sizes (DynamoDB's rules) of the items of a session's partition whose sort key begins with `prefix`. */
-    const partitionSizes = async (sessionId: string, prefix = ''): Promise<number[]> => {
-      const sizes: number[] = [];
-      const values = { ':pk': { S: keys.sessionPartition(sessionId) }, ...(prefix ? { ':p': { S: prefix } } : {}) };
-      const condition = prefix ? 'pk = :pk AND begins_with(sk, :p)' : 'pk = :pk';
-      let start: Record<string, any> | undefined;
-      do {
-        const input = { TableName: tableName, KeyConditionExpression: condition, ExpressionAttributeValues: values };
-        const out = await inspect.send(new QueryCommand({ ...input, ExclusiveStartKey: start }));
-        sizes.push(...(out.Items ?? []).map(mapSize));
-        start = out.LastEvaluatedKey;
-      } while (start);
-      return sizes;
-    };
+    const partitionSizes = async (sessionId: string, prefix = '') =>
+      (await queryRaw(endpoint, tableName, keys.sessionPartition(sessionId)))
+        .filter((item) => item.sk.startsWith(prefix))
+        .map(itemSize);
     const partitionSize = async (sessionId: string) => sum(await partitionSizes(sessionId));
     const sessionSize = async (sessionId: string) => (await partitionSizes(sessionId, 'SESSION'))[0]!;
 
@@ -235,10 +209,8 @@ export async function measureCapacity(ctx: {
     // At least `warmCreates`, and on until every shard is in use (bounded).
     const created: string[] = [];
     const shards = config().batchShards;
-    const inUse = async (shard: number) => {
-      const input = { TableName: tableName, Key: marshall(keys.shard(shard)), ConsistentRead: true };
-      return (await inspect.send(new GetItemCommand(input))).Item?.batchId !== undefined;
-    };
+    const inUse = async (shard: number) =>
+      (await getRaw(endpoint, tableName, keys.shard(shard).pk, keys.shard(shard).sk))?.batchId !== undefined;
     const allInUse = async () => (await Promise.all([...Array(shards).keys()].map(inUse))).every(Boolean);
     const createAll = async (prefix: string, n: number, more = async (_i: number) => false) => {
       for (let i = 0; i < n || (i < 2_000 && (await more(i))); i++) {
@@ -254,24 +226,17 @@ export async function measureCapacity(ctx: {
     // per shard, so the occasional reservation is spread over the creates it serves).
     await createAll('s', ctx.creates);
     const size = await sessionSize(created.at(-1)!);
-    const what = `one PutItem of the session item (${size} B)`;
+    const scenario = `new session (mean of ${ctx.creates}, after ${warmed} creates)`;
     add(
       'create_session',
-      `new session (mean of ${ctx.creates}, after ${warmed} creates)`,
-      0,
-      writeUnits(size),
-      what,
+      scenario,
+      [0, writeUnits(size), `one PutItem of the session item (${size} B)`],
       {},
       ctx.creates,
     );
     await create(created.at(-1)!); // a retry of the same create (same content): answered created=false
-    add(
-      'create_session_retry',
-      'the same create again (a retry)',
-      readUnits(size),
-      0,
-      'one strongly consistent read of the session item',
-    );
+    const retryFloor = 'one strongly consistent read of the session item';
+    add('create_session_retry', 'the same create again (a retry)', [readUnits(size), 0, retryFloor]);
 
     // More sessions, so that the released batch holds as many sessions per shard as a small real batch
     // (its fixed cost, a members Query per shard and a batch read per page, is spread as in production).
@@ -282,32 +247,21 @@ export async function measureCapacity(ctx: {
     meter.reset();
     const releaseBody = post('/internal/batch/release', { release_id: id('release') });
     const release = await invoker.expect('release_batch', releaseBody);
-    const releaseScenario = `batch of ${release.body.session_count} sessions, ${shards} shards`;
-    add(
-      'release_batch',
-      releaseScenario,
-      0,
-      1,
-      'one conditional write that marks the batch released under the release id',
-    );
+    const releaseFloor = 'one conditional write that marks the batch released under the release id';
+    add('release_batch', `batch of ${release.body.session_count} sessions, ${shards} shards`, [0, 1, releaseFloor]);
     await invoker.expect('release_batch', releaseBody);
-    add(
-      'release_batch_repeat',
-      'the same release_id again',
-      1,
-      0,
-      'one strongly consistent read of the release record',
-    );
+    const repeatFloor = 'one strongly consistent read of the release record';
+    add('release_batch_repeat', 'the same release_id again', [1, 0, repeatFloor]);
 
     const batchId = release.body.batch_id as string;
     const page = (await batchSessions({ batch_id: batchId, limit: '10' })).body.sessions as { session_id: string }[];
     let pageFloor = 1; // the membership of the page: one Query of at most 4 KB of small items
     for (const s of page) pageFloor += readUnits(await partitionSize(s.session_id));
     const pageWhat = "one Query for the page's members, then one Query per session partition";
-    add('get_batch_sessions', `one page: ${page.length} sessions with 10 events each`, pageFloor, 0, pageWhat);
+    add('get_batch_sessions', `one page: ${page.length} sessions with 10 events each`, [pageFloor, 0, pageWhat]);
 
     await invoker.expect('get_batch', get('/internal/batch', { batch_id: batchId }));
-    add('get_batch', 'a released batch', 1, 0, 'one strongly consistent read of the batch item');
+    add('get_batch', 'a released batch', [1, 0, 'one strongly consistent read of the batch item']);
 
     // The whole released batch read as a training job does: strongly consistent, every session with its
     // events (batch_read_units), pages of 1,000 as a bulk reader asks.
@@ -321,7 +275,7 @@ export async function measureCapacity(ctx: {
     const readSizes = await mapLimited(readIds, 16, partitionSize);
     const readScenario = `the whole released batch: ${readIds.length} sessions (10 events each, at most ${Math.max(...readSizes)} B), pages of 1,000, strongly consistent`;
     const readWhat = 'one strongly consistent Query per session partition (the session and its events)';
-    add('batch_read', readScenario, sum(readSizes.map(readUnits)), 0, readWhat, { sessions: readIds.length });
+    add('batch_read', readScenario, [sum(readSizes.map(readUnits)), 0, readWhat], { sessions: readIds.length });
 
     // get_session with 10 events.
     const getId = id('get');
@@ -331,7 +285,7 @@ export async function measureCapacity(ctx: {
     await invoker.expect('get_session', get('/session', { session_id: getId }));
     const getSizes = await partitionSizes(getId);
     const getWhat = `one strongly consistent Query of the session's partition (${getSizes.length} items, ${sum(getSizes)} B)`;
-    add('get_session', 'session with 10 events', readUnits(sum(getSizes)), 0, getWhat);
+    add('get_session', 'session with 10 events', [readUnits(sum(getSizes)), 0, getWhat]);
 
     // push_events: 1, 10, 100 and 1,000 new events, then the 100 again (a duplicate push).
     const pushId = id('push');
@@ -342,7 +296,7 @@ export async function measureCapacity(ctx: {
       if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
       const sizes = await partitionSizes(pushId, `EVENT#p${n}-`);
       const what = `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`;
-      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, 0, sum(sizes.map(writeUnits)), what, {
+      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, [0, sum(sizes.map(writeUnits)), what], {
         accepted: n,
       });
     }
@@ -350,13 +304,13 @@ export async function measureCapacity(ctx: {
     if (dup.body.duplicates !== 100) throw new Error(`duplicate push reported ${dup.body.duplicates} duplicates`);
     const dupSize = sum(await partitionSizes(pushId, 'EVENT#p100-'));
     const dupWhat = `reading the 100 stored events back (one Query, ${dupSize} B)`;
-    add('push_events_duplicate', 'the 100 events again (all duplicates)', readUnits(dupSize), 0, dupWhat, {
+    add('push_events_duplicate', 'the 100 events again (all duplicates)', [readUnits(dupSize), 0, dupWhat], {
       accepted: 0,
     });
 
     await invoker.expect('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
     const marked = writeUnits(await sessionSize(getId));
-    add('mark_session_irrelevant', 'existing session', 0, marked, 'one UpdateItem of the session item');
+    add('mark_session_irrelevant', 'existing session', [0, marked, 'one UpdateItem of the session item']);
     return rows.sort((x, y) => ORDER.indexOf(x.key) - ORDER.indexOf(y.key));
   } finally {
     meter.detach();

@@ -30,11 +30,8 @@ const reset = () => (resetConfig(), setDocumentClient(undefined), resetAllocatio
 
 const production = async () => {
   await createSession({ sessionId: randomUUID(), content: content() }); // registry and shard exist before timing
-  return () =>
-    createSession({ sessionId: randomUUID(), content: content() }).then(
-      () => true,
-      () => false,
-    );
+  const ok = () => true;
+  return () => createSession({ sessionId: randomUUID(), content: content() }).then(ok, () => false);
 };
 
 async function previousDesign() {
@@ -44,22 +41,11 @@ async function previousDesign() {
   return async () => {
     const now = Date.now();
     const number = sessionNumber(0, ++sequence); // blocks of numbers cost nothing in the comparison
-    const placed = { isIrrelevant: false, batchId, sessionNumber: number };
-    const record = {
-      sessionId: randomUUID(),
-      content: content(),
-      createdAt: now,
-      createdAtAuto: true,
-      receivedAt: now,
-      ...placed,
-    };
-    const member = { ...keys.member(batchId, 0, number), sessionId: record.sessionId, sessionNumber: number };
-    const counter = {
-      TableName,
-      Key: keys.shard(0),
-      UpdateExpression: 'ADD sessionCount :one',
-      ConditionExpression: 'batchId = :b',
-    };
+    const [sessionId, placed] = [randomUUID(), { isIrrelevant: false, batchId, sessionNumber: number }];
+    const record = { sessionId, content: content(), createdAt: now, createdAtAuto: true, receivedAt: now, ...placed };
+    const member = { ...keys.member(batchId, 0, number), sessionId, sessionNumber: number };
+    const [Key, UpdateExpression, ConditionExpression] = [keys.shard(0), 'ADD sessionCount :one', 'batchId = :b'];
+    const counter = { TableName, Key, UpdateExpression, ConditionExpression };
     const TransactItems = [
       { Put: { TableName, Item: sessionItem(record), ConditionExpression: 'attribute_not_exists(pk)' } },
       { Put: { TableName, Item: member } },
@@ -94,12 +80,8 @@ export async function measureCreateConflicts(
     const tableName = `conflicts-${randomUUID()}`;
     await ensureTable(dynamoEndpoint, tableName);
     const credentials = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
-    Object.assign(process.env, {
-      ...credentials,
-      TABLE_NAME: tableName,
-      DYNAMODB_ENDPOINT: proxy.url,
-      CLICKSTREAM_BATCH_SHARDS: '1',
-    });
+    const env = { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: proxy.url, CLICKSTREAM_BATCH_SHARDS: '1' };
+    Object.assign(process.env, { ...credentials, ...env });
     reset();
     const [before, create] = [refused(), await design()];
     const loop = await closedLoop(creators, Number.MAX_SAFE_INTEGER, runSeconds * 1000, async () => {
@@ -115,14 +97,8 @@ export async function measureCreateConflicts(
     for (const warm of [previousDesign, production]) await run(warm, warmSeconds);
     const previous = await run(previousDesign);
     const design = await run(production);
-    return {
-      holdMs,
-      creators,
-      seconds,
-      design,
-      previous,
-      ratio: design.perSecond / Math.max(previous.perSecond, 1e-9),
-    };
+    const ratio = design.perSecond / Math.max(previous.perSecond, 1e-9);
+    return { holdMs, creators, seconds, design, previous, ratio };
   } finally {
     await proxy.close();
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

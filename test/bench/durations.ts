@@ -12,22 +12,11 @@ export type DurationRow = Awaited<ReturnType<typeof measureDurations>>[number];
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** `count` invocations per scenario (fewer for the large pushes), each scenario bounded by `maxMsPerScenario`. */
-export async function measureDurations(o: {
-  invoker: Invoker;
-  memoryMb: number;
-  runId: string;
-  count: number;
-  maxMsPerScenario: number;
-}) {
+export async function measureDurations(
+  o: Record<'memoryMb' | 'count' | 'maxMsPerScenario', number> & { invoker: Invoker; runId: string },
+) {
   const stretch = 1 / lambdaCpuShare(o.memoryMb);
-  /** `items`: events per request (push_events), 1 for create_session. */
-  const run = async (
-    key: string,
-    scenario: string,
-    items: number,
-    count: number,
-    call: (i: number) => Promise<Invocation>,
-  ) => {
+  const run = async (key: string, scenario: string, count: number, call: (i: number) => Promise<Invocation>) => {
     // Two untimed calls first: the first call of a handler in a process is a cold start, measured apart.
     await call(-1);
     await call(-2);
@@ -36,7 +25,7 @@ export async function measureDurations(o: {
     for (let i = 0; i < count && performance.now() < deadline; i++) samples.push(await call(i));
     const [ms, lambda] = [samples.map((s) => s.ms), samples.map((s) => s.ms + s.cpuMs * (stretch - 1))];
     return {
-      ...{ key, operation: key.replace(/_\d+$/, ''), scenario, items, count: samples.length },
+      ...{ key, operation: key.replace(/_\d+$/, ''), scenario, count: samples.length },
       ...{ p50Ms: round(median(ms)), p99Ms: round(quantile(ms, 0.99)), meanMs: round(mean(ms)) },
       cpuMeanMs: round(mean(samples.map((s) => s.cpuMs))),
       /** Estimated Lambda duration at the configured memory size, and billed (each call rounded up to 1 ms), means. */
@@ -47,7 +36,7 @@ export async function measureDurations(o: {
   const sid = (s: string) => `${o.runId}-d-${s}`;
   const create = (id: string) =>
     o.invoker.expect('create_session', { method: 'POST', path: '/session', body: sessionBody(id) });
-  const rows = [await run('create_session', 'new session', 1, o.count, (i) => create(sid(`c${i}`)))];
+  const rows = [await run('create_session', 'new session', o.count, (i) => create(sid(`c${i}`)))];
   for (const n of [1, 10, 100, 1000]) {
     const count = Math.max(5, Math.round(o.count / Math.sqrt(Math.max(1, n / 10))));
     const push = async (i: number) => {
@@ -58,7 +47,7 @@ export async function measureDurations(o: {
       if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
       return r;
     };
-    rows.push(await run(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, n, count, push));
+    rows.push(await run(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, count, push));
   }
   return rows;
 }

@@ -27,15 +27,8 @@ export async function closedLoop(
   maxMs: number,
   call: (i: number) => Promise<number>,
 ) {
-  const seg = {
-    latencies: [] as number[],
-    items: 0,
-    requests: 0,
-    errors: 0,
-    elapsedMs: 0,
-    firstError: undefined as string | undefined,
-  };
-  let next = 0;
+  const seg = { latencies: [] as number[], items: 0, requests: 0, errors: 0 };
+  let [next, firstError] = [0, undefined as string | undefined];
   const started = performance.now();
   const worker = async () => {
     for (let i = next++; i < maxRequests && performance.now() < started + maxMs; i = next++) {
@@ -46,14 +39,13 @@ export async function closedLoop(
         seg.latencies.push(performance.now() - t0);
       } catch (err) {
         seg.errors++;
-        seg.firstError ??= String((err as Error)?.message ?? err);
+        firstError ??= String((err as Error)?.message ?? err);
       }
       seg.requests++;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  seg.elapsedMs = performance.now() - started;
-  return seg;
+  return { ...seg, elapsedMs: performance.now() - started, firstError };
 }
 
 /** `sessions`: the sessions the pushes go to, one per worker (as on the API side). */
@@ -82,15 +74,12 @@ export async function floorWorkload(o: FloorOptions) {
         const content = { object_id: e.object_id, event_type: e.event_type, meta: e.meta };
         return eventItem({ sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now });
       });
+      const condition = {
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      } as const;
       const put = (Item: Record<string, unknown>) =>
-        doc.send(
-          new PutCommand({
-            TableName: o.tableName,
-            Item,
-            ConditionExpression: 'attribute_not_exists(pk)',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
+        doc.send(new PutCommand({ TableName: o.tableName, Item, ...condition }));
       await mapLimited(items, PUT_CONCURRENCY, put);
       return EVENTS_PER_REQUEST;
     },
@@ -115,14 +104,13 @@ export async function floorWorkload(o: FloorOptions) {
       const readPartition = async (m: Record<string, unknown>) => {
         const values = { ':pk': keys.sessionPartition(m.sessionId as string) };
         let start: Record<string, unknown> | undefined;
-        do {
-          const input = {
-            TableName: batch.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: values,
-          };
-          start = (await query({ ...input, ScanIndexForward: false, ExclusiveStartKey: start })).LastEvaluatedKey;
-        } while (start);
+        const input = {
+          TableName: batch.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: values,
+        };
+        do start = (await query({ ...input, ScanIndexForward: false, ExclusiveStartKey: start })).LastEvaluatedKey;
+        while (start);
       };
       return async () => {
         for (let empty = 0; empty <= batch.shards; empty++) {

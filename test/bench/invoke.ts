@@ -4,21 +4,17 @@
  * (its logs and EMF metrics, which CloudWatch Logs ingests). The environment must be set before the
  * first call: the handlers read it when they are loaded.
  */
-import { apiGatewayEvent, lambdaContext } from '../../lib/local/lambda-events.js';
+import { lambdaContext } from '../../lib/local/lambda-events.js';
 import { loadHandler } from '../../lib/local/server.js';
-import { BASE_PATH, fallbackRoute, routes } from '../../lib/routes.js';
+import { fallbackRoute, routes } from '../../lib/routes.js';
+import { httpEvent } from '../support/events.js';
 
 /** `path`: below the API's base path, e.g. `/session/events`. */
 export type EventSpec = { method: 'GET' | 'POST'; path: string; query?: Record<string, string>; body?: unknown };
 
-/** The event API Gateway sends for a JSON request below the base path. */
-export function benchEvent({ method, path, query, body }: EventSpec) {
-  const search = new URLSearchParams(query ?? {}).toString();
-  const json = body === undefined ? {} : { 'content-type': 'application/json' };
-  const headers = { host: '127.0.0.1', 'user-agent': 'clickstream-bench', ...json };
-  const url = `${BASE_PATH}${path}${search ? `?${search}` : ''}`;
-  return apiGatewayEvent({ method, url, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-}
+/** The event API Gateway sends for a JSON request below the base path (the tests' builder). */
+export const benchEvent = (spec: EventSpec) =>
+  httpEvent({ ...spec, headers: { host: '127.0.0.1', 'user-agent': 'clickstream-bench' } });
 
 export type Invocation = Awaited<ReturnType<Invoker['invoke']>>;
 

@@ -4,6 +4,7 @@
  * `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (and README.md between its
  * `<!-- bench:start -->` and `<!-- bench:end -->`).
  */
+import type { BenchResults } from '../../bin/bench.js';
 import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
 import type { ConflictFigures } from './create-conflicts.js';
@@ -12,29 +13,9 @@ import type { GuardResult } from './guard.js';
 import type { Machine } from './machine.js';
 import type { PRICES } from './prices.js';
 import type { StartupResult } from './startup.js';
-import { fmt, fmtRatio, kb, mdTable, textTable, usd } from './stats.js';
+import { fmt, fmtRatio, kb, mdTable, round, textTable, usd } from './stats.js';
 import type { Target } from './targets.js';
 import type { ThroughputResult } from './throughput.js';
-
-export interface BenchResults {
-  version: number;
-  machine: Machine;
-  plan: Record<string, unknown>;
-  memoryMb: number;
-  settings: { batchShards: number; blockSize: number; putConcurrency: number; memoryMb: number };
-  prices: typeof PRICES;
-  bundling: Record<string, unknown>;
-  startup: { results: StartupResult[] };
-  capacity: CapacityRow[];
-  durations: DurationRow[];
-  throughput: ThroughputResult;
-  cost: CostRow[];
-  soak?: Record<string, unknown>;
-  guard: GuardResult;
-  conflicts?: ConflictFigures;
-  seconds: number;
-  targets: Target[];
-}
 
 type Align = 'l' | 'r';
 type Table = [header: string[], rows: string[][], align: Align[]];
@@ -143,7 +124,7 @@ const durationTable = (rows: DurationRow[], memoryMb: number) =>
     ['log bytes', (d) => String(d.logBytes)],
   );
 
-const guardTable = (g: GuardResult) =>
+export const guardTable = (g: GuardResult) =>
   table(
     g.rows,
     ['body', (r) => r.shape],
@@ -177,18 +158,10 @@ const targetsTable = (targets: Target[], missed = '**missed**') =>
   );
 
 /** Flattens the soak's figures into rows. */
-function flatten(value: unknown, prefix = ''): string[][] {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const text =
-      typeof value === 'number'
-        ? String(Math.round(value * 1000) / 1000)
-        : Array.isArray(value)
-          ? JSON.stringify(value)
-          : String(value);
-    return [[prefix || 'value', text]];
-  }
-  return Object.entries(value).flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
-}
+const flatten = (v: unknown, prefix = ''): string[][] =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.entries(v).flatMap(([k, x]) => flatten(x, prefix ? `${prefix}.${k}` : k))
+    : [[prefix, typeof v === 'number' ? String(round(v, 3)) : typeof v === 'string' ? v : JSON.stringify(v)]];
 
 export function renderConsole(r: BenchResults): string {
   const parts: [string, Table][] = [
@@ -260,11 +233,4 @@ export function renderSummary(r: BenchResults): string {
       ),
     ),
   ].join('\n');
-}
-
-/** Replaces what sits between `start` and `end` (markers kept); the text unchanged where a pair is missing. */
-export function replaceBetween(text: string, start: string, end: string, content: string): string {
-  const i = text.indexOf(start);
-  const j = text.indexOf(end, i + start.length);
-  return i >= 0 && j > i ? `${text.slice(0, i + start.length)}\n${content}\n${text.slice(j)}` : text;
 }

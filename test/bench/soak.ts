@@ -38,55 +38,42 @@ const freshEvent = (eventId: string) => ({
   ...maybe(0.3, () => ({ meta: { position: int(1, 20), note: 'x'.repeat(int(0, 200)) } })),
 });
 
-export async function runSoak(o: {
-  origin: string;
-  durationMs: number;
-  concurrency?: number;
-  log: (line: string) => void;
-}) {
+export async function runSoak(o: { origin: string; durationMs: number; log: (line: string) => void }) {
   if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(o.origin))
     throw new Error(`the soak talks to the loopback interface only, not to ${o.origin}`);
-  const [concurrency, runId, started, ledger] = [
-    o.concurrency ?? 8,
-    randomUUID().slice(0, 8),
-    Date.now(),
-    new Ledger(),
-  ];
-  const c = { requests: 0, retries: 0, serverErrors: 0, networkErrors: 0, unexpectedStatus: 0, ledgerMismatches: 0 };
-  const done = { creates: 0, pushes: 0, marks: 0 };
-  const v = { releases: 0, emptyReleases: 0, releaseMismatches: 0, liveLost: 0, liveDuplicated: 0 };
-  const read = { sessionsChecked: 0, eventsChecked: 0, batchesChecked: 0, batchSessionsChecked: 0 };
-  const b = { membershipChanged: 0, countMismatches: 0, foreignSessions: 0, homeless: 0, inTwoBatches: 0 };
-  const statuses: Record<string, Record<number, number>> = {};
-  const problems: string[] = [];
-  const problem = (line: string) => void (problems.length < 50 && problems.push(line));
+  const [concurrency, runId, started, ledger] = [8, randomUUID().slice(0, 8), Date.now(), new Ledger()];
+  /** What was done and read back; `failures`: each kind of failure (all must stay 0), with the first problems. */
+  const n: Record<string, number> = { requests: 0, retries: 0, creates: 0, pushes: 0, marks: 0, releases: 0 };
+  const failures: Record<string, number> = {};
+  const [statuses, problems] = [{} as Record<string, Record<number, number>>, [] as string[]];
+  const fail = (kind: string, line: string) => {
+    failures[kind] = (failures[kind] ?? 0) + 1;
+    if (problems.length < 50) problems.push(`${kind}: ${line.slice(0, 300)}`);
+  };
+  const count = (key: string, by = 1) => void (n[key] = (n[key] ?? 0) + by);
   /** Runs one of the ledger's checks; a failed one is a problem, not the end of the run. */
   const check = (fn: () => void) => {
     try {
       fn();
     } catch (err) {
-      c.ledgerMismatches++;
-      problem((err as Error).message.slice(0, 300));
+      fail('ledgerMismatches', (err as Error).message);
     }
   };
 
   /** One request; 503 and network failures are retried (the contract makes that safe), up to 8 times. */
   async function call(op: string, r: RawRequest, ...ok: number[]): Promise<Answer> {
     for (let attempt = 1; ; attempt++) {
-      c.requests++;
-      const a = await viaHttp(o.origin, r).catch(
-        (err: Error) => (c.networkErrors++, problem(`${op}: ${err.message}`), undefined),
-      );
+      count('requests');
+      const a = await viaHttp(o.origin, r).catch((err: Error) => void fail('networkErrors', `${op}: ${err.message}`));
       if (a) (statuses[op] ??= {})[a.status] = (statuses[op]![a.status] ?? 0) + 1;
-      if (a && a.status >= 500) (c.serverErrors++, problem(`${op}: ${a.status} ${a.text.slice(0, 200)}`));
+      if (a && a.status >= 500) fail('serverErrors', `${op}: ${a.status} ${a.text}`);
       if ((a && a.status !== 503) || attempt >= 8) {
         const answer = a ?? { status: 0, headers: {}, text: '', json: undefined };
         if (ok.length > 0 && !ok.includes(answer.status))
-          (c.unexpectedStatus++,
-            problem(`${op}: expected ${ok.join('/')}, got ${answer.status} ${answer.text.slice(0, 200)}`));
+          fail('unexpectedStatus', `${op}: expected ${ok.join('/')}, got ${answer.status} ${answer.text}`);
         return answer;
       }
-      c.retries++;
+      count('retries');
       await sleep(50 * attempt);
     }
   }
@@ -95,31 +82,26 @@ export async function runSoak(o: {
     call('get_session', get('/session', { session_id: id, events_limit: 10_000 }), 200);
 
   /** Every session of a released batch (all events, irrelevant ones included), paging on last_number. */
-  async function batchSessions(batchId: string, eventsLimit: number): Promise<Record<string, any>[] | undefined> {
+  async function batchSessions(batch_id: string, events_limit: number): Promise<Record<string, any>[] | undefined> {
     const all: Record<string, any>[] = [];
-    for (let after = 0; ;) {
-      const q = {
-        batch_id: batchId,
-        after_number: after,
-        limit: 1000,
-        events_limit: eventsLimit,
-        include_irrelevant: true,
-      };
+    for (let after_number = 0; ;) {
+      const q = { batch_id, after_number, limit: 1000, events_limit, include_irrelevant: true };
       const a = await call('get_batch_sessions', get('/internal/batch/sessions', q), 200);
       if (a.status !== 200) return undefined;
       if (json(a).last_number === null) return all;
       all.push(...json(a).sessions);
-      after = json(a).last_number;
+      after_number = json(a).last_number;
     }
   }
 
   const ids: string[] = [];
-  const sent = new Map<string, { body: Record<string, unknown>; events: Record<string, unknown>[] }>(); // as sent and accepted
+  const sent = new Map<string, { body: Record<string, unknown>; events: Record<string, unknown>[] }>(); // as accepted
   const create = async (w: number, k: number) => {
     const body = sessionBody(`soak-${runId}-w${w}-s${k}`);
     const a = await call('create_session', post('/session', body), 200);
     check(() => ledger.onCreate(body, a, 'create_session'));
-    if (a.status === 200) (ids.push(body.session_id), sent.set(body.session_id, { body, events: [] }), done.creates++);
+    if (a.status === 200)
+      (ids.push(body.session_id), sent.set(body.session_id, { body, events: [] }), count('creates'));
   };
   /** The same create again (created: false), or other content under the same id (409). */
   const createAgain = async () => {
@@ -127,14 +109,14 @@ export async function runSoak(o: {
     const a = await call('create_session', post('/session', body), 200, 409);
     check(() => ledger.onCreate(body, a, 'create_session again'));
   };
-  const push = async (w: number, n: { next: number }) => {
+  const push = async (w: number, next: { e: number }) => {
     const id = pick(ids);
-    const fresh = Array.from({ length: int(1, 30) }, () => freshEvent(`w${w}-e${n.next++}`));
+    const fresh = Array.from({ length: int(1, 30) }, () => freshEvent(`w${w}-e${next.e++}`));
     // Duplicates: events this worker had accepted for this session before, and a repeat inside the request.
     const mine = sent.get(id)!.events.filter((e) => (e.event_id as string).startsWith(`w${w}-`));
     const events = [
       ...fresh,
-      ...Array.from({ length: mine.length > 0 ? int(0, Math.min(10, mine.length)) : 0 }, () => pick(mine)),
+      ...Array.from({ length: mine.length && int(0, Math.min(10, mine.length)) }, () => pick(mine)),
     ];
     if (chance(0.3)) events.push(fresh[0]!);
     events.sort(() => Math.random() - 0.5);
@@ -144,22 +126,23 @@ export async function runSoak(o: {
     json(a)?.results?.forEach(
       (r: { status: string }, i: number) => r.status === 'accepted' && sent.get(id)!.events.push(events[i]!),
     );
-    done.pushes++;
+    count('pushes');
   };
   const mark = async () => {
     const body = { session_id: pick(ids) };
     const a = await call('mark_session_irrelevant', post('/session/irrelevant', body), 200);
     check(() => ledger.onMark(body, a, 'mark_session_irrelevant'));
-    done.marks++;
+    count('marks');
   };
   /** A live read: no event twice, none of those accepted before the read began missing. */
   const liveRead = async () => {
     const id = pick(ids);
     const before = [...ledger.sessions.get(id)!.events.keys()];
     const a = await readSession(id);
-    const got = new Set((json(a)?.events ?? []).map((e: { event_id: string }) => e.event_id));
-    if (got.size !== (json(a)?.events ?? []).length) v.liveDuplicated++;
-    if (a.status === 200 && !json(a).events_truncated) v.liveLost += before.filter((e) => !got.has(e)).length;
+    const got = (json(a)?.events ?? []).map((e: { event_id: string }) => e.event_id) as string[];
+    if (new Set(got).size !== got.length) fail('liveDuplicated', `get_session ${id}`);
+    const lost = a.status === 200 && !json(a).events_truncated ? before.filter((e) => !got.includes(e)) : [];
+    if (lost.length > 0) fail('liveLost', `get_session ${id}: ${lost.join(', ')}`);
   };
   let [releaseSeq, lastRelease] = [0, Date.now()];
   /** A new release_id sent twice at once (one release, the same answer twice), its members read at once. */
@@ -169,37 +152,35 @@ export async function runSoak(o: {
     const r = post('/internal/batch/release', { release_id: releaseId });
     const [a, twin] = await Promise.all([call('release_batch', r, 200, 404), call('release_batch', r, 200, 404)]);
     if (a.status !== twin.status || !sameJson(a.json, twin.json))
-      (v.releaseMismatches++, problem(`release ${releaseId} twice at once: ${a.text} / ${twin.text}`));
-    if (a.status === 404) return void v.emptyReleases++;
+      fail('releaseMismatches', `release ${releaseId} twice at once: ${a.text} / ${twin.text}`);
+    if (a.status === 404) return count('emptyReleases');
     const batchId = json(a).batch_id as string;
-    if (ledger.released.has(batchId)) (v.releaseMismatches++, problem(`batch ${batchId} released twice`));
+    if (ledger.released.has(batchId)) fail('releaseMismatches', `batch ${batchId} released twice`);
     const members = await batchSessions(batchId, 1);
     if (!members) return;
     if (members.length !== json(a).session_count)
-      (b.countMismatches++,
-        problem(`release ${releaseId}: ${members.length} members, answered ${json(a).session_count}`));
+      fail('countMismatches', `release ${releaseId}: ${members.length} members, answered ${json(a).session_count}`);
     ledger.releases.set(releaseId, json(a));
     ledger.released.set(batchId, new Set(members.map((s) => s.session_id as string)));
-    v.releases++;
+    count('releases');
   };
   const repeatRelease = async () => {
     const [releaseId, answer] = pick([...ledger.releases]);
     const a = await call('release_batch', post('/internal/batch/release', { release_id: releaseId }), 200);
-    if (!sameJson(a.json, answer))
-      (v.releaseMismatches++, problem(`release ${releaseId} repeated: ${a.text.slice(0, 200)}`));
+    if (!sameJson(a.json, answer)) fail('releaseMismatches', `release ${releaseId} repeated: ${a.text}`);
   };
 
   // Load.
   o.log(`soak ${runId}: ${concurrency} clients for ${Math.round(o.durationMs / 1000)} s against ${o.origin}`);
   const releaseEveryMs = Math.max(2_000, Math.min(15_000, o.durationMs / 12));
   const worker = async (w: number) => {
-    const n = { next: 0 };
-    for (let k = 0; Date.now() < started + o.durationMs && c.requests < 2_000_000;) {
+    const next = { e: 0 };
+    for (let k = 0; Date.now() < started + o.durationMs && n.requests! < 2_000_000;) {
       const dice = Math.random();
       if (w === 0 && Date.now() - lastRelease > releaseEveryMs) await release(w);
       else if (dice < 0.22 || ids.length < concurrency) await create(w, k++);
       else if (dice < 0.27) await createAgain();
-      else if (dice < 0.67) await push(w, n);
+      else if (dice < 0.67) await push(w, next);
       else if (dice < 0.7) await mark();
       else if (dice < 0.88) await liveRead();
       else if (dice < 0.95 && ledger.releases.size > 0) await repeatRelease();
@@ -208,7 +189,7 @@ export async function runSoak(o: {
     }
   };
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
-  const [loadMs, loadRequests] = [Date.now() - started, c.requests];
+  const [loadMs, loadRequests] = [Date.now() - started, n.requests!];
   o.log(`soak ${runId}: load done (${loadRequests} requests); reading everything back`);
 
   // Read-back: every session whole, as the ledger holds it.
@@ -219,56 +200,38 @@ export async function runSoak(o: {
       if (a.status !== 200) return;
       check(() => ledger.expectSession(id, json(a), `read-back ${id}`, true));
       batchOf.set(id, json(a).batch_id);
-      read.sessionsChecked++;
-      read.eventsChecked += json(a).events.length;
+      count('sessionsChecked');
+      count('eventsChecked', json(a).events.length);
     };
     await Promise.all(ids.slice(i, i + concurrency).map(readBack));
   }
-  // Read-back: every released batch, its members unchanged.
+  // Read-back: every released batch, its members unchanged; every session in exactly one batch.
   const homes = new Map<string, number>();
   for (const [batchId, members] of ledger.released) {
     const all = await batchSessions(batchId, 10_000);
     if (!all) continue;
-    read.batchesChecked++;
+    count('batchesChecked');
     if (!sameJson(all.map((s) => s.session_id).sort(), [...members].sort()))
-      (b.membershipChanged++, problem(`batch ${batchId}: membership changed after its release`));
-    for (const s of all) {
-      if (!ledger.sessions.has(s.session_id)) {
-        b.foreignSessions++;
-        continue;
-      }
+      fail('membershipChanged', `batch ${batchId}: membership changed after its release`);
+    for (const s of all.filter((s) => ledger.sessions.has(s.session_id))) {
       homes.set(s.session_id, (homes.get(s.session_id) ?? 0) + 1);
-      if (batchOf.get(s.session_id) !== batchId) b.inTwoBatches++;
+      if (batchOf.get(s.session_id) !== batchId) fail('inTwoBatches', `session ${s.session_id}: not in ${batchId}`);
       check(() => ledger.expectSession(s.session_id, s, `batch ${batchId}`, true));
-      read.batchSessionsChecked++;
+      count('batchSessionsChecked');
     }
   }
   const collecting = await call('get_batch', get('/internal/batch'), 200, 404);
   for (const id of ids) {
-    if ((homes.get(id) ?? 0) > 1) b.inTwoBatches++;
+    if ((homes.get(id) ?? 0) > 1) fail('inTwoBatches', `session ${id}: in ${homes.get(id)} released batches`);
     if (!homes.has(id) && batchOf.get(id) !== json(collecting)?.batch_id)
-      (b.homeless++, problem(`session ${id}: in no released batch, not in the collecting one`));
+      fail('homeless', `session ${id}: in no released batch, not in the collecting one`);
   }
 
-  const { requests, retries, ...failures } = c;
-  const { releases, emptyReleases, ...wrong } = v;
-  const { foreignSessions, ...misplaced } = b;
-  const ok = [failures, wrong, misplaced].flatMap(Object.values).every((n) => n === 0);
-  const summary = `${read.sessionsChecked} sessions, ${read.eventsChecked} events, ${read.batchesChecked} released batches read back`;
-  o.log(`soak ${runId}: ${ok ? 'OK' : 'FAILED'}: ${summary}; 5xx ${c.serverErrors}`);
-  return {
-    ...{
-      ok,
-      runId,
-      concurrency,
-      durationMs: o.durationMs,
-      loadMs,
-      totalMs: Date.now() - started,
-      requests,
-      loadRequests,
-    },
-    loadRequestsPerSecond: Math.round(loadRequests / Math.max(1, loadMs / 1000)),
-    ...{ statuses, load: { ...c, ...done }, verification: { ...v, ...read, ...b }, problems },
-    itemsChecked: read.sessionsChecked + read.eventsChecked + read.batchSessionsChecked,
-  };
+  const ok = Object.keys(failures).length === 0;
+  const summary = `${n.sessionsChecked} sessions, ${n.eventsChecked} events, ${n.batchesChecked} released batches read back`;
+  o.log(`soak ${runId}: ${ok ? 'OK' : 'FAILED'}: ${summary}; 5xx ${failures.serverErrors ?? 0}`);
+  const loadRequestsPerSecond = Math.round(loadRequests / Math.max(1, loadMs / 1000));
+  const [durationMs, totalMs] = [o.durationMs, Date.now() - started];
+  const figures = { ok, runId, concurrency, durationMs, loadMs, totalMs, loadRequests, loadRequestsPerSecond, ...n };
+  return { ...figures, failures, statuses, problems };
 }

@@ -11,7 +11,7 @@ import type { Operation } from '../../functions/http/api-routes.js';
 import { BUNDLING, PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
 import { benchEvent, type EventSpec } from './invoke.js';
-import { median, quantile, round } from './stats.js';
+import { median, round } from './stats.js';
 
 /** Where bundles go: inside node_modules (ignored by git). */
 export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
@@ -21,28 +21,20 @@ const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUES
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
 const unknown = 'startup-unknown';
+// A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
+const results = [{ object_id: 'o1', rank: 1 }];
+const late = { session_id: 'startup-s', search_query: 'q', search_results: results, created_at: 1_000_000 };
+const oneEvent = { session_id: unknown, events: [{ event_id: 'e1', object_id: 'o1' }] };
+// A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
+const erasure = { user_id: 'startup-user', request_id: 'startup-erasure' };
 /**
  * The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it
  * can). Keyed by every operation of the route table: a function without a first request fails the type check.
  */
 const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, number, string]> = {
-  // A created_at outside the window: the handler looks the session up once (is it a retry?) and answers 400.
-  create_session: [
-    p('/session', {
-      session_id: 'startup-s',
-      search_query: 'q',
-      search_results: [{ object_id: 'o1', rank: 1 }],
-      created_at: 1_000_000,
-    }),
-    400,
-    '1 GetItem',
-  ],
+  create_session: [p('/session', late), 400, '1 GetItem'],
   get_session: [q('/session', { session_id: unknown }), 404, '1 Query (the session partition)'],
-  push_events: [
-    p('/session/events', { session_id: unknown, events: [{ event_id: 'e1', object_id: 'o1' }] }),
-    404,
-    '1 GetItem',
-  ],
+  push_events: [p('/session/events', oneEvent), 404, '1 GetItem'],
   mark_session_irrelevant: [p('/session/irrelevant', { session_id: unknown }), 404, '1 UpdateItem (condition fails)'],
   // A retry of a finished release (STARTUP_FIXTURES): answered from the release record.
   release_batch: [p('/internal/batch/release', { release_id: 'startup-release' }), 200, '1 GetItem'],
@@ -51,12 +43,7 @@ const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, n
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
   start_export: [p('/internal/batch/export', { batch_id: unknown, export_id: 'startup-export' }), 404, '1 GetItem'],
   get_export: [q('/internal/batch/export', { export_id: unknown }), 404, '1 Query (the export partition)'],
-  // A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
-  erase_user: [
-    p('/internal/users/erase', { user_id: 'startup-user', request_id: 'startup-erasure' }),
-    202,
-    '1 GetItem, 1 PutItem (condition fails)',
-  ],
+  erase_user: [p('/internal/users/erase', erasure), 202, '1 GetItem, 1 PutItem (condition fails)'],
   get_erasure: [q('/internal/users/erase', { request_id: unknown }), 404, '1 GetItem'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
@@ -103,14 +90,13 @@ export async function buildBundles() {
 type Bundle = Awaited<ReturnType<typeof buildBundles>>[number];
 
 /** One process: import, first request and, of it, the time an HTTP request to DynamoDB was out (ms). */
-type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'importCpuMs' | 'coldCpuMs' | 'wallMs' | 'rssMb', number> & {
+type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'coldCpuMs', number> & {
   status: number | string;
 };
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
   const [spec, expect] = first(bundle.name);
   return new Promise((resolve, reject) => {
-    const started = performance.now();
     const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(benchEvent(spec)), bundle.logicalId];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -122,7 +108,7 @@ function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('@@BENCH '));
       const sample = line ? (JSON.parse(line.slice('@@BENCH '.length)) as Sample) : undefined;
-      if (sample?.status === expect) return resolve({ ...sample, wallMs: performance.now() - started });
+      if (sample?.status === expect) return resolve(sample);
       const why = `Start-up run of ${bundle.name} (exit ${code}) answered ${sample?.status}, expected ${expect}`;
       reject(new Error(`${why}:\n${out.slice(-3000)}`));
     });
@@ -154,27 +140,19 @@ export async function measureStartup(
   }
   const results = bundles.map(({ name, logicalId, bytes, mapBytes }) => {
     const s = samples.get(name)!;
-    const med = (f: (x: Sample) => number, digits = 2) => round(median(s.map(f)), digits);
-    const [init, cold] = [s.map((x) => x.importMs + x.firstMs - x.waitMs), s.map((x) => x.importMs + x.firstMs)];
+    const med = (f: (x: Sample) => number) => round(median(s.map(f)));
     return {
       ...{ name, logicalId, bytes, mapBytes, dynamo: first(name)[2], runs: s.length },
       ...{ importMs: med((x) => x.importMs), firstMs: med((x) => x.firstMs), waitMs: med((x) => x.waitMs) },
-      ...{ initMs: round(median(init)), initP90Ms: round(quantile(init, 0.9)) },
-      ...{ coldMs: round(median(cold)), coldP90Ms: round(quantile(cold, 0.9)) },
-      ...{ coldCpuMs: med((x) => x.coldCpuMs), importCpuMs: med((x) => x.importCpuMs), wallMs: med((x) => x.wallMs) },
-      ...{ rssMb: med((x) => x.rssMb, 1), initRatio: 0, coldRatio: 0, importRatio: 0, coldCpuRatio: 0 },
+      ...{ initMs: med((x) => x.importMs + x.firstMs - x.waitMs), coldMs: med((x) => x.importMs + x.firstMs) },
+      ...{ coldCpuMs: med((x) => x.coldCpuMs), initRatio: 0, coldRatio: 0, coldCpuRatio: 0 },
     };
   });
   const base = results.find((r) => r.name === 'baseline')!;
-  for (const r of results) {
-    const ratio = (k: 'initMs' | 'coldMs' | 'importMs' | 'coldCpuMs') => round(r[k] / base[k], 3);
-    [r.initRatio, r.coldRatio, r.importRatio, r.coldCpuRatio] = [
-      ratio('initMs'),
-      ratio('coldMs'),
-      ratio('importMs'),
-      ratio('coldCpuMs'),
-    ];
-  }
+  for (const r of results)
+    [r.initRatio, r.coldRatio, r.coldCpuRatio] = (['initMs', 'coldMs', 'coldCpuMs'] as const).map((k) =>
+      round(r[k] / base[k], 3),
+    ) as [number, number, number];
   return results;
 }
 export type StartupResult = Awaited<ReturnType<typeof measureStartup>>[number];

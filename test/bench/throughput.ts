@@ -5,8 +5,6 @@
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
-import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { BASE_PATH } from '../../lib/routes.js';
 import { DEFAULT_SETTINGS } from '../../lib/settings.js';
@@ -69,37 +67,31 @@ function httpClient(maxSockets: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets });
   const send = (method: 'GET' | 'POST', url: string, body?: string) =>
     new Promise<string>((resolve, reject) => {
-      const length =
-        body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-      const req = http.request(url, { method, agent, headers: length }, (res) => {
+      const headers = body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {};
+      const req = http.request(url, { method, agent, headers }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('data', (d: Buffer) => chunks.push(d)).on('error', reject);
         res.on('end', () => {
           const [text, status] = [Buffer.concat(chunks).toString('utf8'), res.statusCode ?? 0];
           if (status < 200 || status > 299) reject(new Error(`HTTP ${status}: ${text.slice(0, 300)}`));
           else resolve(text);
         });
-        res.on('error', reject);
       });
-      req.setTimeout(30_000, () => req.destroy(new Error('request timed out')));
-      req.on('error', reject);
+      req.setTimeout(30_000, () => req.destroy(new Error('request timed out'))).on('error', reject);
       req.end(body);
     });
-  return {
-    post: (url: string, body: string) => send('POST', url, body),
-    get: (url: string) => send('GET', url),
-    destroy: () => agent.destroy(),
-  };
+  const post = (url: string, body: string) => send('POST', url, body);
+  return { post, get: (url: string) => send('GET', url), destroy: () => agent.destroy() };
 }
 
-type Spec = { scenario: string; mode: 'api' | 'floor'; concurrency: number; itemsPerRequest: number; what: string };
+type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, itemsPerRequest: number];
 /** One figure: its segments (`warm`: uncounted, before the rounds), run in turn with the others of its phase. */
-type SegmentSpec = Spec & { warm?: () => Promise<unknown>; run: () => Promise<Segment> };
+type SegmentSpec = { spec: Spec; warm?: () => Promise<unknown>; run: () => Promise<Segment> };
 export type ThroughputRow = ReturnType<typeof summarize>;
 /** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
 export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
 
-function summarize({ scenario, mode, what, concurrency, itemsPerRequest }: Spec, segs: Segment[]) {
+function summarize([scenario, mode, concurrency, itemsPerRequest]: Spec, segs: Segment[]) {
   const total = (f: (s: Segment) => number) => segs.reduce((a, s) => a + f(s), 0);
   const [seconds, items] = [total((s) => s.elapsedMs) / 1000, total((s) => s.items)];
   const [requests, errors] = [total((s) => s.requests), total((s) => s.errors)];
@@ -107,14 +99,19 @@ function summarize({ scenario, mode, what, concurrency, itemsPerRequest }: Spec,
   if (errors > 0)
     throw new Error(`${scenario} (${mode}): ${errors} of ${requests} requests failed, e.g. ${firstError}`);
   const latencies = segs.flatMap((s) => s.latencies);
+  const rates = { itemsPerSec: round(items / seconds, 1), requestsPerSec: round(requests / seconds, 1) };
+  const p50Ms = round(quantile(latencies, 0.5), 1);
   return {
-    ...{ scenario, mode, what, concurrency, itemsPerRequest, requests, items, errors },
-    ...{
-      seconds: round(seconds, 1),
-      itemsPerSec: round(items / seconds, 1),
-      requestsPerSec: round(requests / seconds, 1),
-    },
-    ...{ p50Ms: round(quantile(latencies, 0.5), 1), p99Ms: round(quantile(latencies, 0.99), 1) },
+    scenario,
+    mode,
+    concurrency,
+    itemsPerRequest,
+    requests,
+    items,
+    seconds: round(seconds, 1),
+    ...rates,
+    p50Ms,
+    p99Ms: round(quantile(latencies, 0.99), 1),
   };
 }
 
@@ -123,13 +120,13 @@ async function runPhase(specs: SegmentSpec[], rounds: number, log: (line: string
   for (const s of specs) await s.warm?.();
   const segs = specs.map((): Segment[] => []);
   for (let r = 0; r < rounds; r++) {
-    log(`  throughput: ${specs[0]!.scenario}...: round ${r + 1}/${rounds}`);
+    log(`  throughput: ${specs[0]!.spec[0]}...: round ${r + 1}/${rounds}`);
     for (const [i, s] of specs.entries()) {
       segs[i]!.push(await s.run());
       await sleep(200);
     }
   }
-  return specs.map((s, i) => summarize(s, segs[i]!));
+  return specs.map((s, i) => summarize(s.spec, segs[i]!));
 }
 
 /** Sessions per page of the batch read (both readers). */
@@ -147,9 +144,8 @@ export async function measureThroughput(
 ) {
   const [base, c, ms] = [o.server.baseUrl, o.concurrency, o.segmentMs];
   const floor = await startFloorProcess({ ...o.env, TABLE_NAME: o.floorTable });
-  await floor.call({
-    setup: { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c },
-  });
+  const setup = { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c };
+  await floor.call({ setup });
   const client = httpClient(c);
   const postJson = async (path: string, body: unknown) =>
     JSON.parse(await client.post(`${base}${path}`, JSON.stringify(body)));
@@ -177,20 +173,8 @@ export async function measureThroughput(
     };
     type Loop = (maxRequests: number, maxMs: number) => Promise<Segment>;
     /** A segment (`warm`: the loop's bounds for one uncounted run before the rounds). */
-    const seg = (
-      scenario: string,
-      mode: 'api' | 'floor',
-      concurrency: number,
-      itemsPerRequest: number,
-      what: string,
-      loop: Loop,
-      warm?: [number, number],
-    ): SegmentSpec => ({
-      scenario,
-      mode,
-      concurrency,
-      itemsPerRequest,
-      what,
+    const seg = (spec: Spec, loop: Loop, warm?: [number, number]): SegmentSpec => ({
+      spec,
       run: () => loop(MAX, ms),
       ...(warm && { warm: () => loop(...warm) }),
     });
@@ -202,17 +186,14 @@ export async function measureThroughput(
       (run: 'push' | 'create'): Loop =>
       (maxRequests, maxMs) =>
         floor.call({ run, concurrency: c, maxRequests, maxMs });
-    const P = EVENTS_PER_REQUEST;
-    const pushApi = `POST /session/events, ${P} events a request, through the local server`;
-    const pushFloor = `the same ${P} event items a "request": conditional PutItems, ${PUT_CONCURRENCY} in flight, straight from the SDK`;
-    const createFloor = "the service's create transaction (session, membership, shard counter) straight from the SDK";
+    // The API through the local server; the floor: the same items straight from the SDK (floor.ts).
     o.log('  throughput: writes');
     const rows = await runPhase(
       [
-        seg('push_events', 'api', c, P, pushApi, api(apiPush), [4 * c, 10_000]),
-        seg('push_events', 'floor', c, P, pushFloor, floorLoop('push'), [4 * c, 10_000]),
-        seg('create_session', 'api', c, 1, 'POST /session through the local server', api(apiCreate), [8 * c, 10_000]),
-        seg('create_session', 'floor', c, 1, createFloor, floorLoop('create'), [8 * c, 10_000]),
+        seg(['push_events', 'api', c, EVENTS_PER_REQUEST], api(apiPush), [4 * c, 10_000]),
+        seg(['push_events', 'floor', c, EVENTS_PER_REQUEST], floorLoop('push'), [4 * c, 10_000]),
+        seg(['create_session', 'api', c, 1], api(apiCreate), [8 * c, 10_000]),
+        seg(['create_session', 'floor', c, 1], floorLoop('create'), [8 * c, 10_000]),
       ],
       o.rounds,
       o.log,
@@ -220,8 +201,8 @@ export async function measureThroughput(
 
     // One reader of a released batch (the create segments' sessions, each under 1 KB with no
     // events), pages of READ_PAGE, through the local server and straight from the SDK; then the
-    // server-side export of the same batch (in-process workers, gzip JSON Lines to a local folder),
-    // from the POST until GET says succeeded.
+    // server-side export of the same batch (in-process workers, DEFAULT_SETTINGS.exportConcurrency
+    // ranges at once, gzip JSON Lines to a local folder), from the POST until GET says succeeded.
     const released = await postJson('/internal/batch/release', { release_id: `${o.runId}-read` });
     const toRead = { tableName: o.tableName, batchId: released.batch_id, shards: o.shards, limit: READ_PAGE };
     let after = 0;
@@ -248,14 +229,10 @@ export async function measureThroughput(
       return { latencies: [elapsedMs], items: state.sessions, requests: 1, errors: 0, elapsedMs } as Segment;
     };
     const warm: [number, number] = [MAX, Math.min(3_000, ms)];
-    const exports = DEFAULT_SETTINGS.exportConcurrency;
-    const readApi = `one reader of a released batch: GET /internal/batch/sessions, pages of ${READ_PAGE}, through the local server`;
-    const readFloor = `the same reads straight from the SDK: a members Query per ${READ_PAGE}, one Query per session partition, ${EVENT_READ_CONCURRENCY} at once`;
-    const exportWhat = `server-side export of that batch: POST /internal/batch/export until GET says succeeded (in-process workers, ${exports} ranges at once, gzip JSON Lines to a folder)`;
     const reads = [
-      seg('batch_read', 'api', 1, READ_PAGE, readApi, api(apiPage, 1), warm),
-      seg('batch_read', 'floor', 1, READ_PAGE, readFloor, (_, maxMs) => floor.call({ read: toRead, maxMs }), warm),
-      seg('batch_export', 'api', exports, released.session_count, exportWhat, apiExport),
+      seg(['batch_read', 'api', 1, READ_PAGE], api(apiPage, 1), warm),
+      seg(['batch_read', 'floor', 1, READ_PAGE], (_, maxMs) => floor.call({ read: toRead, maxMs }), warm),
+      seg(['batch_export', 'api', DEFAULT_SETTINGS.exportConcurrency, released.session_count], apiExport),
     ];
     o.log(`  throughput: reading a released batch of ${released.session_count} sessions`);
     rows.push(...(await runPhase(reads, o.rounds, o.log)));
@@ -264,7 +241,6 @@ export async function measureThroughput(
     return {
       rows,
       pushRatio: round(rate('push_events') / rate('push_events', 'floor'), 3),
-      createRatio: round(rate('create_session') / rate('create_session', 'floor'), 3),
       readRatio: round(rate('batch_read') / rate('batch_read', 'floor'), 3),
       exportRatio: round(rate('batch_export') / rate('batch_read', 'floor'), 3),
       ...{ rounds: o.rounds, segmentMs: o.segmentMs, concurrency: c },
