@@ -253,8 +253,9 @@ Object.assign(process.env, {
   AWS_REGION: process.env.AWS_REGION ?? LOCAL_REGION,
   AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
   AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-  POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
-  POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+  // The functions' lines, as Lambda's JSON log format writes them (lib/local/lambda-logs.ts), from
+  // this level up: INFO, as the stack's default (one line per request).
+  AWS_LAMBDA_LOG_LEVEL: process.env.AWS_LAMBDA_LOG_LEVEL ?? 'INFO',
   EXPORT_DIR: process.env.EXPORT_DIR ?? resolve('.exports'),
 });
 // No Step Functions locally: the same workers run in this process.

@@ -1,20 +1,29 @@
 /**
  * One construct builds every function the same way: Node.js 24 on ARM64, ESM bundle (minified,
- * source maps beside it) made by the local esbuild, its own log group with retention, X-Ray
- * tracing, and its own role: writing to its own log group, and exactly the DynamoDB actions its
+ * source maps beside it) made by the local esbuild, its own log group with retention and Lambda's
+ * JSON log format (the metric filters of lib/monitoring.ts read its lines), X-Ray tracing, and its own role: writing to its own log group, and exactly the DynamoDB actions its
  * route needs (no managed policy, whose logs permissions would cover every log group).
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, type CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  type CfnFunction,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { LEADING_KEY_PATTERNS, type PartitionKind } from '../functions/storage/keys.js';
 import { type DynamoAction, WRITE_ACTIONS } from './routes.js';
+import type { LogLevel } from './settings.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -37,10 +46,7 @@ export const BUNDLING = {
  * 15 ms (docs/benchmarks.md). The maps still ship beside the bundles, so setting
  * NODE_OPTIONS=--enable-source-maps on a function turns mapped stack traces on while debugging.
  */
-export const FUNCTION_RUNTIME_ENV: Record<string, string> = {
-  POWERTOOLS_SERVICE_NAME: 'clickstream',
-  POWERTOOLS_METRICS_NAMESPACE: 'Clickstream',
-};
+export const FUNCTION_RUNTIME_ENV: Record<string, string> = {};
 
 export interface ClickstreamFunctionProps {
   logicalId: string;
@@ -54,6 +60,11 @@ export interface ClickstreamFunctionProps {
   environment: Record<string, string>;
   memorySize: number;
   logRetention: RetentionDays;
+  /**
+   * The application log level (Lambda drops the functions' lines below it). The request lines are
+   * INFO and carry the function metrics: above INFO, the metric filters count only 5xx answers.
+   */
+  logLevel: LogLevel;
   /** Reserved concurrency (its own pool, and at most that many at once); 0 or absent: none. */
   reservedConcurrency?: number;
   /** The table's customer-managed KMS key, if it has one: the function may use it through DynamoDB. */
@@ -114,6 +125,11 @@ export class ClickstreamFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(29),
       tracing: Tracing.ACTIVE,
       logGroup: this.logGroup,
+      // JSON lines: `console.info(object)` becomes {"timestamp","level","requestId","message": object}.
+      // System lines stay at INFO: the REPORT line is where each cold start's Init Duration is.
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel[props.logLevel],
+      systemLogLevelV2: SystemLogLevel.INFO,
       description: `Clickstream ${props.operation}`,
       environment: { ...props.environment, ...FUNCTION_RUNTIME_ENV },
       bundling: BUNDLING,

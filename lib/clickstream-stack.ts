@@ -118,7 +118,6 @@ export class ClickstreamStack extends Stack {
 
     const environment = {
       ...functionEnvironment(this.table.tableName, functionSettingsOf(settings)),
-      POWERTOOLS_LOG_LEVEL: settings.logLevel,
       // Empty: the SDK's regional endpoint. Declared so that `sam local --env-vars` can point it at
       // DynamoDB Local (SAM only overrides variables the template declares).
       DYNAMODB_ENDPOINT: '',
@@ -215,6 +214,7 @@ export class ClickstreamStack extends Stack {
         },
         memorySize: settings.memorySize,
         logRetention,
+        logLevel: settings.logLevel,
         timeout: extra.timeout,
         statements: [...grantStatements(r), ...(extra.statements ?? [])],
         // Guardrail: each function has its own pool, so a flood of one kind of request cannot take

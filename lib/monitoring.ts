@@ -15,10 +15,13 @@ import {
   MathExpression,
   Metric,
   TreatMissingData,
+  Unit,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Operation, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { FilterPattern, type LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import type { RequestLine } from '../functions/http/observability.js';
+import { fallbackRoute, routes } from './routes.js';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { ClickstreamFunction } from './clickstream-function.js';
@@ -27,17 +30,92 @@ import type { Settings } from './settings.js';
 /** Namespace and the one dimension of the functions' metrics (functions/http/observability.ts). */
 export const METRICS_NAMESPACE = 'Clickstream';
 export const METRICS_DIMENSIONS = { service: 'clickstream' } as const;
+
+/** A field of the request log line (functions/http/observability.ts) that a metric filter reads. */
+type LineField = Exclude<keyof RequestLine, 'msg' | 'service'>;
+/** Lambda's JSON log format puts the logged object under `message`. */
+const at = (field: LineField | 'msg' | 'service') => `$.message.${field}`;
+/** The request lines of this service: the filters' dimension `service` is read from the line. */
+const REQUEST = `${at('msg')} = "request" && ${at('service')} = "${METRICS_DIMENSIONS.service}"`;
+
+export interface FunctionMetric {
+  metricName: string;
+  /** The request line's field the filter tests or reads, and its JSON type there. */
+  field: LineField;
+  type: 'number' | 'boolean';
+  /** CloudWatch Logs filter pattern on the function's JSON log lines. */
+  pattern: string;
+  /** `1` per matching line, or the field's value. */
+  value: string;
+  /** Only on these functions' log groups; absent: every HTTP function. */
+  operations?: readonly string[];
+}
+const counted = (metricName: string, field: LineField, operation: string): FunctionMetric => ({
+  metricName,
+  field,
+  type: 'number',
+  pattern: `{ ${REQUEST} && ${at(field)} >= 0 }`,
+  value: at(field),
+  operations: [operation],
+});
+const flagged = (metricName: string, field: LineField, operation: string): FunctionMetric => ({
+  metricName,
+  field,
+  type: 'boolean',
+  pattern: `{ ${REQUEST} && ${at(field)} IS TRUE }`,
+  value: '1',
+  operations: [operation],
+});
+/**
+ * Every custom metric of the functions: a metric filter on each function's log group counts it from
+ * the request lines (no library in the functions: Lambda's JSON log format, then these filters).
+ * Namespace Clickstream, unit Count, the one dimension `service`; the dashboard graphs each of them.
+ */
+export const FUNCTION_METRICS: readonly FunctionMetric[] = [
+  flagged('SessionsCreated', 'created', 'create_session'),
+  counted('EventsAccepted', 'accepted', 'push_events'),
+  counted('EventsDuplicate', 'duplicate', 'push_events'),
+  counted('EventsConflict', 'conflict', 'push_events'),
+  counted('EventsRejected', 'rejected', 'push_events'),
+  flagged('BatchReleases', 'released', 'release_batch'),
+  {
+    metricName: 'ClientErrors',
+    field: 'status',
+    type: 'number',
+    pattern: `{ ${REQUEST} && ${at('status')} >= 400 && ${at('status')} < 500 }`,
+    value: '1',
+  },
+  {
+    metricName: 'ServerErrors',
+    field: 'status',
+    type: 'number',
+    pattern: `{ ${REQUEST} && ${at('status')} >= 500 }`,
+    value: '1',
+  },
+];
 /** Every custom metric the functions emit; the dashboard graphs each of them. */
-export const CUSTOM_METRICS = [
-  'SessionsCreated',
-  'EventsAccepted',
-  'EventsDuplicate',
-  'EventsConflict',
-  'EventsRejected',
-  'BatchReleases',
-  'ClientErrors',
-  'ServerErrors',
-] as const;
+export const CUSTOM_METRICS = FUNCTION_METRICS.map((m) => m.metricName);
+
+/** The filters of one function (by operation); the export and erasure workers answer no requests. */
+export const metricsOf = (operation: string): FunctionMetric[] =>
+  [...routes, fallbackRoute].some((r) => r.operation === operation)
+    ? FUNCTION_METRICS.filter((m) => !m.operations || m.operations.includes(operation))
+    : [];
+
+/** The function's metric filters (FUNCTION_METRICS) on its log group. */
+function addFunctionMetrics(operation: string, logGroup: LogGroup): void {
+  for (const m of metricsOf(operation)) {
+    // No default value: CloudWatch refuses one on a filter with dimensions.
+    logGroup.addMetricFilter(`${m.metricName}Filter`, {
+      metricNamespace: METRICS_NAMESPACE,
+      metricName: m.metricName,
+      filterPattern: FilterPattern.literal(m.pattern),
+      metricValue: m.value,
+      unit: Unit.COUNT,
+      dimensions: { service: at('service') },
+    });
+  }
+}
 
 /** Metrics the stack derives from the API access log (metric filters), in namespace Clickstream. */
 export const ACCESS_LOG_METRICS = { authFailures: 'ApiAuthFailures', throttled: 'ApiThrottled' } as const;
@@ -135,6 +213,7 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
     3,
   );
   for (const [operation, f] of Object.entries(functions)) {
+    addFunctionMetrics(operation, f.logGroup);
     const id = f.node.id;
     anyOver(`${id}ErrorsAlarm`, `Lambda errors (crashes, timeouts) in ${operation}`, f.fn.metricErrors({ period }));
     anyOver(`${id}ThrottlesAlarm`, `Lambda throttles in ${operation}`, f.fn.metricThrottles({ period }));

@@ -32,7 +32,7 @@ export interface Settings {
   memorySize: number;
   /** Retention of every log group (functions and API access logs); one of CloudWatch's values. */
   logRetentionDays: number;
-  /** Level of the functions' logs (Powertools Logger). */
+  /** The functions' application log level (Lambda's JSON log format drops lines below it). */
   logLevel: LogLevel;
   /** Where alarms notify: an existing SNS topic, or an e-mail address for a new topic (not both). */
   alarmTopicArn?: string;

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { AWS_ERASURE_POLICY, workOnErasures, type WorkStep } from '../domain/erasure.js';
-import { logger } from '../http/observability.js';
+import { log } from '../http/observability.js';
 
 /** Stop scanning this long before the function's timeout: a page and its erasures finish in time. */
 const MARGIN_MS = 120_000;
@@ -15,6 +15,6 @@ export const handler = async (_event: unknown, context: Context): Promise<{ step
   let step: WorkStep;
   do step = await workOnErasures(AWS_ERASURE_POLICY, deadline);
   while (step.kind === 'more' && Date.now() < deadline);
-  logger.info('erasure worker', { step: step.kind });
+  log.info('erasure worker', { step: step.kind });
   return { step: step.kind };
 };

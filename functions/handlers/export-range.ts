@@ -6,7 +6,7 @@
 import type { Context } from 'aws-lambda';
 import { exportRange, type RangeTaskResult } from '../domain/export-worker.js';
 import { lineOf } from '../domain/training-lines.js';
-import { logger } from '../http/observability.js';
+import { log } from '../http/observability.js';
 import { sessionView } from '../http/views.js';
 import { rangeTaskSchema } from '../schemas/export-range.js';
 
@@ -17,7 +17,7 @@ export const handler = async (event: unknown, context: Context): Promise<RangeTa
     remainingMs: () => context.getRemainingTimeInMillis(),
     line: (format, view) => lineOf(format, sessionView(view)),
   });
-  logger.info('export range', {
+  log.info('export range', {
     shard: task.range.shard,
     part: task.part,
     done: result.done,

@@ -1,10 +1,9 @@
 import { pushEvents } from '../domain/sessions.js';
 import { eventContent } from '../domain/types.js';
 import { callerOf, httpHandler, json } from '../http/handler.js';
-import { metrics, MetricUnit } from '../http/observability.js';
 import { pushEventsBody } from '../schemas/push-events.js';
 
-export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }, async ({ body, event }) => {
+export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }, async ({ body, event, count }) => {
   const result = await pushEvents(
     body.session_id,
     body.events.map((e) => ({
@@ -17,9 +16,6 @@ export const handler = httpHandler({ name: 'push_events', body: pushEventsBody }
   );
   const statuses = { accepted: 0, duplicate: 0, conflict: 0, rejected: 0 };
   for (const r of result.results) statuses[r.status]++;
-  metrics.addMetric('EventsAccepted', MetricUnit.Count, statuses.accepted);
-  metrics.addMetric('EventsDuplicate', MetricUnit.Count, statuses.duplicate);
-  metrics.addMetric('EventsConflict', MetricUnit.Count, statuses.conflict);
-  metrics.addMetric('EventsRejected', MetricUnit.Count, statuses.rejected);
+  count(statuses);
   return json(200, { session_id: body.session_id, ...result });
 });

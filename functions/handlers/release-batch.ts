@@ -1,11 +1,10 @@
 import { releaseBatch } from '../domain/batches.js';
 import { httpHandler, json } from '../http/handler.js';
-import { metrics, MetricUnit } from '../http/observability.js';
 import { releaseBody } from '../schemas/release-batch.js';
 
-export const handler = httpHandler({ name: 'release_batch', body: releaseBody }, async ({ body }) => {
+export const handler = httpHandler({ name: 'release_batch', body: releaseBody }, async ({ body, count }) => {
   const release = await releaseBatch(body.release_id);
-  metrics.addMetric('BatchReleases', MetricUnit.Count, 1);
+  count({ released: true });
   return json(200, {
     release_id: release.releaseId,
     batch_id: release.batchId,

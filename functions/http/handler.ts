@@ -21,7 +21,7 @@ import {
 } from './errors.js';
 import { type Finding, hasPath, readJson } from './json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../shared/timestamps.js';
-import { logger, metrics, MetricUnit } from './observability.js';
+import { errorFields, log, type RequestCounts } from './observability.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -32,6 +32,8 @@ export interface Input<B, Q> {
   body: B;
   query: Q;
   event: HttpEvent;
+  /** Adds counts to the request's log line; the metric filters read them (observability.ts). */
+  count: (counts: RequestCounts) => void;
 }
 
 export interface RouteSpec<B extends z.ZodMiniType | undefined, Q extends z.ZodMiniType | undefined> {
@@ -63,11 +65,10 @@ export function callerOf(event: HttpEvent): Caller {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Correlation id and header case, for every request. */
+/** Header case, for every request. */
 const requestContext: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
   before: async (request) => {
     const event = request.event;
-    logger.setCorrelationId(event.requestContext?.requestId);
     event.headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   },
 };
@@ -112,46 +113,38 @@ function readBody(event: HttpEvent): { value: unknown; findings: Finding[] } {
   return read;
 }
 
-/** Publishes the invocation's metrics (EMF), if it recorded any. */
-const flushMetrics: middy.MiddlewareObj<HttpEvent, HttpResponse> = {
-  after: async () => publish(),
-  onError: async () => publish(),
-};
-const publish = () => {
-  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-};
+/** The counts a handler reported for its request's log line (`Input.count`). */
+const counted = new WeakMap<HttpEvent, RequestCounts>();
 
 /**
- * One structured log line per request (operation, method, status, duration) and the 4xx/5xx
- * metrics, for answers from the handler and from the error handler alike. Never logs bodies, query
+ * One structured log line per request (operation, method, status, duration, API request id and the
+ * handler's counts): the metric filters count 4xx, 5xx and the handlers' counts from it. For answers
+ * from the handler and from the error handler alike; a 5xx is a warning. Never logs bodies, query
  * strings, paths or ids: they carry search queries and the ids of users and sessions.
  */
 const requestLog = (operation: string): middy.MiddlewareObj<HttpEvent, HttpResponse> => {
   const done = (request: middy.Request<HttpEvent, HttpResponse>) => {
-    const status = request.response?.statusCode ?? 500;
-    if (status >= 500) metrics.addMetric('ServerErrors', MetricUnit.Count, 1);
-    else if (status >= 400) metrics.addMetric('ClientErrors', MetricUnit.Count, 1);
     const started = (request.internal as Record<string, unknown>).startedAt as number | undefined;
-    const entry = {
+    log.request({
       operation,
       method: request.event.requestContext?.http?.method,
-      status,
+      status: request.response?.statusCode ?? 500,
       durationMs: started === undefined ? undefined : Date.now() - started,
-    };
-    if (status >= 500) logger.warn('request', entry);
-    else logger.info('request', entry);
+      correlationId: request.event.requestContext?.requestId,
+      ...counted.get(request.event),
+    });
   };
   return {
     before: async (request) => {
       (request.internal as Record<string, unknown>).startedAt = Date.now();
-      if (request.context) logger.addContext(request.context);
     },
     after: async (request) => done(request),
     onError: async (request) => done(request),
   };
 };
 
-function toResponse(err: unknown, name: string): HttpResponse {
+function toResponse(err: unknown, name: string, event: HttpEvent): HttpResponse {
+  const correlationId = event.requestContext?.requestId;
   if (err instanceof HttpError) {
     return json(err.statusCode, { detail: err.detail }, err.headers);
   }
@@ -162,14 +155,14 @@ function toResponse(err: unknown, name: string): HttpResponse {
   const e = err as { statusCode?: number; message?: string; cause?: { package?: string } };
   if (e?.cause?.package === '@middy/core' && (err as Error).name === 'TimeoutError') {
     // middy gives up just before the function's timeout: storage too slow for this invocation. Transient.
-    logger.warn('Invocation ran out of time', { operation: name });
+    log.warn('Invocation ran out of time', { operation: name, correlationId });
     return json(
       503,
       { detail: 'The request did not finish in time; retry the request' },
       { 'retry-after': RETRY_AFTER_SECONDS },
     );
   }
-  logger.error('Unhandled error', { operation: name, error: err as Error });
+  log.error('Unhandled error', { operation: name, correlationId, error: errorFields(err) });
   return json(500, { detail: 'Internal Server Error' });
 }
 
@@ -210,15 +203,15 @@ export function httpHandler<
       if (!parsed.success) throw new HttpError(422, toValidationIssues('query', parsed.error, params));
       query = parsed.data;
     }
-    return fn({ body: body as Out<B>, query: query as Out<Q>, event });
+    const count = (counts: RequestCounts) => counted.set(event, { ...counted.get(event), ...counts });
+    return fn({ body: body as Out<B>, query: query as Out<Q>, event, count });
   };
 
   return middy<HttpEvent, HttpResponse>(core)
-    .use(flushMetrics) // flushes last, after the error handler below has answered
     .use(requestLog(spec.name)) // after/onError run in reverse order: sees the final answer
     .use({
       onError: async (request) => {
-        request.response = toResponse(request.error, spec.name);
+        request.response = toResponse(request.error, spec.name, request.event);
       },
     })
     .use(requestContext);

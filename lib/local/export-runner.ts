@@ -12,6 +12,7 @@ import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_RETRY, EXPORT_WORKER_TIMEOUT_SECO
 import { exportTasks } from '../routes.js';
 import { DEFAULT_SETTINGS } from '../settings.js';
 import { lambdaContext } from './lambda-events.js';
+import { inInvocation } from './lambda-logs.js';
 import { loadHandler } from './server.js';
 
 type TaskHandler<I, O> = (event: I, context: Context) => Promise<O>;
@@ -68,8 +69,10 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
 
   async function run(input: ExportRunInput): Promise<void> {
     const { range: rangeHandler, finish } = await load();
-    const finishContext = () =>
-      lambdaContext(exportTasks.finish.logicalId, { timeoutMs: EXPORT_FINISH_TIMEOUT_SECONDS * 1000 });
+    const finishWith = (event: unknown) => {
+      const context = lambdaContext(exportTasks.finish.logicalId, { timeoutMs: EXPORT_FINISH_TIMEOUT_SECONDS * 1000 });
+      return inInvocation(context.awsRequestId, () => finish(event, context));
+    };
     try {
       await mapLimited(input.ranges, concurrency, async (range) => {
         let task: RangeTask = {
@@ -86,19 +89,17 @@ export function inProcessExportRunner(options: InProcessRunnerOptions = {}): InP
             const remaining = await options.beforeTask?.(current, attempt);
             const context = lambdaContext(exportTasks.range.logicalId, { timeoutMs: workerMs });
             if (remaining) context.getRemainingTimeInMillis = remaining;
-            return rangeHandler(current, context);
+            return inInvocation(context.awsRequestId, () => rangeHandler(current, context));
           });
           if (result.done) return;
           const { done: _done, ...next } = result;
           task = next;
         }
       });
-      await withRetry(() => finish({ exportId: input.exportId }, finishContext()));
+      await withRetry(() => finishWith({ exportId: input.exportId }));
     } catch (err) {
       const e = err as Error;
-      await withRetry(() =>
-        finish({ exportId: input.exportId, failure: { Error: e.name, Cause: e.message } }, finishContext()),
-      );
+      await withRetry(() => finishWith({ exportId: input.exportId, failure: { Error: e.name, Cause: e.message } }));
     }
   }
 

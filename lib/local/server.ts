@@ -10,6 +10,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { CORS_POLICY } from '../cors.js';
 import { fallbackRoute, fullPath, routes } from '../routes.js';
 import { apiGatewayEvent, lambdaContext } from './lambda-events.js';
+import { inInvocation, useLambdaConsole } from './lambda-logs.js';
 
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -132,6 +133,7 @@ export async function startLocalServer(
   options: { port?: number; host?: string; corsOrigins?: readonly string[] } = {},
 ): Promise<LocalServer> {
   const { byRouteKey, fallback } = await loadRouteHandlers();
+  useLambdaConsole(); // the functions' lines as Lambda's JSON log format writes them
   const cors = corsHandling(options.corsOrigins ?? []);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -161,7 +163,9 @@ export async function startLocalServer(
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
       });
       const name = handler ? routeKey : fallbackRoute.logicalId;
-      send(res, await (handler ?? fallback)(event, lambdaContext(name)), cors.headers(req));
+      const context = lambdaContext(name);
+      const answer = await inInvocation(context.awsRequestId, () => (handler ?? fallback)(event, context));
+      send(res, answer, cors.headers(req));
     } catch (err) {
       console.error(err);
       if (!res.headersSent) send(res, jsonAnswer(500, 'Internal Server Error'), cors.headers(req));

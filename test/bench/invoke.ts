@@ -1,10 +1,11 @@
 /**
  * Calls the real handlers in this process, one at a time (as one Lambda execution environment serves
  * one request at a time), timing each call (wall and CPU) and counting the bytes it writes to stdout
- * (its logs and EMF metrics, which CloudWatch Logs ingests). The environment must be set before the
- * first call: the handlers read it when they are loaded.
+ * (its log lines as Lambda's JSON log format writes them, which CloudWatch Logs ingests). The
+ * environment must be set before the first call: the handlers read it when they are loaded.
  */
 import { lambdaContext } from '../../lib/local/lambda-events.js';
+import { inInvocation, useLambdaConsole } from '../../lib/local/lambda-logs.js';
 import { loadHandler } from '../../lib/local/server.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
 import { httpEvent } from '../support/events.js';
@@ -29,14 +30,17 @@ export class Invoker {
     const [event, context] = [benchEvent(spec), lambdaContext(operation, { logStreamName: 'bench' })];
     let logBytes = 0;
     const write = process.stdout.write;
-    // Swallow (and count) what the handler writes: Powertools' logger and metrics write to stdout.
+    // Swallow (and count) what the handler writes: its log lines, as Lambda would write them, on stdout.
+    useLambdaConsole();
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       logBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
       (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
       return true;
     }) as typeof process.stdout.write;
     const [cpu0, t0] = [process.cpuUsage(), performance.now()];
-    const result = await handler(event, context).finally(() => (process.stdout.write = write));
+    const result = await inInvocation(context.awsRequestId, () => handler(event, context)).finally(
+      () => (process.stdout.write = write),
+    );
     const [ms, cpu] = [performance.now() - t0, process.cpuUsage(cpu0)];
     let body: any = result.body;
     try {

@@ -1,11 +1,16 @@
 /**
  * What the functions write to CloudWatch, captured from the real handlers (local server, DynamoDB
- * Local) with Powertools switched on: one JSON log line per request with the API request id as
- * correlation id and no bodies, queries or ids in any line; EMF metrics in namespace Clickstream
- * with exactly the dimension set the stack's dashboard graphs, covering every metric it graphs.
+ * Local) as Lambda's JSON log format writes them (lib/local/lambda-logs.ts): one JSON log line per
+ * request with the API request id as correlation id and no bodies, queries or ids in any line; the
+ * stack's metric filters (lib/monitoring.ts, FUNCTION_METRICS), applied to those lines, count every
+ * metric the dashboard graphs in the dimension set it graphs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CUSTOM_METRICS, METRICS_DIMENSIONS, METRICS_NAMESPACE } from '../../lib/clickstream-stack.js';
+import { CUSTOM_METRICS, METRICS_DIMENSIONS } from '../../lib/clickstream-stack.js';
+import { lambdaContext } from '../../lib/local/lambda-events.js';
+import { inInvocation } from '../../lib/local/lambda-logs.js';
+import { FUNCTION_METRICS, type FunctionMetric, metricsOf } from '../../lib/monitoring.js';
+import { httpEvent } from '../support/events.js';
 import type { Api } from '../support/http.js';
 import { useFreshTable } from '../support/table.js';
 
@@ -24,10 +29,8 @@ const records = () =>
 const requests: { status: number; operation: string }[] = [];
 
 beforeAll(async () => {
-  // test/support/env.ts silences Powertools for the other suites; this one needs its output.
-  process.env.POWERTOOLS_METRICS_DISABLED = 'false';
-  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
-  delete process.env.POWERTOOLS_DEV;
+  // test/support/env.ts keeps the functions quiet for the other suites; this one needs their lines.
+  process.env.AWS_LAMBDA_LOG_LEVEL = 'INFO';
   await useFreshTable();
   const { Api: ApiClass, nowSeconds } = await import('../support/http.js');
   const { setDocumentClient } = await import('../../functions/storage/client.js');
@@ -103,17 +106,21 @@ afterAll(async () => {
 
 describe('logs', () => {
   it('one structured line per request: operation, method, status, duration, correlation id', () => {
-    const perRequest = records().filter((r) => r.message === 'request');
-    expect(perRequest.map((r) => [r.operation, r.status])).toEqual(requests.map((r) => [r.operation, r.status]));
+    const perRequest = records().filter((r) => r.message?.msg === 'request');
+    expect(perRequest.map((r) => [r.message.operation, r.message.status])).toEqual(
+      requests.map((r) => [r.operation, r.status]),
+    );
     const correlationIds = new Set<string>();
     for (const r of perRequest) {
-      expect(r.service).toBe('clickstream');
-      expect(['GET', 'POST']).toContain(r.method);
-      expect(typeof r.durationMs).toBe('number');
-      expect(r.correlation_id).toMatch(/^[0-9a-f-]{36}$/);
-      expect(r.function_request_id).toBeDefined();
-      correlationIds.add(r.correlation_id);
-      expect(r.level).toBe(r.status >= 500 ? 'WARN' : 'INFO');
+      expect(new Date(r.timestamp).toISOString()).toBe(r.timestamp);
+      expect(r.message.service).toBe('clickstream');
+      expect(['GET', 'POST']).toContain(r.message.method);
+      expect(typeof r.message.durationMs).toBe('number');
+      expect(r.message.correlationId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.requestId).toMatch(/^[0-9a-f-]{36}$/); // the invocation's (Lambda's) request id
+      expect(r.requestId).not.toBe(r.message.correlationId);
+      correlationIds.add(r.message.correlationId);
+      expect(r.level).toBe(r.message.status >= 500 ? 'WARN' : 'INFO');
     }
     expect(correlationIds.size).toBe(perRequest.length);
   });
@@ -124,38 +131,75 @@ describe('logs', () => {
   });
 });
 
-describe('metrics', () => {
-  const emf = () => records().filter((r) => r._aws?.CloudWatchMetrics);
+/**
+ * CloudWatch Logs' filter patterns, as far as FUNCTION_METRICS uses them: `{ a && b ... }` with
+ * `$.path = "text"`, `$.path <op> number` and `$.path IS TRUE`. Anything else throws, so a filter
+ * written in more syntax than this reads must get its reading here first.
+ */
+function matches(pattern: string, event: Record<string, unknown>): boolean {
+  const inner = /^\{ (.*) \}$/.exec(pattern)?.[1];
+  if (!inner) throw new Error(`Not a JSON filter pattern: ${pattern}`);
+  return inner.split(' && ').every((term) => {
+    const m = /^(\$(?:\.\w+)+) (?:(=|!=|>=|<=|>|<) (".*"|-?\d+(?:\.\d+)?)|IS (TRUE|FALSE))$/.exec(term);
+    if (!m) throw new Error(`Filter term not understood here: ${term}`);
+    const [, path = '', op = '', literal = '', truth] = m;
+    const value = read(path, event);
+    if (truth) return value === (truth === 'TRUE');
+    const want = literal.startsWith('"') ? (JSON.parse(literal) as string) : Number(literal);
+    if (typeof value !== typeof want) return false;
+    const [a, b] = [value as number, want as number];
+    const compare: Record<string, boolean> = {
+      '=': a === b,
+      '!=': a !== b,
+      '>=': a >= b,
+      '<=': a <= b,
+      '>': a > b,
+      '<': a < b,
+    };
+    return compare[op] ?? false;
+  });
+}
+const read = (path: string, event: Record<string, unknown>): unknown =>
+  path
+    .split('.')
+    .slice(1)
+    .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], event);
 
-  it('are all in namespace Clickstream with exactly the dimension set the dashboard graphs', () => {
-    const blobs = emf();
-    expect(blobs.length).toBeGreaterThan(0);
-    for (const blob of blobs) {
-      for (const directive of blob._aws.CloudWatchMetrics) {
-        expect(directive.Namespace).toBe(METRICS_NAMESPACE);
-        expect(directive.Dimensions).toEqual([Object.keys(METRICS_DIMENSIONS)]);
-      }
-      for (const [k, v] of Object.entries(METRICS_DIMENSIONS)) expect(blob[k]).toBe(v);
+/** The datapoints the stack's filters make of the captured lines (each line in its function's log group). */
+function datapoints(metric: FunctionMetric) {
+  return records()
+    .filter((r) => metricsOf(String(r.message?.operation)).includes(metric) && matches(metric.pattern, r))
+    .map((r) => ({
+      value: metric.value === '1' ? 1 : read(metric.value, r),
+      service: read('$.message.service', r),
+    }));
+}
+
+describe("metrics (the stack's metric filters on these lines)", () => {
+  it('read fields the request line has, with the type the filter expects', () => {
+    for (const m of FUNCTION_METRICS) {
+      const lines = records().filter(
+        (r) => r.message?.msg === 'request' && (!m.operations || m.operations.includes(r.message.operation)),
+      );
+      expect(lines.length, m.metricName).toBeGreaterThan(0);
+      // Every answered request of the function carries the field (a 4xx/5xx may stop before the count).
+      for (const r of lines.filter((l) => l.message.status === 200 || !m.operations))
+        expect(typeof r.message[m.field], `${m.metricName}: ${m.field}`).toBe(m.type);
     }
   });
 
-  it('cover every metric the dashboard graphs, and no other', () => {
-    const names = new Set(
-      emf().flatMap((b) => b._aws.CloudWatchMetrics.flatMap((d: any) => d.Metrics.map((m: any) => m.Name))),
-    );
-    expect([...names].sort()).toEqual([...CUSTOM_METRICS].sort());
+  it('cover every metric the dashboard graphs, in the one dimension it graphs', () => {
+    const seen = FUNCTION_METRICS.filter((m) => datapoints(m).length > 0).map((m) => m.metricName);
+    expect([...seen].sort()).toEqual([...CUSTOM_METRICS].sort());
+    for (const m of FUNCTION_METRICS)
+      for (const d of datapoints(m)) expect({ service: d.service }, m.metricName).toEqual(METRICS_DIMENSIONS);
   });
 
   it('count what happened', () => {
     const totals: Record<string, number> = {};
-    for (const blob of emf()) {
-      for (const d of blob._aws.CloudWatchMetrics) {
-        for (const m of d.Metrics) {
-          const v = blob[m.Name];
-          totals[m.Name] =
-            (totals[m.Name] ?? 0) + (Array.isArray(v) ? v.reduce((a: number, b: number) => a + b, 0) : v);
-        }
-      }
+    for (const m of FUNCTION_METRICS) {
+      const points = datapoints(m);
+      if (points.length > 0) totals[m.metricName] = points.reduce((a, d) => a + (d.value as number), 0);
     }
     expect(totals).toEqual({
       SessionsCreated: 1,
@@ -167,5 +211,68 @@ describe('metrics', () => {
       ClientErrors: 3, // 404 session, 415, 404 route
       ServerErrors: 1, // 503
     });
+  });
+});
+
+describe('error lines', () => {
+  /** The JSON lines written while `fn` runs. */
+  const capture = async (fn: () => Promise<unknown>) => {
+    const out: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    }) as typeof write;
+    try {
+      await fn();
+    } finally {
+      process.stdout.write = write;
+    }
+    return out
+      .flatMap((c) => c.split('\n'))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, any>);
+  };
+  const get = httpEvent({ method: 'GET', path: '/session', query: { session_id: `s-${SECRET}` } });
+
+  it('an unhandled error: an ERROR line with its name, message and stack, then the 500 request line', async () => {
+    const { handler } = await import('../../functions/handlers/get-session.js');
+    const { setDocumentClient } = await import('../../functions/storage/client.js');
+    setDocumentClient({ send: async () => Promise.reject(new RangeError('boom')) } as never);
+    const context = lambdaContext('observability');
+    let status = 0;
+    const out = await capture(async () => {
+      status = (await inInvocation(context.awsRequestId, () => handler(get, context))).statusCode!;
+    }).finally(() => setDocumentClient(undefined));
+    expect(status).toBe(500);
+    const [error = {}, request] = out;
+    expect(error).toMatchObject({ level: 'ERROR', requestId: context.awsRequestId });
+    expect(error.message).toMatchObject({
+      msg: 'Unhandled error',
+      service: 'clickstream',
+      operation: 'get_session',
+      correlationId: get.requestContext.requestId,
+      error: { name: 'RangeError', message: 'boom' },
+    });
+    expect(error.message.error.stack).toMatch(/^RangeError: boom\n\s+at /);
+    expect(request).toMatchObject({ level: 'WARN', message: { msg: 'request', status: 500 } });
+    expect(JSON.stringify(out)).not.toContain(SECRET);
+  });
+
+  it('an invocation that runs out of time: a WARN line, then the 503 request line', async () => {
+    const { handler } = await import('../../functions/handlers/get-session.js');
+    const { setDocumentClient } = await import('../../functions/storage/client.js');
+    setDocumentClient({ send: () => new Promise(() => undefined) } as never);
+    const context = lambdaContext('observability', { timeoutMs: 300 });
+    let status = 0;
+    const out = await capture(async () => {
+      status = (await inInvocation(context.awsRequestId, () => handler(get, context))).statusCode!;
+    }).finally(() => setDocumentClient(undefined));
+    expect(status).toBe(503);
+    expect(out.map((r) => [r.level, r.message.msg])).toEqual([
+      ['WARN', 'Invocation ran out of time'],
+      ['WARN', 'request'],
+    ]);
+    expect(out[0]?.message).toMatchObject({ operation: 'get_session', correlationId: get.requestContext.requestId });
   });
 });

@@ -77,7 +77,7 @@ class Server {
           ...process.env,
           TABLE_NAME: tableName,
           CLICKSTREAM_BATCH_SHARDS: String(shards),
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
+          AWS_LAMBDA_LOG_LEVEL: 'FATAL',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
