@@ -19,7 +19,7 @@ import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
-import { docBlocks, guardTable, renderConsole, renderSummary } from '../test/bench/report.js';
+import { docBlocks, guardTable, renderSummary } from '../test/bench/report.js';
 import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
 import { mdTable } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
@@ -202,7 +202,8 @@ export type BenchResults = Figures & { targets: Target[] };
 const figures = await measureAll(dynamo).finally(() => dynamo.stop());
 const results: BenchResults = { ...figures, targets: evaluateTargets(figures) };
 
-process.stdout.write(`${renderConsole(results)}\n`);
+// The console shows the same tables as docs/benchmarks.md.
+for (const [name, block] of Object.entries(docBlocks(results))) process.stdout.write(`[${name}]\n${block}\n\n`);
 if (write) writeOutputs(results, true);
 else log(`Nothing written (${quick ? '--quick writes only with --write' : '--no-write'})`);
 log(`Done in ${results.seconds} s`);
