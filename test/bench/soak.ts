@@ -3,7 +3,7 @@
  * the robustness suite's ledger, then everything read back through the API (docs/benchmarks.md, section 6).
  */
 import { randomUUID } from 'node:crypto';
-import { type Answer, get, post, type RawRequest, viaHttp } from '../robustness/support/invoke.js';
+import { type Answer, get, post, type RawRequest, releasedSessions, viaHttp } from '../robustness/support/invoke.js';
 import { Ledger, sameJson } from '../robustness/support/model.js';
 import { sleep } from './stats.js';
 
@@ -81,17 +81,10 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
   const readSession = (id: string) =>
     call('get_session', get('/session', { session_id: id, events_limit: 10_000 }), 200);
 
-  /** Every session of a released batch (all events, irrelevant ones included), paging on last_number. */
-  async function batchSessions(batch_id: string, events_limit: number): Promise<Record<string, any>[] | undefined> {
-    const all: Record<string, any>[] = [];
-    for (let after_number = 0; ;) {
-      const q = { batch_id, after_number, limit: 1000, events_limit, include_irrelevant: true };
-      const a = await call('get_batch_sessions', get('/internal/batch/sessions', q), 200);
-      if (a.status !== 200) return undefined;
-      if (json(a).last_number === null) return all;
-      all.push(...json(a).sessions);
-      after_number = json(a).last_number;
-    }
+  /** Every session of a released batch (the robustness suite's pager), undefined if a page failed. */
+  async function batchSessions(batchId: string, eventsLimit: number) {
+    const read = await releasedSessions((r) => call('get_batch_sessions', r, 200), batchId, eventsLimit);
+    return 'failed' in read ? undefined : read.sessions;
   }
 
   const ids: string[] = [];

@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { ensureTable, freePort } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy, type FaultRule } from './support/fault-proxy.js';
-import { get, post, viaHttp, type Answer, type RawRequest } from './support/invoke.js';
+import { get, post, releasedSessions, viaHttp, type Answer, type RawRequest } from './support/invoke.js';
 import { Ledger } from './support/model.js';
 import { getRaw, readState, scanAll } from './support/storage.js';
 
@@ -225,27 +225,13 @@ function recordMembership(batchId: string, members: string[]): void {
   ledger.released.set(batchId, new Set(members));
 }
 
-/** A released batch's session ids, sorted, paged through get_batch_sessions; undefined if cut short. */
+/** A released batch's session ids, sorted; undefined if a kill cut the paging short. */
 async function readMembers(server: Server, batchId: string): Promise<string[] | undefined> {
-  const ids: string[] = [];
-  let after = 0;
-  for (;;) {
-    const a = await server.send(
-      get('/internal/batch/sessions', {
-        batch_id: batchId,
-        after_number: after,
-        limit: 1000,
-        events_limit: 1,
-        include_irrelevant: true,
-      }),
-    );
-    if (a === undefined || a.status === 503) return undefined;
-    expect(a.status, `pages of batch ${batchId}: ${a.text}`).toBe(200);
-    const page = a.json as { last_number: number | null; sessions: { session_id: string }[] };
-    if (page.last_number === null) return ids.sort();
-    ids.push(...page.sessions.map((s) => s.session_id));
-    after = page.last_number;
-  }
+  const read = await releasedSessions((r) => server.send(r), batchId, 1);
+  if (!('failed' in read)) return read.sessions.map((s) => s.session_id as string).sort();
+  const a = read.failed;
+  if (a !== undefined && a.status !== 503) expect(a.status, `pages of batch ${batchId}: ${a.text}`).toBe(200);
+  return undefined;
 }
 
 /** Every batch of GET /internal/batches, all pages. */
