@@ -144,10 +144,9 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   await local.ensureTable(dynamo.endpoint, tableName);
   Object.assign(process.env, functionEnv(tableName, 'bench-in-process', { POWERTOOLS_LOG_LEVEL: 'INFO' }));
   const { documentClient } = await import('../functions/storage/client.js');
-  const { Invoker } = await import('../test/bench/invoke.js');
   const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const inProcess = { invoker: new Invoker(), endpoint: dynamo.endpoint, tableName, runId, log };
+  const inProcess = { endpoint: dynamo.endpoint, tableName, runId, log };
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
   const capacity = await measureCapacity({ ...plan, ...inProcess, client: documentClient() });
   log('Durations: warm invocations, one at a time');

@@ -10,7 +10,7 @@ import * as esbuild from 'esbuild';
 import type { Operation } from '../../functions/http/api-routes.js';
 import { BUNDLING, PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
-import { benchEvent, type EventSpec } from './invoke.js';
+import { httpEvent } from '../support/events.js';
 import { median, round } from './stats.js';
 
 /** Where bundles go: inside node_modules (ignored by git). */
@@ -18,6 +18,7 @@ export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'cli
 const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
 const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUESTS];
 
+type EventSpec = Parameters<typeof httpEvent>[0];
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
 const unknown = 'startup-unknown';
@@ -97,7 +98,7 @@ type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'coldCpuMs', number> & 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
   const [spec, expect] = first(bundle.name);
   return new Promise((resolve, reject) => {
-    const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(benchEvent(spec)), bundle.logicalId];
+    const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(httpEvent(spec)), bundle.logicalId];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
