@@ -123,8 +123,6 @@ const ledger = new Ledger();
 type Pending = { kind: 'create' | 'push'; body: Record<string, any> } | { kind: 'release'; releaseId: string };
 /** Requests that got no answer (or a 503): sent again after the restart. */
 let pending: Pending[] = [];
-/** Batch id -> its session ids (sorted), read right after its release answered. */
-const membershipAtRelease = new Map<string, string[]>();
 /** Released batches whose membership read a kill cut short. */
 const toRead = new Set<string>();
 /** Faults of the service found on the way (the test fails at the end, listing them all). */
@@ -176,12 +174,9 @@ function onPush(body: Record<string, any>, a: Answer | undefined, ctx: string, r
   return true;
 }
 
-type ReleaseJson = { release_id: string; batch_id: string; released_at: number; session_count: number };
-
 /**
- * The answers of one or more concurrent calls with one release_id. False when none of them was
- * answered (it must be sent again). Calls that counted an empty batch may answer 404 while another
- * call with the same id releases (README); every 200 for one id is the identical answer, forever.
+ * The answers of one or more concurrent calls with one release_id, checked by the ledger. False when
+ * none of them was answered (it must be sent again).
  */
 async function onRelease(
   server: Server,
@@ -192,37 +187,12 @@ async function onRelease(
   const got = answers.filter((a): a is Answer => a !== undefined && a.status !== 503);
   stats.answers503 += answers.filter((a) => a?.status === 503).length;
   if (got.length === 0) return false;
-  const before = ledger.releases.get(releaseId);
-  const ok = got.filter((a) => a.status === 200).map((a) => a.json as ReleaseJson);
-  for (const a of got) {
-    if (a.status === 404) {
-      expect(a.json, ctx).toEqual({ detail: 'There is no collecting batch' });
-      expect(before, `${ctx}: 404 for a release_id that was answered before`).toBeUndefined();
-    } else expect(a.status, `${ctx}: ${a.text}`).toBe(200);
-  }
-  if (ok.length === 0) return true;
-  for (const r of ok) expect(r, `${ctx}: concurrent calls with one release_id`).toEqual(ok[0]);
-  if (before) {
-    expect(ok[0], `${ctx}: the same release_id later`).toEqual(before);
-    return true;
-  }
-  const answer = ok[0]!;
-  expect(answer.release_id, ctx).toBe(releaseId);
-  for (const other of ledger.releases.values())
-    expect(other.batch_id, `${ctx}: a batch released twice`).not.toBe(answer.batch_id);
-  ledger.releases.set(releaseId, answer);
+  const answer = ledger.onRelease(releaseId, got, ctx);
+  if (!answer) return true;
   const members = await readMembers(server, answer.batch_id);
   if (members === undefined) toRead.add(answer.batch_id);
-  else recordMembership(answer.batch_id, members);
+  else ledger.onMembers(answer.batch_id, members, ctx);
   return true;
-}
-
-function recordMembership(batchId: string, members: string[]): void {
-  const answer = [...ledger.releases.values()].find((r) => r.batch_id === batchId)!;
-  expect(members, `members of batch ${batchId}`).toHaveLength(answer.session_count as number);
-  expect(new Set(members).size, `members of batch ${batchId} listed twice`).toBe(members.length);
-  membershipAtRelease.set(batchId, members);
-  ledger.released.set(batchId, new Set(members));
 }
 
 /** A released batch's session ids, sorted; undefined if a kill cut the paging short. */
@@ -416,7 +386,7 @@ async function retryPending(server: Server, round: number): Promise<void> {
   for (const batchId of [...toRead]) {
     const members = await readMembers(server, batchId);
     if (members === undefined) continue;
-    recordMembership(batchId, members);
+    ledger.onMembers(batchId, members, `late read of batch ${batchId}`);
     toRead.delete(batchId);
   }
 }
@@ -494,20 +464,14 @@ describe('crash test: the server SIGKILLed at random moments, restarted on the s
         expect(a?.json, `release ${releaseId} at the end`).toEqual(answer);
       }
       // Every acknowledged session in exactly one released batch, whose membership never changed.
-      const home = new Map<string, string>();
-      for (const [batchId, members] of membershipAtRelease) {
+      for (const [batchId, members] of ledger.released)
         expect(
           await readMembers(server, batchId),
           `batch ${batchId}: membership at the end against right after its release`,
-        ).toEqual(members);
-        for (const id of members) {
-          expect(home.get(id), `session ${id} in two batches`).toBeUndefined();
-          home.set(id, batchId);
-        }
-      }
-      expect([...home.keys()].sort(), 'acknowledged sessions against released members').toEqual(
-        [...ledger.sessions.keys()].sort(),
-      );
+        ).toEqual([...members].sort());
+      const { batchesOf, strangers } = ledger.homes();
+      for (const [id, batches] of batchesOf) expect(batches, `session ${id}: released batches`).toHaveLength(1);
+      expect(strangers, 'released members that were never acknowledged').toEqual([]);
       // Every released batch listed, as released, with its release_id and count.
       const listed = await listAll(server);
       expect(listed, 'list_batches').toBeDefined();
