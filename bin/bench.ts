@@ -4,7 +4,7 @@
  * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +20,7 @@ import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
 import { docBlocks, guardTable, renderSummary } from '../test/bench/report.js';
-import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
+import { buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
 import { mdTable } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
 
@@ -134,7 +134,6 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   for (const Item of STARTUP_FIXTURES.map((item) => marshall(item)))
     await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item }));
   fixtures.destroy();
-  mkdirSync(BENCH_CACHE_DIR, { recursive: true });
   const bundles = await buildBundles();
   log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
   const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);

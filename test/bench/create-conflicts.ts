@@ -20,9 +20,6 @@ import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy } from '../robustness/support/fault-proxy.js';
 import { closedLoop } from './floor.js';
 
-/** `ratio`: design.perSecond / previous.perSecond (create_conflict_throughput); `failed`: creates that gave up (503). */
-export type ConflictFigures = Awaited<ReturnType<typeof measureCreateConflicts>>;
-
 /** The retries the previous design made before answering 503 (MAX_CREATE_ATTEMPTS then). */
 const PREVIOUS_ATTEMPTS = 12;
 const content = () => sessionContent({ search_query: 'red shoes', search_results: [{ object_id: 'sku-1', rank: 1 }] });

@@ -7,7 +7,6 @@
 import type { BenchResults } from '../../bin/bench.js';
 import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
-import type { ConflictFigures } from './create-conflicts.js';
 import type { DurationRow } from './durations.js';
 import type { GuardResult } from './guard.js';
 import type { Machine } from './machine.js';

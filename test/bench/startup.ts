@@ -14,7 +14,7 @@ import { httpEvent } from '../support/events.js';
 import { median, round } from './stats.js';
 
 /** Where bundles go: inside node_modules (ignored by git). */
-export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
+const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
 const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
 const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUESTS];
 

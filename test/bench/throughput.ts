@@ -87,7 +87,6 @@ function httpClient(maxSockets: number) {
 type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, itemsPerRequest: number];
 /** One figure: its segments (`warm`: uncounted, before the rounds), run in turn with the others of its phase. */
 type SegmentSpec = { spec: Spec; warm?: () => Promise<unknown>; run: () => Promise<Segment> };
-export type ThroughputRow = ReturnType<typeof summarize>;
 /** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
 export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
 
