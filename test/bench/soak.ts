@@ -4,39 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Answer, get, post, type RawRequest, releasedSessions, viaHttp } from '../robustness/support/invoke.js';
+import { chance, int, maybe, pick, randomEvent, randomSession } from '../robustness/support/generators.js';
 import { Ledger, sameJson } from '../robustness/support/model.js';
 import { sleep } from './stats.js';
-
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
-const chance = (p: number) => Math.random() < p;
-const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
-/** `value` with probability `p`, spread into a body. */
-const maybe = (p: number, value: () => Record<string, unknown>) => (chance(p) ? value() : {});
-const recent = () => (chance(0.5) ? Date.now() - int(0, 240_000) : Math.floor(Date.now() / 1000) - int(0, 240));
-
-const sessionBody = (id: string) => ({
-  session_id: id,
-  search_query: chance(0.3)
-    ? { text: `query ${int(1, 99)}`, filters: { color: pick(['red', 'blue', 'green']) } }
-    : `query ${int(1, 99)}`,
-  search_results: Array.from({ length: int(0, 6) }, (_, i) => ({
-    object_id: `obj-${int(1, 500)}`,
-    ...maybe(0.8, () => ({ rank: i + 1 })),
-    ...maybe(0.3, () => ({ meta: { title: `item ${i}`, score: Math.round(Math.random() * 1000) / 1000 } })),
-  })),
-  ...maybe(0.3, () => ({ search_meta: { engine: 'soak', page: int(1, 5) } })),
-  ...maybe(0.2, () => ({ payload_filter: { in_stock: chance(0.5) } })),
-  ...maybe(0.2, () => ({ sort_by: { field: 'price', order: pick(['asc', 'desc']) } })),
-  ...maybe(0.5, () => ({ user_id: `user-${int(1, 50)}` })),
-  ...maybe(0.3, () => ({ created_at: Date.now() - int(0, 240_000) })),
-});
-
-const freshEvent = (eventId: string) => ({
-  ...{ event_id: eventId, object_id: `obj-${int(1, 500)}` },
-  ...maybe(0.3, () => ({ event_type: pick(['view', 'add_to_cart', 'purchase']) })),
-  ...maybe(0.3, () => ({ created_at: recent() })),
-  ...maybe(0.3, () => ({ meta: { position: int(1, 20), note: 'x'.repeat(int(0, 200)) } })),
-});
 
 export async function runSoak(o: { origin: string; durationMs: number; log: (line: string) => void }) {
   if (!/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/.test(o.origin))
@@ -90,7 +60,7 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
   const ids: string[] = [];
   const sent = new Map<string, { body: Record<string, unknown>; events: Record<string, unknown>[] }>(); // as accepted
   const create = async (w: number, k: number) => {
-    const body = sessionBody(`soak-${runId}-w${w}-s${k}`);
+    const body = randomSession(`soak-${runId}-w${w}-s${k}`);
     const a = await call('create_session', post('/session', body), 200);
     check(() => ledger.onCreate(body, a, 'create_session'));
     if (a.status === 200)
@@ -104,7 +74,7 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
   };
   const push = async (w: number, next: { e: number }) => {
     const id = pick(ids);
-    const fresh = Array.from({ length: int(1, 30) }, () => freshEvent(`w${w}-e${next.e++}`));
+    const fresh = Array.from({ length: int(1, 30) }, () => randomEvent(`w${w}-e${next.e++}`));
     // Duplicates: events this worker had accepted for this session before, and a repeat inside the request.
     const mine = sent.get(id)!.events.filter((e) => (e.event_id as string).startsWith(`w${w}-`));
     const events = [

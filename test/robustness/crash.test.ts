@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { ensureTable, freePort } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy, type FaultRule } from './support/fault-proxy.js';
+import { randomEvent, randomSession } from './support/generators.js';
 import { get, post, releasedSessions, viaHttp, type Answer, type RawRequest } from './support/invoke.js';
 import { Ledger } from './support/model.js';
 import { getRaw, readState, scanAll } from './support/storage.js';
@@ -141,15 +142,7 @@ const stats = {
   finishedByReads: 0,
 };
 
-const sessionBody = (id: string) => ({
-  session_id: id,
-  search_query: { q: id },
-  search_results: [{ object_id: 'o1', rank: 1 }],
-});
-const pushBody = (id: string) => ({
-  session_id: id,
-  events: [0, 1].map((k) => ({ event_id: `e${k}`, object_id: `o${k}`, meta: { k } })),
-});
+const pushBody = (id: string) => ({ session_id: id, events: [0, 1].map((k) => randomEvent(`e${k}`)) });
 
 /** A create's answer: recorded; false when it got none (or a 503) and must be sent again. */
 function onCreate(body: Record<string, any>, a: Answer | undefined, ctx: string, retried = false): boolean {
@@ -233,7 +226,7 @@ async function pendingReleases(): Promise<{ releaseId: string; batchId: string }
 
 async function creator(server: Server, tag: string, stopped: () => boolean): Promise<void> {
   for (let i = 0; !stopped(); i++) {
-    const body = sessionBody(`${tag}-${i}`);
+    const body = randomSession(`${tag}-${i}`);
     if (!onCreate(body, await server.send(post('/session', body)), `create ${body.session_id}`)) {
       pending.push({ kind: 'create', body });
       return;
@@ -309,7 +302,7 @@ async function afterRestart(server: Server, round: number, shards: number, raise
   const interrupted = await pendingReleases();
   if (interrupted.length > 0) {
     // Creates never wait on a pending release: at once, and also after the shard count was raised.
-    const bodies = Array.from({ length: 3 }, (_, i) => sessionBody(`after-${round}-${i}`));
+    const bodies = Array.from({ length: 3 }, (_, i) => randomSession(`after-${round}-${i}`));
     const answers = await Promise.all(bodies.map((b) => server.send(post('/session', b))));
     stats.createsAfterInterruptedRelease += bodies.length;
     bodies.forEach((body, i) => {
