@@ -106,15 +106,9 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
   }),
   ...FUNCTION_RUNTIME_ENV,
   CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
-  ...{
-    AWS_REGION: local.LOCAL_REGION,
-    AWS_DEFAULT_REGION: local.LOCAL_REGION,
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-  },
-  ...{
-    AWS_ACCESS_KEY_ID: local.LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: local.LOCAL_CREDENTIALS.secretAccessKey,
-  },
+  ...local.LOCAL_AWS_ENV,
+  AWS_DEFAULT_REGION: local.LOCAL_REGION,
+  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
   ...{
     AWS_LAMBDA_FUNCTION_NAME: name,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),

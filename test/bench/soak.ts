@@ -119,13 +119,8 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
     if (!released) return void (twice.every((a) => a.status === 404) && count('emptyReleases'));
     const members = await batchSessions(released.batch_id, 1);
     if (!members) return;
-    check(() =>
-      ledger.onMembers(
-        released.batch_id,
-        members.map((s) => s.session_id as string),
-        `soak ${releaseId}`,
-      ),
-    );
+    const memberIds = members.map((s) => s.session_id as string);
+    check(() => ledger.onMembers(released.batch_id, memberIds, `release ${releaseId}`));
     count('releases');
   };
   const repeatRelease = async () => {
