@@ -14,6 +14,7 @@ import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/sh
 import { FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
 import * as local from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
+import { ServerProcess } from '../test/robustness/support/server.js';
 import { costRows } from '../test/bench/cost.js';
 import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
@@ -147,12 +148,14 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   const durations = await measureDurations({ ...inProcess, memoryMb, count, maxMsPerScenario });
 
   // 4. Throughput and the soak, against the local server in its own process.
-  const { startServerProcess, measureThroughput } = await import('../test/bench/throughput.js');
+  const { measureThroughput } = await import('../test/bench/throughput.js');
   const throughputTable = 'bench-throughput';
   await local.ensureTable(dynamo.endpoint, throughputTable);
   const EXPORT_DIR = join(tmpdir(), `clickstream-bench-exports-${runId}`);
-  const env = functionEnv(throughputTable, 'bench-local-server', { POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR });
-  const server = await startServerProcess(env);
+  // npm start's own defaults left aside: logs at INFO and metrics on, as in Lambda.
+  const extra = { POWERTOOLS_LOG_LEVEL: 'INFO', POWERTOOLS_METRICS_DISABLED: 'false', EXPORT_DIR };
+  const env = functionEnv(throughputTable, 'bench-local-server', extra);
+  const server = await ServerProcess.start(dynamo.endpoint, env);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
   let throughput;
   let soak: Record<string, unknown> | undefined;
@@ -162,7 +165,7 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
     throughput = await measureThroughput({ ...options, ...plan, runId, log });
     if (plan.soak) {
       const { runSoak } = await import('../test/bench/soak.js');
-      soak = await runSoak({ origin: server.url, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
+      soak = await runSoak({ origin: server.origin, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
     }
   } finally {
     await server.stop();

@@ -19,15 +19,14 @@
  * - every released batch appears in GET /internal/batches with its status, release_id and count.
  * Rounds stop when the time budget is spent (CRASH_BUDGET_MS, CRASH_ROUNDS); nothing is timed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
-import { ensureTable, freePort } from '../../lib/local/dynamodb-local.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy, type FaultRule } from './support/fault-proxy.js';
 import { randomEvent, randomSession } from './support/generators.js';
-import { get, post, releasedSessions, viaHttp, type Answer, type RawRequest } from './support/invoke.js';
+import { get, post, releasedSessions, type Answer } from './support/invoke.js';
 import { Ledger } from './support/model.js';
+import { ServerProcess } from './support/server.js';
 import { getRaw, readState, scanAll } from './support/storage.js';
 
 /** Time for the kill rounds (the final checks follow); rounds stop when it is spent. */
@@ -54,69 +53,19 @@ const DELAYS: FaultRule[] = [
 let proxy: FaultProxy;
 let dynamo: string;
 let tableName: string;
-const children = new Set<ChildProcess>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (n: number) => Math.floor(Math.random() * n);
 
-class Server {
-  private constructor(
-    readonly origin: string,
-    readonly child: ChildProcess,
-    readonly exited: Promise<void>,
-  ) {}
-
-  /** Starts the server (node, not npm or tsx's wrapper: SIGKILL must reach the process that serves). */
-  static async start(shards: number): Promise<Server> {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'bin/local.ts', '--port', String(port), '--dynamodb-endpoint', proxy.url],
-      {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          TABLE_NAME: tableName,
-          CLICKSTREAM_BATCH_SHARDS: String(shards),
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    children.add(child);
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    void exited.then(() => children.delete(child));
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    for (const end = Date.now() + 90_000; !out.includes('Ctrl+C stops it.');) {
-      if (child.exitCode !== null || Date.now() > end) throw new Error(`the server did not come up:\n${out}`);
-      await sleep(50);
-    }
-    child.stdout!.removeAllListeners('data').resume();
-    child.stderr!.removeAllListeners('data').resume();
-    return new Server(`http://127.0.0.1:${port}`, child, exited);
-  }
-
-  async kill(): Promise<void> {
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  async stop(): Promise<void> {
-    this.child.kill('SIGINT');
-    await this.exited;
-  }
-
-  /** The answer, or undefined when none came (the server died under the request, or was gone). */
-  async send(r: RawRequest): Promise<Answer | undefined> {
-    try {
-      return await viaHttp(this.origin, r);
-    } catch {
-      return undefined;
-    }
-  }
-}
+type Server = ServerProcess;
+/** The server on the fault proxy, with `shards` batch shards. */
+const startServer = (shards: number) =>
+  ServerProcess.start(proxy.url, {
+    ...process.env,
+    TABLE_NAME: tableName,
+    CLICKSTREAM_BATCH_SHARDS: String(shards),
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+  });
 
 // ------------------------------------------------------------------ what the clients know
 
@@ -395,7 +344,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of ServerProcess.running) c.kill('SIGKILL');
   await proxy?.close();
 });
 
@@ -412,7 +361,7 @@ describe('crash test: the server SIGKILLed at random moments, restarted on the s
         const raised = next > shards;
         shards = next;
         const t0 = Date.now();
-        server = await Server.start(shards);
+        server = await startServer(shards);
         const t1 = Date.now();
         if (raised && (await pendingReleases()).length > 0) stats.killsInReleaseWithRaise++;
         await afterRestart(server, round, shards, raised);
@@ -440,7 +389,7 @@ describe('crash test: the server SIGKILLed at random moments, restarted on the s
       }
 
       // The end: one more restart, the retries, a final release, then every check.
-      server = await Server.start(shards);
+      server = await startServer(shards);
       await afterRestart(server, stats.rounds, shards, false);
       for (let i = 0; ; i++) {
         const releaseId = `final-${i}`;
