@@ -4,7 +4,7 @@
  * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,13 +14,14 @@ import { functionEnvironment, MAX_MAX_EVENTS_PER_SESSION } from '../functions/sh
 import { FUNCTION_RUNTIME_ENV, PROJECT_ROOT } from '../lib/clickstream-function.js';
 import * as local from '../lib/local/dynamodb-local.js';
 import { DEFAULT_SETTINGS, functionSettingsOf } from '../lib/settings.js';
+import { ServerProcess } from '../test/robustness/support/server.js';
 import { costRows } from '../test/bench/cost.js';
 import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
 import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
-import { docBlocks, guardTable, renderConsole, renderSummary } from '../test/bench/report.js';
-import { BENCH_CACHE_DIR, buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
+import { docBlocks, guardTable, renderSummary } from '../test/bench/report.js';
+import { buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
 import { mdTable } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
 
@@ -106,15 +107,9 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
   }),
   ...FUNCTION_RUNTIME_ENV,
   CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
-  ...{
-    AWS_REGION: local.LOCAL_REGION,
-    AWS_DEFAULT_REGION: local.LOCAL_REGION,
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-  },
-  ...{
-    AWS_ACCESS_KEY_ID: local.LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: local.LOCAL_CREDENTIALS.secretAccessKey,
-  },
+  ...local.LOCAL_AWS_ENV,
+  AWS_DEFAULT_REGION: local.LOCAL_REGION,
+  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
   ...{
     AWS_LAMBDA_FUNCTION_NAME: name,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
@@ -134,7 +129,6 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   for (const Item of STARTUP_FIXTURES.map((item) => marshall(item)))
     await fixtures.send(new PutItemCommand({ TableName: 'bench-startup', Item }));
   fixtures.destroy();
-  mkdirSync(BENCH_CACHE_DIR, { recursive: true });
   const bundles = await buildBundles();
   log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
   const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);
@@ -142,12 +136,11 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   // 2. Capacity and 3. durations, in this process.
   const tableName = 'bench-capacity';
   await local.ensureTable(dynamo.endpoint, tableName);
-  Object.assign(process.env, functionEnv(tableName, 'bench-in-process', { POWERTOOLS_LOG_LEVEL: 'INFO' }));
+  Object.assign(process.env, functionEnv(tableName, 'bench-in-process', { AWS_LAMBDA_LOG_LEVEL: 'INFO' }));
   const { documentClient } = await import('../functions/storage/client.js');
-  const { Invoker } = await import('../test/bench/invoke.js');
   const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const inProcess = { invoker: new Invoker(), endpoint: dynamo.endpoint, tableName, runId, log };
+  const inProcess = { endpoint: dynamo.endpoint, tableName, runId, log };
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
   const capacity = await measureCapacity({ ...plan, ...inProcess, client: documentClient() });
   log('Durations: warm invocations, one at a time');
@@ -155,12 +148,14 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   const durations = await measureDurations({ ...inProcess, memoryMb, count, maxMsPerScenario });
 
   // 4. Throughput and the soak, against the local server in its own process.
-  const { startServerProcess, measureThroughput } = await import('../test/bench/throughput.js');
+  const { measureThroughput } = await import('../test/bench/throughput.js');
   const throughputTable = 'bench-throughput';
   await local.ensureTable(dynamo.endpoint, throughputTable);
   const EXPORT_DIR = join(tmpdir(), `clickstream-bench-exports-${runId}`);
-  const env = functionEnv(throughputTable, 'bench-local-server', { POWERTOOLS_LOG_LEVEL: 'INFO', EXPORT_DIR });
-  const server = await startServerProcess(env);
+  // npm start's own defaults left aside: logs at INFO and metrics on, as in Lambda.
+  const extra = { AWS_LAMBDA_LOG_LEVEL: 'INFO', EXPORT_DIR };
+  const env = functionEnv(throughputTable, 'bench-local-server', extra);
+  const server = await ServerProcess.start(dynamo.endpoint, env);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
   let throughput;
   let soak: Record<string, unknown> | undefined;
@@ -170,7 +165,7 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
     throughput = await measureThroughput({ ...options, ...plan, runId, log });
     if (plan.soak) {
       const { runSoak } = await import('../test/bench/soak.js');
-      soak = await runSoak({ origin: server.url, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
+      soak = await runSoak({ origin: server.origin, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
     }
   } finally {
     await server.stop();
@@ -202,7 +197,8 @@ export type BenchResults = Figures & { targets: Target[] };
 const figures = await measureAll(dynamo).finally(() => dynamo.stop());
 const results: BenchResults = { ...figures, targets: evaluateTargets(figures) };
 
-process.stdout.write(`${renderConsole(results)}\n`);
+// The console shows the same tables as docs/benchmarks.md.
+for (const [name, block] of Object.entries(docBlocks(results))) process.stdout.write(`[${name}]\n${block}\n\n`);
 if (write) writeOutputs(results, true);
 else log(`Nothing written (${quick ? '--quick writes only with --write' : '--no-write'})`);
 log(`Done in ${results.seconds} s`);

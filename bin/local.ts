@@ -140,7 +140,7 @@ const host = values.host ?? '127.0.0.1';
 if (host === '' || /\s/.test(host)) fail(`--host must be an address such as 127.0.0.1, got ${JSON.stringify(host)}`);
 const persist = values.persist === true;
 
-const { ensureTable, javaProblem, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } =
+const { ensureTable, javaProblem, LOCAL_AWS_ENV, LOCAL_REGION, startDynamoDbLocal } =
   await import('../lib/local/dynamodb-local.js');
 const { startLocalServer } = await import('../lib/local/server.js');
 const { inProcessExportRunner } = await import('../lib/local/export-runner.js');
@@ -250,9 +250,8 @@ try {
 Object.assign(process.env, {
   TABLE_NAME,
   DYNAMODB_ENDPOINT: endpoint,
+  ...LOCAL_AWS_ENV,
   AWS_REGION: process.env.AWS_REGION ?? LOCAL_REGION,
-  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   // The functions' lines, as Lambda's JSON log format writes them (lib/local/lambda-logs.ts), from
   // this level up: INFO, as the stack's default (one line per request).
   AWS_LAMBDA_LOG_LEVEL: process.env.AWS_LAMBDA_LOG_LEVEL ?? 'INFO',

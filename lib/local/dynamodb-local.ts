@@ -22,6 +22,12 @@ export { javaProblem };
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const LOCAL_REGION = 'us-east-1';
+/** The AWS variables of a process that talks to DynamoDB Local: its region and credentials. */
+export const LOCAL_AWS_ENV = {
+  AWS_REGION: LOCAL_REGION,
+  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+};
 
 export interface DynamoDbLocal {
   endpoint: string;

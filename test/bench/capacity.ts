@@ -15,9 +15,10 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
 import { keys } from '../../functions/storage/keys.js';
+import { get, post } from '../robustness/support/invoke.js';
 import { getRaw, queryRaw } from '../robustness/support/storage.js';
 import { events, sessionBody } from './events.js';
-import type { EventSpec, Invoker } from './invoke.js';
+import { invokeTimed as invoke } from './invoke.js';
 import { PRICES } from './prices.js';
 import { round } from './stats.js';
 
@@ -171,15 +172,12 @@ const ORDER =
  */
 export async function measureCapacity(
   ctx: Record<'warmCreates' | 'creates' | 'readSessions', number> &
-    Record<'tableName' | 'runId', string> & {
-      invoker: Invoker;
+    Record<'tableName' | 'runId' | 'endpoint', string> & {
       client: DynamoDBDocumentClient;
-      endpoint: string;
-    } & {
       log: (line: string) => void;
     },
 ): Promise<CapacityRow[]> {
-  const { invoker, endpoint, tableName } = ctx;
+  const { endpoint, tableName } = ctx;
   const meter = capacityMeter(ctx.client, endpoint);
   try {
     const id = (s: string) => `${ctx.runId}-${s}`;
@@ -189,13 +187,11 @@ export async function measureCapacity(
       const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
       rows.push(row(key, operation, scenario, meter.take(calls), floor, counts));
     };
-    const post = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
-    const get = (path: string, query: Record<string, string>): EventSpec => ({ method: 'GET', path, query });
-    const create = (sid: string) => invoker.expect('create_session', post('/session', sessionBody(sid)));
+    const create = (sid: string) => invoke('create_session', post('/session', sessionBody(sid)));
     const push = (sid: string, prefix: string, n: number) =>
-      invoker.expect('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
+      invoke('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
     const batchSessions = (query: Record<string, string>) =>
-      invoker.expect('get_batch_sessions', get('/internal/batch/sessions', query));
+      invoke('get_batch_sessions', get('/internal/batch/sessions', query));
     /** Sizes (DynamoDB's rules) of the items of a session's partition whose sort key begins with `prefix`. */
     const partitionSizes = async (sessionId: string, prefix = '') =>
       (await queryRaw(endpoint, tableName, keys.sessionPartition(sessionId)))
@@ -246,10 +242,10 @@ export async function measureCapacity(
     for (const sid of created) await push(sid, 'b', 10);
     meter.reset();
     const releaseBody = post('/internal/batch/release', { release_id: id('release') });
-    const release = await invoker.expect('release_batch', releaseBody);
+    const release = await invoke('release_batch', releaseBody);
     const releaseFloor = 'one conditional write that marks the batch released under the release id';
     add('release_batch', `batch of ${release.body.session_count} sessions, ${shards} shards`, [0, 1, releaseFloor]);
-    await invoker.expect('release_batch', releaseBody);
+    await invoke('release_batch', releaseBody);
     const repeatFloor = 'one strongly consistent read of the release record';
     add('release_batch_repeat', 'the same release_id again', [1, 0, repeatFloor]);
 
@@ -260,7 +256,7 @@ export async function measureCapacity(
     const pageWhat = "one Query for the page's members, then one Query per session partition";
     add('get_batch_sessions', `one page: ${page.length} sessions with 10 events each`, [pageFloor, 0, pageWhat]);
 
-    await invoker.expect('get_batch', get('/internal/batch', { batch_id: batchId }));
+    await invoke('get_batch', get('/internal/batch', { batch_id: batchId }));
     add('get_batch', 'a released batch', [1, 0, 'one strongly consistent read of the batch item']);
 
     // The whole released batch read as a training job does: strongly consistent, every session with its
@@ -282,7 +278,7 @@ export async function measureCapacity(
     await create(getId);
     await push(getId, 'g', 10);
     meter.reset();
-    await invoker.expect('get_session', get('/session', { session_id: getId }));
+    await invoke('get_session', get('/session', { session_id: getId }));
     const getSizes = await partitionSizes(getId);
     const getWhat = `one strongly consistent Query of the session's partition (${getSizes.length} items, ${sum(getSizes)} B)`;
     add('get_session', 'session with 10 events', [readUnits(sum(getSizes)), 0, getWhat]);
@@ -308,7 +304,7 @@ export async function measureCapacity(
       accepted: 0,
     });
 
-    await invoker.expect('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
+    await invoke('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
     const marked = writeUnits(await sessionSize(getId));
     add('mark_session_irrelevant', 'existing session', [0, marked, 'one UpdateItem of the session item']);
     return rows.sort((x, y) => ORDER.indexOf(x.key) - ORDER.indexOf(y.key));

@@ -1,10 +1,4 @@
-/**
- * The bench's child processes: `child.ts server` runs the local server (exports in-process, as under
- * npm start) and reports its URL; `child.ts floor` runs the floor (floor.ts), one IPC call at a time.
- */
-import { setExportRunner } from '../../functions/domain/exports.js';
-import { inProcessExportRunner } from '../../lib/local/export-runner.js';
-import { startLocalServer } from '../../lib/local/server.js';
+/** The floor's process (floor.ts): one IPC call at a time. */
 import { type BatchToRead, closedLoop, type FloorOptions, floorWorkload, type FloorWorkload } from './floor.js';
 
 export type FloorCall =
@@ -20,21 +14,17 @@ async function answer(m: FloorCall): Promise<Record<string, unknown>> {
   return { segment: await closedLoop(m.concurrency, m.maxRequests, m.maxMs, workload[m.run]) };
 }
 
-const isServer = process.argv[2] === 'server';
-if (isServer) setExportRunner(inProcessExportRunner());
-const server = isServer ? await startLocalServer({ port: 0, host: '127.0.0.1' }) : undefined;
-const stop = async () => {
-  await server?.close();
+const stop = () => {
   workload?.destroy();
   process.exit(0);
 };
-process.send?.(server ? { url: server.url } : { ready: true });
+process.send?.({ ready: true });
 process.on('message', (m: FloorCall | 'stop') => {
-  if (m === 'stop') void stop();
-  else if (!server)
+  if (m === 'stop') stop();
+  else
     answer(m).then(
       (a) => process.send?.(a),
       (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
     );
 });
-process.on('disconnect', () => void stop());
+process.on('disconnect', stop);

@@ -29,7 +29,7 @@ export function costRows(capacity: CapacityRow[], durations: DurationRow[], memo
         ...{ key, unit, itemsPerRequest, requestsPerMillion: Math.round(requests) },
         ...(Object.fromEntries(Object.entries(money).map(([k, v]) => [k, round(v, 4)])) as typeof money),
         ratio: round(total / floor, 3),
-        /** CloudWatch Logs ingestion of the function's logs and EMF metrics (not in total, not in the target). */
+        /** CloudWatch Logs ingestion of the function's log lines (the metrics come from them) (not in total, not in the target). */
         logs: round(requests * (dur.logBytes / 1e9) * P.logsPerGb, 4),
         billedMsPerRequest: dur.billedMs,
       },

@@ -16,12 +16,9 @@ import { resetConfig } from '../../functions/shared/config.js';
 import { documentClient, setDocumentClient } from '../../functions/storage/client.js';
 import { sessionItem } from '../../functions/storage/items.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
-import { ensureTable } from '../../lib/local/dynamodb-local.js';
+import { ensureTable, LOCAL_AWS_ENV } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy } from '../robustness/support/fault-proxy.js';
 import { closedLoop } from './floor.js';
-
-/** `ratio`: design.perSecond / previous.perSecond (create_conflict_throughput); `failed`: creates that gave up (503). */
-export type ConflictFigures = Awaited<ReturnType<typeof measureCreateConflicts>>;
 
 /** The retries the previous design made before answering 503 (MAX_CREATE_ATTEMPTS then). */
 const PREVIOUS_ATTEMPTS = 12;
@@ -79,9 +76,8 @@ export async function measureCreateConflicts(
   const run = async (design: () => Promise<() => Promise<boolean>>, runSeconds = seconds) => {
     const tableName = `conflicts-${randomUUID()}`;
     await ensureTable(dynamoEndpoint, tableName);
-    const credentials = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
     const env = { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: proxy.url, CLICKSTREAM_BATCH_SHARDS: '1' };
-    Object.assign(process.env, { ...credentials, ...env });
+    Object.assign(process.env, { ...LOCAL_AWS_ENV, ...env });
     reset();
     const [before, create] = [refused(), await design()];
     const loop = await closedLoop(creators, Number.MAX_SAFE_INTEGER, runSeconds * 1000, async () => {

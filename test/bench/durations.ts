@@ -4,7 +4,8 @@
  * CPU time to the CPU share Lambda gives the configured memory size (a full vCPU at 1,769 MB).
  */
 import { events, sessionBody } from './events.js';
-import type { Invocation, Invoker } from './invoke.js';
+import { post } from '../robustness/support/invoke.js';
+import { type Invocation, invokeTimed as invoke } from './invoke.js';
 import { lambdaCpuShare } from './prices.js';
 import { median, quantile, round } from './stats.js';
 
@@ -13,7 +14,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** `count` invocations per scenario (fewer for the large pushes), each scenario bounded by `maxMsPerScenario`. */
 export async function measureDurations(
-  o: Record<'memoryMb' | 'count' | 'maxMsPerScenario', number> & { invoker: Invoker; runId: string },
+  o: Record<'memoryMb' | 'count' | 'maxMsPerScenario', number> & { runId: string },
 ) {
   const stretch = 1 / lambdaCpuShare(o.memoryMb);
   const run = async (key: string, scenario: string, count: number, call: (i: number) => Promise<Invocation>) => {
@@ -34,8 +35,7 @@ export async function measureDurations(
     };
   };
   const sid = (s: string) => `${o.runId}-d-${s}`;
-  const create = (id: string) =>
-    o.invoker.expect('create_session', { method: 'POST', path: '/session', body: sessionBody(id) });
+  const create = (id: string) => invoke('create_session', post('/session', sessionBody(id)));
   const rows = [await run('create_session', 'new session', o.count, (i) => create(sid(`c${i}`)))];
   for (const n of [1, 10, 100, 1000]) {
     const count = Math.max(5, Math.round(o.count / Math.sqrt(Math.max(1, n / 10))));
@@ -43,7 +43,7 @@ export async function measureDurations(
       // A session per push (created untimed): each stays far under the cap on events per session.
       await create(sid(`push-${n}-${i}`));
       const body = { session_id: sid(`push-${n}-${i}`), events: events(`d${n}-${i}`, n) };
-      const r = await o.invoker.expect('push_events', { method: 'POST', path: '/session/events', body });
+      const r = await invoke('push_events', post('/session/events', body));
       if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
       return r;
     };

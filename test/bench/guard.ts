@@ -7,11 +7,11 @@
 import { readJson } from '../../functions/http/json-guard.js';
 import { TIMESTAMP_PATHS, WrittenNumber } from '../../functions/shared/timestamps.js';
 import { adversarialBodies, MIB } from '../robustness/support/adversarial.js';
+import { median } from './stats.js';
 
 /** Per body: median ms per MiB of the guard and of JSON.parse, and their ratio. `worst`: the longest per MiB (guard_worst_ratio). */
 export type GuardResult = ReturnType<typeof measureGuard>;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const timed = (f: () => unknown) => {
   const t = performance.now();
   f();

@@ -1,5 +1,5 @@
 /**
- * The console table, and the generated parts of docs/benchmarks.md and README.md, from one run's
+ * The generated parts of docs/benchmarks.md and README.md, from one run's
  * figures. docs/benchmarks.md is written by hand; the bench rewrites only what sits between its
  * `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (and README.md between its
  * `<!-- bench:start -->` and `<!-- bench:end -->`).
@@ -7,13 +7,12 @@
 import type { BenchResults } from '../../bin/bench.js';
 import type { CapacityRow } from './capacity.js';
 import type { CostRow } from './cost.js';
-import type { ConflictFigures } from './create-conflicts.js';
 import type { DurationRow } from './durations.js';
 import type { GuardResult } from './guard.js';
 import type { Machine } from './machine.js';
 import type { PRICES } from './prices.js';
 import type { StartupResult } from './startup.js';
-import { fmt, fmtRatio, kb, mdTable, round, textTable, usd } from './stats.js';
+import { fmt, fmtRatio, kb, mdTable, round, usd } from './stats.js';
 import type { Target } from './targets.js';
 import type { ThroughputResult } from './throughput.js';
 
@@ -149,12 +148,12 @@ const pricesTable = (p: typeof PRICES) =>
     ],
   );
 
-const targetsTable = (targets: Target[], missed = '**missed**') =>
+const targetsTable = (targets: Target[]) =>
   table(
     targets,
     ['target', (t) => t.target],
     ['measured', (t) => t.measured, 'l'],
-    ['', (t) => (t.met ? 'met' : missed), 'l'],
+    ['', (t) => (t.met ? 'met' : '**missed**'), 'l'],
   );
 
 /** Flattens the soak's figures into rows. */
@@ -162,18 +161,6 @@ const flatten = (v: unknown, prefix = ''): string[][] =>
   v !== null && typeof v === 'object' && !Array.isArray(v)
     ? Object.entries(v).flatMap(([k, x]) => flatten(x, prefix ? `${prefix}.${k}` : k))
     : [[prefix, typeof v === 'number' ? String(round(v, 3)) : typeof v === 'string' ? v : JSON.stringify(v)]];
-
-export function renderConsole(r: BenchResults): string {
-  const parts: [string, Table][] = [
-    ['Start-up (medians; init = import + first request - DynamoDB waits)', startupTable(r.startup.results)],
-    ['DynamoDB capacity per request (RRU/WRU = read/write request units)', capacityTable(r.capacity)],
-    [`Throughput at concurrency ${r.throughput.concurrency}`, throughputTable(r.throughput)],
-    [`Cost in ${r.prices.region}, USD`, costTable(r.cost)],
-    ['Targets', targetsTable(r.targets, 'MISSED')],
-  ];
-  const tables = parts.map(([title, [header, rows]]) => `${title}\n${textTable(header, rows)}`);
-  return [`Machine: ${machineLine(r.machine)}`, ...tables].join('\n\n');
-}
 
 /** The generated blocks of docs/benchmarks.md, by marker name. */
 export function docBlocks(r: BenchResults): Record<string, string> {

@@ -2,6 +2,7 @@
  * Start-up of every function and of the baseline, bundled as the stack deploys them, each measured in
  * fresh processes (startup-runner.ts), interleaved in a new random order each round.
  */
+import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,14 +11,15 @@ import * as esbuild from 'esbuild';
 import type { Operation } from '../../functions/http/api-routes.js';
 import { BUNDLING, PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { fallbackRoute, routes } from '../../lib/routes.js';
-import { benchEvent, type EventSpec } from './invoke.js';
+import { httpEvent } from '../support/events.js';
 import { median, round } from './stats.js';
 
 /** Where bundles go: inside node_modules (ignored by git). */
-export const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
+const BENCH_CACHE_DIR = join(PROJECT_ROOT, 'node_modules', '.cache', 'clickstream-bench');
 const RUNNER = join(BENCH_CACHE_DIR, 'startup-runner.mjs');
 const first = (name: string) => FIRST_REQUESTS[name as keyof typeof FIRST_REQUESTS];
 
+type EventSpec = Parameters<typeof httpEvent>[0];
 const q = (path: string, query: Record<string, string> = {}): EventSpec => ({ method: 'GET', path, query });
 const p = (path: string, body: unknown): EventSpec => ({ method: 'POST', path, body });
 const unknown = 'startup-unknown';
@@ -25,8 +27,8 @@ const unknown = 'startup-unknown';
 const results = [{ object_id: 'o1', rank: 1 }];
 const late = { session_id: 'startup-s', search_query: 'q', search_results: results, created_at: 1_000_000 };
 const oneEvent = { session_id: unknown, events: [{ event_id: 'e1', object_id: 'o1' }] };
-// A repeat of a request already accepted (the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
-const erasure = { user_id: 'startup-user', request_id: 'startup-erasure' };
+// A new request (a new request_id each run; the HMAC key from CLICKSTREAM_ERASURE_KEY, as locally).
+const erasure = () => ({ user_id: 'startup-user', request_id: `startup-erasure-${randomUUID()}` });
 /**
  * The request each function serves first, its expected status, and the DynamoDB work it needs (as little as it
  * can). Keyed by every operation of the route table: a function without a first request fails the type check.
@@ -43,7 +45,7 @@ const FIRST_REQUESTS: Record<Operation | 'not_found' | 'baseline', [EventSpec, n
   list_batches: [q('/internal/batches'), 200, '1 Query (the batch log; then the listed batches)'],
   start_export: [p('/internal/batch/export', { batch_id: unknown, export_id: 'startup-export' }), 404, '1 GetItem'],
   get_export: [q('/internal/batch/export', { export_id: unknown }), 404, '1 Query (the export partition)'],
-  erase_user: [p('/internal/users/erase', erasure), 202, '1 GetItem, 1 PutItem (condition fails)'],
+  erase_user: [p('/internal/users/erase', erasure), 202, '1 TransactWriteItems (the request and its queue entry)'],
   get_erasure: [q('/internal/users/erase', { request_id: unknown }), 404, '1 GetItem'],
   not_found: [q('/nowhere'), 404, 'none'],
   baseline: [q('/baseline'), 404, '1 GetItem'],
@@ -96,8 +98,14 @@ type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'coldCpuMs', number> & 
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
   const [spec, expect] = first(bundle.name);
+  const body = typeof spec.body === 'function' ? (spec.body as () => unknown)() : spec.body; // new each run
   return new Promise((resolve, reject) => {
-    const args = [RUNNER, pathToFileURL(bundle.file).href, JSON.stringify(benchEvent(spec)), bundle.logicalId];
+    const args = [
+      RUNNER,
+      pathToFileURL(bundle.file).href,
+      JSON.stringify(httpEvent({ ...spec, body })),
+      bundle.logicalId,
+    ];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

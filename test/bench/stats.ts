@@ -27,14 +27,6 @@ export const fmtRatio = (value: number) => (Number.isFinite(value) ? `${value.to
 export const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 export const usd = (value: number) => (value >= 1 ? `$${value.toFixed(3)}` : `$${value.toFixed(4)}`);
 
-/** A plain text table for the console. */
-export function textTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
 /** A markdown table. */
 export function mdTable(header: string[], rows: string[][], align?: ('l' | 'r')[]): string {
   const sep = header.map((_, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'r' ? '---:' : '---'));

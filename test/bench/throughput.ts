@@ -1,31 +1,35 @@
 /**
- * Throughput through the local server (its own process) beside the floor (floor.ts, its own process).
- * A phase runs its segments in turn (API, floor, ...) each round; a new figure is one more segment.
+ * Throughput through the local server (`npm start` in a process of its own:
+ * test/robustness/support/server.ts) beside the floor (floor.ts, its own process). A phase runs its
+ * segments in turn (API, floor, ...) each round; a new figure is one more segment.
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
-import { BASE_PATH } from '../../lib/routes.js';
 import { DEFAULT_SETTINGS } from '../../lib/settings.js';
+import type { ServerProcess } from '../robustness/support/server.js';
 import type { FloorCall } from './child.js';
 import { clickEvent, sessionBody } from './events.js';
 import { closedLoop, EVENTS_PER_REQUEST, type Segment } from './floor.js';
 import { quantile, round, sleep } from './stats.js';
 
-/** Forks test/bench/child.ts in `mode` under tsx, with an IPC channel; resolves with its first message. */
-async function forkChild(mode: 'server' | 'floor', env: Record<string, string>) {
-  const child = fork(fileURLToPath(new URL('./child.ts', import.meta.url)), [mode], {
+/**
+ * The floor process (child.ts under tsx, with an IPC channel): setup once, then one segment per call
+ * (one at a time: the next message is its answer).
+ */
+async function startFloorProcess(env: Record<string, string>) {
+  const child = fork(fileURLToPath(new URL('./child.ts', import.meta.url)), [], {
     ...{ env, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'], // the handlers' logs and EMF metrics (stdout, as in Lambda): dropped
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   child.stdout?.resume();
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const first = await new Promise<any>((resolve, reject) => {
-    const fail = (why: string) => reject(new Error(`bench child (${mode}) ${why}:\n${stderr}`));
+  await new Promise<void>((resolve, reject) => {
+    const fail = (why: string) => reject(new Error(`floor process ${why}:\n${stderr}`));
     const timer = setTimeout(() => (child.kill('SIGKILL'), fail('did not start within 60 s')), 60_000);
-    child.once('message', (m) => (clearTimeout(timer), resolve(m)));
+    child.once('message', () => (clearTimeout(timer), resolve()));
     child.once('exit', (code) => (clearTimeout(timer), fail(`exited (${code})`)));
   });
   const stop = async () => {
@@ -36,21 +40,6 @@ async function forkChild(mode: 'server' | 'floor', env: Record<string, string>) 
     await exited;
     clearTimeout(timer);
   };
-  return { child, first, stop };
-}
-
-export type LocalServerProcess = Awaited<ReturnType<typeof startServerProcess>>;
-
-/** The local server in a process of its own, with the given environment. */
-export async function startServerProcess(env: Record<string, string>) {
-  const { first, stop } = await forkChild('server', env);
-  if (!first?.url) throw new Error('The local server sent no URL');
-  return { stop, url: first.url as string, baseUrl: `${first.url}${BASE_PATH}` };
-}
-
-/** The floor process: setup once, then one segment per call (one at a time: the next message is its answer). */
-async function startFloorProcess(env: Record<string, string>) {
-  const { child, stop } = await forkChild('floor', env);
   const call = (message: FloorCall) =>
     new Promise<any>((resolve, reject) => {
       child.once('message', (m: any) => (m?.error ? reject(new Error(`floor process: ${m.error}`)) : resolve(m)));
@@ -87,7 +76,6 @@ function httpClient(maxSockets: number) {
 type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, itemsPerRequest: number];
 /** One figure: its segments (`warm`: uncounted, before the rounds), run in turn with the others of its phase. */
 type SegmentSpec = { spec: Spec; warm?: () => Promise<unknown>; run: () => Promise<Segment> };
-export type ThroughputRow = ReturnType<typeof summarize>;
 /** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
 export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
 
@@ -137,7 +125,7 @@ const MAX = 1_000_000;
 export async function measureThroughput(
   o: Record<'concurrency' | 'rounds' | 'segmentMs' | 'shards', number> &
     Record<'endpoint' | 'floorTable' | 'tableName' | 'runId', string> & {
-      server: LocalServerProcess;
+      server: ServerProcess;
       env: Record<string, string>;
       log: (line: string) => void;
     },

@@ -19,14 +19,14 @@
  * - every released batch appears in GET /internal/batches with its status, release_id and count.
  * Rounds stop when the time budget is spent (CRASH_BUDGET_MS, CRASH_ROUNDS); nothing is timed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
-import { ensureTable, freePort } from '../../lib/local/dynamodb-local.js';
+import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy, type FaultRule } from './support/fault-proxy.js';
-import { get, post, viaHttp, type Answer, type RawRequest } from './support/invoke.js';
+import { randomEvent, randomSession } from './support/generators.js';
+import { get, post, releasedSessions, type Answer } from './support/invoke.js';
 import { Ledger } from './support/model.js';
+import { ServerProcess } from './support/server.js';
 import { getRaw, readState, scanAll } from './support/storage.js';
 
 /** Time for the kill rounds (the final checks follow); rounds stop when it is spent. */
@@ -53,69 +53,19 @@ const DELAYS: FaultRule[] = [
 let proxy: FaultProxy;
 let dynamo: string;
 let tableName: string;
-const children = new Set<ChildProcess>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (n: number) => Math.floor(Math.random() * n);
 
-class Server {
-  private constructor(
-    readonly origin: string,
-    readonly child: ChildProcess,
-    readonly exited: Promise<void>,
-  ) {}
-
-  /** Starts the server (node, not npm or tsx's wrapper: SIGKILL must reach the process that serves). */
-  static async start(shards: number): Promise<Server> {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'bin/local.ts', '--port', String(port), '--dynamodb-endpoint', proxy.url],
-      {
-        cwd: PROJECT_ROOT,
-        env: {
-          ...process.env,
-          TABLE_NAME: tableName,
-          CLICKSTREAM_BATCH_SHARDS: String(shards),
-          AWS_LAMBDA_LOG_LEVEL: 'FATAL',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    children.add(child);
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    void exited.then(() => children.delete(child));
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    for (const end = Date.now() + 90_000; !out.includes('Ctrl+C stops it.');) {
-      if (child.exitCode !== null || Date.now() > end) throw new Error(`the server did not come up:\n${out}`);
-      await sleep(50);
-    }
-    child.stdout!.removeAllListeners('data').resume();
-    child.stderr!.removeAllListeners('data').resume();
-    return new Server(`http://127.0.0.1:${port}`, child, exited);
-  }
-
-  async kill(): Promise<void> {
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  async stop(): Promise<void> {
-    this.child.kill('SIGINT');
-    await this.exited;
-  }
-
-  /** The answer, or undefined when none came (the server died under the request, or was gone). */
-  async send(r: RawRequest): Promise<Answer | undefined> {
-    try {
-      return await viaHttp(this.origin, r);
-    } catch {
-      return undefined;
-    }
-  }
-}
+type Server = ServerProcess;
+/** The server on the fault proxy, with `shards` batch shards. */
+const startServer = (shards: number) =>
+  ServerProcess.start(proxy.url, {
+    ...process.env,
+    TABLE_NAME: tableName,
+    CLICKSTREAM_BATCH_SHARDS: String(shards),
+    AWS_LAMBDA_LOG_LEVEL: 'FATAL',
+  });
 
 // ------------------------------------------------------------------ what the clients know
 
@@ -123,8 +73,6 @@ const ledger = new Ledger();
 type Pending = { kind: 'create' | 'push'; body: Record<string, any> } | { kind: 'release'; releaseId: string };
 /** Requests that got no answer (or a 503): sent again after the restart. */
 let pending: Pending[] = [];
-/** Batch id -> its session ids (sorted), read right after its release answered. */
-const membershipAtRelease = new Map<string, string[]>();
 /** Released batches whose membership read a kill cut short. */
 const toRead = new Set<string>();
 /** Faults of the service found on the way (the test fails at the end, listing them all). */
@@ -143,15 +91,7 @@ const stats = {
   finishedByReads: 0,
 };
 
-const sessionBody = (id: string) => ({
-  session_id: id,
-  search_query: { q: id },
-  search_results: [{ object_id: 'o1', rank: 1 }],
-});
-const pushBody = (id: string) => ({
-  session_id: id,
-  events: [0, 1].map((k) => ({ event_id: `e${k}`, object_id: `o${k}`, meta: { k } })),
-});
+const pushBody = (id: string) => ({ session_id: id, events: [0, 1].map((k) => randomEvent(`e${k}`)) });
 
 /** A create's answer: recorded; false when it got none (or a 503) and must be sent again. */
 function onCreate(body: Record<string, any>, a: Answer | undefined, ctx: string, retried = false): boolean {
@@ -176,12 +116,9 @@ function onPush(body: Record<string, any>, a: Answer | undefined, ctx: string, r
   return true;
 }
 
-type ReleaseJson = { release_id: string; batch_id: string; released_at: number; session_count: number };
-
 /**
- * The answers of one or more concurrent calls with one release_id. False when none of them was
- * answered (it must be sent again). Calls that counted an empty batch may answer 404 while another
- * call with the same id releases (README); every 200 for one id is the identical answer, forever.
+ * The answers of one or more concurrent calls with one release_id, checked by the ledger. False when
+ * none of them was answered (it must be sent again).
  */
 async function onRelease(
   server: Server,
@@ -192,60 +129,21 @@ async function onRelease(
   const got = answers.filter((a): a is Answer => a !== undefined && a.status !== 503);
   stats.answers503 += answers.filter((a) => a?.status === 503).length;
   if (got.length === 0) return false;
-  const before = ledger.releases.get(releaseId);
-  const ok = got.filter((a) => a.status === 200).map((a) => a.json as ReleaseJson);
-  for (const a of got) {
-    if (a.status === 404) {
-      expect(a.json, ctx).toEqual({ detail: 'There is no collecting batch' });
-      expect(before, `${ctx}: 404 for a release_id that was answered before`).toBeUndefined();
-    } else expect(a.status, `${ctx}: ${a.text}`).toBe(200);
-  }
-  if (ok.length === 0) return true;
-  for (const r of ok) expect(r, `${ctx}: concurrent calls with one release_id`).toEqual(ok[0]);
-  if (before) {
-    expect(ok[0], `${ctx}: the same release_id later`).toEqual(before);
-    return true;
-  }
-  const answer = ok[0]!;
-  expect(answer.release_id, ctx).toBe(releaseId);
-  for (const other of ledger.releases.values())
-    expect(other.batch_id, `${ctx}: a batch released twice`).not.toBe(answer.batch_id);
-  ledger.releases.set(releaseId, answer);
+  const answer = ledger.onRelease(releaseId, got, ctx);
+  if (!answer) return true;
   const members = await readMembers(server, answer.batch_id);
   if (members === undefined) toRead.add(answer.batch_id);
-  else recordMembership(answer.batch_id, members);
+  else ledger.onMembers(answer.batch_id, members, ctx);
   return true;
 }
 
-function recordMembership(batchId: string, members: string[]): void {
-  const answer = [...ledger.releases.values()].find((r) => r.batch_id === batchId)!;
-  expect(members, `members of batch ${batchId}`).toHaveLength(answer.session_count as number);
-  expect(new Set(members).size, `members of batch ${batchId} listed twice`).toBe(members.length);
-  membershipAtRelease.set(batchId, members);
-  ledger.released.set(batchId, new Set(members));
-}
-
-/** A released batch's session ids, sorted, paged through get_batch_sessions; undefined if cut short. */
+/** A released batch's session ids, sorted; undefined if a kill cut the paging short. */
 async function readMembers(server: Server, batchId: string): Promise<string[] | undefined> {
-  const ids: string[] = [];
-  let after = 0;
-  for (;;) {
-    const a = await server.send(
-      get('/internal/batch/sessions', {
-        batch_id: batchId,
-        after_number: after,
-        limit: 1000,
-        events_limit: 1,
-        include_irrelevant: true,
-      }),
-    );
-    if (a === undefined || a.status === 503) return undefined;
-    expect(a.status, `pages of batch ${batchId}: ${a.text}`).toBe(200);
-    const page = a.json as { last_number: number | null; sessions: { session_id: string }[] };
-    if (page.last_number === null) return ids.sort();
-    ids.push(...page.sessions.map((s) => s.session_id));
-    after = page.last_number;
-  }
+  const read = await releasedSessions((r) => server.send(r), batchId, 1);
+  if (!('failed' in read)) return read.sessions.map((s) => s.session_id as string).sort();
+  const a = read.failed;
+  if (a !== undefined && a.status !== 503) expect(a.status, `pages of batch ${batchId}: ${a.text}`).toBe(200);
+  return undefined;
 }
 
 /** Every batch of GET /internal/batches, all pages. */
@@ -277,7 +175,7 @@ async function pendingReleases(): Promise<{ releaseId: string; batchId: string }
 
 async function creator(server: Server, tag: string, stopped: () => boolean): Promise<void> {
   for (let i = 0; !stopped(); i++) {
-    const body = sessionBody(`${tag}-${i}`);
+    const body = randomSession(`${tag}-${i}`);
     if (!onCreate(body, await server.send(post('/session', body)), `create ${body.session_id}`)) {
       pending.push({ kind: 'create', body });
       return;
@@ -353,7 +251,7 @@ async function afterRestart(server: Server, round: number, shards: number, raise
   const interrupted = await pendingReleases();
   if (interrupted.length > 0) {
     // Creates never wait on a pending release: at once, and also after the shard count was raised.
-    const bodies = Array.from({ length: 3 }, (_, i) => sessionBody(`after-${round}-${i}`));
+    const bodies = Array.from({ length: 3 }, (_, i) => randomSession(`after-${round}-${i}`));
     const answers = await Promise.all(bodies.map((b) => server.send(post('/session', b))));
     stats.createsAfterInterruptedRelease += bodies.length;
     bodies.forEach((body, i) => {
@@ -430,7 +328,7 @@ async function retryPending(server: Server, round: number): Promise<void> {
   for (const batchId of [...toRead]) {
     const members = await readMembers(server, batchId);
     if (members === undefined) continue;
-    recordMembership(batchId, members);
+    ledger.onMembers(batchId, members, `late read of batch ${batchId}`);
     toRead.delete(batchId);
   }
 }
@@ -446,7 +344,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of ServerProcess.running) c.kill('SIGKILL');
   await proxy?.close();
 });
 
@@ -463,7 +361,7 @@ describe('crash test: the server SIGKILLed at random moments, restarted on the s
         const raised = next > shards;
         shards = next;
         const t0 = Date.now();
-        server = await Server.start(shards);
+        server = await startServer(shards);
         const t1 = Date.now();
         if (raised && (await pendingReleases()).length > 0) stats.killsInReleaseWithRaise++;
         await afterRestart(server, round, shards, raised);
@@ -491,7 +389,7 @@ describe('crash test: the server SIGKILLed at random moments, restarted on the s
       }
 
       // The end: one more restart, the retries, a final release, then every check.
-      server = await Server.start(shards);
+      server = await startServer(shards);
       await afterRestart(server, stats.rounds, shards, false);
       for (let i = 0; ; i++) {
         const releaseId = `final-${i}`;
@@ -508,20 +406,14 @@ describe('crash test: the server SIGKILLed at random moments, restarted on the s
         expect(a?.json, `release ${releaseId} at the end`).toEqual(answer);
       }
       // Every acknowledged session in exactly one released batch, whose membership never changed.
-      const home = new Map<string, string>();
-      for (const [batchId, members] of membershipAtRelease) {
+      for (const [batchId, members] of ledger.released)
         expect(
           await readMembers(server, batchId),
           `batch ${batchId}: membership at the end against right after its release`,
-        ).toEqual(members);
-        for (const id of members) {
-          expect(home.get(id), `session ${id} in two batches`).toBeUndefined();
-          home.set(id, batchId);
-        }
-      }
-      expect([...home.keys()].sort(), 'acknowledged sessions against released members').toEqual(
-        [...ledger.sessions.keys()].sort(),
-      );
+        ).toEqual([...members].sort());
+      const { batchesOf, strangers } = ledger.homes();
+      for (const [id, batches] of batchesOf) expect(batches, `session ${id}: released batches`).toHaveLength(1);
+      expect(strangers, 'released members that were never acknowledged').toEqual([]);
       // Every released batch listed, as released, with its release_id and count.
       const listed = await listAll(server);
       expect(listed, 'list_batches').toBeDefined();

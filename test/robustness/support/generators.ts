@@ -1,7 +1,8 @@
 /**
  * fast-check arbitraries for hostile input: ids at and past their limits, values of every wrong type,
  * `__proto__` / `constructor` keys, deep nesting, unsafe numbers, lone surrogates, invalid UTF-8,
- * empty and oversized bodies, wrong media types, and query strings of every shape.
+ * empty and oversized bodies, wrong media types, and query strings of every shape. At the end: valid
+ * bodies with random content for load (the soak, the crash test).
  */
 import fc from 'fast-check';
 
@@ -565,3 +566,38 @@ export function rawParams(
     return out;
   });
 }
+
+// ------------------------------------------------------------------ valid bodies at random (load: the soak, the crash test)
+
+export const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+export const chance = (p: number) => Math.random() < p;
+export const int = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+/** `value` with probability `p`, spread into a body. */
+export const maybe = (p: number, value: () => Record<string, unknown>) => (chance(p) ? value() : {});
+const recent = () => (chance(0.5) ? Date.now() - int(0, 240_000) : Math.floor(Date.now() / 1000) - int(0, 240));
+
+/** A valid create_session body with random content, optional fields now and then. */
+export const randomSession = (id: string) => ({
+  session_id: id,
+  search_query: chance(0.3)
+    ? { text: `query ${int(1, 99)}`, filters: { color: pick(['red', 'blue', 'green']) } }
+    : `query ${int(1, 99)}`,
+  search_results: Array.from({ length: int(0, 6) }, (_, i) => ({
+    object_id: `obj-${int(1, 500)}`,
+    ...maybe(0.8, () => ({ rank: i + 1 })),
+    ...maybe(0.3, () => ({ meta: { title: `item ${i}`, score: Math.round(Math.random() * 1000) / 1000 } })),
+  })),
+  ...maybe(0.3, () => ({ search_meta: { engine: 'load', page: int(1, 5) } })),
+  ...maybe(0.2, () => ({ payload_filter: { in_stock: chance(0.5) } })),
+  ...maybe(0.2, () => ({ sort_by: { field: 'price', order: pick(['asc', 'desc']) } })),
+  ...maybe(0.5, () => ({ user_id: `user-${int(1, 50)}` })),
+  ...maybe(0.3, () => ({ created_at: Date.now() - int(0, 240_000) })),
+});
+
+/** A valid event with random content, optional fields now and then. */
+export const randomEvent = (eventId: string) => ({
+  ...{ event_id: eventId, object_id: `obj-${int(1, 500)}` },
+  ...maybe(0.3, () => ({ event_type: pick(['view', 'add_to_cart', 'purchase']) })),
+  ...maybe(0.3, () => ({ created_at: recent() })),
+  ...maybe(0.3, () => ({ meta: { position: int(1, 20), note: 'x'.repeat(int(0, 200)) } })),
+});

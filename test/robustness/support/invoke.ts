@@ -113,3 +113,24 @@ export const get = (path: string, query: Record<string, string | number | boolea
   path,
   query: new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString(),
 });
+
+/** Sends a request; undefined when no answer came (the server died under it, or was gone). */
+export type Send = (r: RawRequest) => Promise<Answer | undefined>;
+
+/**
+ * Every session of a released batch (irrelevant ones included, at most `events_limit` events each),
+ * paged through get_batch_sessions on last_number; `failed`: the answer (or none) that was not a page.
+ */
+export async function releasedSessions(send: Send, batch_id: string, events_limit: number) {
+  const sessions: Record<string, any>[] = [];
+  for (let after_number = 0; ;) {
+    const a = await send(
+      get('/internal/batch/sessions', { batch_id, after_number, limit: 1000, events_limit, include_irrelevant: true }),
+    );
+    if (a?.status !== 200) return { sessions, failed: a };
+    const page = a.json as { last_number: number | null; sessions: Record<string, any>[] };
+    if (page.last_number === null) return { sessions };
+    sessions.push(...page.sessions);
+    after_number = page.last_number;
+  }
+}

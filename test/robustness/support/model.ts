@@ -107,6 +107,8 @@ export function sessionContent(body: Record<string, any>): Record<string, unknow
 export const eventContent = (e: Record<string, any>) =>
   normalizedEvent({ ...e, event_type: e.event_type ?? 'click' } as Parameters<typeof normalizedEvent>[0]);
 
+export type ReleaseJson = { release_id: string; batch_id: string; released_at: number; session_count: number };
+
 export class Ledger {
   readonly sessions = new Map<string, SessionEntry>();
   /** release id -> the answer it got */
@@ -259,6 +261,47 @@ export class Ledger {
       ).toBe(true);
       if (want!.createdAt !== undefined) expect(e.created_at, context).toBe(want!.createdAt);
     }
+  }
+
+  /**
+   * The answers (none of them 503) of concurrent calls with one release_id. Calls that counted an empty
+   * batch may answer 404 while another call with the same id releases (README); every 200 for one id
+   * is the identical answer, forever. Returns the answer of a release the ledger did not know (recorded).
+   */
+  onRelease(releaseId: string, answers: Answer[], context: string): ReleaseJson | undefined {
+    const before = this.releases.get(releaseId);
+    for (const a of answers) {
+      if (a.status === 404) {
+        expect(a.json, context).toEqual({ detail: 'There is no collecting batch' });
+        expect(before, `${context}: 404 for a release_id that was answered before`).toBeUndefined();
+      } else expect(a.status, `${context}: ${a.text}`).toBe(200);
+    }
+    const ok = answers.filter((a) => a.status === 200).map((a) => a.json as ReleaseJson);
+    for (const r of ok) expect(r, `${context}: concurrent calls with one release_id`).toEqual(ok[0]);
+    if (before && ok.length > 0) expect(ok[0], `${context}: the same release_id later`).toEqual(before);
+    if (before || ok.length === 0) return undefined;
+    expect(ok[0]!.release_id, context).toBe(releaseId);
+    for (const other of this.releases.values())
+      expect(other.batch_id, `${context}: a batch released twice`).not.toBe(ok[0]!.batch_id);
+    this.releases.set(releaseId, ok[0]!);
+    return ok[0];
+  }
+
+  /** The members of a released batch, read after its release answered: as many as it counted, each once. */
+  onMembers(batchId: string, members: string[], context: string): void {
+    const answer = [...this.releases.values()].find((r) => r.batch_id === batchId)!;
+    expect(members, `${context}: members of batch ${batchId}`).toHaveLength(answer.session_count as number);
+    expect(new Set(members).size, `${context}: members of batch ${batchId} listed twice`).toBe(members.length);
+    this.released.set(batchId, new Set(members));
+  }
+
+  /** The released batches of each session of the ledger (one each, once every batch is released), and members it does not know. */
+  homes(): { batchesOf: Map<string, string[]>; strangers: string[] } {
+    const batchesOf = new Map([...this.sessions.keys()].map((id) => [id, [] as string[]]));
+    const strangers: string[] = [];
+    for (const [batchId, members] of this.released)
+      for (const id of members) batchesOf.get(id)?.push(batchId) ?? strangers.push(id);
+    return { batchesOf, strangers };
   }
 
   /** The table holds exactly the ledger's sessions and events, stored whole; every session in one batch. */
