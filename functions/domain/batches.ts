@@ -266,7 +266,9 @@ export async function readRange(req: RangeRequest): Promise<RangeResult> {
   const { includeIrrelevant = true, consistent = true, maxBytes = RANGE_MAX_BYTES, ...range } = req;
   const page = await getBatchSessions({
     ...range,
-    ...{ includeIrrelevant, consistent, maxBytes },
+    includeIrrelevant,
+    consistent,
+    maxBytes,
     events: { limit: Number.POSITIVE_INFINITY },
     measure: (v) => v.storedBytes ?? 0,
     finishAbandoned: false, // export workers: their role writes only export records

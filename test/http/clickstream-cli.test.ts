@@ -55,6 +55,9 @@ describe('clickstream command', () => {
   let url: string;
   let dir: string;
   let batchId: string;
+  /** `clickstream export` of the released batch into `out`, with `flags`, against the local server. */
+  const exportTo = (out: string, flags: string[] = [], env: Record<string, string> = {}) =>
+    cli(['export', '--batch', batchId, '--out', out, ...flags, '--url', url], env);
   /** Every session of the batch: its results, irrelevant flag and pushed events. */
   const sessions = new Map<
     string,
@@ -149,19 +152,7 @@ describe('clickstream command', () => {
     { timeout: 300_000 },
     async () => {
       const out = join(dir, 'sessions.jsonl.gz');
-      const run = await cli([
-        'export',
-        '--batch',
-        batchId,
-        '--out',
-        out,
-        '--workers',
-        '3',
-        '--page-size',
-        '7',
-        '--url',
-        url,
-      ]);
+      const run = await exportTo(out, ['--workers', '3', '--page-size', '7']);
       expect(run.stderr).toContain(`exported ${sessions.size}/${sessions.size} sessions`);
       expect(run.code).toBe(0);
       expect(existsSync(`${out}.parts`)).toBe(false);
@@ -191,19 +182,7 @@ describe('clickstream command', () => {
     { timeout: 300_000 },
     async () => {
       const out = join(dir, 'pairs.jsonl');
-      const run = await cli([
-        'export',
-        '--batch',
-        batchId,
-        '--out',
-        out,
-        '--format',
-        'pairs',
-        '--workers',
-        '8',
-        '--url',
-        url,
-      ]);
+      const run = await exportTo(out, ['--format', 'pairs', '--workers', '8']);
       expect(run.code).toBe(0);
       const got = lines(readFileSync(out, 'utf8'));
       expect(got.map((s) => s.session_id).sort()).toEqual([...sessions.keys()].sort());
@@ -248,33 +227,16 @@ describe('clickstream command', () => {
     { timeout: 300_000 },
     async () => {
       const whole = join(dir, 'whole.jsonl.gz');
-      expect(
-        (
-          await cli([
-            'export',
-            '--batch',
-            batchId,
-            '--out',
-            whole,
-            '--workers',
-            '2',
-            '--page-size',
-            '4',
-            '--url',
-            url,
-            '--quiet',
-          ])
-        ).code,
-      ).toBe(0);
+      expect((await exportTo(whole, ['--workers', '2', '--page-size', '4', '--quiet'])).code).toBe(0);
 
       const resumed = join(dir, 'resumed.jsonl.gz');
-      const args = ['export', '--batch', batchId, '--out', resumed, '--workers', '1', '--page-size', '4', '--url', url];
+      const flags = ['--workers', '1', '--page-size', '4'];
       // Killed after k pages (the last one written but not committed): the first k at which some range
       // is complete and another is not, so that both kinds of part are resumed.
       let killedBetween = false;
       for (let k = 2; k < 40 && !killedBetween; k++) {
         rmSync(`${resumed}.parts`, { recursive: true, force: true });
-        const crashed = await cli(args, { CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: String(k) });
+        const crashed = await exportTo(resumed, flags, { CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: String(k) });
         expect(crashed.signal).toBe('SIGKILL');
         expect(existsSync(resumed)).toBe(false);
         const state = JSON.parse(readFileSync(`${resumed}.parts/state.json`, 'utf8')) as {
@@ -287,7 +249,7 @@ describe('clickstream command', () => {
       // Whatever a crash leaves after the committed part of a file must not reach the output.
       for (const part of readdirSync(`${resumed}.parts`).filter((f) => f.startsWith('range-')))
         appendFileSync(join(`${resumed}.parts`, part), '{"garbage":true}\n');
-      const again = await cli(args);
+      const again = await exportTo(resumed, flags);
       expect(again.code).toBe(0);
       expect(again.stderr).toMatch(/resumed: [1-9]\d* sessions were already exported/); // not read again
       expect(readFileSync(resumed).equals(readFileSync(whole))).toBe(true);
@@ -296,16 +258,16 @@ describe('clickstream command', () => {
       const other = join(dir, 'other.jsonl');
       expect(
         (
-          await cli(['export', '--batch', batchId, '--out', other, '--url', url], {
+          await exportTo(other, [], {
             CLICKSTREAM_EXPORT_CRASH_AFTER_PAGES: '1',
           })
         ).signal,
       ).toBe('SIGKILL');
-      const mixed = await cli(['export', '--batch', batchId, '--out', other, '--format', 'pairs', '--url', url]);
+      const mixed = await exportTo(other, ['--format', 'pairs']);
       expect(mixed.code).toBe(1);
       expect(mixed.stderr).toContain('--restart');
 
-      const stdout = await cli(['export', '--batch', batchId, '--out', '-', '--workers', '4', '--url', url, '--quiet']);
+      const stdout = await exportTo('-', ['--workers', '4', '--quiet']);
       expect(stdout.code).toBe(0);
       expect(stdout.stdout).toBe(gunzipSync(readFileSync(whole)).toString('utf8'));
     },

@@ -98,28 +98,20 @@ describe('every answer matches the document', () => {
 
   it('for a full scenario: sessions, events, batches, and the errors of each operation', async () => {
     const t = nowSeconds();
+    const doc1 = sessionBody('doc-1', {
+      created_at: t,
+      user_id: 'u1',
+      sort_by: { field: 'price' },
+      search_meta: { page: 1 },
+    });
     conforms('get_batch', await api.get('/internal/batch'), 404); // nothing collects yet
-    conforms(
-      'create_session',
-      await api.post(
-        '/session',
-        sessionBody('doc-1', { created_at: t, user_id: 'u1', sort_by: { field: 'price' }, search_meta: { page: 1 } }),
-      ),
-      200,
-    );
+    conforms('create_session', await api.post('/session', doc1), 200);
     conforms(
       'create_session',
       await api.post('/session', sessionBody('doc-2', { search_query: { text: 'shoes', filters: { color: 'red' } } })),
       200,
     );
-    conforms(
-      'create_session',
-      await api.post(
-        '/session',
-        sessionBody('doc-1', { created_at: t, user_id: 'u1', sort_by: { field: 'price' }, search_meta: { page: 1 } }),
-      ),
-      200,
-    );
+    conforms('create_session', await api.post('/session', doc1), 200); // the same create again
     conforms('create_session', await api.post('/session', sessionBody('doc-1', { user_id: 'other' })), 409);
     conforms('create_session', await api.post('/session', sessionBody('doc-3', { created_at: t - 100_000 })), 400);
     conforms('create_session', await api.post('/session', { session_id: '' }), 422);

@@ -330,23 +330,14 @@ describe('storage failures as the client sees them', () => {
         ],
       }),
     );
-    const retry = await createSession(
-      httpEvent({
-        method: 'POST',
-        path: '/session',
-        body: { session_id: 's1', search_query: 'q', search_results: [] },
-      }),
-      context,
-    );
+    const create = (search_query: string) =>
+      createSession(
+        httpEvent({ method: 'POST', path: '/session', body: { session_id: 's1', search_query, search_results: [] } }),
+        context,
+      );
+    const retry = await create('q');
     expect(JSON.parse(retry.body!)).toEqual({ session_id: 's1', created: false });
-    const other = await createSession(
-      httpEvent({
-        method: 'POST',
-        path: '/session',
-        body: { session_id: 's1', search_query: 'other', search_results: [] },
-      }),
-      context,
-    );
+    const other = await create('other');
     expect(other.statusCode).toBe(409);
   });
 });
