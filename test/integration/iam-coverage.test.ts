@@ -7,13 +7,20 @@
  * function: the action in its DynamoDB statement and the key inside its `dynamodb:LeadingKeys`
  * patterns. A handler that starts sending a new command, or touching a new kind of item, fails here
  * and not with AccessDenied in AWS. (`dynamodb:Attributes` is not modelled: DynamoDB Local has no IAM.)
+ * The export starter, driven with the stream record of the scenario's export, must be allowed the
+ * Step Functions call it sends (mocked), and no other function may use Step Functions.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
 import { type ExportRunInput, setExportRunner } from '../../functions/domain/exports.js';
+import { setSfnClient } from '../../functions/orchestration/step-functions.js';
+import { resetConfig } from '../../functions/shared/config.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { erasureWorker, exportTasks, fallbackRoute, routes, taskFunctions } from '../../lib/routes.js';
 import { synthApp, type CfnTemplate, resourcesOf } from '../cdk/ops-app.js';
@@ -23,6 +30,7 @@ import { resetErasureKey } from '../../functions/storage/erasure-key.js';
 import { context, httpEvent } from '../support/events.js';
 import { useFreshTable } from '../support/table.js';
 
+const sfn = mockClient(SFNClient);
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 const handlers: Record<string, Handler> = {};
 let template: CfnTemplate;
@@ -176,6 +184,35 @@ beforeAll(async () => {
   expect(state.body.state).toBe('succeeded');
   await expectStatus(call('get_export', 'GET', '/internal/batch/export', { query: { export_id: 'nope' } }), 404);
   setExportRunner(undefined);
+  // In AWS the export starter starts that run, from the table stream's record of x1 (Step Functions mocked).
+  process.env.EXPORT_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:exports';
+  resetConfig();
+  setSfnClient(new SFNClient({ region: 'us-east-1' }));
+  sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:x', startDate: new Date() });
+  const exported = {
+    pk: `EXPORT#${run.exportId}`,
+    sk: 'EXPORT',
+    ...run,
+    state: 'running',
+    location: 'x',
+    createdAt: 1,
+  };
+  const starter = handlers[exportTasks.start.operation] as unknown as (e: unknown) => Promise<unknown>;
+  await starter({
+    Records: [
+      {
+        eventName: 'INSERT',
+        dynamodb: {
+          Keys: marshall({ pk: exported.pk, sk: exported.sk }),
+          NewImage: marshall(exported),
+          SequenceNumber: '1',
+        },
+      },
+    ],
+  });
+  setSfnClient(undefined);
+  delete process.env.EXPORT_STATE_MACHINE_ARN;
+  resetConfig();
   // Erasure: a user with sessions in the released batch and the collecting one (with events), the
   // request and its repeats, then the worker's steps (a pass: Scan, erase, sweep) as its schedule runs them.
   await expectStatus(call('create_session', 'POST', s, { body: session('u1', { user_id: 'erased-user' }) }), 200);
@@ -239,7 +276,30 @@ const allowed = (grants: Grant[], action: string, pk: string) =>
       (pk === SCAN_PK || g.leadingKeys === undefined || g.leadingKeys.some((p) => stringLike(p, pk))),
   );
 
+/** The Step Functions actions a function's role allows, each with its resources. */
+const stepFunctionsGrantsOf = (logicalId: string) => {
+  const roleRef = template.Resources[logicalId]!.Properties.Role['Fn::GetAtt'][0] as string;
+  return resourcesOf(template, 'AWS::IAM::Policy')
+    .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[])
+    .filter((st) => st.Effect === 'Allow')
+    .flatMap((st) => ([] as string[]).concat(st.Action).map((action) => ({ action, resource: st.Resource })))
+    .filter((g) => g.action.startsWith('states:'));
+};
+
 describe('IAM coverage', () => {
+  it('the export starter sends only what its role allows: StartExecution on the export state machine', () => {
+    const sent = sfn.commandCalls(StartExecutionCommand);
+    expect(sent.length, 'the starter was not driven').toBe(1);
+    const [machine] = resourcesOf(template, 'AWS::StepFunctions::StateMachine')[0]!;
+    expect(stepFunctionsGrantsOf(exportTasks.start.logicalId)).toContainEqual({
+      action: 'states:StartExecution',
+      resource: { Ref: machine },
+    });
+    for (const r of [...routes, fallbackRoute, ...taskFunctions].filter((t) => t !== exportTasks.start))
+      expect(stepFunctionsGrantsOf(r.logicalId), r.operation).toEqual([]);
+  });
+
   it.each([...routes, fallbackRoute, ...taskFunctions].map((r) => [r.operation, r] as const))(
     '%s sends only what its role allows',
     (operation, route) => {
