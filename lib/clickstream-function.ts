@@ -13,6 +13,9 @@ import {
   Architecture,
   type CfnFunction,
   LoggingFormat,
+  ParamsAndSecretsLayerVersion,
+  ParamsAndSecretsLogLevel,
+  ParamsAndSecretsVersions,
   Runtime,
   SystemLogLevel,
   Tracing,
@@ -75,7 +78,21 @@ export interface ClickstreamFunctionProps {
   writePartitions?: readonly PartitionKind[];
   /** Grants beyond the table (S3, Step Functions), each as narrow as its use. */
   statements?: PolicyStatement[];
+  /**
+   * Adds the AWS Parameters and Secrets Lambda Extension (a layer): the function reads its secret
+   * with one GET to the extension on localhost instead of bundling a Secrets Manager client. It still
+   * needs its own `secretsmanager:GetSecretValue` grant (in `statements`): the extension uses the
+   * function's credentials.
+   */
+  readsSecrets?: boolean;
 }
+
+/** The extension's settings: it caches the one secret for its maximum, 5 minutes; warnings only in the logs. */
+const SECRETS_EXTENSION = () =>
+  ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
+    cacheSize: 10,
+    logLevel: ParamsAndSecretsLogLevel.WARN,
+  });
 
 /**
  * The conditions of a function's DynamoDB statement: every key it sends must lie in one of its
@@ -134,6 +151,7 @@ export class ClickstreamFunction extends Construct {
       environment: { ...props.environment, ...FUNCTION_RUNTIME_ENV },
       bundling: BUNDLING,
       ...(props.reservedConcurrency ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
+      ...(props.readsSecrets ? { paramsAndSecrets: SECRETS_EXTENSION() } : {}),
     });
     (this.fn.node.defaultChild as CfnFunction).overrideLogicalId(props.logicalId);
     const confined = props.writePartitions ? props.actions.filter((a) => WRITE_ACTIONS.includes(a)) : [];

@@ -241,6 +241,7 @@ export class ClickstreamStack extends Stack {
               ? settings.exportConcurrency
               : settings.internalReservedConcurrency),
         tableKey: this.tableKey,
+        readsSecrets: r.readsErasureKey,
       });
       f.logGroup.applyRemovalPolicy(removalPolicy);
       this.acknowledgeFunctionFindings(f, r.startsExports);

@@ -54,6 +54,27 @@ describe('erasure', () => {
     }
   });
 
+  it('the readers get the AWS Parameters and Secrets extension (arm64 layer, its port, a 5-minute cache); no other function', () => {
+    const layerMap = t.Mappings!.ParamsandsecretslayerMap as Record<string, Record<string, string>>;
+    expect(layerMap['us-east-1']!['1x0x103xarm64']).toMatch(
+      /^arn:aws:lambda:us-east-1:\d{12}:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:\d+$/,
+    );
+    for (const [id] of resourcesOf(t, 'AWS::Lambda::Function')) {
+      if (id !== 'EraseUserFunction' && id !== erasureWorker.logicalId) {
+        expect(fn(id).Layers, id).toBeUndefined();
+        continue;
+      }
+      expect(fn(id).Layers, id).toEqual([
+        { 'Fn::FindInMap': ['ParamsandsecretslayerMap', { Ref: 'AWS::Region' }, '1x0x103xarm64'] },
+      ]);
+      expect(fn(id).Environment.Variables, id).toMatchObject({
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
+        PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED: 'true',
+        SECRETS_MANAGER_TTL: '300',
+      });
+    }
+  });
+
   it('a schedule runs the worker, one at a time, for up to 15 minutes', () => {
     const [, rule] = onlyResource(t, 'AWS::Events::Rule');
     expect(rule.Properties.ScheduleExpression).toBe(`rate(${ERASURE_SCHEDULE_MINUTES} minutes)`);
