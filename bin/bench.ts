@@ -38,7 +38,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const file = (name: string) => join(PROJECT_ROOT, name);
 
 /** Replaces what sits between each pair of markers (kept) in a file; the text unchanged where a pair is missing. */
-function replaceBlocks(name: string, blocks: [start: string, end: string, content: string][]): void {
+type Block = [start: string, end: string, content: string];
+function replaceBlocks(name: string, blocks: Block[]): void {
   let text = readFileSync(file(name), 'utf8');
   for (const [start, end, content] of blocks) {
     const [i, j] = [text.indexOf(start), text.indexOf(end, text.indexOf(start) + start.length)];
@@ -50,11 +51,12 @@ function replaceBlocks(name: string, blocks: [start: string, end: string, conten
 /** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
-  const blocks = Object.entries(docBlocks(r));
-  replaceBlocks(
-    'docs/benchmarks.md',
-    blocks.map(([k, block]) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`, block]),
-  );
+  const blocks = Object.entries(docBlocks(r)).map(([k, b]): Block => [
+    `<!-- bench:${k} -->`,
+    `<!-- /bench:${k} -->`,
+    b,
+  ]);
+  replaceBlocks('docs/benchmarks.md', blocks);
   replaceBlocks('README.md', [['<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)]]);
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
@@ -95,16 +97,14 @@ log(`DynamoDB Local at ${dynamo.endpoint}`);
 const runId = randomUUID().slice(0, 8);
 const memoryMb = DEFAULT_SETTINGS.memorySize;
 
+// The throughput segments push more events into their few sessions than the production cap
+// allows; the highest cap costs the same (one counter reservation a push) and never refuses.
+const settings = { ...functionSettingsOf(DEFAULT_SETTINGS), maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION };
 /** The environment the stack gives every function (lib/clickstream-stack.ts), pointed at DynamoDB Local. */
-const functionEnv = (tableName: string, name: string, extra: Record<string, string> = {}): Record<string, string> => ({
+const functionEnv = (tableName: string, name: string, extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   HOME: process.env.HOME ?? '/tmp',
-  // The throughput segments push more events into their few sessions than the production cap
-  // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
-  ...functionEnvironment(tableName, {
-    ...functionSettingsOf(DEFAULT_SETTINGS),
-    maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION,
-  }),
+  ...functionEnvironment(tableName, settings),
   ...FUNCTION_RUNTIME_ENV,
   CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
   ...local.LOCAL_AWS_ENV,
@@ -133,19 +133,16 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
   const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);
 
-  // 2. Capacity and 3. durations, in this process.
-  const tableName = 'bench-capacity';
-  await local.ensureTable(dynamo.endpoint, tableName);
-  Object.assign(process.env, functionEnv(tableName, 'bench-in-process', { AWS_LAMBDA_LOG_LEVEL: 'INFO' }));
-  const { documentClient } = await import('../functions/storage/client.js');
+  // 2. Capacity and 3. durations, in this process (the functions' environment set before their modules load).
+  Object.assign(process.env, functionEnv('bench-capacity', 'bench-in-process', { AWS_LAMBDA_LOG_LEVEL: 'INFO' }));
+  await local.ensureTable(dynamo.endpoint, 'bench-capacity');
   const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const inProcess = { endpoint: dynamo.endpoint, tableName, runId, log };
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({ ...plan, ...inProcess, client: documentClient() });
+  const capacity = await measureCapacity({ ...plan, runId, log });
   log('Durations: warm invocations, one at a time');
   const [count, maxMsPerScenario] = [plan.durationCount, plan.durationMaxMs];
-  const durations = await measureDurations({ ...inProcess, memoryMb, count, maxMsPerScenario });
+  const durations = await measureDurations({ runId, memoryMb, count, maxMsPerScenario });
 
   // 4. Throughput and the soak, against the local server in its own process.
   const { measureThroughput } = await import('../test/bench/throughput.js');
@@ -179,10 +176,8 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   // 6. create_session on one shard under the conflict simulation.
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
   const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: q(4, 8) });
-  const [d, p] = [conflicts.design, conflicts.previous].map(
-    (c) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`,
-  );
-  log(`  creates/s: ${d} vs ${p}`);
+  const rate = (c: typeof conflicts.design) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`;
+  log(`  creates/s: ${rate(conflicts.design)} vs ${rate(conflicts.previous)}`);
 
   // 7. Cost (the targets: below).
   return {

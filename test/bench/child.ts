@@ -14,17 +14,15 @@ async function answer(m: FloorCall): Promise<Record<string, unknown>> {
   return { segment: await closedLoop(m.concurrency, m.maxRequests, m.maxMs, workload[m.run]) };
 }
 
-const stop = () => {
+process.send?.({ ready: true });
+process.on('message', (m: FloorCall) =>
+  answer(m).then(
+    (a) => process.send?.(a),
+    (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
+  ),
+);
+// The bench closes the channel when it is done.
+process.on('disconnect', () => {
   workload?.destroy();
   process.exit(0);
-};
-process.send?.({ ready: true });
-process.on('message', (m: FloorCall | 'stop') => {
-  if (m === 'stop') stop();
-  else
-    answer(m).then(
-      (a) => process.send?.(a),
-      (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
-    );
 });
-process.on('disconnect', stop);

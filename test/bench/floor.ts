@@ -3,14 +3,14 @@
  * functions' own document client and in-request parallelism, without HTTP, validation or the
  * handler. Runs in a process of its own (child.ts), as the local server does.
  */
-import { PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { sessionContent } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { createSessionItems } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
-import { eventItem } from '../../functions/storage/items.js';
+import { putEventOnce } from '../../functions/storage/session-store.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { clickEvent, sessionBody } from './events.js';
@@ -63,24 +63,15 @@ export async function floorWorkload(o: FloorOptions) {
     await doc.send(new PutCommand({ TableName: o.tableName, Item }));
   }
   let [pushSeq, createSeq] = [0, 0];
-  const query = async (input: Record<string, unknown>) =>
-    doc.send(new QueryCommand({ TableName: o.tableName, ConsistentRead: true, ...input }));
   return {
     async push(i: number) {
       const [n, now] = [pushSeq++, Date.now()];
       const sessionId = `${o.runId}-floor-${i % o.sessions}`;
-      const items = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => {
-        const { event_id: eventId, ...e } = clickEvent(`f${n}-${k}`, k);
-        const content = { object_id: e.object_id, event_type: e.event_type, meta: e.meta };
-        return eventItem({ sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now });
+      const records = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => {
+        const { event_id: eventId, ...content } = clickEvent(`f${n}-${k}`, k);
+        return { sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now };
       });
-      const condition = {
-        ConditionExpression: 'attribute_not_exists(pk)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      } as const;
-      const put = (Item: Record<string, unknown>) =>
-        doc.send(new PutCommand({ TableName: o.tableName, Item, ...condition }));
-      await mapLimited(items, PUT_CONCURRENCY, put);
+      await mapLimited(records, PUT_CONCURRENCY, putEventOnce); // the service's own conditional PutItem
       return EVENTS_PER_REQUEST;
     },
     async create() {
@@ -101,21 +92,18 @@ export async function floorWorkload(o: FloorOptions) {
      */
     reader(batch: BatchToRead) {
       let [shard, after] = [0, 0];
+      const query = async (input: Omit<QueryCommandInput, 'TableName'>) =>
+        doc.send(new QueryCommand({ TableName: batch.tableName, ConsistentRead: true, ...input }));
       const readPartition = async (m: Record<string, unknown>) => {
-        const values = { ':pk': keys.sessionPartition(m.sessionId as string) };
+        const ExpressionAttributeValues = { ':pk': keys.sessionPartition(m.sessionId as string) };
+        const partition = { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues, ScanIndexForward: false };
         let start: Record<string, unknown> | undefined;
-        const input = {
-          TableName: batch.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: values,
-        };
-        do start = (await query({ ...input, ScanIndexForward: false, ExclusiveStartKey: start })).LastEvaluatedKey;
+        do start = (await query({ ...partition, ExclusiveStartKey: start })).LastEvaluatedKey;
         while (start);
       };
       return async () => {
         for (let empty = 0; empty <= batch.shards; empty++) {
           const members = await query({
-            TableName: batch.tableName,
             KeyConditionExpression: 'pk = :pk AND sk > :after',
             ExpressionAttributeValues: {
               ':pk': keys.memberPartition(batch.batchId, shard),

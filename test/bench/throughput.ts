@@ -4,6 +4,7 @@
  * segments in turn (API, floor, ...) each round; a new figure is one more segment.
  */
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
@@ -21,9 +22,8 @@ import { quantile, round, sleep } from './stats.js';
 async function startFloorProcess(env: Record<string, string>) {
   const child = fork(fileURLToPath(new URL('./child.ts', import.meta.url)), [], {
     ...{ env, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
-  child.stdout?.resume();
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   await new Promise<void>((resolve, reject) => {
@@ -32,12 +32,12 @@ async function startFloorProcess(env: Record<string, string>) {
     child.once('message', () => (clearTimeout(timer), resolve()));
     child.once('exit', (code) => (clearTimeout(timer), fail(`exited (${code})`)));
   });
+  /** Closes the channel, on which the process ends (killed if it has not within 5 s). */
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    if (child.connected) child.send('stop');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
+    if (child.connected) child.disconnect();
+    await once(child, 'exit');
     clearTimeout(timer);
   };
   const call = (message: FloorCall) =>
@@ -74,43 +74,34 @@ function httpClient(maxSockets: number) {
 }
 
 type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, itemsPerRequest: number];
-/** One figure: its segments (`warm`: uncounted, before the rounds), run in turn with the others of its phase. */
-type SegmentSpec = { spec: Spec; warm?: () => Promise<unknown>; run: () => Promise<Segment> };
+type Loop = (maxRequests: number, maxMs: number) => Promise<Segment>;
+/** One figure: its loop, run in turn with the others of its phase (`warm`: its bounds for one uncounted run first). */
+type SegmentSpec = { spec: Spec; loop: Loop; warm?: [maxRequests: number, maxMs: number] };
 /** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
 export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
 
 function summarize([scenario, mode, concurrency, itemsPerRequest]: Spec, segs: Segment[]) {
-  const total = (f: (s: Segment) => number) => segs.reduce((a, s) => a + f(s), 0);
-  const [seconds, items] = [total((s) => s.elapsedMs) / 1000, total((s) => s.items)];
-  const [requests, errors] = [total((s) => s.requests), total((s) => s.errors)];
+  const total = (k: 'elapsedMs' | 'items' | 'requests' | 'errors') => segs.reduce((a, s) => a + s[k], 0);
+  const [seconds, items] = [total('elapsedMs') / 1000, total('items')];
+  const [requests, errors] = [total('requests'), total('errors')];
   const firstError = segs.find((s) => s.firstError)?.firstError;
   if (errors > 0)
     throw new Error(`${scenario} (${mode}): ${errors} of ${requests} requests failed, e.g. ${firstError}`);
   const latencies = segs.flatMap((s) => s.latencies);
+  const ms = (q: number) => round(quantile(latencies, q), 1);
+  const figures = { scenario, mode, concurrency, itemsPerRequest, requests, items, seconds: round(seconds, 1) };
   const rates = { itemsPerSec: round(items / seconds, 1), requestsPerSec: round(requests / seconds, 1) };
-  const p50Ms = round(quantile(latencies, 0.5), 1);
-  return {
-    scenario,
-    mode,
-    concurrency,
-    itemsPerRequest,
-    requests,
-    items,
-    seconds: round(seconds, 1),
-    ...rates,
-    p50Ms,
-    p99Ms: round(quantile(latencies, 0.99), 1),
-  };
+  return { ...figures, ...rates, p50Ms: ms(0.5), p99Ms: ms(0.99) };
 }
 
-/** Warms every segment once, then runs `rounds` rounds of all of them in turn. */
-async function runPhase(specs: SegmentSpec[], rounds: number, log: (line: string) => void) {
-  for (const s of specs) await s.warm?.();
+/** Warms every segment once, then runs `rounds` rounds of all of them in turn, each for `ms`. */
+async function runPhase(specs: SegmentSpec[], rounds: number, ms: number, log: (line: string) => void) {
+  for (const s of specs) if (s.warm) await s.loop(...s.warm);
   const segs = specs.map((): Segment[] => []);
   for (let r = 0; r < rounds; r++) {
     log(`  throughput: ${specs[0]!.spec[0]}...: round ${r + 1}/${rounds}`);
     for (const [i, s] of specs.entries()) {
-      segs[i]!.push(await s.run());
+      segs[i]!.push(await s.loop(MAX, ms));
       await sleep(200);
     }
   }
@@ -119,21 +110,19 @@ async function runPhase(specs: SegmentSpec[], rounds: number, log: (line: string
 
 /** Sessions per page of the batch read (both readers). */
 const READ_PAGE = 1000;
-const MAX = 1_000_000;
+const [MAX, FLOOR_TABLE, SHARDS] = [1_000_000, 'bench-floor', DEFAULT_SETTINGS.batchShards];
 
-/** `env`: the floor process's; `floorTable`: the floor's own; `tableName`: the server's (both readers read it). */
+/** `env`: the server's (its table: both readers read it); the floor process gets it with a table of its own. */
 export async function measureThroughput(
-  o: Record<'concurrency' | 'rounds' | 'segmentMs' | 'shards', number> &
-    Record<'endpoint' | 'floorTable' | 'tableName' | 'runId', string> & {
-      server: ServerProcess;
-      env: Record<string, string>;
-      log: (line: string) => void;
-    },
+  o: Record<'concurrency' | 'rounds' | 'segmentMs', number> & { runId: string; server: ServerProcess } & {
+    env: Record<string, string>;
+    log: (line: string) => void;
+  },
 ) {
-  const [base, c, ms] = [o.server.baseUrl, o.concurrency, o.segmentMs];
-  const floor = await startFloorProcess({ ...o.env, TABLE_NAME: o.floorTable });
-  const setup = { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c };
-  await floor.call({ setup });
+  const [base, c, ms, tableName, shards] = [o.server.baseUrl, o.concurrency, o.segmentMs, o.env.TABLE_NAME!, SHARDS];
+  const floor = await startFloorProcess({ ...o.env, TABLE_NAME: FLOOR_TABLE });
+  const endpoint = o.env.DYNAMODB_ENDPOINT!;
+  await floor.call({ setup: { endpoint, tableName: FLOOR_TABLE, shards, runId: o.runId, sessions: c } });
   const client = httpClient(c);
   const postJson = async (path: string, body: unknown) =>
     JSON.parse(await client.post(`${base}${path}`, JSON.stringify(body)));
@@ -159,40 +148,28 @@ export async function measureThroughput(
       if (!text.includes('"created":true')) throw new Error(`not created: ${text.slice(0, 200)}`);
       return 1;
     };
-    type Loop = (maxRequests: number, maxMs: number) => Promise<Segment>;
-    /** A segment (`warm`: the loop's bounds for one uncounted run before the rounds). */
-    const seg = (spec: Spec, loop: Loop, warm?: [number, number]): SegmentSpec => ({
-      spec,
-      run: () => loop(MAX, ms),
-      ...(warm && { warm: () => loop(...warm) }),
-    });
-    const api =
-      (f: (i: number) => Promise<number>, n = c): Loop =>
-      (maxRequests, maxMs) =>
-        closedLoop(n, maxRequests, maxMs, f);
-    const floorLoop =
-      (run: 'push' | 'create'): Loop =>
-      (maxRequests, maxMs) =>
-        floor.call({ run, concurrency: c, maxRequests, maxMs });
+    function api(f: (i: number) => Promise<number>, n = c): Loop {
+      return (maxRequests, maxMs) => closedLoop(n, maxRequests, maxMs, f);
+    }
+    function floorLoop(run: 'push' | 'create'): Loop {
+      return (maxRequests, maxMs) => floor.call({ run, concurrency: c, maxRequests, maxMs });
+    }
     // The API through the local server; the floor: the same items straight from the SDK (floor.ts).
     o.log('  throughput: writes');
-    const rows = await runPhase(
-      [
-        seg(['push_events', 'api', c, EVENTS_PER_REQUEST], api(apiPush), [4 * c, 10_000]),
-        seg(['push_events', 'floor', c, EVENTS_PER_REQUEST], floorLoop('push'), [4 * c, 10_000]),
-        seg(['create_session', 'api', c, 1], api(apiCreate), [8 * c, 10_000]),
-        seg(['create_session', 'floor', c, 1], floorLoop('create'), [8 * c, 10_000]),
-      ],
-      o.rounds,
-      o.log,
-    );
+    const writes: SegmentSpec[] = [
+      { spec: ['push_events', 'api', c, EVENTS_PER_REQUEST], loop: api(apiPush), warm: [4 * c, 10_000] },
+      { spec: ['push_events', 'floor', c, EVENTS_PER_REQUEST], loop: floorLoop('push'), warm: [4 * c, 10_000] },
+      { spec: ['create_session', 'api', c, 1], loop: api(apiCreate), warm: [8 * c, 10_000] },
+      { spec: ['create_session', 'floor', c, 1], loop: floorLoop('create'), warm: [8 * c, 10_000] },
+    ];
+    const rows = await runPhase(writes, o.rounds, ms, o.log);
 
     // One reader of a released batch (the create segments' sessions, each under 1 KB with no
     // events), pages of READ_PAGE, through the local server and straight from the SDK; then the
     // server-side export of the same batch (in-process workers, DEFAULT_SETTINGS.exportConcurrency
     // ranges at once, gzip JSON Lines to a local folder), from the POST until GET says succeeded.
     const released = await postJson('/internal/batch/release', { release_id: `${o.runId}-read` });
-    const toRead = { tableName: o.tableName, batchId: released.batch_id, shards: o.shards, limit: READ_PAGE };
+    const toRead = { tableName, batchId: released.batch_id, shards, limit: READ_PAGE };
     let after = 0;
     const apiPage = async () => {
       for (const path = `${base}/internal/batch/sessions?batch_id=${released.batch_id}`; ;) {
@@ -217,13 +194,13 @@ export async function measureThroughput(
       return { latencies: [elapsedMs], items: state.sessions, requests: 1, errors: 0, elapsedMs } as Segment;
     };
     const warm: [number, number] = [MAX, Math.min(3_000, ms)];
-    const reads = [
-      seg(['batch_read', 'api', 1, READ_PAGE], api(apiPage, 1), warm),
-      seg(['batch_read', 'floor', 1, READ_PAGE], (_, maxMs) => floor.call({ read: toRead, maxMs }), warm),
-      seg(['batch_export', 'api', DEFAULT_SETTINGS.exportConcurrency, released.session_count], apiExport),
+    const reads: SegmentSpec[] = [
+      { spec: ['batch_read', 'api', 1, READ_PAGE], loop: api(apiPage, 1), warm },
+      { spec: ['batch_read', 'floor', 1, READ_PAGE], loop: (_, maxMs) => floor.call({ read: toRead, maxMs }), warm },
+      { spec: ['batch_export', 'api', DEFAULT_SETTINGS.exportConcurrency, released.session_count], loop: apiExport },
     ];
     o.log(`  throughput: reading a released batch of ${released.session_count} sessions`);
-    rows.push(...(await runPhase(reads, o.rounds, o.log)));
+    rows.push(...(await runPhase(reads, o.rounds, ms, o.log)));
 
     const rate = (s: string, m = 'api') => rows.find((x) => x.scenario === s && x.mode === m)!.itemsPerSec;
     return {
