@@ -22,7 +22,6 @@ import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
 import { docBlocks, guardTable, renderSummary } from '../test/bench/report.js';
 import { buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
-import { mdTable } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
 
 const flag = (d = false) => ({ type: 'boolean', default: d }) as const;
@@ -67,7 +66,7 @@ if (values.render) {
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  log(mdTable(...guardTable(guard)));
+  log(guardTable(guard));
   const t = guardTarget(guard);
   log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);

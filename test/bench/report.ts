@@ -4,30 +4,21 @@
  * `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (and README.md between its
  * `<!-- bench:start -->` and `<!-- bench:end -->`).
  */
-import type { BenchResults } from '../../bin/bench.js';
-import type { CapacityRow } from './capacity.js';
-import type { CostRow } from './cost.js';
-import type { DurationRow } from './durations.js';
-import type { GuardResult } from './guard.js';
-import type { Machine } from './machine.js';
-import type { PRICES } from './prices.js';
-import type { StartupResult } from './startup.js';
+import type { BenchResults as R } from '../../bin/bench.js';
 import { fmt, fmtRatio, kb, mdTable, round, usd } from './stats.js';
-import type { Target } from './targets.js';
-import type { ThroughputResult } from './throughput.js';
 
 type Align = 'l' | 'r';
-type Table = [header: string[], rows: string[][], align: Align[]];
-/** A table from its columns: header, cell, alignment (the first column left, the others right, unless given). */
-const table = <T>(rows: T[], ...cols: [string, (r: T) => string, Align?][]): Table => [
-  cols.map((c) => c[0]),
-  rows.map((r) => cols.map((c) => c[1](r))),
-  cols.map((c, i) => c[2] ?? (i ? 'r' : 'l')),
-];
-const machineLine = (m: Machine) =>
+/** A markdown table from its columns: header, cell, alignment (the first column left, the others right, unless given). */
+const table = <T>(rows: T[], ...cols: [string, (r: T) => string, Align?][]) =>
+  mdTable(
+    cols.map((c) => c[0]),
+    rows.map((r) => cols.map((c) => c[1](r))),
+    cols.map((c, i) => c[2] ?? (i ? 'r' : 'l')),
+  );
+const machineLine = (m: R['machine']) =>
   `${m.cpuModel}, ${m.cores} cores, ${m.memoryGb} GB, ${m.os}; Node ${m.node}; ${m.java}; ${m.date.slice(0, 16).replace('T', ' ')} UTC`;
 
-const startupTable = (rs: StartupResult[]) =>
+const startupTable = (rs: R['startup']['results']) =>
   table(
     rs,
     ['function', (r) => r.name],
@@ -44,7 +35,7 @@ const startupTable = (rs: StartupResult[]) =>
     ['DynamoDB calls', (r) => r.dynamo, 'l'],
   );
 
-const capacityTable = (rows: CapacityRow[]) =>
+const capacityTable = (rows: R['capacity']) =>
   table(
     rows,
     ['operation', (r) => r.operation],
@@ -57,23 +48,23 @@ const capacityTable = (rows: CapacityRow[]) =>
   );
 
 const whole = (n: number) => fmt(n, n % 1 ? 2 : 0);
-const callsTable = (rows: CapacityRow[]) =>
+const callsMade = (c: R['capacity'][number]) =>
+  Object.entries(c.byOp)
+    .map(([op, v]) => `${op} ${whole(v.calls)} (${whole(v.units)})`)
+    .join(', ');
+const callsTable = (rows: R['capacity']) =>
   table(
     rows,
     ['operation: scenario', (c) => `${c.operation}: ${c.scenario}`],
     ['floor: the cheapest way', (c) => c.floor, 'l'],
-    [
-      'DynamoDB calls made (units)',
-      (c) =>
-        Object.entries(c.byOp)
-          .map(([op, v]) => `${op} ${whole(v.calls)} (${whole(v.units)})`)
-          .join(', '),
-      'l',
-    ],
+    ['DynamoDB calls made (units)', callsMade, 'l'],
   );
 
-function throughputTable(t: ThroughputResult) {
+function throughputTable(t: R['throughput']) {
   const floorOf = (s: string) => t.rows.find((x) => x.mode === 'floor' && x.scenario === s)?.itemsPerSec ?? Number.NaN;
+  /** Against the floor of its scenario (a floor row: 1.00x); the export against the direct-SDK reader's. */
+  const vsFloor = (r: (typeof t.rows)[number]) =>
+    fmtRatio(r.itemsPerSec / floorOf(r.scenario === 'batch_export' ? 'batch_read' : r.scenario));
   return table(
     t.rows,
     ['scenario', (r) => r.scenario],
@@ -83,17 +74,11 @@ function throughputTable(t: ThroughputResult) {
     ['requests/s', (r) => fmt(r.requestsPerSec, 1)],
     ['p50 ms', (r) => fmt(r.p50Ms)],
     ['p99 ms', (r) => fmt(r.p99Ms)],
-    [
-      'vs floor',
-      (r) =>
-        r.mode === 'floor'
-          ? '1.00x'
-          : fmtRatio(r.itemsPerSec / floorOf(r.scenario === 'batch_export' ? 'batch_read' : r.scenario)),
-    ],
+    ['vs floor', vsFloor],
   );
 }
 
-const costTable = (rows: CostRow[]) =>
+const costTable = (rows: R['cost']) =>
   table(
     rows,
     ['per million', (r) => (r.unit === 'event' ? 'events' : 'sessions')],
@@ -109,7 +94,7 @@ const costTable = (rows: CostRow[]) =>
     ['logs (apart)', (r) => usd(r.logs)],
   );
 
-const durationTable = (rows: DurationRow[], memoryMb: number) =>
+const durationTable = (rows: R['durations'], memoryMb: number) =>
   table(
     rows,
     ['handler', (d) => d.operation],
@@ -123,7 +108,7 @@ const durationTable = (rows: DurationRow[], memoryMb: number) =>
     ['log bytes', (d) => String(d.logBytes)],
   );
 
-export const guardTable = (g: GuardResult) =>
+export const guardTable = (g: R['guard']) =>
   table(
     g.rows,
     ['body', (r) => r.shape],
@@ -133,11 +118,10 @@ export const guardTable = (g: GuardResult) =>
     ['ratio', (r) => fmtRatio(r.ratio)],
   );
 
-const pairs = (header: [string, string], rows: string[][]): Table => [header, rows, ['l', 'l']];
+const pairs = (rows: string[][], header = ['figure', 'value']) => mdTable(header, rows, ['l', 'l']);
 const perMillion = (perUnit: number, digits: number) => `$${(perUnit * 1e6).toFixed(digits)} per million`;
-const pricesTable = (p: typeof PRICES) =>
+const pricesTable = (p: R['prices']) =>
   pairs(
-    ['item', `price (${p.region})`],
     [
       ['DynamoDB on-demand writes (Standard table class)', `${perMillion(p.dynamoWritePerUnit, 3)} WRU`],
       ['DynamoDB on-demand reads', `${perMillion(p.dynamoReadPerUnit, 3)} RRU`],
@@ -146,9 +130,10 @@ const pricesTable = (p: typeof PRICES) =>
       ['Lambda duration, ARM64', `$${p.lambdaArmPerGbSecond} per GB-s`],
       ['CloudWatch Logs ingestion (apart)', `$${p.logsPerGb.toFixed(2)} per GB`],
     ],
+    ['item', `price (${p.region})`],
   );
 
-const targetsTable = (targets: Target[]) =>
+const targetsTable = (targets: R['targets']) =>
   table(
     targets,
     ['target', (t) => t.target],
@@ -163,61 +148,52 @@ const flatten = (v: unknown, prefix = ''): string[][] =>
     : [[prefix, typeof v === 'number' ? String(round(v, 3)) : typeof v === 'string' ? v : JSON.stringify(v)]];
 
 /** The generated blocks of docs/benchmarks.md, by marker name. */
-export function docBlocks(r: BenchResults): Record<string, string> {
+export function docBlocks(r: R): Record<string, string> {
   const m = r.machine;
   return {
     run: [
       `Figures of \`npm run bench\`${r.plan.quick ? ' (with `--quick`)' : ''}, run on ${m.date.slice(0, 10)} in ${r.seconds} s (\`docs/benchmarks.json\` holds them all).`,
       `**Machine:** ${machineLine(m)}. Load average when the run started: ${m.loadAverageAtStart.join(', ')}.`,
     ].join('\n'),
-    targets: mdTable(...targetsTable(r.targets)),
-    startup: mdTable(...startupTable(r.startup.results)),
-    capacity: mdTable(...capacityTable(r.capacity)),
-    calls: mdTable(...callsTable(r.capacity)),
-    throughput: mdTable(...throughputTable(r.throughput)),
-    prices: `${mdTable(...pricesTable(r.prices))}\n\n${r.prices.checked}.`,
-    durations: mdTable(...durationTable(r.durations, r.memoryMb)),
-    cost: mdTable(...costTable(r.cost)),
-    guard: mdTable(...guardTable(r.guard)),
-    soak: r.soak
-      ? mdTable(...pairs(['figure', 'value'], flatten(r.soak)))
-      : 'Not run in the latest run (`npm run bench -- --soak`).',
+    targets: targetsTable(r.targets),
+    startup: startupTable(r.startup.results),
+    capacity: capacityTable(r.capacity),
+    calls: callsTable(r.capacity),
+    throughput: throughputTable(r.throughput),
+    prices: `${pricesTable(r.prices)}\n\n${r.prices.checked}.`,
+    durations: durationTable(r.durations, r.memoryMb),
+    cost: costTable(r.cost),
+    guard: guardTable(r.guard),
+    soak: r.soak ? pairs(flatten(r.soak)) : 'Not run in the latest run (`npm run bench -- --soak`).',
   };
 }
 
 /** The README's section between its markers. */
-export function renderSummary(r: BenchResults): string {
+export function renderSummary(r: R): string {
   const api = (s: string) => r.throughput.rows.find((x) => x.scenario === s && x.mode === 'api')!;
   const rate = (x: ReturnType<typeof api>, what: string) =>
     `${fmt(x.itemsPerSec, 0)} ${what}/s, p50 ${fmt(x.p50Ms)} ms, p99 ${fmt(x.p99Ms)} ms`;
   const cost = (key: string) => r.cost.find((c) => c.key === key)!;
-  const money = (c: CostRow) => `${usd(c.total)} (floor ${usd(c.floor)})`;
+  const money = (c: R['cost'][number]) => `${usd(c.total)} (floor ${usd(c.floor)})`;
   const fns = r.startup.results.filter((s) => s.name !== 'baseline');
   const base = r.startup.results.find((s) => s.name === 'baseline')!;
   const [c, region] = [r.throughput.concurrency, r.prices.region];
+  const init = `${fmt(Math.max(...fns.map((s) => s.initMs)))} ms / ${fmt(base.initMs)} ms`;
   return [
     '## Benchmarks',
     '',
     `Latest \`npm run bench\`${r.plan.quick ? ' (--quick)' : ''}: ${machineLine(r.machine)}. What each figure measures, its floor, and the`,
     "reasons behind every ratio and every missed target: [docs/benchmarks.md](docs/benchmarks.md) (the bench's code: `test/bench/`).",
     '',
-    mdTable(...targetsTable(r.targets)),
+    targetsTable(r.targets),
     '',
-    mdTable(
-      ...pairs(
-        ['figure', 'value'],
-        [
-          [
-            'start-up: init, median (slowest function / SDK-only baseline)',
-            `${fmt(Math.max(...fns.map((s) => s.initMs)))} ms / ${fmt(base.initMs)} ms`,
-          ],
-          ['largest bundle', kb(Math.max(...fns.map((s) => s.bytes)))],
-          [`push_events, 100 events a request, concurrency ${c}`, rate(api('push_events'), 'events')],
-          [`create_session, concurrency ${c}`, rate(api('create_session'), 'sessions')],
-          [`cost per million events (100 a request, ${region})`, money(cost('events_100'))],
-          [`cost per million sessions (${region})`, money(cost('sessions'))],
-        ],
-      ),
-    ),
+    pairs([
+      ['start-up: init, median (slowest function / SDK-only baseline)', init],
+      ['largest bundle', kb(Math.max(...fns.map((s) => s.bytes)))],
+      [`push_events, 100 events a request, concurrency ${c}`, rate(api('push_events'), 'events')],
+      [`create_session, concurrency ${c}`, rate(api('create_session'), 'sessions')],
+      [`cost per million events (100 a request, ${region})`, money(cost('events_100'))],
+      [`cost per million sessions (${region})`, money(cost('sessions'))],
+    ]),
   ].join('\n');
 }
