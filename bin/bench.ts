@@ -81,11 +81,6 @@ const plan = {
   ...{ soak: values.soak, soakMs: Number(soakMs ?? q(20_000, 60_000)) },
 };
 if (plan.startupRuns < 20) throw new Error('--startup-runs must be at least 20');
-const problem = local.javaProblem();
-if (problem) {
-  console.error(problem);
-  process.exit(1);
-}
 
 const started = Date.now();
 const host = machine();
@@ -109,11 +104,9 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
   ...local.LOCAL_AWS_ENV,
   AWS_DEFAULT_REGION: local.LOCAL_REGION,
   AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-  ...{
-    AWS_LAMBDA_FUNCTION_NAME: name,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
-    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-  },
+  AWS_LAMBDA_FUNCTION_NAME: name,
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
+  AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
   DYNAMODB_ENDPOINT: dynamo.endpoint,
   // Only because Node here is older than Lambda's Node 24: keeps the SDK's support warning quiet.
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -140,25 +133,19 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
   const capacity = await measureCapacity({ ...plan, runId, log });
   log('Durations: warm invocations, one at a time');
-  const [count, maxMsPerScenario] = [plan.durationCount, plan.durationMaxMs];
-  const durations = await measureDurations({ runId, memoryMb, count, maxMsPerScenario });
+  const durations = await measureDurations({ ...plan, runId, memoryMb });
 
   // 4. Throughput and the soak, against the local server in its own process.
   const { measureThroughput } = await import('../test/bench/throughput.js');
-  const throughputTable = 'bench-throughput';
-  await local.ensureTable(dynamo.endpoint, throughputTable);
+  await local.ensureTable(dynamo.endpoint, 'bench-throughput');
   const EXPORT_DIR = join(tmpdir(), `clickstream-bench-exports-${runId}`);
   // npm start's own defaults left aside: logs at INFO and metrics on, as in Lambda.
-  const extra = { AWS_LAMBDA_LOG_LEVEL: 'INFO', EXPORT_DIR };
-  const env = functionEnv(throughputTable, 'bench-local-server', extra);
+  const env = functionEnv('bench-throughput', 'bench-local-server', { AWS_LAMBDA_LOG_LEVEL: 'INFO', EXPORT_DIR });
   const server = await ServerProcess.start(dynamo.endpoint, env);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
-  let throughput;
-  let soak: Record<string, unknown> | undefined;
+  let throughput, soak;
   try {
-    const [endpoint, shards] = [dynamo.endpoint, DEFAULT_SETTINGS.batchShards];
-    const options = { server, endpoint, env, floorTable: 'bench-floor', tableName: throughputTable, shards };
-    throughput = await measureThroughput({ ...options, ...plan, runId, log });
+    throughput = await measureThroughput({ ...plan, server, env, runId, log });
     if (plan.soak) {
       const { runSoak } = await import('../test/bench/soak.js');
       soak = await runSoak({ origin: server.origin, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
@@ -174,7 +161,7 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
 
   // 6. create_session on one shard under the conflict simulation.
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
-  const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: q(4, 8) });
+  const conflicts = await measureCreateConflicts(dynamo.endpoint, q(4, 8));
   const rate = (c: typeof conflicts.design) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`;
   log(`  creates/s: ${rate(conflicts.design)} vs ${rate(conflicts.previous)}`);
 

@@ -15,10 +15,8 @@ export function costRows(capacity: CapacityRow[], durations: DurationRow[], memo
     const [cap, dur] = [capacity.find((c) => c.key === of), durations.find((d) => d.key === of)];
     if (!cap || !dur) return [];
     const requests = 1e6 / itemsPerRequest;
-    const [dynamoReads, dynamoWrites] = [
-      requests * cap.reads * P.dynamoReadPerUnit,
-      requests * cap.writes * P.dynamoWritePerUnit,
-    ];
+    const dynamoReads = requests * cap.reads * P.dynamoReadPerUnit;
+    const dynamoWrites = requests * cap.writes * P.dynamoWritePerUnit;
     const [httpApi, lambdaRequests] = [requests * P.httpApiPerRequest, requests * P.lambdaPerRequest];
     const lambdaDuration = requests * (dur.billedMs / 1000) * (memoryMb / 1024) * P.lambdaArmPerGbSecond;
     const total = dynamoReads + dynamoWrites + httpApi + lambdaRequests + lambdaDuration;

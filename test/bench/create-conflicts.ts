@@ -22,6 +22,8 @@ import { closedLoop } from './floor.js';
 
 /** The retries the previous design made before answering 503 (MAX_CREATE_ATTEMPTS then). */
 const PREVIOUS_ATTEMPTS = 12;
+/** How long the proxy holds a transaction's items; closed loops creating at once; uncounted seconds first. */
+const [HOLD_MS, CREATORS, WARM_SECONDS] = [20, 32, 3];
 const content = () => sessionContent({ search_query: 'red shoes', search_results: [{ object_id: 'sku-1', rank: 1 }] });
 const reset = () => (resetConfig(), setDocumentClient(undefined), resetAllocation());
 
@@ -62,17 +64,13 @@ async function previousDesign() {
   };
 }
 
-/** Measures both designs through one conflict-simulating proxy in front of `dynamoEndpoint`, each on a fresh table. */
-export async function measureCreateConflicts(
-  dynamoEndpoint: string,
-  o: { holdMs?: number; creators?: number; seconds?: number; warmSeconds?: number } = {},
-) {
-  const { holdMs = 20, creators = 32, seconds = 5, warmSeconds = 3 } = o;
+/** Each design for `seconds` on a fresh table, through one conflict-simulating proxy in front of `dynamoEndpoint`. */
+export async function measureCreateConflicts(dynamoEndpoint: string, seconds: number) {
   const saved = { ...process.env };
   const proxy = await FaultProxy.start(dynamoEndpoint);
-  proxy.simulateConflicts({ holdMs });
+  proxy.simulateConflicts({ holdMs: HOLD_MS });
   const refused = () => proxy.conflicts.transactions + proxy.conflicts.singleWrites;
-  /** `creators` closed loops for `runSeconds`, on a table of its own with one shard, through the proxy. */
+  /** CREATORS closed loops for `runSeconds`, on a table of its own with one shard, through the proxy. */
   const run = async (design: () => Promise<() => Promise<boolean>>, runSeconds = seconds) => {
     const tableName = `conflicts-${randomUUID()}`;
     await ensureTable(dynamoEndpoint, tableName);
@@ -80,7 +78,7 @@ export async function measureCreateConflicts(
     Object.assign(process.env, { ...LOCAL_AWS_ENV, ...env });
     reset();
     const [before, create] = [refused(), await design()];
-    const loop = await closedLoop(creators, Number.MAX_SAFE_INTEGER, runSeconds * 1000, async () => {
+    const loop = await closedLoop(CREATORS, Number.MAX_SAFE_INTEGER, runSeconds * 1000, async () => {
       if (!(await create())) throw new Error('gave up');
       return 1;
     });
@@ -90,11 +88,11 @@ export async function measureCreateConflicts(
   try {
     // Uncounted: DynamoDB Local's JVM compiles its transaction path in the first seconds, which
     // would otherwise be charged to whichever design runs first (measured: 165 creates/s cold, 350 warm).
-    for (const warm of [previousDesign, production]) await run(warm, warmSeconds);
+    for (const warm of [previousDesign, production]) await run(warm, WARM_SECONDS);
     const previous = await run(previousDesign);
     const design = await run(production);
     const ratio = design.perSecond / Math.max(previous.perSecond, 1e-9);
-    return { holdMs, creators, seconds, design, previous, ratio };
+    return { holdMs: HOLD_MS, creators: CREATORS, seconds, design, previous, ratio };
   } finally {
     await proxy.close();
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

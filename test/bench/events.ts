@@ -1,7 +1,7 @@
 /** The benchmark's request bodies: a session and click events of realistic size. */
 
 /** A session body of realistic size: a query, 10 results with a little meta. */
-export function sessionBody(sessionId: string, extra: Record<string, unknown> = {}) {
+export function sessionBody(sessionId: string) {
   return {
     session_id: sessionId,
     search_query: 'red running shoes size 42',
@@ -11,7 +11,6 @@ export function sessionBody(sessionId: string, extra: Record<string, unknown> = 
       meta: { score: 0.9 - i * 0.05 },
     })),
     user_id: 'user-12345',
-    ...extra,
   };
 }
 

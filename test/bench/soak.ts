@@ -3,6 +3,7 @@
  * the robustness suite's ledger, then everything read back through the API (docs/benchmarks.md, section 6).
  */
 import { randomUUID } from 'node:crypto';
+import { mapLimited } from '../../functions/shared/concurrency.js';
 import { type Answer, get, post, type RawRequest, releasedSessions, viaHttp } from '../robustness/support/invoke.js';
 import { chance, int, maybe, pick, randomEvent, randomSession } from '../robustness/support/generators.js';
 import { Ledger, sameJson } from '../robustness/support/model.js';
@@ -153,17 +154,14 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
 
   // Read-back: every session whole, as the ledger holds it.
   const batchOf = new Map<string, string>();
-  for (let i = 0; i < ids.length; i += concurrency) {
-    const readBack = async (id: string) => {
-      const a = await readSession(id);
-      if (a.status !== 200) return;
-      check(() => ledger.expectSession(id, json(a), `read-back ${id}`, true));
-      batchOf.set(id, json(a).batch_id);
-      count('sessionsChecked');
-      count('eventsChecked', json(a).events.length);
-    };
-    await Promise.all(ids.slice(i, i + concurrency).map(readBack));
-  }
+  await mapLimited(ids, concurrency, async (id) => {
+    const a = await readSession(id);
+    if (a.status !== 200) return;
+    check(() => ledger.expectSession(id, json(a), `read-back ${id}`, true));
+    batchOf.set(id, json(a).batch_id);
+    count('sessionsChecked');
+    count('eventsChecked', json(a).events.length);
+  });
   // Read-back: every released batch, its members unchanged; every session in exactly one batch.
   for (const [batchId, members] of ledger.released) {
     const all = await batchSessions(batchId, 10_000);
