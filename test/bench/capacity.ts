@@ -35,18 +35,14 @@ function numberSize(n: string): number {
   return Math.ceil(Math.max(1, digits.length) / 2) + 1;
 }
 
-/** Size of an attribute value in DynamoDB's item-size rules. */
+/** Size of an attribute value in DynamoDB's item-size rules (of the types the service stores). */
 function valueSize(v: AttributeValue): number {
   if (v.S !== undefined) return Buffer.byteLength(v.S);
   if (v.N !== undefined) return numberSize(v.N);
-  if (v.B !== undefined) return v.B.length;
   if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
-  if (v.SS) return sum(v.SS.map((s) => Buffer.byteLength(s)));
-  if (v.NS) return sum(v.NS.map(numberSize));
-  if (v.BS) return sum(v.BS.map((b) => b.length));
   if (v.L) return 3 + sum(v.L.map((x) => 1 + valueSize(x)));
   if (v.M) return 3 + sum(Object.entries(v.M).map(([k, x]) => 1 + Buffer.byteLength(k) + valueSize(x)));
-  return 0;
+  throw new Error(`no size for ${JSON.stringify(v)} (the service stores no binary values or sets)`);
 }
 
 /** Size of an item in DynamoDB's rules: attribute names plus values. */

@@ -18,7 +18,7 @@ import { sessionItem } from '../../functions/storage/items.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
 import { ensureTable, LOCAL_AWS_ENV } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy } from '../robustness/support/fault-proxy.js';
-import { closedLoop } from './floor.js';
+import { closedLoop } from './stats.js';
 
 /** The retries the previous design made before answering 503 (MAX_CREATE_ATTEMPTS then). */
 const PREVIOUS_ATTEMPTS = 12;

@@ -1,5 +1,8 @@
 /** The benchmark's request bodies: a session and click events of realistic size. */
 
+/** Events a push_events request carries in the throughput figures (API and floor). */
+export const EVENTS_PER_REQUEST = 100;
+
 /** A session body of realistic size: a query, 10 results with a little meta. */
 export function sessionBody(sessionId: string) {
   return {

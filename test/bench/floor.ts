@@ -1,9 +1,10 @@
 /**
  * The throughput floor: the items the service writes, written straight to DynamoDB Local with the
  * functions' own document client and in-request parallelism, without HTTP, validation or the
- * handler. Runs in a process of its own (child.ts), as the local server does.
+ * handler. Runs in a process of its own (forked by throughput.ts), as the local server does: one IPC
+ * call at a time, setup first, then a segment per call; it ends when the bench closes the channel.
  */
-import { PutCommand, QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { sessionContent } from '../../functions/domain/types.js';
@@ -13,55 +14,23 @@ import { documentClient } from '../../functions/storage/client.js';
 import { putEventOnce } from '../../functions/storage/session-store.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
-import { clickEvent, sessionBody } from './events.js';
+import { clickEvent, EVENTS_PER_REQUEST, sessionBody } from './events.js';
+import { closedLoop } from './stats.js';
 
-export const EVENTS_PER_REQUEST = 100;
 const FLOOR_BATCH = 'floor-batch';
 
-export type Segment = Awaited<ReturnType<typeof closedLoop>>;
-
-/** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
-export async function closedLoop(
-  concurrency: number,
-  maxRequests: number,
-  maxMs: number,
-  call: (i: number) => Promise<number>,
-) {
-  const seg = { latencies: [] as number[], items: 0, requests: 0, errors: 0 };
-  let [next, firstError] = [0, undefined as string | undefined];
-  const started = performance.now();
-  const worker = async () => {
-    for (let i = next++; i < maxRequests && performance.now() < started + maxMs; i = next++) {
-      const t0 = performance.now();
-      try {
-        const items = await call(i); // not `seg.items += await ...`: that reads seg.items before the await
-        seg.items += items;
-        seg.latencies.push(performance.now() - t0);
-      } catch (err) {
-        seg.errors++;
-        firstError ??= String((err as Error)?.message ?? err);
-      }
-      seg.requests++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ...seg, elapsedMs: performance.now() - started, firstError };
-}
-
 /** `sessions`: the sessions the pushes go to, one per worker (as on the API side). */
-export type FloorOptions = { endpoint: string; tableName: string; shards: number; runId: string; sessions: number };
+type FloorOptions = { endpoint: string; tableName: string; shards: number; runId: string; sessions: number };
 /** `limit`: members per Query, as the API reader's page size. */
-export type BatchToRead = { tableName: string; batchId: string; shards: number; limit: number };
-export type FloorWorkload = Awaited<ReturnType<typeof floorWorkload>>;
+type BatchToRead = { tableName: string; batchId: string; shards: number; limit: number };
+export type FloorCall =
+  | { setup: FloorOptions }
+  | { run: 'push' | 'create'; concurrency: number; maxRequests: number; maxMs: number }
+  | { read: BatchToRead; maxMs: number };
 
-export async function floorWorkload(o: FloorOptions) {
+async function floorWorkload(o: FloorOptions) {
   const doc = documentClient(); // DYNAMODB_ENDPOINT and TABLE_NAME (o.tableName) are in the environment
   await ensureTable(o.endpoint, o.tableName);
-  // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
-  for (let shard = 0; shard < o.shards; shard++) {
-    const Item = { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 };
-    await doc.send(new PutCommand({ TableName: o.tableName, Item }));
-  }
   let [pushSeq, createSeq] = [0, 0];
   return {
     async push(i: number) {
@@ -125,3 +94,23 @@ export async function floorWorkload(o: FloorOptions) {
     destroy: () => doc.destroy(),
   };
 }
+
+let workload: Awaited<ReturnType<typeof floorWorkload>> | undefined;
+async function answer(m: FloorCall): Promise<Record<string, unknown>> {
+  if ('setup' in m) return ((workload = await floorWorkload(m.setup)), { ok: true });
+  if (!workload) throw new Error('floor process: run before setup');
+  if ('read' in m) return { segment: await closedLoop(1, Number.MAX_SAFE_INTEGER, m.maxMs, workload.reader(m.read)) };
+  return { segment: await closedLoop(m.concurrency, m.maxRequests, m.maxMs, workload[m.run]) };
+}
+
+process.send?.({ ready: true });
+process.on('message', (m: FloorCall) =>
+  answer(m).then(
+    (a) => process.send?.(a),
+    (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
+  ),
+);
+process.on('disconnect', () => {
+  workload?.destroy();
+  process.exit(0);
+});

@@ -1,4 +1,4 @@
-/** Small statistics and formatting helpers shared by the benchmark parts. */
+/** Small statistics and formatting helpers shared by the benchmark parts, and the closed loop that drives a segment. */
 
 export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
@@ -39,3 +39,33 @@ export function mdTable(header: string[], rows: string[][], align?: ('l' | 'r')[
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export type Segment = Awaited<ReturnType<typeof closedLoop>>;
+
+/** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
+export async function closedLoop(
+  concurrency: number,
+  maxRequests: number,
+  maxMs: number,
+  call: (i: number) => Promise<number>,
+) {
+  const seg = { latencies: [] as number[], items: 0, requests: 0, errors: 0 };
+  let [next, firstError] = [0, undefined as string | undefined];
+  const started = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < maxRequests && performance.now() < started + maxMs; i = next++) {
+      const t0 = performance.now();
+      try {
+        const items = await call(i); // not `seg.items += await ...`: that reads seg.items before the await
+        seg.items += items;
+        seg.latencies.push(performance.now() - t0);
+      } catch (err) {
+        seg.errors++;
+        firstError ??= String((err as Error)?.message ?? err);
+      }
+      seg.requests++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { ...seg, elapsedMs: performance.now() - started, firstError };
+}

@@ -10,17 +10,16 @@ import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { DEFAULT_SETTINGS } from '../../lib/settings.js';
 import type { ServerProcess } from '../robustness/support/server.js';
-import type { FloorCall } from './child.js';
-import { clickEvent, sessionBody } from './events.js';
-import { closedLoop, EVENTS_PER_REQUEST, type Segment } from './floor.js';
-import { quantile, round, sleep } from './stats.js';
+import { clickEvent, EVENTS_PER_REQUEST, sessionBody } from './events.js';
+import type { FloorCall } from './floor.js';
+import { closedLoop, quantile, round, type Segment, sleep } from './stats.js';
 
 /**
- * The floor process (child.ts under tsx, with an IPC channel): setup once, then one segment per call
+ * The floor process (floor.ts under tsx, with an IPC channel): setup once, then one segment per call
  * (one at a time: the next message is its answer).
  */
 async function startFloorProcess(env: Record<string, string>) {
-  const child = fork(fileURLToPath(new URL('./child.ts', import.meta.url)), [], {
+  const child = fork(fileURLToPath(new URL('./floor.ts', import.meta.url)), [], {
     ...{ env, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
