@@ -1,13 +1,9 @@
 /**
- * DynamoDB capacity per operation, measured on the real handlers (in this process), beside the floor:
- * the least that DynamoDB's pricing allows for the same work. Ratios compare cost (read and write
- * request units at their on-demand prices), so that reads and writes can be set side by side.
- *
- * The meter: a middleware on the functions' own document client asks every command for
- * ReturnConsumedCapacity=TOTAL and adds up what comes back. Where DynamoDB Local does not report what
- * DynamoDB bills (transactions, failed conditional writes, cancelled transactions, empty Queries,
- * BatchGetItem keys without an item), it applies DynamoDB's pricing rules itself and says so
- * (`modelled`; docs/benchmarks.md, section 2).
+ * DynamoDB capacity per operation of the real handlers (in this process) beside the floor, the least
+ * DynamoDB's pricing allows for the same work; ratios compare cost at on-demand prices. The meter asks
+ * every command of the functions' client for ReturnConsumedCapacity=TOTAL; where DynamoDB Local does not
+ * report what DynamoDB bills, it applies DynamoDB's pricing rules and says so (`modelled`;
+ * docs/benchmarks.md, section 2).
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -151,11 +147,9 @@ const ORDER =
   );
 
 /**
- * Run with the functions' environment set: the meter goes on their document client, and stored items
- * are looked at apart (test/robustness/support/storage.ts, not metered). `warmCreates`: creates before
- * counting, so that every shard is in use as in a table that has been running; `creates`: sessions for
- * the create_session figure (they also fill the batch that is released); `readSessions`: more sessions
- * in it, for batch_read_units.
+ * With the functions' environment set; stored items are read apart (not metered). `warmCreates`: creates
+ * before counting, so that every shard is in use; `creates`: sessions for the create_session figure
+ * (they also fill the released batch); `readSessions`: more sessions in it, for batch_read_units.
  */
 export async function measureCapacity(
   o: Record<'warmCreates' | 'creates' | 'readSessions', number> & { runId: string; log: (line: string) => void },

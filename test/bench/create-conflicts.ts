@@ -1,10 +1,8 @@
 /**
- * create_session on ONE shard under DynamoDB's transaction conflict rule (the fault proxy's conflict
- * simulation in front of DynamoDB Local): creates/s of the production path, and of the previous
- * design measured in the same run as the reference. The previous design is frozen here on purpose
- * (it is what the service did before issue 11, not a copy of what it does): one transaction that puts
- * the session and its member item and adds 1 to the shard pointer's counter on the condition that
- * the pointer still names the batch, so every pair of concurrent creates on a shard conflicts.
+ * create_session on ONE shard under the fault proxy's transaction conflict simulation: creates/s of the
+ * production path and, as the reference in the same run, of the design before issue 11, frozen here on
+ * purpose: one transaction that puts the session and its member item and adds 1 to the shard pointer's
+ * counter on condition that it still names the batch, so any two concurrent creates on a shard conflict.
  */
 import { randomUUID } from 'node:crypto';
 import { PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';

@@ -1,8 +1,7 @@
 /**
- * AWS list prices used for the cost figures: us-east-1 (N. Virginia), on-demand, without free tier.
- * 2025 list prices (DynamoDB on-demand throughput was halved on 1 November 2024); re-check https://aws.amazon.com/dynamodb/pricing/on-demand/,
- * https://aws.amazon.com/api-gateway/pricing/ and https://aws.amazon.com/lambda/pricing/ before
- * relying on them.
+ * AWS list prices of the cost figures (us-east-1, on-demand, no free tier; `checked` says how current).
+ * Re-check https://aws.amazon.com/dynamodb/pricing/on-demand/, https://aws.amazon.com/api-gateway/pricing/
+ * and https://aws.amazon.com/lambda/pricing/ before relying on them.
  */
 export const PRICES = {
   region: 'us-east-1',

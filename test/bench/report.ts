@@ -1,8 +1,6 @@
 /**
- * The generated parts of docs/benchmarks.md and README.md, from one run's
- * figures. docs/benchmarks.md is written by hand; the bench rewrites only what sits between its
- * `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (and README.md between its
- * `<!-- bench:start -->` and `<!-- bench:end -->`).
+ * The generated parts of the hand-written docs/benchmarks.md (between its `<!-- bench:NAME -->` and
+ * `<!-- /bench:NAME -->` markers) and of README.md (between `<!-- bench:start -->` and its end marker).
  */
 import type { BenchResults as R } from '../../bin/bench.js';
 import { fmt, fmtRatio, kb, mdTable, round, usd } from './stats.js';
