@@ -50,12 +50,8 @@ function replaceBlocks(name: string, blocks: Block[]): void {
 /** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
-  const blocks = Object.entries(docBlocks(r)).map(([k, b]): Block => [
-    `<!-- bench:${k} -->`,
-    `<!-- /bench:${k} -->`,
-    b,
-  ]);
-  replaceBlocks('docs/benchmarks.md', blocks);
+  const md = Object.entries(docBlocks(r)).map(([k, b]) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`, b] as Block);
+  replaceBlocks('docs/benchmarks.md', md);
   replaceBlocks('README.md', [['<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)]]);
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }

@@ -8,8 +8,6 @@ import type { DurationRow } from './durations.js';
 import { PRICES as P } from './prices.js';
 import { round } from './stats.js';
 
-export type CostRow = ReturnType<typeof costRows>[number];
-
 export function costRows(capacity: CapacityRow[], durations: DurationRow[], memoryMb: number) {
   const row = (key: string, unit: 'event' | 'session', itemsPerRequest: number, of: string) => {
     const [cap, dur] = [capacity.find((c) => c.key === of), durations.find((d) => d.key === of)];

@@ -2,8 +2,6 @@
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, type as osType, release, totalmem } from 'node:os';
 
-export type Machine = ReturnType<typeof machine>;
-
 export function machine() {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   return {

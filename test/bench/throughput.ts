@@ -76,8 +76,6 @@ type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, items
 type Loop = (maxRequests: number, maxMs: number) => Promise<Segment>;
 /** One figure: its loop, run in turn with the others of its phase (`warm`: its bounds for one uncounted run first). */
 type SegmentSpec = { spec: Spec; loop: Loop; warm?: [maxRequests: number, maxMs: number] };
-/** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
-export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
 
 function summarize([scenario, mode, concurrency, itemsPerRequest]: Spec, segs: Segment[]) {
   const total = (k: 'elapsedMs' | 'items' | 'requests' | 'errors') => segs.reduce((a, s) => a + s[k], 0);
@@ -202,6 +200,7 @@ export async function measureThroughput(
     rows.push(...(await runPhase(reads, o.rounds, ms, o.log)));
 
     const rate = (s: string, m = 'api') => rows.find((x) => x.scenario === s && x.mode === m)!.itemsPerSec;
+    // Ratios in items/s against the floor: the export's against the direct-SDK reader's.
     return {
       rows,
       pushRatio: round(rate('push_events') / rate('push_events', 'floor'), 3),
