@@ -111,7 +111,7 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
 
 /** Every figure of a run (each segment in turn), on a DynamoDB Local of its own. */
 async function measureAll(dynamo: local.DynamoDbLocal) {
-  // 1. Start-up, in fresh processes.
+  // Start-up, in fresh processes.
   await local.ensureTable(dynamo.endpoint, 'bench-startup');
   const fixtures = local.localClient(dynamo.endpoint);
   for (const Item of STARTUP_FIXTURES.map((item) => marshall(item)))
@@ -121,7 +121,7 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
   const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);
 
-  // 2. Capacity and 3. durations, in this process (the functions' environment set before their modules load).
+  // Capacity and durations, in this process (the functions' environment set before their modules load).
   Object.assign(process.env, functionEnv('bench-capacity', 'bench-in-process', { AWS_LAMBDA_LOG_LEVEL: 'INFO' }));
   await local.ensureTable(dynamo.endpoint, 'bench-capacity');
   const { measureCapacity } = await import('../test/bench/capacity.js');
@@ -131,7 +131,7 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   log('Durations: warm invocations, one at a time');
   const durations = await measureDurations({ ...plan, runId, memoryMb });
 
-  // 4. Throughput and the soak, against the local server in its own process.
+  // Throughput and the soak, against the local server in its own process.
   const { measureThroughput } = await import('../test/bench/throughput.js');
   await local.ensureTable(dynamo.endpoint, 'bench-throughput');
   const EXPORT_DIR = join(tmpdir(), `clickstream-bench-exports-${runId}`);
@@ -151,17 +151,15 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
     rmSync(EXPORT_DIR, { recursive: true, force: true });
   }
 
-  // 5. The JSON guard on adversarial bodies, in this process.
   log('JSON guard: adversarial bodies of about 1 MiB against JSON.parse');
   const guard = measureGuard(q(7, 15));
 
-  // 6. create_session on one shard under the conflict simulation.
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
   const conflicts = await measureCreateConflicts(dynamo.endpoint, q(4, 8));
   const rate = (c: typeof conflicts.design) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`;
   log(`  creates/s: ${rate(conflicts.design)} vs ${rate(conflicts.previous)}`);
 
-  // 7. Cost (the targets: below).
+  // Cost from capacity and durations; the targets below.
   return {
     ...{ version: 1, machine: host, plan, memoryMb, prices: PRICES, startup: { results: startup }, capacity },
     ...{ durations, throughput, cost: costRows(capacity, durations, memoryMb), ...(soak ? { soak } : {}) },

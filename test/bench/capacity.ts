@@ -10,6 +10,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
+import { getShards } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { keys } from '../../functions/storage/keys.js';
 import { get, post } from '../robustness/support/invoke.js';
@@ -179,9 +180,7 @@ export async function measureCapacity(
     // on a shard points it at the collecting batch and reserves a block of session numbers (BLOCK_SIZE).
     // At least `warmCreates`, and on until every shard is in use (bounded).
     const created: string[] = [];
-    const inUse = async (shard: number) =>
-      (await getRaw(endpoint, tableName, keys.shard(shard).pk, keys.shard(shard).sk))?.batchId !== undefined;
-    const allInUse = async () => (await Promise.all([...Array(shards).keys()].map(inUse))).every(Boolean);
+    const allInUse = async () => (await getShards(shards)).every((s) => s.batchId !== undefined);
     const createAll = async (prefix: string, n: number, more = async (_i: number) => false) => {
       for (let i = 0; i < n || (i < 2_000 && (await more(i))); i++) {
         await create(id(`${prefix}${i}`));

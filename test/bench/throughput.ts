@@ -53,10 +53,11 @@ async function startFloorProcess(env: Record<string, string>) {
  */
 function httpClient(maxSockets: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets });
-  const send = (method: 'GET' | 'POST', url: string, body?: string) =>
+  /** A POST of `body` (JSON), or a GET without one; the answer's text (anything but 2xx rejects). */
+  const send = (url: string, body?: string) =>
     new Promise<string>((resolve, reject) => {
       const headers = body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {};
-      const req = http.request(url, { method, agent, headers }, (res) => {
+      const req = http.request(url, { method: body ? 'POST' : 'GET', agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d)).on('error', reject);
         res.on('end', () => {
@@ -68,8 +69,7 @@ function httpClient(maxSockets: number) {
       req.setTimeout(30_000, () => req.destroy(new Error('request timed out'))).on('error', reject);
       req.end(body);
     });
-  const post = (url: string, body: string) => send('POST', url, body);
-  return { post, get: (url: string) => send('GET', url), destroy: () => agent.destroy() };
+  return { send, destroy: () => agent.destroy() };
 }
 
 type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, itemsPerRequest: number];
@@ -122,7 +122,7 @@ export async function measureThroughput(
   await floor.call({ setup: { endpoint, tableName: FLOOR_TABLE, shards, runId: o.runId, sessions: c } });
   const client = httpClient(c);
   const postJson = async (path: string, body: unknown) =>
-    JSON.parse(await client.post(`${base}${path}`, JSON.stringify(body)));
+    JSON.parse(await client.send(`${base}${path}`, JSON.stringify(body)));
   try {
     // One session per worker for the pushes, released at once: the batch read below holds only the create segments' sessions.
     const sessions = Array.from({ length: c }, (_, w) => `${o.runId}-t-${w}`);
@@ -136,12 +136,12 @@ export async function measureThroughput(
     let seq = 0;
     const apiPush = async (i: number) => {
       const body = pushTemplate.replace('@S@', sessions[i % c]!).replaceAll('@N@', String(seq++));
-      const text = await client.post(`${base}/session/events`, body);
+      const text = await client.send(`${base}/session/events`, body);
       if (!accepted.test(text)) throw new Error(`not all accepted: ${text.slice(0, 200)}`);
       return EVENTS_PER_REQUEST;
     };
     const apiCreate = async () => {
-      const text = await client.post(`${base}/session`, createTemplate.replace('@S@', `${o.runId}-tc-${seq++}`));
+      const text = await client.send(`${base}/session`, createTemplate.replace('@S@', `${o.runId}-tc-${seq++}`));
       if (!text.includes('"created":true')) throw new Error(`not created: ${text.slice(0, 200)}`);
       return 1;
     };
@@ -170,7 +170,7 @@ export async function measureThroughput(
     let after = 0;
     const apiPage = async () => {
       for (const path = `${base}/internal/batch/sessions?batch_id=${released.batch_id}`; ;) {
-        const text = await client.get(`${path}&after_number=${after}&limit=${READ_PAGE}`);
+        const text = await client.send(`${path}&after_number=${after}&limit=${READ_PAGE}`);
         const last = /"last_number":(null|\d+)/.exec(text)?.[1];
         if (last === undefined) throw new Error(`unexpected page: ${text.slice(0, 200)}`);
         after = last === 'null' ? 0 : Number(last); // from the start again until the segment's time is up
@@ -184,7 +184,7 @@ export async function measureThroughput(
       let state: { state: string; sessions: number; error?: string };
       do {
         await sleep(50);
-        state = JSON.parse(await client.get(`${base}/internal/batch/export?export_id=${exportId}`)) as typeof state;
+        state = JSON.parse(await client.send(`${base}/internal/batch/export?export_id=${exportId}`)) as typeof state;
       } while (state.state === 'running');
       if (state.state !== 'succeeded') throw new Error(`export ${exportId} ${state.state}: ${state.error ?? ''}`);
       const elapsedMs = performance.now() - started;
