@@ -20,21 +20,31 @@ import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigateway
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { CfnBudget } from 'aws-cdk-lib/aws-budgets';
-import { AttributeType, BillingMode, type CfnTable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type CfnTable,
+  StreamViewType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import { TABLE_KEYS } from '../functions/storage/keys.js';
+import { EXPORT_SORT_KEY, TABLE_KEYS } from '../functions/storage/keys.js';
 import { EXPORTS_PREFIX } from '../functions/storage/export-location.js';
 import { ClickstreamFunction } from './clickstream-function.js';
 import { CORS_POLICY } from './cors.js';
-import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_WORKER_TIMEOUT_SECONDS } from './export-policy.js';
+import { EXPORT_FINISH_TIMEOUT_SECONDS, EXPORT_START_RETRIES, EXPORT_WORKER_TIMEOUT_SECONDS } from './export-policy.js';
 import { ExportMachine } from './export-machine.js';
 import {
   BASE_PATH,
@@ -77,6 +87,8 @@ export class ClickstreamStack extends Stack {
   readonly tableKey?: IKey;
   readonly exportBucket: Bucket;
   readonly exportMachine: ExportMachine;
+  /** The export starter's dead-letter queue: stream records whose start outlasted the retries. */
+  readonly exportStartFailures: Queue;
   readonly erasureKey: Secret;
 
   constructor(scope: Construct, id: string, props: ClickstreamStackProps = {}) {
@@ -111,6 +123,8 @@ export class ClickstreamStack extends Stack {
         ? { encryption: TableEncryption.CUSTOMER_MANAGED, encryptionKey: this.tableKey }
         : { encryption: TableEncryption.AWS_MANAGED }),
       timeToLiveAttribute: TABLE_KEYS.ttlAttribute,
+      // The export starter reads the inserted export records from it (a filter drops every other item).
+      stream: StreamViewType.NEW_IMAGE,
       deletionProtection: settings.production,
       removalPolicy,
     });
@@ -205,7 +219,7 @@ export class ClickstreamStack extends Stack {
         table: this.table,
         environment: {
           ...environment,
-          ...(r.writesExports || r.startsExports ? { EXPORT_BUCKET: this.exportBucket.bucketName } : {}),
+          ...(r.writesExports || r.recordsExports ? { EXPORT_BUCKET: this.exportBucket.bucketName } : {}),
           // CLICKSTREAM_ERASURE_KEY is empty in AWS (the secret is used); declared so that SAM's --env-vars can set a local key.
           ...(r.readsErasureKey
             ? { ERASURE_KEY_SECRET_ARN: this.erasureKey.secretArn, CLICKSTREAM_ERASURE_KEY: '' }
@@ -229,7 +243,7 @@ export class ClickstreamStack extends Stack {
         tableKey: this.tableKey,
       });
       f.logGroup.applyRemovalPolicy(removalPolicy);
-      this.acknowledgeFunctionFindings(f);
+      this.acknowledgeFunctionFindings(f, r.startsExports);
       if (r.writesExports) {
         Validations.of(f.role.node.tryFindChild('DefaultPolicy') ?? f.role).acknowledge({
           id: `AwsSolutions-IAM5[Resource::<ExportBucket.Arn>/${EXPORTS_PREFIX}*]`,
@@ -254,7 +268,9 @@ export class ClickstreamStack extends Stack {
     });
     this.exportMachine.logGroup.applyRemovalPolicy(removalPolicy);
     this.acknowledgeStateMachineFindings(this.exportMachine);
-    const startsExports = {
+    // The export starter: the table's stream delivers each inserted export record (start_export only
+    // records it) and the starter starts its execution, named after the export (README "Exports").
+    const starter = build('ExportStarter', exportTasks.start, 'internal', {
       environment: { EXPORT_STATE_MACHINE_ARN: this.exportMachine.stateMachine.stateMachineArn },
       statements: [
         new PolicyStatement({
@@ -263,7 +279,34 @@ export class ClickstreamStack extends Stack {
           resources: [this.exportMachine.stateMachine.stateMachineArn],
         }),
       ],
-    };
+    });
+    this.exportStartFailures = new Queue(this, 'ExportStartFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.exportStartFailures.applyRemovalPolicy(removalPolicy);
+    Validations.of(this.exportStartFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'It is the dead-letter destination of the export starter: it holds the descriptions of stream records whose start outlasted its retries; an alarm watches it.',
+    });
+    starter.fn.addEventSource(
+      new DynamoEventSource(this.table, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        filters: [
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('INSERT'),
+            dynamodb: { Keys: { [TABLE_KEYS.sortKey]: { S: FilterRule.isEqual(EXPORT_SORT_KEY) } } },
+          }),
+        ],
+        batchSize: 10,
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts: EXPORT_START_RETRIES,
+        onFailure: new SqsDlq(this.exportStartFailures),
+      }),
+    );
 
     // Erasure: the worker runs on a schedule, one at a time (reserved concurrency 1); each run goes on
     // with the pass stored in the table. README "Erasing a user" explains why a schedule meets 48 h.
@@ -342,12 +385,7 @@ export class ClickstreamStack extends Stack {
 
     const writeRoutes: HttpRoute[] = [];
     routes.forEach((route) => {
-      const f = build(
-        route.logicalId.replace(/Function$/, ''),
-        route,
-        route.internal ? 'internal' : 'client',
-        route.startsExports ? startsExports : {},
-      );
+      const f = build(route.logicalId.replace(/Function$/, ''), route, route.internal ? 'internal' : 'client');
       const added = this.api.addRoutes({
         path: fullPath(route),
         methods: [route.method === 'GET' ? HttpMethod.GET : HttpMethod.POST],
@@ -480,11 +518,12 @@ export class ClickstreamStack extends Stack {
    * (the function role's default policy), never stack-wide: a new resource elsewhere is still
    * checked. test/cdk/security.test.ts checks that each reason holds on the template.
    */
-  private acknowledgeFunctionFindings(f: ClickstreamFunction): void {
+  private acknowledgeFunctionFindings(f: ClickstreamFunction, readsStream = false): void {
     Validations.of(f.role.node.tryFindChild('DefaultPolicy') ?? f.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) are granted on "*": X-Ray supports no resource-level permissions for them.',
+      reason: readsStream
+        ? 'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) and dynamodb:ListStreams (the stream event source) are granted on "*": none of them supports resource-level permissions.'
+        : 'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) are granted on "*": X-Ray supports no resource-level permissions for them.',
     });
   }
 
@@ -521,6 +560,7 @@ export class ClickstreamStack extends Stack {
       functions: this.functions,
       accessLogs,
       exportMachine: this.exportMachine.stateMachine,
+      exportStartFailures: this.exportStartFailures,
     });
     this.alarmTopic = monitoring.alarmTopic;
     this.alarms.push(...monitoring.alarms);

@@ -14,3 +14,9 @@ export const EXPORT_FINISH_TIMEOUT_SECONDS = 120;
  * all), waiting about 2, 4, 8, 16, 32 s (full jitter in AWS) before each.
  */
 export const EXPORT_RETRY = { retries: 5, intervalSeconds: 2, backoffRate: 2, maxDelaySeconds: 60 } as const;
+
+/**
+ * Retries of a stream record whose start failed (the export starter; each attempt already includes
+ * the SDK's own 4): then the record's description goes to the starter's dead-letter queue (alarm).
+ */
+export const EXPORT_START_RETRIES = 10;

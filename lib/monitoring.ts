@@ -3,6 +3,7 @@
  * it is said. Built in the stack's own scope (so logical ids stay those of earlier releases); every
  * alarm is named `<stack name>-<alarm>` so that CloudWatch lists them by stack.
  */
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Annotations, CfnOutput, Duration, type Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -140,6 +141,8 @@ export interface MonitoringProps {
   accessLogs: LogGroup;
   /** The state machine that runs exports: an alarm on failed executions and a dashboard row. */
   exportMachine: StateMachine;
+  /** The export starter's dead-letter queue: an alarm when it holds anything. */
+  exportStartFailures: IQueue;
 }
 
 /** The dashboard's name: the stack name, prefixed with `clickstream-` unless it already says so. */
@@ -239,6 +242,14 @@ export function addMonitoring(stack: Stack, props: MonitoringProps): { alarms: A
     'ExportFailedAlarm',
     'An export execution failed (its tasks outlasted their retries; the export is marked failed)',
     exportsFailed,
+    0,
+    1,
+    1,
+  );
+  alarm(
+    'ExportStartFailedAlarm',
+    'An export was recorded but its execution could not be started (the stream record outlasted its retries; it is in the export starter dead-letter queue)',
+    props.exportStartFailures.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
     0,
     1,
     1,

@@ -37,7 +37,9 @@ export interface Grants {
   writePartitions?: PartitionKind[];
   /** When it updates one attribute only: the attributes it may name (`dynamodb:Attributes`). */
   attributes?: string[];
-  /** May start executions of the export state machine (and is told its ARN and the export bucket). */
+  /** Records exports: is told the export bucket (a record names its files' location). */
+  recordsExports?: boolean;
+  /** May start executions of the export state machine (and is told its ARN). */
   startsExports?: boolean;
   /** May write objects under the export prefix of the export bucket (and is told the bucket). */
   writesExports?: boolean;
@@ -186,7 +188,7 @@ export const routes: readonly (Route & ApiDoc & { operation: Operation })[] = [
     actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
     partitions: ['batch', 'registry', 'shard', 'export'],
     writePartitions: ['export'],
-    startsExports: true,
+    recordsExports: true,
   },
   {
     ...api('get_export'),
@@ -239,7 +241,19 @@ export interface TaskFunction extends Grants {
 }
 
 /** The export state machine's tasks (lib/export-machine.ts). */
-export const exportTasks: { range: TaskFunction; finish: TaskFunction } = {
+export const exportTasks: { start: TaskFunction; range: TaskFunction; finish: TaskFunction } = {
+  /**
+   * Starts the run of every export record the table's stream shows inserted (an event source
+   * mapping, not the state machine): start_export only records the export. Touches no table item.
+   */
+  start: {
+    operation: 'export_starter',
+    logicalId: 'ExportStarterFunction',
+    entry: 'functions/handlers/export-starter.ts',
+    actions: [],
+    partitions: [],
+    startsExports: true,
+  },
   /** Writes the next file of one range (functions/domain/export-worker.ts). */
   range: {
     operation: 'export_range',
@@ -285,7 +299,12 @@ export const erasureWorker: TaskFunction = {
 };
 
 /** Every function that is no route: the export state machine's tasks and the erasure worker. */
-export const taskFunctions: readonly TaskFunction[] = [exportTasks.range, exportTasks.finish, erasureWorker];
+export const taskFunctions: readonly TaskFunction[] = [
+  exportTasks.start,
+  exportTasks.range,
+  exportTasks.finish,
+  erasureWorker,
+];
 
 /**
  * The catch-all route (`ANY /{proxy+}`, every path of at least one segment): answers unknown paths

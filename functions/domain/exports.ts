@@ -2,6 +2,10 @@
  * Exports of a released batch into files (gzip JSON Lines plus a manifest), started and described
  * through the API. An export is recorded once per export_id (a conditional write), and then run by
  * an `ExportRunner`: the Step Functions state machine in AWS, the same workers in-process locally.
+ * In AWS, the record itself starts the run: the table's stream delivers its insertion to the export
+ * starter (functions/handlers/export-starter.ts, `runRecordedExport`), so start_export carries no
+ * Step Functions client, and an export recorded by a call that crashed right after still starts.
+ * Locally (npm start, tests) no stream runs: start_export hands the run to the installed runner.
  * The workers and the finishing step are in export-worker.ts.
  */
 import { conflict, notFound } from '../shared/errors.js';
@@ -24,18 +28,14 @@ export interface ExportRunner {
   start(input: ExportRunInput): Promise<void>;
 }
 
-let runner: ExportRunner | undefined;
+let localRunner: ExportRunner | undefined;
 
-/** The local server and the tests install the in-process runner; in AWS it is Step Functions. */
+/**
+ * The local server and the tests install the in-process runner, which stands in for the table's
+ * stream and the state machine. In AWS none is installed: the stream starts each recorded export.
+ */
 export function setExportRunner(next: ExportRunner | undefined): void {
-  runner = next;
-}
-
-async function currentRunner(): Promise<ExportRunner> {
-  if (runner) return runner;
-  const { stepFunctionsRunner } = await import('../orchestration/step-functions.js');
-  runner = stepFunctionsRunner();
-  return runner;
+  localRunner = next;
 }
 
 export const runInputOf = (r: ExportRecord): ExportRunInput => ({
@@ -59,9 +59,9 @@ const exportNotFound = (id: string) => notFound(`Export with id=${id} not found`
 
 /**
  * Starts the export of a released batch, or joins it: the same export_id always names the same
- * export. The first call records it; every call while it runs asks the runner to start it, which
- * starts nothing when it already runs (so an export recorded by a call that crashed before starting
- * it still starts). The same export_id for another batch or format is a conflict.
+ * export. The first call records it, and the record starts its run (AWS: through the table's
+ * stream; locally, every call while it runs asks the installed runner, which starts nothing when it
+ * already runs). The same export_id for another batch or format is a conflict.
  */
 export async function startExport(
   input: { exportId: string; batchId: string; format: ExportFormat },
@@ -85,8 +85,17 @@ export async function startExport(
       `Export with id=${input.exportId} already exists for batch ${stored.batchId} in format ${stored.format}`,
     );
   }
-  if (stored.state === 'running') await (await currentRunner()).start(runInputOf(stored));
+  if (stored.state === 'running') await localRunner?.start(runInputOf(stored));
   return getExportStatus(input.exportId);
+}
+
+/**
+ * Starts the run of a recorded export (the export starter, from the table's stream). The stream may
+ * deliver a record more than once, and the runner starts nothing for an export that already runs
+ * or ran; an export that has already ended starts nothing either.
+ */
+export async function runRecordedExport(record: ExportRecord, runner: ExportRunner): Promise<void> {
+  if (record.state === 'running') await runner.start(runInputOf(record));
 }
 
 export async function getExportStatus(exportId: string): Promise<ExportStatus> {

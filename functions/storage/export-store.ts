@@ -3,13 +3,15 @@
  * one record per written file (`EXPORT#<id>` / `FILE#<path>`), all in the export's own partition, so
  * that one query reads an export with its progress. Every key and expression of exports lives here.
  */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ExportFileEntry, ExportRecord, ExportTotals } from '../domain/types.js';
 import { config } from '../shared/config.js';
 import { documentClient, queryPages } from './client.js';
 import { conditionFailedItem, isConditionFailed, storageCall } from './errors.js';
 import type { Item } from './items.js';
-import { EXPORT_FILE_PREFIX, keys } from './keys.js';
+import { EXPORT_FILE_PREFIX, itemOf, type Key, keys } from './keys.js';
 
 const table = () => config().tableName;
 
@@ -26,6 +28,16 @@ function toExportRecord(i: Item): ExportRecord {
     ...(i.error !== undefined ? { error: i.error as string } : {}),
     ...(i.totals !== undefined ? { totals: i.totals as ExportTotals } : {}),
   };
+}
+
+/**
+ * The export record in a table stream's image (DynamoDB JSON, as the stream delivers it), or
+ * undefined when the image is of another item: the export starter's input.
+ */
+export function exportRecordOfImage(image: Record<string, AttributeValue> | undefined): ExportRecord | undefined {
+  if (!image) return undefined;
+  const item = unmarshall(image);
+  return itemOf(item as Key)?.kind === 'export' ? toExportRecord(item) : undefined;
 }
 
 /**

@@ -42,6 +42,8 @@ const RELEASE_PREFIX = 'RELEASE#';
 /** Export records live in their own partitions: IAM can confine a function's writes to them (dynamodb:LeadingKeys). */
 export const EXPORT_PREFIX = 'EXPORT#';
 export const EXPORT_FILE_PREFIX = 'FILE#';
+/** The sort key of an export's record (the stack's stream filter starts exports on its insertions). */
+export const EXPORT_SORT_KEY = 'EXPORT';
 /** Erasure requests (functions/storage/erasure-store.ts); `ERASURES` holds the queue and the pass. */
 const ERASURE_PREFIX = 'ERASURE#';
 const ERASURES_PK = 'ERASURES';
@@ -88,7 +90,7 @@ export const keys = {
     sk: `${BATCH_LOG_PREFIX}${createdAt.toString().padStart(13, '0')}#${batchId}`,
   }),
   release: (releaseId: string): Key => ({ pk: `${RELEASE_PREFIX}${releaseId}`, sk: 'RELEASE' }),
-  export: (exportId: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: 'EXPORT' }),
+  export: (exportId: string): Key => ({ pk: `${EXPORT_PREFIX}${exportId}`, sk: EXPORT_SORT_KEY }),
   exportPartition: (exportId: string) => `${EXPORT_PREFIX}${exportId}`,
   exportFile: (exportId: string, path: string): Key => ({
     pk: `${EXPORT_PREFIX}${exportId}`,
@@ -132,7 +134,7 @@ export function itemOf({ pk, sk }: Key): { kind: ItemKind; id: string } | undefi
     return { kind: 'release', id: pk.slice(RELEASE_PREFIX.length) };
   if (pk.startsWith(EXPORT_PREFIX)) {
     const id = pk.slice(EXPORT_PREFIX.length);
-    if (sk === 'EXPORT') return { kind: 'export', id };
+    if (sk === EXPORT_SORT_KEY) return { kind: 'export', id };
     return sk.startsWith(EXPORT_FILE_PREFIX) ? { kind: 'exportFile', id } : undefined;
   }
   return undefined;

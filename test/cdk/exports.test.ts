@@ -1,13 +1,14 @@
 /**
  * The export resources of the synthesized stack: the bucket (encryption, public access, TLS only,
  * lifecycle, removal), the state machine (map over the ranges with bounded concurrency, the loop per
- * range, the retry policy, the catch that marks the export failed), the exact grants of every export
- * function, the failed-execution alarm, and cdk-nag (synthesis throws on an unacknowledged finding).
+ * range, the retry policy, the catch that marks the export failed), the export starter (the table's
+ * stream, its filter, retries and dead-letter queue), the exact grants of every export function, the
+ * failed-execution and failed-start alarms, and cdk-nag (synthesis throws on an unacknowledged finding).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LEADING_KEY_PATTERNS, type PartitionKind } from '../../functions/storage/keys.js';
-import { EXPORT_RETRY } from '../../lib/export-policy.js';
-import { exportTasks, routes } from '../../lib/routes.js';
+import { EXPORT_RETRY, EXPORT_START_RETRIES } from '../../lib/export-policy.js';
+import { exportTasks, routes, taskFunctions } from '../../lib/routes.js';
 import { acknowledgements, type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
 let byDefault: ReturnType<typeof synthApp>;
@@ -254,8 +255,7 @@ describe('grants of the export functions, exactly', () => {
     ]);
   });
 
-  it('start_export reads the batch, records the export in its own partition, and starts the state machine', () => {
-    const sm = onlyResource(byDefault.json, 'AWS::StepFunctions::StateMachine')[0];
+  it('start_export reads the batch and records the export in its own partition (it starts nothing itself)', () => {
     expect(statementsOfFunction(byDefault.json, 'StartExportFunction')).toEqual([
       { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('StartExport'), condition: undefined },
       {
@@ -264,11 +264,64 @@ describe('grants of the export functions, exactly', () => {
         condition: KEYS(routes.find((r) => r.operation === 'start_export')!.partitions),
       },
       { actions: ['dynamodb:PutItem'], resource: TABLE, condition: CONFINED },
-      { actions: ['states:StartExecution'], resource: { Ref: sm }, condition: undefined },
     ]);
-    expect(byDefault.json.Resources.StartExportFunction!.Properties.Environment.Variables).toMatchObject({
+    const env = byDefault.json.Resources.StartExportFunction!.Properties.Environment.Variables;
+    expect(env).toMatchObject({ EXPORT_BUCKET: { Ref: bucketLogicalId() } });
+    expect(env.EXPORT_STATE_MACHINE_ARN).toBeUndefined();
+  });
+
+  it('the export starter reads the table stream, starts the state machine, and sends what fails to its queue', () => {
+    const t = byDefault.json;
+    const sm = onlyResource(t, 'AWS::StepFunctions::StateMachine')[0];
+    const [queue] = onlyResource(t, 'AWS::SQS::Queue');
+    const stream = { 'Fn::GetAtt': ['ClickstreamTable', 'StreamArn'] };
+    expect(statementsOfFunction(t, exportTasks.start.logicalId)).toEqual([
+      { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resource: LOGS('ExportStarter'), condition: undefined },
+      { actions: ['states:StartExecution'], resource: { Ref: sm }, condition: undefined },
+      {
+        actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        resource: { 'Fn::GetAtt': [queue, 'Arn'] },
+        condition: undefined,
+      },
+      { actions: ['dynamodb:ListStreams'], resource: '*', condition: undefined },
+      {
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        resource: stream,
+        condition: undefined,
+      },
+    ]);
+    expect(t.Resources[exportTasks.start.logicalId]!.Properties.Environment.Variables).toMatchObject({
       EXPORT_STATE_MACHINE_ARN: { Ref: sm },
-      EXPORT_BUCKET: { Ref: bucketLogicalId() },
+    });
+    expect(onlyResource(t, 'AWS::DynamoDB::Table')[1].Properties.StreamSpecification).toEqual({
+      StreamViewType: 'NEW_IMAGE',
+    });
+    const [, mapping] = onlyResource(t, 'AWS::Lambda::EventSourceMapping');
+    expect(mapping.Properties).toEqual({
+      FunctionName: { Ref: exportTasks.start.logicalId },
+      EventSourceArn: stream,
+      StartingPosition: 'TRIM_HORIZON',
+      // Only insertions of export records (sort key EXPORT) reach the starter.
+      FilterCriteria: {
+        Filters: [
+          { Pattern: JSON.stringify({ eventName: ['INSERT'], dynamodb: { Keys: { sk: { S: ['EXPORT'] } } } }) },
+        ],
+      },
+      BatchSize: 10,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: EXPORT_START_RETRIES,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } },
+    });
+    expect(t.Resources[queue]!.Properties).toMatchObject({ SqsManagedSseEnabled: true });
+    const [, alarm] = resourcesOf(t, 'AWS::CloudWatch::Alarm').find(([id]) => id.startsWith('ExportStartFailedAlarm'))!;
+    expect(alarm.Properties).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 1,
     });
   });
 
@@ -281,14 +334,19 @@ describe('grants of the export functions, exactly', () => {
 
   it('no other function may touch the bucket or the state machine', () => {
     const t = byDefault.json;
-    const exportFunctions = new Set([exportTasks.range.logicalId, exportTasks.finish.logicalId, 'StartExportFunction']);
+    const exportFunctions = new Set([
+      exportTasks.range.logicalId,
+      exportTasks.finish.logicalId,
+      exportTasks.start.logicalId,
+    ]);
     for (const [id] of resourcesOf(t, 'AWS::Lambda::Function')) {
       if (exportFunctions.has(id)) continue;
       // Besides logs and the table, only the erasure key (secretsmanager:GetSecretValue) is granted elsewhere.
       for (const s of statementsOfFunction(t, id))
         for (const a of s.actions) expect(a, id).toMatch(/^(logs|dynamodb|secretsmanager):/);
     }
-    expect(routes.filter((r) => r.startsExports).map((r) => r.logicalId)).toEqual(['StartExportFunction']);
+    const starters = [...routes, ...taskFunctions].filter((r) => r.startsExports).map((r) => r.logicalId);
+    expect(starters).toEqual([exportTasks.start.logicalId]);
   });
 
   it('the workers get the Lambda timeouts of lib/export-policy.ts', () => {
@@ -305,6 +363,7 @@ describe('cdk-nag', () => {
         'AwsSolutions-IAM5[Resource::*]', // the worker's X-Ray (as every function)
         'AwsSolutions-IAM5[Resource::*]', // the finisher's X-Ray
         'AwsSolutions-IAM5[Resource::*]', // start_export's X-Ray
+        'AwsSolutions-IAM5[Resource::*]', // the starter's X-Ray and dynamodb:ListStreams
         'AwsSolutions-IAM5[Resource::*]', // get_export's X-Ray
         'AwsSolutions-IAM5[Resource::*]', // the state machine's log delivery and X-Ray
         'AwsSolutions-IAM5[Resource::<ExportRangeFunction.Arn>:*]',
@@ -312,6 +371,7 @@ describe('cdk-nag', () => {
         'AwsSolutions-IAM5[Resource::<ExportBucket.Arn>/exports/*]', // the worker's files
         'AwsSolutions-IAM5[Resource::<ExportBucket.Arn>/exports/*]', // the finisher's manifest
         'AwsSolutions-S1',
+        'AwsSolutions-SQS3', // the starter's dead-letter queue has none of its own
       ].sort(),
     );
     for (const a of acks) expect(a.reason.length, a.id).toBeGreaterThan(40);

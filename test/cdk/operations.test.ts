@@ -131,7 +131,7 @@ describe('alarms', () => {
 
   it('alarm on the API 5xx rate, Lambda errors and throttles of every function, DynamoDB throttles and system errors', () => {
     const alarms = alarmsOf(defaults.json);
-    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS + 1); // + failed exports (test/cdk/exports.test.ts)
+    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS + 2); // + failed exports and failed export starts (test/cdk/exports.test.ts)
     const rate = alarms.find((a) => a.id.startsWith('Api5xxRateAlarm'))!;
     expect(rate.p.Threshold).toBe(1);
     expect(rate.p.ComparisonOperator).toBe('GreaterThanThreshold');
@@ -170,7 +170,7 @@ describe('alarms', () => {
 
   it('alarmTopicArn: every alarm notifies that topic on alarm and on recovery', () => {
     const alarms = alarmsOf(custom.json);
-    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS + 1); // + failed exports (test/cdk/exports.test.ts)
+    expect(alarms).toHaveLength(1 + 2 * FUNCTIONS + 2 + GUARDRAIL_ALARMS + 2); // + failed exports and failed export starts (test/cdk/exports.test.ts)
     for (const a of alarms) {
       expect(a.p.AlarmActions, a.id).toEqual([TOPIC]);
       expect(a.p.OKActions, a.id).toEqual([TOPIC]);

@@ -14,6 +14,9 @@ import { erasureWorker, fullPath, routes, taskFunctions } from '../../lib/routes
 const TASKS = taskFunctions;
 /** The export state machine's role: its statements are CDK's (invoke, log delivery, X-Ray), checked in test/cdk/exports.test.ts. */
 const ofFunctions = (s: { id: string }) => !s.id.startsWith('ExportMachine');
+/** The export starter's stream read (its event source mapping): ListStreams, DescribeStream, GetRecords, GetShardIterator. */
+const STREAM_READ = /^dynamodb:(ListStreams|DescribeStream|GetRecords|GetShardIterator)$/;
+const isStreamRead = (s: { actions: string[] }) => s.actions.every((a) => STREAM_READ.test(a));
 import { acknowledgements, type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
 
 const ISSUER = 'https://auth.example.com/realms/shop';
@@ -184,10 +187,14 @@ describe('least privilege', () => {
     "no wildcard DynamoDB action, no Scan but the erasure worker's, only the table ARN (clientAuth=%s)",
     (mode) => {
       const statements = statementsOf(built[mode].json);
-      const dynamo = statements.filter((s) => s.actions.some((a) => a.toLowerCase().startsWith('dynamodb:')));
+      // The export starter's stream grants are checked below (STREAM_READ); every other DynamoDB grant is on the table.
+      const dynamo = statements.filter(
+        (s) => s.actions.some((a) => a.toLowerCase().startsWith('dynamodb:')) && !isStreamRead(s),
+      );
       // One statement per function that uses the table, and one more for writes confined to export records.
       expect(dynamo.length).toBe(
-        routes.length + TASKS.length + [...routes, ...TASKS].filter((r) => r.writePartitions).length,
+        [...routes, ...TASKS].filter((r) => r.actions.length > 0).length +
+          [...routes, ...TASKS].filter((r) => r.writePartitions).length,
       );
       for (const s of dynamo) {
         expect(s.effect).toBe('Allow');
@@ -206,12 +213,26 @@ describe('least privilege', () => {
     },
   );
 
-  it('the only statements on "*" are X-Ray\'s, which have no resource-level permissions', () => {
+  it('the only statements on "*" are X-Ray\'s and the export starter\'s ListStreams, which have no resource-level permissions', () => {
     const star = statementsOf(built.iam.json)
       .filter((s) => s.resources.includes('*'))
-      .filter(ofFunctions);
+      .filter(ofFunctions)
+      .filter((s) => !isStreamRead(s));
     expect(star.length).toBe(routes.length + 1 + TASKS.length); // every function, the catch-all's and the export tasks' included
     for (const s of star) expect(s.actions.sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+  });
+
+  it('only the export starter reads the table stream: ListStreams, and the rest on the stream ARN only', () => {
+    const streamReads = statementsOf(built.iam.json).filter(isStreamRead);
+    const starterPolicy = /^ExportStarter/;
+    expect(streamReads.map((s) => [s.id.replace(/[0-9A-F]{8}$/, ''), s.actions.sort(), s.resources])).toEqual([
+      [expect.stringMatching(starterPolicy), ['dynamodb:ListStreams'], ['*']],
+      [
+        expect.stringMatching(starterPolicy),
+        ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        [{ 'Fn::GetAtt': ['ClickstreamTable', 'StreamArn'] }],
+      ],
+    ]);
   });
 
   it('roles carry no managed policy; each function may write logs to its own log group only', () => {
@@ -285,9 +306,11 @@ describe('cdk-nag (AwsSolutions)', () => {
         'AwsSolutions-IAM5[Resource::<FinishExportFunction.Arn>:*]',
         // The erasure key is never rotated (README "Erasing a user").
         'AwsSolutions-SMG4',
+        // The export starter's dead-letter queue has no dead-letter queue of its own.
+        'AwsSolutions-SQS3',
       ].sort();
       expect(ids, mode).toEqual(expected);
-      // Each function role's default policy (X-Ray on "*"), and nothing else.
+      // Each function role's default policy (X-Ray on "*", and the export starter's ListStreams), and nothing else.
       const iamAcks = acks.filter(
         (a) => a.id === 'AwsSolutions-IAM5[Resource::*]' && !a.path.includes('/ExportMachine/'),
       );

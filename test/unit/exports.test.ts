@@ -1,7 +1,8 @@
 /**
  * Unit tests of the export's calls with mocked AWS clients: the exact S3 requests (manifest, a small
  * file), the Step Functions start (name from the export_id, input from the record, repeated starts
- * tolerated), the export records' conditional writes, and a failure description.
+ * tolerated), the export starter's handling of stream records, the export records' conditional
+ * writes, and a failure description.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -13,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ExportRecord } from '../../functions/domain/types.js';
 import { handler as finishHandler } from '../../functions/handlers/finish-export.js';
+import { handler as starterHandler } from '../../functions/handlers/export-starter.js';
 import { executionNameOf, setSfnClient, stepFunctionsRunner } from '../../functions/orchestration/step-functions.js';
 import { DomainError } from '../../functions/shared/errors.js';
 import { resetConfig } from '../../functions/shared/config.js';
@@ -128,6 +130,81 @@ describe('Step Functions runner', () => {
       .catch((e: unknown) => e);
     expect(caught).toBeInstanceOf(DomainError);
     expect((caught as DomainError).kind).toBe('unavailable');
+  });
+});
+
+describe('export starter (the table stream)', () => {
+  const record: ExportRecord = {
+    exportId: 'exp-1',
+    batchId: 'b1',
+    format: 'pairs',
+    state: 'running',
+    location: 's3://exports-bucket/exports/b1/exp-1/',
+    createdAt: 1_700_000_000_000,
+    ranges: [{ shard: 2, after: 5, until: 9, sessions: 4 }],
+  };
+  /** A stream record as Lambda delivers it: the item's keys and new image in DynamoDB JSON. */
+  const streamRecord = (eventName: 'INSERT' | 'MODIFY', item: Record<string, unknown>, seq: string) =>
+    ({
+      eventName,
+      dynamodb: {
+        Keys: marshall({ pk: item.pk, sk: item.sk }),
+        NewImage: marshall(item, { removeUndefinedValues: true }),
+        SequenceNumber: seq,
+      },
+    }) as any;
+  const exportItem = (r: ExportRecord) => ({ pk: `EXPORT#${r.exportId}`, sk: 'EXPORT', ...r });
+  const expectedStart = (r: ExportRecord) => ({
+    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:exports',
+    name: createHash('sha256').update(r.exportId).digest('hex'),
+    input: JSON.stringify({ exportId: r.exportId, batchId: r.batchId, format: r.format, ranges: r.ranges }),
+  });
+
+  it('starts the execution of each inserted export record, from the record alone', async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:x', startDate: new Date() });
+    const second = { ...record, exportId: 'exp-2' };
+    const out = await starterHandler({
+      Records: [
+        streamRecord('INSERT', exportItem(record), '1'),
+        streamRecord('INSERT', { pk: 'BATCH#b1', sk: 'BATCH', batchId: 'b1' }, '2'),
+        streamRecord('MODIFY', exportItem({ ...record, exportId: 'exp-3' }), '3'),
+        streamRecord('INSERT', exportItem(second), '4'),
+      ],
+    });
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input)).toEqual([
+      expectedStart(record),
+      expectedStart(second),
+    ]);
+  });
+
+  it('a record delivered again (the execution exists) is no failure; an export that has ended starts nothing', async () => {
+    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+    const ended = { ...record, exportId: 'exp-9', state: 'succeeded' as const };
+    const out = await starterHandler({
+      Records: [streamRecord('INSERT', exportItem(record), '1'), streamRecord('INSERT', exportItem(ended), '2')],
+    });
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfn.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual([
+      executionNameOf('exp-1'),
+    ]);
+  });
+
+  it('a failed start reports its record as the first failure, and starts none after it (the stream retries from it)', async () => {
+    const err = Object.assign(new Error('Rate exceeded'), {
+      name: 'ThrottlingException',
+      $metadata: { httpStatusCode: 400 },
+    });
+    sfn.on(StartExecutionCommand).resolvesOnce({ executionArn: 'arn:x', startDate: new Date() }).rejects(err);
+    const out = await starterHandler({
+      Records: [
+        streamRecord('INSERT', exportItem(record), '1'),
+        streamRecord('INSERT', exportItem({ ...record, exportId: 'exp-2' }), '2'),
+        streamRecord('INSERT', exportItem({ ...record, exportId: 'exp-3' }), '3'),
+      ],
+    });
+    expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: '2' }] });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(2);
   });
 });
 
