@@ -1,14 +1,15 @@
 /**
  * The throughput floor: the items the service writes, written straight to DynamoDB Local with the
  * functions' own document client and in-request parallelism, without HTTP, validation or the
- * handler. Runs in a process of its own (forked by throughput.ts), as the local server does: one IPC
- * call at a time, setup first, then a segment per call; it ends when the bench closes the channel.
+ * handler. Runs in a process of its own (forked by throughput.ts, its options as the first argument),
+ * as the local server does: a segment per IPC call; it ends when the bench closes the channel.
  */
 import { QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { sessionContent } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
+import { config } from '../../functions/shared/config.js';
 import { createSessionItems } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { putEventOnce } from '../../functions/storage/session-store.js';
@@ -20,17 +21,18 @@ import { closedLoop } from './stats.js';
 const FLOOR_BATCH = 'floor-batch';
 
 /** `sessions`: the sessions the pushes go to, one per worker (as on the API side). */
-type FloorOptions = { endpoint: string; tableName: string; shards: number; runId: string; sessions: number };
+export type FloorOptions = { shards: number; runId: string; sessions: number };
 /** `limit`: members per Query, as the API reader's page size. */
 type BatchToRead = { tableName: string; batchId: string; shards: number; limit: number };
 export type FloorCall =
-  | { setup: FloorOptions }
   | { run: 'push' | 'create'; concurrency: number; maxRequests: number; maxMs: number }
   | { read: BatchToRead; maxMs: number };
 
+/** DYNAMODB_ENDPOINT and TABLE_NAME (the floor's own table) are in the environment. */
 async function floorWorkload(o: FloorOptions) {
-  const doc = documentClient(); // DYNAMODB_ENDPOINT and TABLE_NAME (o.tableName) are in the environment
-  await ensureTable(o.endpoint, o.tableName);
+  const { endpoint = '', tableName } = config();
+  await ensureTable(endpoint, tableName);
+  const doc = documentClient();
   let [pushSeq, createSeq] = [0, 0];
   return {
     async push(i: number) {
@@ -95,22 +97,19 @@ async function floorWorkload(o: FloorOptions) {
   };
 }
 
-let workload: Awaited<ReturnType<typeof floorWorkload>> | undefined;
-async function answer(m: FloorCall): Promise<Record<string, unknown>> {
-  if ('setup' in m) return ((workload = await floorWorkload(m.setup)), { ok: true });
-  if (!workload) throw new Error('floor process: run before setup');
-  if ('read' in m) return { segment: await closedLoop(1, Number.MAX_SAFE_INTEGER, m.maxMs, workload.reader(m.read)) };
-  return { segment: await closedLoop(m.concurrency, m.maxRequests, m.maxMs, workload[m.run]) };
-}
-
+const workload = await floorWorkload(JSON.parse(process.argv[2]!) as FloorOptions);
+const segment = (m: FloorCall) =>
+  'read' in m
+    ? closedLoop(1, Number.MAX_SAFE_INTEGER, m.maxMs, workload.reader(m.read))
+    : closedLoop(m.concurrency, m.maxRequests, m.maxMs, workload[m.run]);
 process.send?.({ ready: true });
 process.on('message', (m: FloorCall) =>
-  answer(m).then(
-    (a) => process.send?.(a),
+  segment(m).then(
+    (s) => process.send?.({ segment: s }),
     (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
   ),
 );
 process.on('disconnect', () => {
-  workload?.destroy();
+  workload.destroy();
   process.exit(0);
 });

@@ -11,16 +11,16 @@ import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { DEFAULT_SETTINGS } from '../../lib/settings.js';
 import type { ServerProcess } from '../robustness/support/server.js';
 import { clickEvent, EVENTS_PER_REQUEST, sessionBody } from './events.js';
-import type { FloorCall } from './floor.js';
+import type { FloorCall, FloorOptions } from './floor.js';
 import { closedLoop, quantile, round, type Segment, sleep } from './stats.js';
 
 /**
- * The floor process (floor.ts under tsx, with an IPC channel): setup once, then one segment per call
- * (one at a time: the next message is its answer).
+ * The floor process (floor.ts under tsx, with an IPC channel), on a table of its own in the server's
+ * environment: one segment per call, the next message its answer.
  */
-async function startFloorProcess(env: Record<string, string>) {
-  const child = fork(fileURLToPath(new URL('./floor.ts', import.meta.url)), [], {
-    ...{ env, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
+async function startFloorProcess(serverEnv: Record<string, string>, options: FloorOptions) {
+  const child = fork(fileURLToPath(new URL('./floor.ts', import.meta.url)), [JSON.stringify(options)], {
+    ...{ env: { ...serverEnv, TABLE_NAME: 'bench-floor' }, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -40,11 +40,13 @@ async function startFloorProcess(env: Record<string, string>) {
     clearTimeout(timer);
   };
   const call = (message: FloorCall) =>
-    new Promise<any>((resolve, reject) => {
-      child.once('message', (m: any) => (m?.error ? reject(new Error(`floor process: ${m.error}`)) : resolve(m)));
+    new Promise<Segment>((resolve, reject) => {
+      child.once('message', ({ segment, error }: any) =>
+        error ? reject(new Error(`floor: ${error}`)) : resolve(segment),
+      );
       child.send(message);
     });
-  return { stop, call: async (m: FloorCall): Promise<Segment> => (await call(m)).segment };
+  return { stop, call };
 }
 
 /**
@@ -107,9 +109,9 @@ async function runPhase(specs: SegmentSpec[], rounds: number, ms: number, log: (
 
 /** Sessions per page of the batch read (both readers). */
 const READ_PAGE = 1000;
-const [MAX, FLOOR_TABLE, SHARDS] = [1_000_000, 'bench-floor', DEFAULT_SETTINGS.batchShards];
+const [MAX, SHARDS] = [1_000_000, DEFAULT_SETTINGS.batchShards];
 
-/** `env`: the server's (its table: both readers read it); the floor process gets it with a table of its own. */
+/** `env`: the server's (its table: both readers read it). */
 export async function measureThroughput(
   o: Record<'concurrency' | 'rounds' | 'segmentMs', number> & { runId: string; server: ServerProcess } & {
     env: Record<string, string>;
@@ -117,9 +119,7 @@ export async function measureThroughput(
   },
 ) {
   const [base, c, ms, tableName, shards] = [o.server.baseUrl, o.concurrency, o.segmentMs, o.env.TABLE_NAME!, SHARDS];
-  const floor = await startFloorProcess({ ...o.env, TABLE_NAME: FLOOR_TABLE });
-  const endpoint = o.env.DYNAMODB_ENDPOINT!;
-  await floor.call({ setup: { endpoint, tableName: FLOOR_TABLE, shards, runId: o.runId, sessions: c } });
+  const floor = await startFloorProcess(o.env, { shards, runId: o.runId, sessions: c });
   const client = httpClient(c);
   const postJson = async (path: string, body: unknown) =>
     JSON.parse(await client.send(`${base}${path}`, JSON.stringify(body)));
