@@ -13,6 +13,7 @@ import { config } from '../../functions/shared/config.js';
 import { getShards } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { keys } from '../../functions/storage/keys.js';
+import { routes } from '../../lib/routes.js';
 import { get, post } from '../robustness/support/invoke.js';
 import { getRaw, queryRaw } from '../robustness/support/storage.js';
 import { events, sessionBody } from './events.js';
@@ -108,8 +109,11 @@ function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
   return {
     reset: () => void (records = []),
     detach: () => client.middlewareStack.remove(METER),
-    /** The totals since the last reset, per call of `calls` calls (and resets). */
-    take(calls = 1) {
+    /**
+     * The row of `key`: the totals since the last row or reset, per call of `calls` calls, beside the
+     * floor; `accepted` events (push_events) or `sessions` read (batch_read).
+     */
+    row(key: string, scenario: string, [floorReads, floorWrites, floor]: Floor, counts: Counts = {}, calls = 1) {
       const byOp: Record<string, { calls: number; units: number }> = {};
       for (const r of records) {
         const o = (byOp[r.op] ??= { calls: 0, units: 0 });
@@ -117,35 +121,20 @@ function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
       }
       for (const o of Object.values(byOp)) [o.calls, o.units] = [round(o.calls, 3), round(o.units, 3)];
       const units = (read: boolean) => sum(records.filter((r) => READ_OPS.test(r.op) === read).map((r) => r.units));
-      const notes = [...new Set(records.flatMap((r) => r.modelled ?? []))];
-      const totals = { reads: units(true) / calls, writes: units(false) / calls, calls: records.length / calls };
+      const [reads, writes] = [units(true) / calls, units(false) / calls];
+      const modelled = [...new Set(records.flatMap((r) => r.modelled ?? []))];
+      const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
+      const totals = { reads: round(reads, 3), writes: round(writes, 3), calls: round(records.length / calls, 2) };
+      const floors = { floorReads: round(floorReads, 3), floorWrites: round(floorWrites, 3), floor };
+      const ratio = round(unitCost(reads, writes) / unitCost(floorReads, floorWrites), 3);
       records = [];
-      return { ...totals, byOp, notes };
+      return { key, operation, scenario, ...totals, ...floors, ratio, ...counts, modelled, byOp };
     },
   };
 }
-type Totals = ReturnType<ReturnType<typeof capacityMeter>['take']>;
 type Floor = [reads: number, writes: number, what: string];
-
-/** One row: the measured totals beside the floor; `accepted` events (push_events) or `sessions` read (batch_read). */
-function row(key: string, scenario: string, t: Totals, [reads, writes, floor]: Floor, counts: Counts) {
-  const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
-  return {
-    ...{ key, operation, scenario, reads: round(t.reads, 3), writes: round(t.writes, 3), calls: round(t.calls, 2) },
-    ...{ floorReads: round(reads, 3), floorWrites: round(writes, 3), floor },
-    ratio: round(unitCost(t.reads, t.writes) / unitCost(reads, writes), 3),
-    ...counts,
-    modelled: t.notes,
-    byOp: t.byOp,
-  };
-}
 type Counts = { accepted?: number; sessions?: number };
-export type CapacityRow = ReturnType<typeof row>;
-
-const ORDER =
-  'create_session create_session_retry get_session push_events_1 push_events_10 push_events_100 push_events_1000 push_events_duplicate mark_session_irrelevant release_batch release_batch_repeat get_batch_sessions batch_read get_batch'.split(
-    ' ',
-  );
+export type CapacityRow = ReturnType<ReturnType<typeof capacityMeter>['row']>;
 
 /**
  * With the functions' environment set; stored items are read apart (not metered). `warmCreates`: creates
@@ -160,9 +149,7 @@ export async function measureCapacity(
   try {
     const id = (s: string) => `${o.runId}-${s}`;
     const rows: CapacityRow[] = [];
-    /** The row of `key` with the totals since the last take, per call of `calls`. */
-    const add = (key: string, scenario: string, floor: Floor, counts: Counts = {}, calls = 1) =>
-      rows.push(row(key, scenario, meter.take(calls), floor, counts));
+    const add = (...row: Parameters<typeof meter.row>) => rows.push(meter.row(...row));
     const create = (sid: string) => invoke('create_session', post('/session', sessionBody(sid)));
     const push = (sid: string, prefix: string, n: number) =>
       invoke('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
@@ -271,7 +258,9 @@ export async function measureCapacity(
     await invoke('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
     const marked = writeUnits(await sessionSize(getId));
     add('mark_session_irrelevant', 'existing session', [0, marked, 'one UpdateItem of the session item']);
-    return rows.sort((x, y) => ORDER.indexOf(x.key) - ORDER.indexOf(y.key));
+    // In the route table's order; an operation's rows as measured (the sort is stable).
+    const rank = (row: CapacityRow) => routes.findIndex((r) => r.operation === row.operation);
+    return rows.sort((x, y) => rank(x) - rank(y));
   } finally {
     meter.detach();
   }
