@@ -27,8 +27,7 @@ const reset = () => (resetConfig(), setDocumentClient(undefined), resetAllocatio
 
 const production = async () => {
   await createSession({ sessionId: randomUUID(), content: content() }); // registry and shard exist before timing
-  const ok = () => true;
-  return () => createSession({ sessionId: randomUUID(), content: content() }).then(ok, () => false);
+  return () => createSession({ sessionId: randomUUID(), content: content() });
 };
 
 async function previousDesign() {
@@ -48,17 +47,16 @@ async function previousDesign() {
       { Put: { TableName, Item: member } },
       { Update: { ...counter, ExpressionAttributeValues: { ':one': 1, ':b': batchId } } },
     ];
-    for (let attempt = 0; attempt < PREVIOUS_ATTEMPTS; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       try {
-        await documentClient().send(new TransactWriteCommand({ TransactItems }));
-        return true;
+        return await documentClient().send(new TransactWriteCommand({ TransactItems }));
       } catch (err) {
         // Anything but a cancelled transaction (a timeout under load) gives up, as the service would.
-        if ((err as Error).name !== 'TransactionCanceledException') return false;
+        if ((err as Error).name !== 'TransactionCanceledException') throw err;
         await backoff(attempt);
+        if (attempt + 1 >= PREVIOUS_ATTEMPTS) throw err;
       }
     }
-    return false;
   };
 }
 
@@ -68,18 +66,15 @@ export async function measureCreateConflicts(dynamoEndpoint: string, seconds: nu
   const proxy = await FaultProxy.start(dynamoEndpoint);
   proxy.simulateConflicts({ holdMs: HOLD_MS });
   const refused = () => proxy.conflicts.transactions + proxy.conflicts.singleWrites;
-  /** CREATORS closed loops for `runSeconds`, on a table of its own with one shard, through the proxy. */
-  const run = async (design: () => Promise<() => Promise<boolean>>, runSeconds = seconds) => {
+  /** CREATORS closed loops for `runSeconds` (a create that gives up: an error), on a fresh table with one shard. */
+  const run = async (design: () => Promise<() => Promise<unknown>>, runSeconds = seconds) => {
     const tableName = `conflicts-${randomUUID()}`;
     await ensureTable(dynamoEndpoint, tableName);
     const env = { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: proxy.url, CLICKSTREAM_BATCH_SHARDS: '1' };
     Object.assign(process.env, { ...LOCAL_AWS_ENV, ...env });
     reset();
     const [before, create] = [refused(), await design()];
-    const loop = await closedLoop(CREATORS, Number.MAX_SAFE_INTEGER, runSeconds * 1000, async () => {
-      if (!(await create())) throw new Error('gave up');
-      return 1;
-    });
+    const loop = await closedLoop(CREATORS, Number.MAX_SAFE_INTEGER, runSeconds * 1000, () => create().then(() => 1));
     const [creates, failed] = [loop.items, loop.errors];
     return { creates, failed, perSecond: creates / (loop.elapsedMs / 1000), conflicts: refused() - before };
   };
