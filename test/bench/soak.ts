@@ -78,11 +78,8 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
     const fresh = Array.from({ length: int(1, 30) }, () => randomEvent(`w${w}-e${next.e++}`));
     // Duplicates: events this worker had accepted for this session before, and a repeat inside the request.
     const mine = sent.get(id)!.events.filter((e) => (e.event_id as string).startsWith(`w${w}-`));
-    const events = [
-      ...fresh,
-      ...Array.from({ length: mine.length && int(0, Math.min(10, mine.length)) }, () => pick(mine)),
-    ];
-    if (chance(0.3)) events.push(fresh[0]!);
+    const again = Array.from({ length: mine.length && int(0, Math.min(10, mine.length)) }, () => pick(mine));
+    const events = [...fresh, ...again, ...(chance(0.3) ? [fresh[0]!] : [])];
     events.sort(() => Math.random() - 0.5);
     const body = { session_id: id, events };
     const a = await call('push_events', post('/session/events', body), 200);

@@ -15,27 +15,18 @@ export const median = (values: readonly number[]) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** Rounds to `digits` decimals (for JSON output that stays readable). */
-export const round = (value: number, digits = 2) => {
-  if (!Number.isFinite(value)) return value;
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-};
+/** Rounds to `digits` decimals (for JSON output that stays readable; NaN and infinities stay as they are). */
+export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 export const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 export const fmtRatio = (value: number) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : 'n/a');
 export const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 export const usd = (value: number) => (value >= 1 ? `$${value.toFixed(3)}` : `$${value.toFixed(4)}`);
 
-/** A markdown table. */
-export function mdTable(header: string[], rows: string[][], align?: ('l' | 'r')[]): string {
-  const sep = header.map((_, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'r' ? '---:' : '---'));
-  const esc = (c: string) => c.replace(/\|/g, '\\|');
-  return [
-    `| ${header.map(esc).join(' | ')} |`,
-    `| ${sep.join(' | ')} |`,
-    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
-  ].join('\n');
+/** A markdown table, each column aligned left or right. */
+export function mdTable(header: string[], rows: string[][], align: ('l' | 'r')[]): string {
+  const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(header), line(align.map((a) => (a === 'r' ? '---:' : '---'))), ...rows.map(line)].join('\n');
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -177,9 +177,8 @@ export async function measureThroughput(
         if (last !== 'null') return text.split('"events_truncated":').length - 1;
       }
     };
-    let exportSeq = 0;
     const apiExport = async () => {
-      const [exportId, started] = [`${o.runId}-export-${exportSeq++}`, performance.now()];
+      const [exportId, started] = [`${o.runId}-export-${seq++}`, performance.now()];
       await postJson('/internal/batch/export', { batch_id: released.batch_id, export_id: exportId });
       let state: { state: string; sessions: number; error?: string };
       do {
