@@ -3,9 +3,10 @@
  * writes nothing unless --write), --write, --no-write, --soak (or BENCH_SOAK=1), --soak-ms N,
  * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, type as osType, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -18,10 +19,10 @@ import { ServerProcess } from '../test/robustness/support/server.js';
 import { costRows } from '../test/bench/cost.js';
 import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
-import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
 import { docBlocks, guardTable, renderSummary } from '../test/bench/report.js';
 import { buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
+import { round } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
 
 const flag = (d = false) => ({ type: 'boolean', default: d }) as const;
@@ -79,7 +80,17 @@ const plan = {
 if (plan.startupRuns < 20) throw new Error('--startup-runs must be at least 20');
 
 const started = Date.now();
-const host = machine();
+/** The machine the run happens on. */
+const host = {
+  cpuModel: cpus()[0]?.model?.trim() || 'unknown',
+  cores: cpus().length,
+  memoryGb: round(totalmem() / 1024 ** 3, 1),
+  os: `${osType()} ${release()}`,
+  node: process.version,
+  java: spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr?.split('\n')[0]?.trim() || 'unknown',
+  date: new Date().toISOString(),
+  loadAverageAtStart: loadavg().map((l) => round(l, 2)),
+};
 log(`clickstream bench${quick ? ' (quick)' : ''}: ${host.cpuModel}, ${host.cores} cores, Node ${host.node}`);
 const dynamo = await local.startDynamoDbLocal();
 process.once('exit', () => dynamo.kill()); // also when the run fails or is interrupted
