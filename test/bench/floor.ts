@@ -47,9 +47,9 @@ async function floorWorkload(o: FloorOptions) {
     },
     async create() {
       const [n, now, shard] = [createSeq++, Date.now(), Math.floor(Math.random() * o.shards)];
-      const body = sessionBody(`${o.runId}-fc-${n}`);
-      const content = sessionContent(body);
-      const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now };
+      const sessionId = `${o.runId}-fc-${n}`;
+      const content = sessionContent(sessionBody(sessionId));
+      const record = { sessionId, content, createdAt: now, createdAtAuto: true, receivedAt: now };
       const placed = { isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
       // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
       await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems({ ...record, ...placed }) }));
@@ -74,12 +74,10 @@ async function floorWorkload(o: FloorOptions) {
       };
       return async () => {
         for (let empty = 0; empty <= batch.shards; empty++) {
+          const pk = keys.memberPartition(batch.batchId, shard);
           const members = await query({
             KeyConditionExpression: 'pk = :pk AND sk > :after',
-            ExpressionAttributeValues: {
-              ':pk': keys.memberPartition(batch.batchId, shard),
-              ':after': keys.memberSortKey(after),
-            },
+            ExpressionAttributeValues: { ':pk': pk, ':after': keys.memberSortKey(after) },
             Limit: batch.limit,
             ProjectionExpression: 'sessionId, sessionNumber',
           });

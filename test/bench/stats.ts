@@ -33,13 +33,10 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 export type Segment = Awaited<ReturnType<typeof closedLoop>>;
 
+/** The `i`-th request of a loop; it answers how many items it carried. */
+type Request = (i: number) => Promise<number>;
 /** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
-export async function closedLoop(
-  concurrency: number,
-  maxRequests: number,
-  maxMs: number,
-  call: (i: number) => Promise<number>,
-) {
+export async function closedLoop(concurrency: number, maxRequests: number, maxMs: number, call: Request) {
   const seg = { latencies: [] as number[], items: 0, requests: 0, errors: 0 };
   let [next, firstError] = [0, undefined as string | undefined];
   const started = performance.now();
