@@ -63,9 +63,8 @@ if (values.render) {
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  log(guardTable(guard));
   const t = guardTarget(guard);
-  log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
+  log(`${guardTable(guard)}\n${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
 }
 const quick = values.quick;

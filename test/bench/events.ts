@@ -17,15 +17,11 @@ export function sessionBody(sessionId: string) {
   };
 }
 
-/** A click event of realistic size (about 150 bytes stored). */
-export function clickEvent(eventId: string, objectIndex = 0) {
-  return {
-    event_id: eventId,
-    object_id: `product-${1000 + (objectIndex % 10)}`,
-    event_type: 'click',
-    meta: { position: objectIndex % 10 },
-  };
-}
-
+/** `count` click events of realistic size (about 150 bytes stored), with ids `${prefix}-0`, `${prefix}-1`... */
 export const events = (prefix: string, count: number) =>
-  Array.from({ length: count }, (_, i) => clickEvent(`${prefix}-${i}`, i));
+  Array.from({ length: count }, (_, i) => ({
+    event_id: `${prefix}-${i}`,
+    object_id: `product-${1000 + (i % 10)}`,
+    event_type: 'click',
+    meta: { position: i % 10 },
+  }));

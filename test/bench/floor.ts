@@ -15,7 +15,7 @@ import { documentClient } from '../../functions/storage/client.js';
 import { putEventOnce } from '../../functions/storage/session-store.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
-import { clickEvent, EVENTS_PER_REQUEST, sessionBody } from './events.js';
+import { events, EVENTS_PER_REQUEST, sessionBody } from './events.js';
 import { closedLoop } from './stats.js';
 
 const FLOOR_BATCH = 'floor-batch';
@@ -38,8 +38,7 @@ async function floorWorkload(o: FloorOptions) {
     async push(i: number) {
       const [n, now] = [pushSeq++, Date.now()];
       const sessionId = `${o.runId}-floor-${i % o.sessions}`;
-      const records = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => {
-        const { event_id: eventId, ...content } = clickEvent(`f${n}-${k}`, k);
+      const records = events(`f${n}`, EVENTS_PER_REQUEST).map(({ event_id: eventId, ...content }) => {
         return { sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now };
       });
       await mapLimited(records, PUT_CONCURRENCY, putEventOnce); // the service's own conditional PutItem

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { DEFAULT_SETTINGS } from '../../lib/settings.js';
 import type { ServerProcess } from '../robustness/support/server.js';
-import { clickEvent, EVENTS_PER_REQUEST, sessionBody } from './events.js';
+import { events, EVENTS_PER_REQUEST, sessionBody } from './events.js';
 import type { FloorCall, FloorOptions } from './floor.js';
 import { closedLoop, quantile, round, type Segment, sleep } from './stats.js';
 
@@ -129,8 +129,7 @@ export async function measureThroughput(
     for (const sid of sessions) await postJson('/session', sessionBody(sid));
     await postJson('/internal/batch/release', { release_id: `${o.runId}-push-sessions` });
     // Request bodies from a template: only the session and the event ids change.
-    const events = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => clickEvent(`t@N@-${k}`, k));
-    const pushTemplate = JSON.stringify({ session_id: '@S@', events });
+    const pushTemplate = JSON.stringify({ session_id: '@S@', events: events('t@N@', EVENTS_PER_REQUEST) });
     const createTemplate = JSON.stringify(sessionBody('@S@'));
     const accepted = new RegExp(`"accepted":${EVENTS_PER_REQUEST},`);
     let seq = 0;
