@@ -19,8 +19,7 @@ export async function measureDurations(
   const stretch = 1 / lambdaCpuShare(o.memoryMb);
   const run = async (key: string, scenario: string, count: number, call: (i: number) => Promise<Invocation>) => {
     // Two untimed calls first: the first call of a handler in a process is a cold start, measured apart.
-    await call(-1);
-    await call(-2);
+    for (const i of [-1, -2]) await call(i);
     const samples: Invocation[] = [];
     const deadline = performance.now() + o.durationMaxMs;
     for (let i = 0; i < count && performance.now() < deadline; i++) samples.push(await call(i));

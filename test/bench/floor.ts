@@ -18,8 +18,6 @@ import { ensureTable } from '../../lib/local/dynamodb-local.js';
 import { events, EVENTS_PER_REQUEST, sessionBody } from './events.js';
 import { closedLoop } from './stats.js';
 
-const FLOOR_BATCH = 'floor-batch';
-
 /** `sessions`: the sessions the pushes go to, one per worker (as on the API side). */
 export type FloorOptions = { shards: number; runId: string; sessions: number };
 /** `limit`: members per Query, as the API reader's page size. */
@@ -49,7 +47,7 @@ async function floorWorkload(o: FloorOptions) {
       const sessionId = `${o.runId}-fc-${n}`;
       const content = sessionContent(sessionBody(sessionId));
       const record = { sessionId, content, createdAt: now, createdAtAuto: true, receivedAt: now };
-      const placed = { isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
+      const placed = { isIrrelevant: false, batchId: 'floor-batch', sessionNumber: sessionNumber(shard, n + 1) };
       // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
       await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems({ ...record, ...placed }) }));
       return 1;
