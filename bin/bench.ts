@@ -3,9 +3,10 @@
  * writes nothing unless --write), --write, --no-write, --soak (or BENCH_SOAK=1), --soak-ms N,
  * --concurrency N, --startup-runs N, --render (rewrite the docs from docs/benchmarks.json), --guard-only.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, type as osType, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -18,11 +19,10 @@ import { ServerProcess } from '../test/robustness/support/server.js';
 import { costRows } from '../test/bench/cost.js';
 import { measureCreateConflicts } from '../test/bench/create-conflicts.js';
 import { measureGuard } from '../test/bench/guard.js';
-import { machine } from '../test/bench/machine.js';
 import { PRICES } from '../test/bench/prices.js';
 import { docBlocks, guardTable, renderSummary } from '../test/bench/report.js';
 import { buildBundles, measureStartup, STARTUP_FIXTURES } from '../test/bench/startup.js';
-import { mdTable } from '../test/bench/stats.js';
+import { round } from '../test/bench/stats.js';
 import { evaluateTargets, guardTarget, type Target } from '../test/bench/targets.js';
 
 const flag = (d = false) => ({ type: 'boolean', default: d }) as const;
@@ -38,7 +38,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const file = (name: string) => join(PROJECT_ROOT, name);
 
 /** Replaces what sits between each pair of markers (kept) in a file; the text unchanged where a pair is missing. */
-function replaceBlocks(name: string, blocks: [start: string, end: string, content: string][]): void {
+type Block = [start: string, end: string, content: string];
+function replaceBlocks(name: string, blocks: Block[]): void {
   let text = readFileSync(file(name), 'utf8');
   for (const [start, end, content] of blocks) {
     const [i, j] = [text.indexOf(start), text.indexOf(end, text.indexOf(start) + start.length)];
@@ -50,11 +51,8 @@ function replaceBlocks(name: string, blocks: [start: string, end: string, conten
 /** docs/benchmarks.json (when `json`), the blocks of docs/benchmarks.md, and the README table between its markers. */
 function writeOutputs(r: BenchResults, json: boolean): void {
   if (json) writeFileSync(file('docs/benchmarks.json'), `${JSON.stringify(r, null, 2)}\n`);
-  const blocks = Object.entries(docBlocks(r));
-  replaceBlocks(
-    'docs/benchmarks.md',
-    blocks.map(([k, block]) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`, block]),
-  );
+  const md = Object.entries(docBlocks(r)).map(([k, b]) => [`<!-- bench:${k} -->`, `<!-- /bench:${k} -->`, b] as Block);
+  replaceBlocks('docs/benchmarks.md', md);
   replaceBlocks('README.md', [['<!-- bench:start -->', '<!-- bench:end -->', renderSummary(r)]]);
   log(`Wrote ${json ? 'docs/benchmarks.json, ' : ''}docs/benchmarks.md and the README's benchmark table`);
 }
@@ -65,9 +63,8 @@ if (values.render) {
 }
 if (values['guard-only']) {
   const guard = measureGuard();
-  log(mdTable(...guardTable(guard)));
   const t = guardTarget(guard);
-  log(`${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
+  log(`${guardTable(guard)}\n${t.key}: ${t.measured} (limit ${t.limit}x): ${t.met ? 'met' : 'MISSED'}`);
   process.exit(0);
 }
 const quick = values.quick;
@@ -80,14 +77,19 @@ const plan = {
   ...{ soak: values.soak, soakMs: Number(soakMs ?? q(20_000, 60_000)) },
 };
 if (plan.startupRuns < 20) throw new Error('--startup-runs must be at least 20');
-const problem = local.javaProblem();
-if (problem) {
-  console.error(problem);
-  process.exit(1);
-}
 
 const started = Date.now();
-const host = machine();
+/** The machine the run happens on. */
+const host = {
+  cpuModel: cpus()[0]?.model?.trim() || 'unknown',
+  cores: cpus().length,
+  memoryGb: round(totalmem() / 1024 ** 3, 1),
+  os: `${osType()} ${release()}`,
+  node: process.version,
+  java: spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr?.split('\n')[0]?.trim() || 'unknown',
+  date: new Date().toISOString(),
+  loadAverageAtStart: loadavg().map((l) => round(l, 2)),
+};
 log(`clickstream bench${quick ? ' (quick)' : ''}: ${host.cpuModel}, ${host.cores} cores, Node ${host.node}`);
 const dynamo = await local.startDynamoDbLocal();
 process.once('exit', () => dynamo.kill()); // also when the run fails or is interrupted
@@ -95,26 +97,22 @@ log(`DynamoDB Local at ${dynamo.endpoint}`);
 const runId = randomUUID().slice(0, 8);
 const memoryMb = DEFAULT_SETTINGS.memorySize;
 
+// The throughput segments push more events into their few sessions than the production cap
+// allows; the highest cap costs the same (one counter reservation a push) and never refuses.
+const settings = { ...functionSettingsOf(DEFAULT_SETTINGS), maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION };
 /** The environment the stack gives every function (lib/clickstream-stack.ts), pointed at DynamoDB Local. */
-const functionEnv = (tableName: string, name: string, extra: Record<string, string> = {}): Record<string, string> => ({
+const functionEnv = (tableName: string, name: string, extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   HOME: process.env.HOME ?? '/tmp',
-  // The throughput segments push more events into their few sessions than the production cap
-  // allows; the highest cap costs the same (one counter reservation a push) and never refuses.
-  ...functionEnvironment(tableName, {
-    ...functionSettingsOf(DEFAULT_SETTINGS),
-    maxEventsPerSession: MAX_MAX_EVENTS_PER_SESSION,
-  }),
+  ...functionEnvironment(tableName, settings),
   ...FUNCTION_RUNTIME_ENV,
   CLICKSTREAM_ERASURE_KEY: 'bench-erasure-key',
   ...local.LOCAL_AWS_ENV,
   AWS_DEFAULT_REGION: local.LOCAL_REGION,
   AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-  ...{
-    AWS_LAMBDA_FUNCTION_NAME: name,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
-    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-  },
+  AWS_LAMBDA_FUNCTION_NAME: name,
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memoryMb),
+  AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
   DYNAMODB_ENDPOINT: dynamo.endpoint,
   // Only because Node here is older than Lambda's Node 24: keeps the SDK's support warning quiet.
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -123,7 +121,7 @@ const functionEnv = (tableName: string, name: string, extra: Record<string, stri
 
 /** Every figure of a run (each segment in turn), on a DynamoDB Local of its own. */
 async function measureAll(dynamo: local.DynamoDbLocal) {
-  // 1. Start-up, in fresh processes.
+  // Start-up, in fresh processes.
   await local.ensureTable(dynamo.endpoint, 'bench-startup');
   const fixtures = local.localClient(dynamo.endpoint);
   for (const Item of STARTUP_FIXTURES.map((item) => marshall(item)))
@@ -133,36 +131,27 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
   log(`Start-up: ${bundles.length} bundles, ${plan.startupRuns} fresh processes each, interleaved`);
   const startup = await measureStartup(bundles, plan.startupRuns, functionEnv('bench-startup', 'bench-startup'), log);
 
-  // 2. Capacity and 3. durations, in this process.
-  const tableName = 'bench-capacity';
-  await local.ensureTable(dynamo.endpoint, tableName);
-  Object.assign(process.env, functionEnv(tableName, 'bench-in-process', { AWS_LAMBDA_LOG_LEVEL: 'INFO' }));
-  const { documentClient } = await import('../functions/storage/client.js');
+  // Capacity and durations, in this process (the functions' environment set before their modules load).
+  Object.assign(process.env, functionEnv('bench-capacity', 'bench-in-process', { AWS_LAMBDA_LOG_LEVEL: 'INFO' }));
+  await local.ensureTable(dynamo.endpoint, 'bench-capacity');
   const { measureCapacity } = await import('../test/bench/capacity.js');
   const { measureDurations } = await import('../test/bench/durations.js');
-  const inProcess = { endpoint: dynamo.endpoint, tableName, runId, log };
   log('Capacity: the real handlers in this process, ReturnConsumedCapacity on every call');
-  const capacity = await measureCapacity({ ...plan, ...inProcess, client: documentClient() });
+  const capacity = await measureCapacity({ ...plan, runId, log });
   log('Durations: warm invocations, one at a time');
-  const [count, maxMsPerScenario] = [plan.durationCount, plan.durationMaxMs];
-  const durations = await measureDurations({ ...inProcess, memoryMb, count, maxMsPerScenario });
+  const durations = await measureDurations({ ...plan, runId, memoryMb });
 
-  // 4. Throughput and the soak, against the local server in its own process.
+  // Throughput and the soak, against the local server in its own process.
   const { measureThroughput } = await import('../test/bench/throughput.js');
-  const throughputTable = 'bench-throughput';
-  await local.ensureTable(dynamo.endpoint, throughputTable);
+  await local.ensureTable(dynamo.endpoint, 'bench-throughput');
   const EXPORT_DIR = join(tmpdir(), `clickstream-bench-exports-${runId}`);
   // npm start's own defaults left aside: logs at INFO and metrics on, as in Lambda.
-  const extra = { AWS_LAMBDA_LOG_LEVEL: 'INFO', EXPORT_DIR };
-  const env = functionEnv(throughputTable, 'bench-local-server', extra);
+  const env = functionEnv('bench-throughput', 'bench-local-server', { AWS_LAMBDA_LOG_LEVEL: 'INFO', EXPORT_DIR });
   const server = await ServerProcess.start(dynamo.endpoint, env);
   log(`Throughput: local server at ${server.baseUrl}, concurrency ${plan.concurrency}`);
-  let throughput;
-  let soak: Record<string, unknown> | undefined;
+  let throughput, soak;
   try {
-    const [endpoint, shards] = [dynamo.endpoint, DEFAULT_SETTINGS.batchShards];
-    const options = { server, endpoint, env, floorTable: 'bench-floor', tableName: throughputTable, shards };
-    throughput = await measureThroughput({ ...options, ...plan, runId, log });
+    throughput = await measureThroughput({ ...plan, server, env, runId, log });
     if (plan.soak) {
       const { runSoak } = await import('../test/bench/soak.js');
       soak = await runSoak({ origin: server.origin, durationMs: plan.soakMs, log: (line) => log(`  soak: ${line}`) });
@@ -172,19 +161,15 @@ async function measureAll(dynamo: local.DynamoDbLocal) {
     rmSync(EXPORT_DIR, { recursive: true, force: true });
   }
 
-  // 5. The JSON guard on adversarial bodies, in this process.
   log('JSON guard: adversarial bodies of about 1 MiB against JSON.parse');
   const guard = measureGuard(q(7, 15));
 
-  // 6. create_session on one shard under the conflict simulation.
   log('Creates on one shard under the transaction conflict simulation: this design, then the previous one');
-  const conflicts = await measureCreateConflicts(dynamo.endpoint, { seconds: q(4, 8) });
-  const [d, p] = [conflicts.design, conflicts.previous].map(
-    (c) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`,
-  );
-  log(`  creates/s: ${d} vs ${p}`);
+  const conflicts = await measureCreateConflicts(dynamo.endpoint, q(4, 8));
+  const rate = (c: typeof conflicts.design) => `${c.perSecond.toFixed(1)} (${c.conflicts} refused)`;
+  log(`  creates/s: ${rate(conflicts.design)} vs ${rate(conflicts.previous)}`);
 
-  // 7. Cost (the targets: below).
+  // Cost from capacity and durations; the targets below.
   return {
     ...{ version: 1, machine: host, plan, memoryMb, prices: PRICES, startup: { results: startup }, capacity },
     ...{ durations, throughput, cost: costRows(capacity, durations, memoryMb), ...(soak ? { soak } : {}) },

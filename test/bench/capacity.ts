@@ -1,20 +1,19 @@
 /**
- * DynamoDB capacity per operation, measured on the real handlers (in this process), beside the floor:
- * the least that DynamoDB's pricing allows for the same work. Ratios compare cost (read and write
- * request units at their on-demand prices), so that reads and writes can be set side by side.
- *
- * The meter: a middleware on the functions' own document client asks every command for
- * ReturnConsumedCapacity=TOTAL and adds up what comes back. Where DynamoDB Local does not report what
- * DynamoDB bills (transactions, failed conditional writes, cancelled transactions, empty Queries,
- * BatchGetItem keys without an item), it applies DynamoDB's pricing rules itself and says so
- * (`modelled`; docs/benchmarks.md, section 2).
+ * DynamoDB capacity per operation of the real handlers (in this process) beside the floor, the least
+ * DynamoDB's pricing allows for the same work; ratios compare cost at on-demand prices. The meter asks
+ * every command of the functions' client for ReturnConsumedCapacity=TOTAL; where DynamoDB Local does not
+ * report what DynamoDB bills, it applies DynamoDB's pricing rules and says so (`modelled`;
+ * docs/benchmarks.md, section 2).
  */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mapLimited } from '../../functions/shared/concurrency.js';
 import { config } from '../../functions/shared/config.js';
+import { getShards } from '../../functions/storage/batch-store.js';
+import { documentClient } from '../../functions/storage/client.js';
 import { keys } from '../../functions/storage/keys.js';
+import { routes } from '../../lib/routes.js';
 import { get, post } from '../robustness/support/invoke.js';
 import { getRaw, queryRaw } from '../robustness/support/storage.js';
 import { events, sessionBody } from './events.js';
@@ -34,62 +33,45 @@ function numberSize(n: string): number {
   return Math.ceil(Math.max(1, digits.length) / 2) + 1;
 }
 
-/** Size of an attribute value in DynamoDB's item-size rules. */
+/** Size of an attribute value in DynamoDB's item-size rules (of the types the service stores). */
 function valueSize(v: AttributeValue): number {
   if (v.S !== undefined) return Buffer.byteLength(v.S);
   if (v.N !== undefined) return numberSize(v.N);
-  if (v.B !== undefined) return v.B.length;
   if (v.BOOL !== undefined || v.NULL !== undefined) return 1;
-  if (v.SS) return sum(v.SS.map((s) => Buffer.byteLength(s)));
-  if (v.NS) return sum(v.NS.map(numberSize));
-  if (v.BS) return sum(v.BS.map((b) => b.length));
   if (v.L) return 3 + sum(v.L.map((x) => 1 + valueSize(x)));
   if (v.M) return 3 + sum(Object.entries(v.M).map(([k, x]) => 1 + Buffer.byteLength(k) + valueSize(x)));
-  return 0;
+  throw new Error(`no size for ${JSON.stringify(v)} (the service stores no binary values or sets)`);
 }
 
 /** Size of an item in DynamoDB's rules: attribute names plus values. */
 const mapSize = (item: Record<string, AttributeValue>) =>
   sum(Object.entries(item).map(([k, v]) => Buffer.byteLength(k) + valueSize(v)));
+/** The same for an item as the document client takes it (an absent item: 0). */
+const itemSize = (item: object = {}) => mapSize(marshall(item, { removeUndefinedValues: true }));
 
-/** Whatever the input holds as an item: native when it comes from the document client, marshalled otherwise. */
-function itemSize(item: unknown): number {
-  if (!item || typeof item !== 'object') return 0;
-  const marshalled = Object.values(item).every(
-    (v) => v && typeof v === 'object' && /^(S|N|B|BOOL|NULL|SS|NS|BS|L|M)$/.test(Object.keys(v).join()),
-  );
-  const opts = { removeUndefinedValues: true, convertClassInstanceToMap: true };
-  return mapSize(marshalled ? (item as Record<string, AttributeValue>) : marshall(item, opts));
-}
-
-type Record_ = { op: string; kind: 'read' | 'write'; units: number; modelled?: string };
-const READ_OPS = /^(GetItem|Get|Query|Scan|BatchGetItem|BatchGet|TransactGetItems|TransactGet)$/;
-const METER = 'benchConsumedCapacity';
 type Input = Record<string, any>;
+const READ_OPS = /^(GetItem|Query|Scan|BatchGetItem|TransactGetItems)$/;
+const METER = 'benchConsumedCapacity';
 
 /** Meters `client`; stored items are read apart (not metered, from `endpoint`), to price transactions on their size. */
 function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
-  let records: Record_[] = [];
-  const push = (op: string, kind: 'read' | 'write', units: number, modelled?: string) =>
-    records.push({ op, kind, units, modelled });
+  let records: { op: string; units: number; modelled?: string }[] = [];
+  const push = (op: string, units: number, modelled?: string) => records.push({ op, units, modelled });
   async function onSuccess(op: string, input: Input, output: Input) {
-    const reported = [output.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
-    let units = sum(reported.map((c) => c?.CapacityUnits ?? 0));
+    let units = sum([output.ConsumedCapacity ?? []].flat().map((c: Input) => c?.CapacityUnits ?? 0));
     let modelled: string | undefined;
-    if (op === 'TransactWriteItems' || op === 'TransactWrite') {
+    if (op === 'TransactWriteItems') {
       units = 0;
-      for (const part of (input.TransactItems ?? []) as Input[]) {
-        const [action, spec] = Object.entries(part)[0] ?? [];
-        if (!spec) continue;
-        const stored =
-          action !== 'Put' && spec.Key && (await getRaw(endpoint, spec.TableName, spec.Key.pk, spec.Key.sk));
-        units += 2 * writeUnits(itemSize(action === 'Put' ? spec.Item : stored));
+      for (const part of input.TransactItems as Input[]) {
+        const [action, spec] = Object.entries(part)[0]!;
+        const stored = action === 'Put' ? spec.Item : await getRaw(endpoint, spec.TableName, spec.Key.pk, spec.Key.sk);
+        units += 2 * writeUnits(itemSize(stored));
       }
       modelled = 'transactions computed from item sizes (2 units per KB per item)';
     } else if ((op === 'Query' || op === 'Scan') && units === 0) {
       units = input.ConsistentRead === true ? 1 : 0.5;
       modelled = 'empty Query billed at the minimum read';
-    } else if (op === 'BatchGetItem' || op === 'BatchGet') {
+    } else if (op === 'BatchGetItem') {
       for (const [table, req] of Object.entries(input.RequestItems ?? {}) as [string, Input][]) {
         const found = (output.Responses?.[table]?.length ?? 0) + (output.UnprocessedKeys?.[table]?.Keys?.length ?? 0);
         const missing = (req.Keys?.length ?? 0) - found;
@@ -98,15 +80,15 @@ function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
         modelled = 'BatchGetItem keys without an item billed at the minimum read';
       }
     }
-    push(op, READ_OPS.test(op) ? 'read' : 'write', units, modelled);
+    push(op, units, modelled);
   }
   function onFailure(op: string, input: Input, err: Input) {
     if (err.name === 'ConditionalCheckFailedException') {
-      push(op, 'write', writeUnits(itemSize(err.Item ?? input.Item)), 'failed conditional writes billed by item size');
+      const size = err.Item ? mapSize(err.Item) : itemSize(input.Item); // ALL_OLD comes back marshalled
+      push(op, writeUnits(size), 'failed conditional writes billed by item size');
     } else if (err.name === 'TransactionCanceledException') {
-      const parts = (input.TransactItems ?? []) as Input[];
-      const units = sum(parts.map((t) => 2 * writeUnits(itemSize(Object.values(t)[0]?.Item))));
-      push(op, 'write', units, 'cancelled transactions counted as if written (upper bound)');
+      const units = sum(input.TransactItems.map((t: Input) => 2 * writeUnits(itemSize(Object.values(t)[0]?.Item))));
+      push(op, units, 'cancelled transactions counted as if written (upper bound)');
     }
   }
   client.middlewareStack.add(
@@ -127,66 +109,47 @@ function capacityMeter(client: DynamoDBDocumentClient, endpoint: string) {
   return {
     reset: () => void (records = []),
     detach: () => client.middlewareStack.remove(METER),
-    /** The totals since the last reset, per call of `calls` calls (and resets). */
-    take(calls = 1) {
+    /**
+     * The row of `key`: the totals since the last row or reset, per call of `calls` calls, beside the
+     * floor; `accepted` events (push_events) or `sessions` read (batch_read).
+     */
+    row(key: string, scenario: string, [floorReads, floorWrites, floor]: Floor, counts: Counts = {}, calls = 1) {
       const byOp: Record<string, { calls: number; units: number }> = {};
       for (const r of records) {
         const o = (byOp[r.op] ??= { calls: 0, units: 0 });
         [o.calls, o.units] = [o.calls + 1 / calls, o.units + r.units / calls];
       }
       for (const o of Object.values(byOp)) [o.calls, o.units] = [round(o.calls, 3), round(o.units, 3)];
-      const units = (kind: string) => sum(records.filter((r) => r.kind === kind).map((r) => r.units)) / calls;
-      const t = { reads: units('read'), writes: units('write'), calls: records.length / calls, byOp };
-      const notes = [...new Set(records.flatMap((r) => r.modelled ?? []))];
+      const units = (read: boolean) => sum(records.filter((r) => READ_OPS.test(r.op) === read).map((r) => r.units));
+      const [reads, writes] = [units(true) / calls, units(false) / calls];
+      const modelled = [...new Set(records.flatMap((r) => r.modelled ?? []))];
+      const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
+      const totals = { reads: round(reads, 3), writes: round(writes, 3), calls: round(records.length / calls, 2) };
+      const floors = { floorReads: round(floorReads, 3), floorWrites: round(floorWrites, 3), floor };
+      const ratio = round(unitCost(reads, writes) / unitCost(floorReads, floorWrites), 3);
       records = [];
-      return { ...t, notes };
+      return { key, operation, scenario, ...totals, ...floors, ratio, ...counts, modelled, byOp };
     },
   };
 }
-type Totals = ReturnType<ReturnType<typeof capacityMeter>['take']>;
 type Floor = [reads: number, writes: number, what: string];
-
-/** One row: the measured totals beside the floor; `accepted` events (push_events) or `sessions` read (batch_read). */
-function row(key: string, operation: string, scenario: string, t: Totals, [reads, writes, floor]: Floor, counts = {}) {
-  return {
-    ...{ key, operation, scenario, reads: round(t.reads, 3), writes: round(t.writes, 3), calls: round(t.calls, 2) },
-    ...{ floorReads: round(reads, 3), floorWrites: round(writes, 3), floor },
-    ratio: round(unitCost(t.reads, t.writes) / unitCost(reads, writes), 3),
-    ...(counts as { accepted?: number; sessions?: number }),
-    modelled: t.notes,
-    byOp: t.byOp,
-  };
-}
-export type CapacityRow = ReturnType<typeof row>;
-
-const ORDER =
-  'create_session create_session_retry get_session push_events_1 push_events_10 push_events_100 push_events_1000 push_events_duplicate mark_session_irrelevant release_batch release_batch_repeat get_batch_sessions batch_read get_batch'.split(
-    ' ',
-  );
+type Counts = { accepted?: number; sessions?: number };
+export type CapacityRow = ReturnType<ReturnType<typeof capacityMeter>['row']>;
 
 /**
- * `client`: the functions' document client (metered while this runs); stored items are looked at apart
- * (test/robustness/support/storage.ts, not metered) at `endpoint`. `warmCreates`: creates before counting, so that every shard is in
- * use as in a table that has been running; `creates`: sessions for the create_session figure (they
- * also fill the batch that is released); `readSessions`: more sessions in it, for batch_read_units.
+ * With the functions' environment set; stored items are read apart (not metered). `warmCreates`: creates
+ * before counting, so that every shard is in use; `creates`: sessions for the create_session figure
+ * (they also fill the released batch); `readSessions`: more sessions in it, for batch_read_units.
  */
 export async function measureCapacity(
-  ctx: Record<'warmCreates' | 'creates' | 'readSessions', number> &
-    Record<'tableName' | 'runId' | 'endpoint', string> & {
-      client: DynamoDBDocumentClient;
-      log: (line: string) => void;
-    },
+  o: Record<'warmCreates' | 'creates' | 'readSessions', number> & { runId: string; log: (line: string) => void },
 ): Promise<CapacityRow[]> {
-  const { endpoint, tableName } = ctx;
-  const meter = capacityMeter(ctx.client, endpoint);
+  const { endpoint = '', tableName, batchShards: shards } = config();
+  const meter = capacityMeter(documentClient(), endpoint);
   try {
-    const id = (s: string) => `${ctx.runId}-${s}`;
+    const id = (s: string) => `${o.runId}-${s}`;
     const rows: CapacityRow[] = [];
-    /** The row of `key` (its operation: the key's stem) with the totals since the last take, per call of `calls`. */
-    const add = (key: string, scenario: string, floor: Floor, counts = {}, calls = 1) => {
-      const operation = key === 'batch_read' ? 'get_batch_sessions' : key.replace(/_(retry|repeat|duplicate|\d+)$/, '');
-      rows.push(row(key, operation, scenario, meter.take(calls), floor, counts));
-    };
+    const add = (...row: Parameters<typeof meter.row>) => rows.push(meter.row(...row));
     const create = (sid: string) => invoke('create_session', post('/session', sessionBody(sid)));
     const push = (sid: string, prefix: string, n: number) =>
       invoke('push_events', post('/session/events', { session_id: sid, events: events(prefix, n) }));
@@ -204,32 +167,23 @@ export async function measureCapacity(
     // on a shard points it at the collecting batch and reserves a block of session numbers (BLOCK_SIZE).
     // At least `warmCreates`, and on until every shard is in use (bounded).
     const created: string[] = [];
-    const shards = config().batchShards;
-    const inUse = async (shard: number) =>
-      (await getRaw(endpoint, tableName, keys.shard(shard).pk, keys.shard(shard).sk))?.batchId !== undefined;
-    const allInUse = async () => (await Promise.all([...Array(shards).keys()].map(inUse))).every(Boolean);
+    const allInUse = async () => (await getShards(shards)).every((s) => s.batchId !== undefined);
     const createAll = async (prefix: string, n: number, more = async (_i: number) => false) => {
       for (let i = 0; i < n || (i < 2_000 && (await more(i))); i++) {
         await create(id(`${prefix}${i}`));
         created.push(id(`${prefix}${i}`));
       }
     };
-    await createAll('w', ctx.warmCreates, async (i) => i % 20 !== 0 || !(await allInUse()));
+    await createAll('w', o.warmCreates, async (i) => i % 20 !== 0 || !(await allInUse()));
     const warmed = created.length;
     meter.reset();
 
     // create_session: the mean of `creates` creates (session numbers are reserved BLOCK_SIZE at a time
     // per shard, so the occasional reservation is spread over the creates it serves).
-    await createAll('s', ctx.creates);
+    await createAll('s', o.creates);
     const size = await sessionSize(created.at(-1)!);
-    const scenario = `new session (mean of ${ctx.creates}, after ${warmed} creates)`;
-    add(
-      'create_session',
-      scenario,
-      [0, writeUnits(size), `one PutItem of the session item (${size} B)`],
-      {},
-      ctx.creates,
-    );
+    const createFloor: Floor = [0, writeUnits(size), `one PutItem of the session item (${size} B)`];
+    add('create_session', `new session (mean of ${o.creates}, after ${warmed} creates)`, createFloor, {}, o.creates);
     await create(created.at(-1)!); // a retry of the same create (same content): answered created=false
     const retryFloor = 'one strongly consistent read of the session item';
     add('create_session_retry', 'the same create again (a retry)', [readUnits(size), 0, retryFloor]);
@@ -237,8 +191,8 @@ export async function measureCapacity(
     // More sessions, so that the released batch holds as many sessions per shard as a small real batch
     // (its fixed cost, a members Query per shard and a batch read per page, is spread as in production).
     // Each gets 10 events (not counted); then the batch is released, one page read, the whole batch read.
-    await createAll('r', ctx.readSessions);
-    ctx.log(`  capacity: giving ${created.length} sessions 10 events each`);
+    await createAll('r', o.readSessions);
+    o.log(`  capacity: giving ${created.length} sessions 10 events each`);
     for (const sid of created) await push(sid, 'b', 10);
     meter.reset();
     const releaseBody = post('/internal/batch/release', { release_id: id('release') });
@@ -292,22 +246,21 @@ export async function measureCapacity(
       if (r.body.accepted !== n) throw new Error(`push of ${n} accepted ${r.body.accepted}`);
       const sizes = await partitionSizes(pushId, `EVENT#p${n}-`);
       const what = `one write per event (${Math.round(sum(sizes) / sizes.length)} B each), plus one update of the session's event counter (the cap)`;
-      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, [0, sum(sizes.map(writeUnits)), what], {
-        accepted: n,
-      });
+      const floor: Floor = [0, sum(sizes.map(writeUnits)), what];
+      add(`push_events_${n}`, `${n} new event${n > 1 ? 's' : ''}`, floor, { accepted: n });
     }
     const dup = await push(pushId, 'p100', 100);
     if (dup.body.duplicates !== 100) throw new Error(`duplicate push reported ${dup.body.duplicates} duplicates`);
     const dupSize = sum(await partitionSizes(pushId, 'EVENT#p100-'));
-    const dupWhat = `reading the 100 stored events back (one Query, ${dupSize} B)`;
-    add('push_events_duplicate', 'the 100 events again (all duplicates)', [readUnits(dupSize), 0, dupWhat], {
-      accepted: 0,
-    });
+    const dupFloor: Floor = [readUnits(dupSize), 0, `reading the 100 stored events back (one Query, ${dupSize} B)`];
+    add('push_events_duplicate', 'the 100 events again (all duplicates)', dupFloor, { accepted: 0 });
 
     await invoke('mark_session_irrelevant', post('/session/irrelevant', { session_id: getId }));
     const marked = writeUnits(await sessionSize(getId));
     add('mark_session_irrelevant', 'existing session', [0, marked, 'one UpdateItem of the session item']);
-    return rows.sort((x, y) => ORDER.indexOf(x.key) - ORDER.indexOf(y.key));
+    // In the route table's order; an operation's rows as measured (the sort is stable).
+    const rank = (row: CapacityRow) => routes.findIndex((r) => r.operation === row.operation);
+    return rows.sort((x, y) => rank(x) - rank(y));
   } finally {
     meter.detach();
   }

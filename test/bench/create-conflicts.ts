@@ -1,10 +1,8 @@
 /**
- * create_session on ONE shard under DynamoDB's transaction conflict rule (the fault proxy's conflict
- * simulation in front of DynamoDB Local): creates/s of the production path, and of the previous
- * design measured in the same run as the reference. The previous design is frozen here on purpose
- * (it is what the service did before issue 11, not a copy of what it does): one transaction that puts
- * the session and its member item and adds 1 to the shard pointer's counter on the condition that
- * the pointer still names the batch, so every pair of concurrent creates on a shard conflicts.
+ * create_session on ONE shard under the fault proxy's transaction conflict simulation: creates/s of the
+ * production path and, as the reference in the same run, of the design before issue 11, frozen here on
+ * purpose: one transaction that puts the session and its member item and adds 1 to the shard pointer's
+ * counter on condition that it still names the batch, so any two concurrent creates on a shard conflict.
  */
 import { randomUUID } from 'node:crypto';
 import { PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
@@ -18,17 +16,18 @@ import { sessionItem } from '../../functions/storage/items.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
 import { ensureTable, LOCAL_AWS_ENV } from '../../lib/local/dynamodb-local.js';
 import { FaultProxy } from '../robustness/support/fault-proxy.js';
-import { closedLoop } from './floor.js';
+import { closedLoop } from './stats.js';
 
 /** The retries the previous design made before answering 503 (MAX_CREATE_ATTEMPTS then). */
 const PREVIOUS_ATTEMPTS = 12;
+/** How long the proxy holds a transaction's items; closed loops creating at once; uncounted seconds first. */
+const [HOLD_MS, CREATORS, WARM_SECONDS] = [20, 32, 3];
 const content = () => sessionContent({ search_query: 'red shoes', search_results: [{ object_id: 'sku-1', rank: 1 }] });
 const reset = () => (resetConfig(), setDocumentClient(undefined), resetAllocation());
 
 const production = async () => {
   await createSession({ sessionId: randomUUID(), content: content() }); // registry and shard exist before timing
-  const ok = () => true;
-  return () => createSession({ sessionId: randomUUID(), content: content() }).then(ok, () => false);
+  return () => createSession({ sessionId: randomUUID(), content: content() });
 };
 
 async function previousDesign() {
@@ -48,53 +47,45 @@ async function previousDesign() {
       { Put: { TableName, Item: member } },
       { Update: { ...counter, ExpressionAttributeValues: { ':one': 1, ':b': batchId } } },
     ];
-    for (let attempt = 0; attempt < PREVIOUS_ATTEMPTS; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       try {
-        await documentClient().send(new TransactWriteCommand({ TransactItems }));
-        return true;
+        return await documentClient().send(new TransactWriteCommand({ TransactItems }));
       } catch (err) {
         // Anything but a cancelled transaction (a timeout under load) gives up, as the service would.
-        if ((err as Error).name !== 'TransactionCanceledException') return false;
+        if ((err as Error).name !== 'TransactionCanceledException') throw err;
         await backoff(attempt);
+        if (attempt + 1 >= PREVIOUS_ATTEMPTS) throw err;
       }
     }
-    return false;
   };
 }
 
-/** Measures both designs through one conflict-simulating proxy in front of `dynamoEndpoint`, each on a fresh table. */
-export async function measureCreateConflicts(
-  dynamoEndpoint: string,
-  o: { holdMs?: number; creators?: number; seconds?: number; warmSeconds?: number } = {},
-) {
-  const { holdMs = 20, creators = 32, seconds = 5, warmSeconds = 3 } = o;
+/** Each design for `seconds` on a fresh table, through one conflict-simulating proxy in front of `dynamoEndpoint`. */
+export async function measureCreateConflicts(dynamoEndpoint: string, seconds: number) {
   const saved = { ...process.env };
   const proxy = await FaultProxy.start(dynamoEndpoint);
-  proxy.simulateConflicts({ holdMs });
+  proxy.simulateConflicts({ holdMs: HOLD_MS });
   const refused = () => proxy.conflicts.transactions + proxy.conflicts.singleWrites;
-  /** `creators` closed loops for `runSeconds`, on a table of its own with one shard, through the proxy. */
-  const run = async (design: () => Promise<() => Promise<boolean>>, runSeconds = seconds) => {
+  /** CREATORS closed loops for `runSeconds` (a create that gives up: an error), on a fresh table with one shard. */
+  const run = async (design: () => Promise<() => Promise<unknown>>, runSeconds = seconds) => {
     const tableName = `conflicts-${randomUUID()}`;
     await ensureTable(dynamoEndpoint, tableName);
     const env = { TABLE_NAME: tableName, DYNAMODB_ENDPOINT: proxy.url, CLICKSTREAM_BATCH_SHARDS: '1' };
     Object.assign(process.env, { ...LOCAL_AWS_ENV, ...env });
     reset();
     const [before, create] = [refused(), await design()];
-    const loop = await closedLoop(creators, Number.MAX_SAFE_INTEGER, runSeconds * 1000, async () => {
-      if (!(await create())) throw new Error('gave up');
-      return 1;
-    });
+    const loop = await closedLoop(CREATORS, Number.MAX_SAFE_INTEGER, runSeconds * 1000, () => create().then(() => 1));
     const [creates, failed] = [loop.items, loop.errors];
     return { creates, failed, perSecond: creates / (loop.elapsedMs / 1000), conflicts: refused() - before };
   };
   try {
     // Uncounted: DynamoDB Local's JVM compiles its transaction path in the first seconds, which
     // would otherwise be charged to whichever design runs first (measured: 165 creates/s cold, 350 warm).
-    for (const warm of [previousDesign, production]) await run(warm, warmSeconds);
+    for (const warm of [previousDesign, production]) await run(warm, WARM_SECONDS);
     const previous = await run(previousDesign);
     const design = await run(production);
     const ratio = design.perSecond / Math.max(previous.perSecond, 1e-9);
-    return { holdMs, creators, seconds, design, previous, ratio };
+    return { holdMs: HOLD_MS, creators: CREATORS, seconds, design, previous, ratio };
   } finally {
     await proxy.close();
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

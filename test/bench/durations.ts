@@ -12,17 +12,16 @@ import { median, quantile, round } from './stats.js';
 export type DurationRow = Awaited<ReturnType<typeof measureDurations>>[number];
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-/** `count` invocations per scenario (fewer for the large pushes), each scenario bounded by `maxMsPerScenario`. */
+/** `durationCount` invocations per scenario (fewer for the large pushes), each bounded by `durationMaxMs`. */
 export async function measureDurations(
-  o: Record<'memoryMb' | 'count' | 'maxMsPerScenario', number> & { runId: string },
+  o: Record<'memoryMb' | 'durationCount' | 'durationMaxMs', number> & { runId: string },
 ) {
   const stretch = 1 / lambdaCpuShare(o.memoryMb);
   const run = async (key: string, scenario: string, count: number, call: (i: number) => Promise<Invocation>) => {
     // Two untimed calls first: the first call of a handler in a process is a cold start, measured apart.
-    await call(-1);
-    await call(-2);
+    for (const i of [-1, -2]) await call(i);
     const samples: Invocation[] = [];
-    const deadline = performance.now() + o.maxMsPerScenario;
+    const deadline = performance.now() + o.durationMaxMs;
     for (let i = 0; i < count && performance.now() < deadline; i++) samples.push(await call(i));
     const [ms, lambda] = [samples.map((s) => s.ms), samples.map((s) => s.ms + s.cpuMs * (stretch - 1))];
     return {
@@ -36,9 +35,9 @@ export async function measureDurations(
   };
   const sid = (s: string) => `${o.runId}-d-${s}`;
   const create = (id: string) => invoke('create_session', post('/session', sessionBody(id)));
-  const rows = [await run('create_session', 'new session', o.count, (i) => create(sid(`c${i}`)))];
+  const rows = [await run('create_session', 'new session', o.durationCount, (i) => create(sid(`c${i}`)))];
   for (const n of [1, 10, 100, 1000]) {
-    const count = Math.max(5, Math.round(o.count / Math.sqrt(Math.max(1, n / 10))));
+    const count = Math.max(5, Math.round(o.durationCount / Math.sqrt(Math.max(1, n / 10))));
     const push = async (i: number) => {
       // A session per push (created untimed): each stays far under the cap on events per session.
       await create(sid(`push-${n}-${i}`));

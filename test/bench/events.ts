@@ -1,7 +1,10 @@
 /** The benchmark's request bodies: a session and click events of realistic size. */
 
+/** Events a push_events request carries in the throughput figures (API and floor). */
+export const EVENTS_PER_REQUEST = 100;
+
 /** A session body of realistic size: a query, 10 results with a little meta. */
-export function sessionBody(sessionId: string, extra: Record<string, unknown> = {}) {
+export function sessionBody(sessionId: string) {
   return {
     session_id: sessionId,
     search_query: 'red running shoes size 42',
@@ -11,19 +14,14 @@ export function sessionBody(sessionId: string, extra: Record<string, unknown> = 
       meta: { score: 0.9 - i * 0.05 },
     })),
     user_id: 'user-12345',
-    ...extra,
   };
 }
 
-/** A click event of realistic size (about 150 bytes stored). */
-export function clickEvent(eventId: string, objectIndex = 0) {
-  return {
-    event_id: eventId,
-    object_id: `product-${1000 + (objectIndex % 10)}`,
-    event_type: 'click',
-    meta: { position: objectIndex % 10 },
-  };
-}
-
+/** `count` click events of realistic size (about 150 bytes stored), with ids `${prefix}-0`, `${prefix}-1`... */
 export const events = (prefix: string, count: number) =>
-  Array.from({ length: count }, (_, i) => clickEvent(`${prefix}-${i}`, i));
+  Array.from({ length: count }, (_, i) => ({
+    event_id: `${prefix}-${i}`,
+    object_id: `product-${1000 + (i % 10)}`,
+    event_type: 'click',
+    meta: { position: i % 10 },
+  }));

@@ -1,94 +1,53 @@
 /**
  * The throughput floor: the items the service writes, written straight to DynamoDB Local with the
  * functions' own document client and in-request parallelism, without HTTP, validation or the
- * handler. Runs in a process of its own (child.ts), as the local server does.
+ * handler. Runs in a process of its own (forked by throughput.ts, its options as the first argument),
+ * as the local server does: a segment per IPC call; it ends when the bench closes the channel.
  */
-import { PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type QueryCommandInput, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { EVENT_READ_CONCURRENCY } from '../../functions/domain/batches.js';
 import { PUT_CONCURRENCY } from '../../functions/domain/sessions.js';
 import { sessionContent } from '../../functions/domain/types.js';
 import { mapLimited } from '../../functions/shared/concurrency.js';
+import { config } from '../../functions/shared/config.js';
 import { createSessionItems } from '../../functions/storage/batch-store.js';
 import { documentClient } from '../../functions/storage/client.js';
-import { eventItem } from '../../functions/storage/items.js';
+import { putEventOnce } from '../../functions/storage/session-store.js';
 import { keys, sessionNumber } from '../../functions/storage/keys.js';
 import { ensureTable } from '../../lib/local/dynamodb-local.js';
-import { clickEvent, sessionBody } from './events.js';
-
-export const EVENTS_PER_REQUEST = 100;
-const FLOOR_BATCH = 'floor-batch';
-
-export type Segment = Awaited<ReturnType<typeof closedLoop>>;
-
-/** A closed loop: `concurrency` workers, each sending its next request when the last one answered. */
-export async function closedLoop(
-  concurrency: number,
-  maxRequests: number,
-  maxMs: number,
-  call: (i: number) => Promise<number>,
-) {
-  const seg = { latencies: [] as number[], items: 0, requests: 0, errors: 0 };
-  let [next, firstError] = [0, undefined as string | undefined];
-  const started = performance.now();
-  const worker = async () => {
-    for (let i = next++; i < maxRequests && performance.now() < started + maxMs; i = next++) {
-      const t0 = performance.now();
-      try {
-        const items = await call(i); // not `seg.items += await ...`: that reads seg.items before the await
-        seg.items += items;
-        seg.latencies.push(performance.now() - t0);
-      } catch (err) {
-        seg.errors++;
-        firstError ??= String((err as Error)?.message ?? err);
-      }
-      seg.requests++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ...seg, elapsedMs: performance.now() - started, firstError };
-}
+import { events, EVENTS_PER_REQUEST, sessionBody } from './events.js';
+import { closedLoop } from './stats.js';
 
 /** `sessions`: the sessions the pushes go to, one per worker (as on the API side). */
-export type FloorOptions = { endpoint: string; tableName: string; shards: number; runId: string; sessions: number };
+export type FloorOptions = { shards: number; runId: string; sessions: number };
 /** `limit`: members per Query, as the API reader's page size. */
-export type BatchToRead = { tableName: string; batchId: string; shards: number; limit: number };
-export type FloorWorkload = Awaited<ReturnType<typeof floorWorkload>>;
+type BatchToRead = { tableName: string; batchId: string; shards: number; limit: number };
+export type FloorCall =
+  | { run: 'push' | 'create'; concurrency: number; maxRequests: number; maxMs: number }
+  | { read: BatchToRead; maxMs: number };
 
-export async function floorWorkload(o: FloorOptions) {
-  const doc = documentClient(); // DYNAMODB_ENDPOINT and TABLE_NAME (o.tableName) are in the environment
-  await ensureTable(o.endpoint, o.tableName);
-  // The shard pointers, as the service keeps them, so that the create transaction has the same condition.
-  for (let shard = 0; shard < o.shards; shard++) {
-    const Item = { ...keys.shard(shard), batchId: FLOOR_BATCH, sessionCount: 0 };
-    await doc.send(new PutCommand({ TableName: o.tableName, Item }));
-  }
+/** DYNAMODB_ENDPOINT and TABLE_NAME (the floor's own table) are in the environment. */
+async function floorWorkload(o: FloorOptions) {
+  const { endpoint = '', tableName } = config();
+  await ensureTable(endpoint, tableName);
+  const doc = documentClient();
   let [pushSeq, createSeq] = [0, 0];
-  const query = async (input: Record<string, unknown>) =>
-    doc.send(new QueryCommand({ TableName: o.tableName, ConsistentRead: true, ...input }));
   return {
     async push(i: number) {
       const [n, now] = [pushSeq++, Date.now()];
       const sessionId = `${o.runId}-floor-${i % o.sessions}`;
-      const items = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => {
-        const { event_id: eventId, ...e } = clickEvent(`f${n}-${k}`, k);
-        const content = { object_id: e.object_id, event_type: e.event_type, meta: e.meta };
-        return eventItem({ sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now });
+      const records = events(`f${n}`, EVENTS_PER_REQUEST).map(({ event_id: eventId, ...content }) => {
+        return { sessionId, eventId, content, createdAt: now, createdAtAuto: true, receivedAt: now };
       });
-      const condition = {
-        ConditionExpression: 'attribute_not_exists(pk)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      } as const;
-      const put = (Item: Record<string, unknown>) =>
-        doc.send(new PutCommand({ TableName: o.tableName, Item, ...condition }));
-      await mapLimited(items, PUT_CONCURRENCY, put);
+      await mapLimited(records, PUT_CONCURRENCY, putEventOnce); // the service's own conditional PutItem
       return EVENTS_PER_REQUEST;
     },
     async create() {
       const [n, now, shard] = [createSeq++, Date.now(), Math.floor(Math.random() * o.shards)];
-      const body = sessionBody(`${o.runId}-fc-${n}`);
-      const content = sessionContent(body);
-      const record = { sessionId: body.session_id, content, createdAt: now, createdAtAuto: true, receivedAt: now };
-      const placed = { isIrrelevant: false, batchId: FLOOR_BATCH, sessionNumber: sessionNumber(shard, n + 1) };
+      const sessionId = `${o.runId}-fc-${n}`;
+      const content = sessionContent(sessionBody(sessionId));
+      const record = { sessionId, content, createdAt: now, createdAtAuto: true, receivedAt: now };
+      const placed = { isIrrelevant: false, batchId: 'floor-batch', sessionNumber: sessionNumber(shard, n + 1) };
       // The service's own transaction (functions/storage/batch-store.ts), sent straight from the SDK.
       await doc.send(new TransactWriteCommand({ TransactItems: createSessionItems({ ...record, ...placed }) }));
       return 1;
@@ -101,26 +60,21 @@ export async function floorWorkload(o: FloorOptions) {
      */
     reader(batch: BatchToRead) {
       let [shard, after] = [0, 0];
+      const query = async (input: Omit<QueryCommandInput, 'TableName'>) =>
+        doc.send(new QueryCommand({ TableName: batch.tableName, ConsistentRead: true, ...input }));
       const readPartition = async (m: Record<string, unknown>) => {
-        const values = { ':pk': keys.sessionPartition(m.sessionId as string) };
+        const ExpressionAttributeValues = { ':pk': keys.sessionPartition(m.sessionId as string) };
+        const partition = { KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues, ScanIndexForward: false };
         let start: Record<string, unknown> | undefined;
-        const input = {
-          TableName: batch.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: values,
-        };
-        do start = (await query({ ...input, ScanIndexForward: false, ExclusiveStartKey: start })).LastEvaluatedKey;
+        do start = (await query({ ...partition, ExclusiveStartKey: start })).LastEvaluatedKey;
         while (start);
       };
       return async () => {
         for (let empty = 0; empty <= batch.shards; empty++) {
+          const pk = keys.memberPartition(batch.batchId, shard);
           const members = await query({
-            TableName: batch.tableName,
             KeyConditionExpression: 'pk = :pk AND sk > :after',
-            ExpressionAttributeValues: {
-              ':pk': keys.memberPartition(batch.batchId, shard),
-              ':after': keys.memberSortKey(after),
-            },
+            ExpressionAttributeValues: { ':pk': pk, ':after': keys.memberSortKey(after) },
             Limit: batch.limit,
             ProjectionExpression: 'sessionId, sessionNumber',
           });
@@ -137,3 +91,20 @@ export async function floorWorkload(o: FloorOptions) {
     destroy: () => doc.destroy(),
   };
 }
+
+const workload = await floorWorkload(JSON.parse(process.argv[2]!) as FloorOptions);
+const segment = (m: FloorCall) =>
+  'read' in m
+    ? closedLoop(1, Number.MAX_SAFE_INTEGER, m.maxMs, workload.reader(m.read))
+    : closedLoop(m.concurrency, m.maxRequests, m.maxMs, workload[m.run]);
+process.send?.({ ready: true });
+process.on('message', (m: FloorCall) =>
+  segment(m).then(
+    (s) => process.send?.({ segment: s }),
+    (err) => process.send?.({ error: String((err as Error)?.stack ?? err) }),
+  ),
+);
+process.on('disconnect', () => {
+  workload.destroy();
+  process.exit(0);
+});

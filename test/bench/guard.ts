@@ -9,15 +9,13 @@ import { TIMESTAMP_PATHS, WrittenNumber } from '../../functions/shared/timestamp
 import { adversarialBodies, MIB } from '../robustness/support/adversarial.js';
 import { median } from './stats.js';
 
-/** Per body: median ms per MiB of the guard and of JSON.parse, and their ratio. `worst`: the longest per MiB (guard_worst_ratio). */
-export type GuardResult = ReturnType<typeof measureGuard>;
-
 const timed = (f: () => unknown) => {
   const t = performance.now();
   f();
   return performance.now() - t;
 };
 
+/** Per body: median ms per MiB of the guard and of JSON.parse, and their ratio. `worst`: the longest per MiB (guard_worst_ratio). */
 export function measureGuard(rounds = 15) {
   const bodies = adversarialBodies('bench-guard', 'bench', Math.floor(Date.now() / 1000));
   const [guardMs, parseMs] = [bodies.map((): number[] => []), bodies.map((): number[] => [])];

@@ -1,9 +1,7 @@
 /**
- * Calls the real handlers in this process, one at a time (as one Lambda execution environment serves
- * one request at a time), with the robustness suite's event builder and route table (`eventFor`),
- * timing each call (wall and CPU) and counting the bytes it writes to stdout (its log lines as
- * Lambda's JSON log format writes them, which CloudWatch Logs ingests). The environment must be set
- * before the first call: the handlers read it when they are loaded.
+ * Calls the real handlers in this process, one at a time as a Lambda execution environment does
+ * (the robustness suite's `eventFor`), timing each call (wall and CPU) and counting the log bytes it
+ * writes to stdout. The environment must be set before the first call: handlers read it when loaded.
  */
 import { lambdaContext } from '../../lib/local/lambda-events.js';
 import { inInvocation, useLambdaConsole } from '../../lib/local/lambda-logs.js';

@@ -3,6 +3,7 @@
  * the robustness suite's ledger, then everything read back through the API (docs/benchmarks.md, section 6).
  */
 import { randomUUID } from 'node:crypto';
+import { mapLimited } from '../../functions/shared/concurrency.js';
 import { type Answer, get, post, type RawRequest, releasedSessions, viaHttp } from '../robustness/support/invoke.js';
 import { chance, int, maybe, pick, randomEvent, randomSession } from '../robustness/support/generators.js';
 import { Ledger, sameJson } from '../robustness/support/model.js';
@@ -77,11 +78,8 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
     const fresh = Array.from({ length: int(1, 30) }, () => randomEvent(`w${w}-e${next.e++}`));
     // Duplicates: events this worker had accepted for this session before, and a repeat inside the request.
     const mine = sent.get(id)!.events.filter((e) => (e.event_id as string).startsWith(`w${w}-`));
-    const events = [
-      ...fresh,
-      ...Array.from({ length: mine.length && int(0, Math.min(10, mine.length)) }, () => pick(mine)),
-    ];
-    if (chance(0.3)) events.push(fresh[0]!);
+    const again = Array.from({ length: mine.length && int(0, Math.min(10, mine.length)) }, () => pick(mine));
+    const events = [...fresh, ...again, ...(chance(0.3) ? [fresh[0]!] : [])];
     events.sort(() => Math.random() - 0.5);
     const body = { session_id: id, events };
     const a = await call('push_events', post('/session/events', body), 200);
@@ -153,17 +151,14 @@ export async function runSoak(o: { origin: string; durationMs: number; log: (lin
 
   // Read-back: every session whole, as the ledger holds it.
   const batchOf = new Map<string, string>();
-  for (let i = 0; i < ids.length; i += concurrency) {
-    const readBack = async (id: string) => {
-      const a = await readSession(id);
-      if (a.status !== 200) return;
-      check(() => ledger.expectSession(id, json(a), `read-back ${id}`, true));
-      batchOf.set(id, json(a).batch_id);
-      count('sessionsChecked');
-      count('eventsChecked', json(a).events.length);
-    };
-    await Promise.all(ids.slice(i, i + concurrency).map(readBack));
-  }
+  await mapLimited(ids, concurrency, async (id) => {
+    const a = await readSession(id);
+    if (a.status !== 200) return;
+    check(() => ledger.expectSession(id, json(a), `read-back ${id}`, true));
+    batchOf.set(id, json(a).batch_id);
+    count('sessionsChecked');
+    count('eventsChecked', json(a).events.length);
+  });
   // Read-back: every released batch, its members unchanged; every session in exactly one batch.
   for (const [batchId, members] of ledger.released) {
     const all = await batchSessions(batchId, 10_000);

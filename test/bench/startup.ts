@@ -92,20 +92,14 @@ export async function buildBundles() {
 type Bundle = Awaited<ReturnType<typeof buildBundles>>[number];
 
 /** One process: import, first request and, of it, the time an HTTP request to DynamoDB was out (ms). */
-type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'coldCpuMs', number> & {
-  status: number | string;
-};
+type Sample = Record<'importMs' | 'firstMs' | 'waitMs' | 'coldCpuMs', number> & { status: number | string };
 
 function runOnce(bundle: Bundle, env: Record<string, string>): Promise<Sample> {
   const [spec, expect] = first(bundle.name);
   const body = typeof spec.body === 'function' ? (spec.body as () => unknown)() : spec.body; // new each run
+  const event = JSON.stringify(httpEvent({ ...spec, body }));
   return new Promise((resolve, reject) => {
-    const args = [
-      RUNNER,
-      pathToFileURL(bundle.file).href,
-      JSON.stringify(httpEvent({ ...spec, body })),
-      bundle.logicalId,
-    ];
+    const args = [RUNNER, pathToFileURL(bundle.file).href, event, bundle.logicalId];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -163,4 +157,3 @@ export async function measureStartup(
     ) as [number, number, number];
   return results;
 }
-export type StartupResult = Awaited<ReturnType<typeof measureStartup>>[number];

@@ -4,26 +4,25 @@
  * segments in turn (API, floor, ...) each round; a new figure is one more segment.
  */
 import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT } from '../../lib/clickstream-function.js';
 import { DEFAULT_SETTINGS } from '../../lib/settings.js';
 import type { ServerProcess } from '../robustness/support/server.js';
-import type { FloorCall } from './child.js';
-import { clickEvent, sessionBody } from './events.js';
-import { closedLoop, EVENTS_PER_REQUEST, type Segment } from './floor.js';
-import { quantile, round, sleep } from './stats.js';
+import { events, EVENTS_PER_REQUEST, sessionBody } from './events.js';
+import type { FloorCall, FloorOptions } from './floor.js';
+import { closedLoop, quantile, round, type Segment, sleep } from './stats.js';
 
 /**
- * The floor process (child.ts under tsx, with an IPC channel): setup once, then one segment per call
- * (one at a time: the next message is its answer).
+ * The floor process (floor.ts under tsx, with an IPC channel), on a table of its own in the server's
+ * environment: one segment per call, the next message its answer.
  */
-async function startFloorProcess(env: Record<string, string>) {
-  const child = fork(fileURLToPath(new URL('./child.ts', import.meta.url)), [], {
-    ...{ env, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+async function startFloorProcess(serverEnv: Record<string, string>, options: FloorOptions) {
+  const child = fork(fileURLToPath(new URL('./floor.ts', import.meta.url)), [JSON.stringify(options)], {
+    ...{ env: { ...serverEnv, TABLE_NAME: 'bench-floor' }, cwd: PROJECT_ROOT, execArgv: ['--import', 'tsx'] },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
-  child.stdout?.resume();
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   await new Promise<void>((resolve, reject) => {
@@ -32,20 +31,22 @@ async function startFloorProcess(env: Record<string, string>) {
     child.once('message', () => (clearTimeout(timer), resolve()));
     child.once('exit', (code) => (clearTimeout(timer), fail(`exited (${code})`)));
   });
+  /** Closes the channel, on which the process ends (killed if it has not within 5 s). */
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    if (child.connected) child.send('stop');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
+    if (child.connected) child.disconnect();
+    await once(child, 'exit');
     clearTimeout(timer);
   };
   const call = (message: FloorCall) =>
-    new Promise<any>((resolve, reject) => {
-      child.once('message', (m: any) => (m?.error ? reject(new Error(`floor process: ${m.error}`)) : resolve(m)));
+    new Promise<Segment>((resolve, reject) => {
+      child.once('message', ({ segment, error }: any) =>
+        error ? reject(new Error(`floor: ${error}`)) : resolve(segment),
+      );
       child.send(message);
     });
-  return { stop, call: async (m: FloorCall): Promise<Segment> => (await call(m)).segment };
+  return { stop, call };
 }
 
 /**
@@ -54,10 +55,11 @@ async function startFloorProcess(env: Record<string, string>) {
  */
 function httpClient(maxSockets: number) {
   const agent = new http.Agent({ keepAlive: true, maxSockets });
-  const send = (method: 'GET' | 'POST', url: string, body?: string) =>
+  /** A POST of `body` (JSON), or a GET without one; the answer's text (anything but 2xx rejects). */
+  const send = (url: string, body?: string) =>
     new Promise<string>((resolve, reject) => {
       const headers = body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {};
-      const req = http.request(url, { method, agent, headers }, (res) => {
+      const req = http.request(url, { method: body ? 'POST' : 'GET', agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d)).on('error', reject);
         res.on('end', () => {
@@ -69,48 +71,36 @@ function httpClient(maxSockets: number) {
       req.setTimeout(30_000, () => req.destroy(new Error('request timed out'))).on('error', reject);
       req.end(body);
     });
-  const post = (url: string, body: string) => send('POST', url, body);
-  return { post, get: (url: string) => send('GET', url), destroy: () => agent.destroy() };
+  return { send, destroy: () => agent.destroy() };
 }
 
 type Spec = [scenario: string, mode: 'api' | 'floor', concurrency: number, itemsPerRequest: number];
-/** One figure: its segments (`warm`: uncounted, before the rounds), run in turn with the others of its phase. */
-type SegmentSpec = { spec: Spec; warm?: () => Promise<unknown>; run: () => Promise<Segment> };
-/** Ratios in items/s against the floor: the export's against the direct-SDK reader's. */
-export type ThroughputResult = Awaited<ReturnType<typeof measureThroughput>>;
+type Loop = (maxRequests: number, maxMs: number) => Promise<Segment>;
+/** One figure: its loop, run in turn with the others of its phase (`warm`: its bounds for one uncounted run first). */
+type SegmentSpec = { spec: Spec; loop: Loop; warm?: [maxRequests: number, maxMs: number] };
 
 function summarize([scenario, mode, concurrency, itemsPerRequest]: Spec, segs: Segment[]) {
-  const total = (f: (s: Segment) => number) => segs.reduce((a, s) => a + f(s), 0);
-  const [seconds, items] = [total((s) => s.elapsedMs) / 1000, total((s) => s.items)];
-  const [requests, errors] = [total((s) => s.requests), total((s) => s.errors)];
+  const total = (k: 'elapsedMs' | 'items' | 'requests' | 'errors') => segs.reduce((a, s) => a + s[k], 0);
+  const [seconds, items] = [total('elapsedMs') / 1000, total('items')];
+  const [requests, errors] = [total('requests'), total('errors')];
   const firstError = segs.find((s) => s.firstError)?.firstError;
   if (errors > 0)
     throw new Error(`${scenario} (${mode}): ${errors} of ${requests} requests failed, e.g. ${firstError}`);
   const latencies = segs.flatMap((s) => s.latencies);
+  const ms = (q: number) => round(quantile(latencies, q), 1);
+  const figures = { scenario, mode, concurrency, itemsPerRequest, requests, items, seconds: round(seconds, 1) };
   const rates = { itemsPerSec: round(items / seconds, 1), requestsPerSec: round(requests / seconds, 1) };
-  const p50Ms = round(quantile(latencies, 0.5), 1);
-  return {
-    scenario,
-    mode,
-    concurrency,
-    itemsPerRequest,
-    requests,
-    items,
-    seconds: round(seconds, 1),
-    ...rates,
-    p50Ms,
-    p99Ms: round(quantile(latencies, 0.99), 1),
-  };
+  return { ...figures, ...rates, p50Ms: ms(0.5), p99Ms: ms(0.99) };
 }
 
-/** Warms every segment once, then runs `rounds` rounds of all of them in turn. */
-async function runPhase(specs: SegmentSpec[], rounds: number, log: (line: string) => void) {
-  for (const s of specs) await s.warm?.();
+/** Warms every segment once, then runs `rounds` rounds of all of them in turn, each for `ms`. */
+async function runPhase(specs: SegmentSpec[], rounds: number, ms: number, log: (line: string) => void) {
+  for (const s of specs) if (s.warm) await s.loop(...s.warm);
   const segs = specs.map((): Segment[] => []);
   for (let r = 0; r < rounds; r++) {
     log(`  throughput: ${specs[0]!.spec[0]}...: round ${r + 1}/${rounds}`);
     for (const [i, s] of specs.entries()) {
-      segs[i]!.push(await s.run());
+      segs[i]!.push(await s.loop(MAX, ms));
       await sleep(200);
     }
   }
@@ -119,113 +109,96 @@ async function runPhase(specs: SegmentSpec[], rounds: number, log: (line: string
 
 /** Sessions per page of the batch read (both readers). */
 const READ_PAGE = 1000;
-const MAX = 1_000_000;
+const [MAX, SHARDS] = [1_000_000, DEFAULT_SETTINGS.batchShards];
 
-/** `env`: the floor process's; `floorTable`: the floor's own; `tableName`: the server's (both readers read it). */
+/** `env`: the server's (its table: both readers read it). */
 export async function measureThroughput(
-  o: Record<'concurrency' | 'rounds' | 'segmentMs' | 'shards', number> &
-    Record<'endpoint' | 'floorTable' | 'tableName' | 'runId', string> & {
-      server: ServerProcess;
-      env: Record<string, string>;
-      log: (line: string) => void;
-    },
+  o: Record<'concurrency' | 'rounds' | 'segmentMs', number> & { runId: string; server: ServerProcess } & {
+    env: Record<string, string>;
+    log: (line: string) => void;
+  },
 ) {
-  const [base, c, ms] = [o.server.baseUrl, o.concurrency, o.segmentMs];
-  const floor = await startFloorProcess({ ...o.env, TABLE_NAME: o.floorTable });
-  const setup = { endpoint: o.endpoint, tableName: o.floorTable, shards: o.shards, runId: o.runId, sessions: c };
-  await floor.call({ setup });
+  const [base, c, ms, tableName, shards] = [o.server.baseUrl, o.concurrency, o.segmentMs, o.env.TABLE_NAME!, SHARDS];
+  const floor = await startFloorProcess(o.env, { shards, runId: o.runId, sessions: c });
   const client = httpClient(c);
   const postJson = async (path: string, body: unknown) =>
-    JSON.parse(await client.post(`${base}${path}`, JSON.stringify(body)));
+    JSON.parse(await client.send(`${base}${path}`, JSON.stringify(body)));
   try {
     // One session per worker for the pushes, released at once: the batch read below holds only the create segments' sessions.
     const sessions = Array.from({ length: c }, (_, w) => `${o.runId}-t-${w}`);
     for (const sid of sessions) await postJson('/session', sessionBody(sid));
     await postJson('/internal/batch/release', { release_id: `${o.runId}-push-sessions` });
     // Request bodies from a template: only the session and the event ids change.
-    const events = Array.from({ length: EVENTS_PER_REQUEST }, (_, k) => clickEvent(`t@N@-${k}`, k));
-    const pushTemplate = JSON.stringify({ session_id: '@S@', events });
+    const pushTemplate = JSON.stringify({ session_id: '@S@', events: events('t@N@', EVENTS_PER_REQUEST) });
     const createTemplate = JSON.stringify(sessionBody('@S@'));
     const accepted = new RegExp(`"accepted":${EVENTS_PER_REQUEST},`);
     let seq = 0;
     const apiPush = async (i: number) => {
       const body = pushTemplate.replace('@S@', sessions[i % c]!).replaceAll('@N@', String(seq++));
-      const text = await client.post(`${base}/session/events`, body);
+      const text = await client.send(`${base}/session/events`, body);
       if (!accepted.test(text)) throw new Error(`not all accepted: ${text.slice(0, 200)}`);
       return EVENTS_PER_REQUEST;
     };
     const apiCreate = async () => {
-      const text = await client.post(`${base}/session`, createTemplate.replace('@S@', `${o.runId}-tc-${seq++}`));
+      const text = await client.send(`${base}/session`, createTemplate.replace('@S@', `${o.runId}-tc-${seq++}`));
       if (!text.includes('"created":true')) throw new Error(`not created: ${text.slice(0, 200)}`);
       return 1;
     };
-    type Loop = (maxRequests: number, maxMs: number) => Promise<Segment>;
-    /** A segment (`warm`: the loop's bounds for one uncounted run before the rounds). */
-    const seg = (spec: Spec, loop: Loop, warm?: [number, number]): SegmentSpec => ({
-      spec,
-      run: () => loop(MAX, ms),
-      ...(warm && { warm: () => loop(...warm) }),
-    });
-    const api =
-      (f: (i: number) => Promise<number>, n = c): Loop =>
-      (maxRequests, maxMs) =>
-        closedLoop(n, maxRequests, maxMs, f);
-    const floorLoop =
-      (run: 'push' | 'create'): Loop =>
-      (maxRequests, maxMs) =>
-        floor.call({ run, concurrency: c, maxRequests, maxMs });
+    function api(f: (i: number) => Promise<number>, n = c): Loop {
+      return (maxRequests, maxMs) => closedLoop(n, maxRequests, maxMs, f);
+    }
+    function floorLoop(run: 'push' | 'create'): Loop {
+      return (maxRequests, maxMs) => floor.call({ run, concurrency: c, maxRequests, maxMs });
+    }
     // The API through the local server; the floor: the same items straight from the SDK (floor.ts).
     o.log('  throughput: writes');
-    const rows = await runPhase(
-      [
-        seg(['push_events', 'api', c, EVENTS_PER_REQUEST], api(apiPush), [4 * c, 10_000]),
-        seg(['push_events', 'floor', c, EVENTS_PER_REQUEST], floorLoop('push'), [4 * c, 10_000]),
-        seg(['create_session', 'api', c, 1], api(apiCreate), [8 * c, 10_000]),
-        seg(['create_session', 'floor', c, 1], floorLoop('create'), [8 * c, 10_000]),
-      ],
-      o.rounds,
-      o.log,
-    );
+    const writes: SegmentSpec[] = [
+      { spec: ['push_events', 'api', c, EVENTS_PER_REQUEST], loop: api(apiPush), warm: [4 * c, 10_000] },
+      { spec: ['push_events', 'floor', c, EVENTS_PER_REQUEST], loop: floorLoop('push'), warm: [4 * c, 10_000] },
+      { spec: ['create_session', 'api', c, 1], loop: api(apiCreate), warm: [8 * c, 10_000] },
+      { spec: ['create_session', 'floor', c, 1], loop: floorLoop('create'), warm: [8 * c, 10_000] },
+    ];
+    const rows = await runPhase(writes, o.rounds, ms, o.log);
 
     // One reader of a released batch (the create segments' sessions, each under 1 KB with no
     // events), pages of READ_PAGE, through the local server and straight from the SDK; then the
     // server-side export of the same batch (in-process workers, DEFAULT_SETTINGS.exportConcurrency
     // ranges at once, gzip JSON Lines to a local folder), from the POST until GET says succeeded.
     const released = await postJson('/internal/batch/release', { release_id: `${o.runId}-read` });
-    const toRead = { tableName: o.tableName, batchId: released.batch_id, shards: o.shards, limit: READ_PAGE };
+    const toRead = { tableName, batchId: released.batch_id, shards, limit: READ_PAGE };
     let after = 0;
     const apiPage = async () => {
       for (const path = `${base}/internal/batch/sessions?batch_id=${released.batch_id}`; ;) {
-        const text = await client.get(`${path}&after_number=${after}&limit=${READ_PAGE}`);
+        const text = await client.send(`${path}&after_number=${after}&limit=${READ_PAGE}`);
         const last = /"last_number":(null|\d+)/.exec(text)?.[1];
         if (last === undefined) throw new Error(`unexpected page: ${text.slice(0, 200)}`);
         after = last === 'null' ? 0 : Number(last); // from the start again until the segment's time is up
         if (last !== 'null') return text.split('"events_truncated":').length - 1;
       }
     };
-    let exportSeq = 0;
     const apiExport = async () => {
-      const [exportId, started] = [`${o.runId}-export-${exportSeq++}`, performance.now()];
+      const [exportId, started] = [`${o.runId}-export-${seq++}`, performance.now()];
       await postJson('/internal/batch/export', { batch_id: released.batch_id, export_id: exportId });
       let state: { state: string; sessions: number; error?: string };
       do {
         await sleep(50);
-        state = JSON.parse(await client.get(`${base}/internal/batch/export?export_id=${exportId}`)) as typeof state;
+        state = JSON.parse(await client.send(`${base}/internal/batch/export?export_id=${exportId}`)) as typeof state;
       } while (state.state === 'running');
       if (state.state !== 'succeeded') throw new Error(`export ${exportId} ${state.state}: ${state.error ?? ''}`);
       const elapsedMs = performance.now() - started;
       return { latencies: [elapsedMs], items: state.sessions, requests: 1, errors: 0, elapsedMs } as Segment;
     };
     const warm: [number, number] = [MAX, Math.min(3_000, ms)];
-    const reads = [
-      seg(['batch_read', 'api', 1, READ_PAGE], api(apiPage, 1), warm),
-      seg(['batch_read', 'floor', 1, READ_PAGE], (_, maxMs) => floor.call({ read: toRead, maxMs }), warm),
-      seg(['batch_export', 'api', DEFAULT_SETTINGS.exportConcurrency, released.session_count], apiExport),
+    const reads: SegmentSpec[] = [
+      { spec: ['batch_read', 'api', 1, READ_PAGE], loop: api(apiPage, 1), warm },
+      { spec: ['batch_read', 'floor', 1, READ_PAGE], loop: (_, maxMs) => floor.call({ read: toRead, maxMs }), warm },
+      { spec: ['batch_export', 'api', DEFAULT_SETTINGS.exportConcurrency, released.session_count], loop: apiExport },
     ];
     o.log(`  throughput: reading a released batch of ${released.session_count} sessions`);
-    rows.push(...(await runPhase(reads, o.rounds, o.log)));
+    rows.push(...(await runPhase(reads, o.rounds, ms, o.log)));
 
     const rate = (s: string, m = 'api') => rows.find((x) => x.scenario === s && x.mode === m)!.itemsPerSec;
+    // Ratios in items/s against the floor: the export's against the direct-SDK reader's.
     return {
       rows,
       pushRatio: round(rate('push_events') / rate('push_events', 'floor'), 3),
