@@ -55,7 +55,7 @@ describe('erasure', () => {
   });
 
   it('the readers get the AWS Parameters and Secrets extension (arm64 layer, its port, a 5-minute cache); no other function', () => {
-    const layerMap = t.Mappings!.ParamsandsecretslayerMap as Record<string, Record<string, string>>;
+    const layerMap = t.Mappings!.ParamsandsecretslayerMap!;
     expect(layerMap['us-east-1']!['1x0x103xarm64']).toMatch(
       /^arn:aws:lambda:us-east-1:\d{12}:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:\d+$/,
     );

@@ -35,6 +35,7 @@ export interface CfnResource {
 export interface CfnTemplate {
   Resources: Record<string, CfnResource>;
   Outputs?: Record<string, { Value: unknown }>;
+  Mappings?: Record<string, Record<string, Record<string, string>>>;
 }
 
 export const resourcesOf = (t: CfnTemplate, type: string): [string, CfnResource][] =>
