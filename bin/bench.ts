@@ -71,7 +71,7 @@ const quick = values.quick;
 const write = values['no-write'] ? false : (values.write ?? !quick);
 const [q, soakMs] = [(short: number, full: number) => (quick ? short : full), values['soak-ms']];
 const plan = {
-  ...{ quick, startupRuns: Number(values['startup-runs'] ?? q(20, 40)), warmCreates: q(60, 100), creates: q(100, 320) },
+  ...{ quick, startupRuns: Number(values['startup-runs'] ?? q(20, 60)), warmCreates: q(60, 100), creates: q(100, 320) },
   ...{ readSessions: q(1_000, 2_000), durationCount: q(40, 100), durationMaxMs: q(8_000, 20_000) },
   ...{ concurrency: Number(values.concurrency), rounds: q(1, 3), segmentMs: q(6_000, 10_000) },
   ...{ soak: values.soak, soakMs: Number(soakMs ?? q(20_000, 60_000)) },

@@ -126,7 +126,8 @@ const shuffle = <T>(items: T[]): T[] =>
 /**
  * `runs` fresh processes per bundle (after one uncounted run each that warms the file cache). Medians,
  * ms: init = import + first request - the waits for DynamoDB (the function's own start-up work); cold
- * = the same with the round trips; CPU (user + system) moves less with other load.
+ * = the same with the round trips; CPU (user + system) moves less with other load. Ratios are paired
+ * by round, so that a slow stretch of the run weighs on both sides of each ratio.
  */
 export async function measureStartup(
   bundles: Bundle[],
@@ -140,20 +141,18 @@ export async function measureStartup(
     for (const b of shuffle(bundles)) samples.get(b.name)!.push(await runOnce(b, env));
     if ((r + 1) % 5 === 0) log(`  start-up: ${r + 1}/${runs} rounds`);
   }
-  const results = bundles.map(({ name, logicalId, bytes, mapBytes }) => {
+  const [base, init] = [samples.get('baseline')!, (x: Sample) => x.importMs + x.firstMs - x.waitMs];
+  const [cold, cpu] = [(x: Sample) => x.importMs + x.firstMs, (x: Sample) => x.coldCpuMs];
+  return bundles.map(({ name, logicalId, bytes, mapBytes }) => {
     const s = samples.get(name)!;
     const med = (f: (x: Sample) => number) => round(median(s.map(f)));
+    // A ratio: the median over the rounds of the bundle's figure over the baseline's in the same round.
+    const ratio = (f: (x: Sample) => number) => round(median(s.map((x, i) => f(x) / f(base[i]!))), 3);
     return {
       ...{ name, logicalId, bytes, mapBytes, dynamo: first(name)[2], runs: s.length },
       ...{ importMs: med((x) => x.importMs), firstMs: med((x) => x.firstMs), waitMs: med((x) => x.waitMs) },
-      ...{ initMs: med((x) => x.importMs + x.firstMs - x.waitMs), coldMs: med((x) => x.importMs + x.firstMs) },
-      ...{ coldCpuMs: med((x) => x.coldCpuMs), initRatio: 0, coldRatio: 0, coldCpuRatio: 0 },
+      ...{ initMs: med(init), coldMs: med(cold), coldCpuMs: med(cpu) },
+      ...{ initRatio: ratio(init), coldRatio: ratio(cold), coldCpuRatio: ratio(cpu) },
     };
   });
-  const base = results.find((r) => r.name === 'baseline')!;
-  for (const r of results)
-    [r.initRatio, r.coldRatio, r.coldCpuRatio] = (['initMs', 'coldMs', 'coldCpuMs'] as const).map((k) =>
-      round(r[k] / base[k], 3),
-    ) as [number, number, number];
-  return results;
 }
