@@ -61,3 +61,6 @@ export function onlyResource(t: CfnTemplate, type: string): [string, CfnResource
   if (found.length !== 1) throw new Error(`Expected one ${type}, found ${found.length}`);
   return found[0]!;
 }
+
+/** The export starter's stream read (its event source mapping's grant), the one DynamoDB grant not on the table. */
+export const STREAM_READ = /^dynamodb:(ListStreams|DescribeStream|GetRecords|GetShardIterator)$/;

@@ -15,9 +15,8 @@ const TASKS = taskFunctions;
 /** The export state machine's role: its statements are CDK's (invoke, log delivery, X-Ray), checked in test/cdk/exports.test.ts. */
 const ofFunctions = (s: { id: string }) => !s.id.startsWith('ExportMachine');
 /** The export starter's stream read (its event source mapping): ListStreams, DescribeStream, GetRecords, GetShardIterator. */
-const STREAM_READ = /^dynamodb:(ListStreams|DescribeStream|GetRecords|GetShardIterator)$/;
 const isStreamRead = (s: { actions: string[] }) => s.actions.every((a) => STREAM_READ.test(a));
-import { acknowledgements, type CfnTemplate, onlyResource, resourcesOf, synthApp } from './ops-app.js';
+import { acknowledgements, type CfnTemplate, onlyResource, resourcesOf, STREAM_READ, synthApp } from './ops-app.js';
 
 const ISSUER = 'https://auth.example.com/realms/shop';
 const CONFIGS = {

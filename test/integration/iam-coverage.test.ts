@@ -23,7 +23,7 @@ import { setSfnClient } from '../../functions/orchestration/step-functions.js';
 import { resetConfig } from '../../functions/shared/config.js';
 import { documentClient } from '../../functions/storage/client.js';
 import { erasureWorker, exportTasks, fallbackRoute, routes, taskFunctions } from '../../lib/routes.js';
-import { synthApp, type CfnTemplate, resourcesOf } from '../cdk/ops-app.js';
+import { synthApp, type CfnTemplate, resourcesOf, STREAM_READ } from '../cdk/ops-app.js';
 import { attachRecorder, recordAs, SCAN_PK, sent, stringLike } from '../support/dynamodb-recorder.js';
 import { workOnErasures } from '../../functions/domain/erasure.js';
 import { resetErasureKey } from '../../functions/storage/erasure-key.js';
@@ -246,8 +246,6 @@ beforeAll(async () => {
   await expectStatus(call('get_export', 'GET', '/internal/batch/export', { query: { export_id: 'x1' } }), 200);
   await expectStatus(call('not_found', 'GET', '/nowhere'), 404);
 }, 180_000);
-
-const STREAM_READ = /^dynamodb:(ListStreams|DescribeStream|GetRecords|GetShardIterator)$/;
 
 interface Grant {
   actions: string[];
