@@ -253,12 +253,17 @@ interface Grant {
 }
 
 /** The DynamoDB grants of a function's role: actions and LeadingKeys patterns of each statement. */
-function grantsOf(logicalId: string): Grant[] {
+/** The Allow statements of the policies attached to a function's role. */
+function allowStatementsOf(logicalId: string): any[] {
   const roleRef = template.Resources[logicalId]!.Properties.Role['Fn::GetAtt'][0] as string;
   return resourcesOf(template, 'AWS::IAM::Policy')
     .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[])
-    .filter((st) => st.Effect === 'Allow')
+    .filter((st) => st.Effect === 'Allow');
+}
+
+function grantsOf(logicalId: string): Grant[] {
+  return allowStatementsOf(logicalId)
     .map((st) => ({
       // Table actions only: the export starter's stream read (its event source mapping) touches no item.
       actions: ([] as string[]).concat(st.Action).filter((a) => a.startsWith('dynamodb:') && !STREAM_READ.test(a)),
@@ -275,15 +280,10 @@ const allowed = (grants: Grant[], action: string, pk: string) =>
   );
 
 /** The Step Functions actions a function's role allows, each with its resources. */
-const stepFunctionsGrantsOf = (logicalId: string) => {
-  const roleRef = template.Resources[logicalId]!.Properties.Role['Fn::GetAtt'][0] as string;
-  return resourcesOf(template, 'AWS::IAM::Policy')
-    .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleRef))
-    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[])
-    .filter((st) => st.Effect === 'Allow')
+const stepFunctionsGrantsOf = (logicalId: string) =>
+  allowStatementsOf(logicalId)
     .flatMap((st) => ([] as string[]).concat(st.Action).map((action) => ({ action, resource: st.Resource })))
     .filter((g) => g.action.startsWith('states:'));
-};
 
 describe('IAM coverage', () => {
   it('the export starter sends only what its role allows: StartExecution on the export state machine', () => {
