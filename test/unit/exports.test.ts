@@ -133,14 +133,21 @@ describe('Step Functions runner', () => {
   });
 });
 
+/** A running export as stored (the starter's tests vary its format and ranges). */
+const exportRecord: ExportRecord = {
+  exportId: 'exp-1',
+  batchId: 'b1',
+  format: 'sessions',
+  state: 'running',
+  location: 's3://exports-bucket/exports/b1/exp-1/',
+  createdAt: 1_700_000_000_000,
+  ranges: [{ shard: 0, after: 0, until: 2 ** 40 - 1, sessions: 3 }],
+};
+
 describe('export starter (the table stream)', () => {
   const record: ExportRecord = {
-    exportId: 'exp-1',
-    batchId: 'b1',
+    ...exportRecord,
     format: 'pairs',
-    state: 'running',
-    location: 's3://exports-bucket/exports/b1/exp-1/',
-    createdAt: 1_700_000_000_000,
     ranges: [{ shard: 2, after: 5, until: 9, sessions: 4 }],
   };
   /** A stream record as Lambda delivers it: the item's keys and new image in DynamoDB JSON. */
@@ -209,15 +216,7 @@ describe('export starter (the table stream)', () => {
 });
 
 describe('export records', () => {
-  const record: ExportRecord = {
-    exportId: 'exp-1',
-    batchId: 'b1',
-    format: 'sessions',
-    state: 'running',
-    location: 's3://exports-bucket/exports/b1/exp-1/',
-    createdAt: 1_700_000_000_000,
-    ranges: [{ shard: 0, after: 0, until: 2 ** 40 - 1, sessions: 3 }],
-  };
+  const record = exportRecord;
 
   it('records an export with a conditional put in its own partition', async () => {
     ddb.on(PutCommand).resolves({});
